@@ -1,0 +1,120 @@
+/* io: model directories on disk (Hugging Face layout): config.json, model.safetensors, and LoRA adapters.
+ *
+ * safetensors: 8-byte little-endian header length, a JSON header {name: {dtype, shape, data_offsets}} (parsed
+ * with cJSON), then the raw data. F32, F16 and BF16 are read (converted to F32); F32 or F16 are written.
+ * Tensor names are Hugging Face's (model.embed_tokens.weight, model.layers.N.self_attn.q_proj.weight, ...,
+ * model.norm.weight, lm_head.weight). On load o_proj and down_proj are transposed into the elastic layout; on
+ * save they are transposed back, so files are always plain Hugging Face checkpoints.
+ * Every write goes to a temporary name and is renamed into place; a failed write leaves nothing behind. */
+#ifndef ELMS_IO_H
+#define ELMS_IO_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "engine/err.h"
+#include "engine/model.h"
+
+typedef enum { ST_F32 = 0, ST_F16 = 1, ST_BF16 = 2 } StDtype;
+
+/* One tensor of a safetensors file as read from its header. */
+typedef struct StTensor {
+    char name[256];
+    StDtype dtype;
+    int ndim;
+    int64_t shape[4];
+    size_t offset;   /* byte offset of the data from the start of the data section */
+    size_t nbytes;
+} StTensor;
+
+/* An open safetensors file: header parsed and validated (offsets inside the file, sizes matching shapes),
+ * data mapped in memory. */
+typedef struct StFile {
+    char path[1024];
+    StTensor *tensors;
+    int n_tensors;
+    unsigned char *data;  /* the data section */
+    size_t data_len;
+    void *map;            /* whole-file mapping */
+    size_t map_len;
+} StFile;
+
+int st_open(StFile *f, const char *path, Err *e);
+void st_close(StFile *f);
+const StTensor *st_find(const StFile *f, const char *name);
+/* st_read_f32: copy tensor name (expected shape rows x cols; cols = 0 for 1-D) into out as F32. */
+int st_read_f32(const StFile *f, const char *name, int64_t rows, int64_t cols, float *out, Err *e);
+
+/* A tensor to be written: F32 data in memory, stored as dtype. */
+typedef struct StWriteTensor {
+    const char *name;
+    const float *data;
+    int ndim;
+    int64_t shape[4];
+} StWriteTensor;
+
+/* st_write: write tensors (in the given order) to path via a temporary file and rename. */
+int st_write(const char *path, const StWriteTensor *t, int n, StDtype dtype, Err *e);
+/* st_write_meta: st_write plus n_meta string pairs in the header's "__metadata__" object (values are strings in
+ * safetensors, e.g. {"rank": "8", "alpha": "16"}). */
+int st_write_meta(const char *path, const StWriteTensor *t, int n, StDtype dtype, const char *const *meta_keys,
+                  const char *const *meta_vals, int n_meta, Err *e);
+/* st_write_stream: the writer behind both, on an open stream (name is only used in messages). Tensor i is
+ * stored transposed when transposed && transposed[i]: its data then holds the 2-D tensor as (shape[1], shape[0])
+ * row-major and the file receives (shape[0], shape[1]). Streams tensor by tensor (no whole-file buffer). */
+int st_write_stream(FILE *f, const char *name, const StWriteTensor *t, int n, StDtype dtype,
+                    const unsigned char *transposed, const char *const *meta_keys, const char *const *meta_vals,
+                    int n_meta, Err *e);
+/* st_meta_get: copy the "__metadata__" value of key into out (capacity cap); 0 if found, -1 if absent. */
+int st_meta_get(const StFile *f, const char *key, char *out, size_t cap);
+/* st_dtype_name: "F32", "F16" or "BF16". st_dtype_parse: accepts those names and f32/f16/bf16; 0 or -1. */
+const char *st_dtype_name(StDtype d);
+int st_dtype_parse(const char *s, StDtype *d);
+
+/* Half-precision conversions (round to nearest even). */
+float f16_to_f32(uint16_t h);
+uint16_t f32_to_f16(float f);
+float bf16_to_f32(uint16_t h);
+
+/* config.json <-> ModelConfig (Hugging Face LlamaConfig keys). */
+int config_read(const char *path, ModelConfig *c, Err *e);
+int config_write(const char *path, const ModelConfig *c, Err *e);
+/* config_json: the config.json text for c (malloc'd, NUL-terminated), or NULL when out of memory. */
+char *config_json(const ModelConfig *c);
+
+/* model_load: read DIR/config.json and DIR/model.safetensors into the elastic layout. */
+int model_load(Model *m, const char *dir, Err *e);
+/* model_save: write DIR/config.json and DIR/model.safetensors (creating DIR); dtype ST_F32 or ST_F16. Other
+ * files in DIR (tokenizer.json, elastic.json, lora/) are left alone. */
+int model_save(const Model *m, const char *dir, StDtype dtype, Err *e);
+
+/* LoRA adapters as safetensors with PEFT names (base_model.model.model.layers.N.self_attn.q_proj.lora_A.weight,
+ * ...lora_B.weight, mlp.gate_proj ...), stored F32, with rank and alpha as strings in the header's
+ * "__metadata__" object ({"rank": "8", "alpha": "16"}). lora_save creates the parent directory. */
+int lora_load(Lora *a, const ModelConfig *c, const char *path, Err *e);
+int lora_save(const Lora *a, const ModelConfig *c, const char *path, Err *e);
+
+/* io_write_atomic: write len bytes to path through path.tmp.PID and rename. */
+int io_write_atomic(const char *path, const void *buf, size_t len, Err *e);
+/* io_read_file: read a whole file (NUL-terminated); caller frees *out. */
+int io_read_file(const char *path, char **out, size_t *len, Err *e);
+/* io_mkdirs: mkdir -p. */
+int io_mkdirs(const char *path, Err *e);
+
+/* Streaming form of io_write_atomic: io_atomic_open creates path.tmp.PID and opens it as a->f; the caller
+ * writes to a->f; io_atomic_commit flushes, syncs and renames it into place (io_atomic_finish + io_atomic_rename
+ * split the two steps so several files can be completed before any is renamed); io_atomic_abort removes the
+ * temporary file. Every failing call removes the temporary file too. */
+typedef struct IoAtomic {
+    FILE *f;
+    char path[1024];
+    char tmp[1100];
+} IoAtomic;
+int io_atomic_open(IoAtomic *a, const char *path, Err *e);
+int io_atomic_finish(IoAtomic *a, Err *e);
+int io_atomic_rename(IoAtomic *a, Err *e);
+int io_atomic_commit(IoAtomic *a, Err *e);
+void io_atomic_abort(IoAtomic *a);
+
+#endif

@@ -1,0 +1,214 @@
+/* model: configuration checks, the single parameter allocation and its carving, seeded initialisation, and
+ * ElasticView helpers (see model.h). Inference lives in model_forward.c, structure edits in model_edit.c. */
+#include "engine/model.h"
+
+#include <gsl/gsl_randist.h>
+#include <gsl/gsl_rng.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+int model_config_check(const ModelConfig *c, Err *e) {
+    struct {
+        const char *name;
+        int v, lo, hi;
+    } f[] = {
+        {"hidden_size", c->dim, 1, 1 << 16},
+        {"num_hidden_layers", c->n_layers, 1, ELMS_MAX_LAYERS},
+        {"num_attention_heads", c->n_heads, 1, 4096},
+        {"num_key_value_heads", c->n_kv_heads, 1, 4096},
+        {"head_dim", c->head_dim, 2, 1024},
+        {"intermediate_size", c->ffn_dim, 1, 1 << 20},
+        {"vocab_size", c->vocab_size, 1, 1 << 22},
+        {"max_position_embeddings", c->max_seq, 1, 1 << 20},
+    };
+    for (size_t i = 0; i < sizeof f / sizeof f[0]; i++)
+        if (f[i].v < f[i].lo || f[i].v > f[i].hi)
+            return err_set(e, "config field %s = %d: expected an integer in [%d, %d]", f[i].name, f[i].v, f[i].lo,
+                           f[i].hi);
+    if (c->n_heads % c->n_kv_heads)
+        return err_set(e, "config: num_attention_heads (%d) must be a multiple of num_key_value_heads (%d)",
+                       c->n_heads, c->n_kv_heads);
+    if (c->head_dim % 2) return err_set(e, "config: head_dim (%d) must be even for rotary embeddings", c->head_dim);
+    if (!(c->norm_eps > 0.0f) || !isfinite(c->norm_eps))
+        return err_set(e, "config field rms_norm_eps = %g: expected a positive number", (double)c->norm_eps);
+    if (!(c->rope_theta > 0.0f) || !isfinite(c->rope_theta))
+        return err_set(e, "config field rope_theta = %g: expected a positive number", (double)c->rope_theta);
+    if (c->bos_id >= c->vocab_size || c->eos_id >= c->vocab_size)
+        return err_set(e, "config: bos_token_id/eos_token_id (%d/%d) outside vocab_size %d", c->bos_id, c->eos_id,
+                       c->vocab_size);
+    return 0;
+}
+
+/* Sizes of one layer's tensors, in carving order. */
+static void layer_sizes(const ModelConfig *c, size_t sz[9]) {
+    size_t d = (size_t)c->dim, qd = (size_t)c->n_heads * c->head_dim, kd = (size_t)c->n_kv_heads * c->head_dim;
+    size_t f = (size_t)c->ffn_dim;
+    sz[0] = d;      /* attn_norm */
+    sz[1] = qd * d; /* wq */
+    sz[2] = kd * d; /* wk */
+    sz[3] = kd * d; /* wv */
+    sz[4] = qd * d; /* wo_t */
+    sz[5] = d;      /* ffn_norm */
+    sz[6] = f * d;  /* w_gate */
+    sz[7] = f * d;  /* w_up */
+    sz[8] = f * d;  /* w_down_t */
+}
+
+size_t model_param_count(const ModelConfig *c) {
+    size_t sz[9], per = 0;
+    layer_sizes(c, sz);
+    for (int i = 0; i < 9; i++) per += sz[i];
+    size_t emb = (size_t)c->vocab_size * c->dim;
+    return emb + per * (size_t)c->n_layers + (size_t)c->dim + (c->tied ? 0 : emb);
+}
+
+void model_carve(const ModelConfig *c, float *base, ModelWeights *w) {
+    size_t sz[9];
+    layer_sizes(c, sz);
+    float *p = base;
+    memset(w, 0, sizeof *w);
+    w->tok_emb = p;
+    p += (size_t)c->vocab_size * c->dim;
+    for (int l = 0; l < c->n_layers; l++) {
+        LayerWeights *L = &w->layer[l];
+        float **t[9] = {&L->attn_norm, &L->wq, &L->wk, &L->wv, &L->wo_t, &L->ffn_norm, &L->w_gate, &L->w_up,
+                        &L->w_down_t};
+        for (int i = 0; i < 9; i++) {
+            *t[i] = p;
+            p += sz[i];
+        }
+    }
+    w->final_norm = p;
+    p += c->dim;
+    w->lm_head = c->tied ? w->tok_emb : p;
+}
+
+int model_alloc(Model *m, const ModelConfig *c, Err *e) {
+    memset(m, 0, sizeof *m);
+    if (model_config_check(c, e)) return -1;
+    m->cfg = *c;
+    m->n_params = model_param_count(c);
+    m->params = calloc(m->n_params, sizeof(float));
+    if (!m->params) return err_set(e, "out of memory allocating %zu parameters", m->n_params);
+    model_carve(c, m->params, &m->w);
+    return 0;
+}
+
+void model_free(Model *m) {
+    free(m->params);
+    memset(m, 0, sizeof *m);
+}
+
+static void fill_normal(gsl_rng *r, float *x, size_t n, double sd) {
+    for (size_t i = 0; i < n; i++) x[i] = (float)gsl_ran_gaussian_ziggurat(r, sd);
+}
+
+static void fill_const(float *x, size_t n, float v) {
+    for (size_t i = 0; i < n; i++) x[i] = v;
+}
+
+void model_init_random(Model *m, unsigned long seed) {
+    const ModelConfig *c = &m->cfg;
+    gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
+    gsl_rng_set(r, seed);
+    size_t sz[9], d = (size_t)c->dim;
+    layer_sizes(c, sz);
+    double sd = 0.02, sd_out = 0.02 / sqrt(2.0 * c->n_layers);
+    fill_normal(r, m->w.tok_emb, (size_t)c->vocab_size * d, sd);
+    for (int l = 0; l < c->n_layers; l++) {
+        LayerWeights *L = &m->w.layer[l];
+        fill_const(L->attn_norm, d, 1.0f);
+        fill_normal(r, L->wq, sz[1], sd);
+        fill_normal(r, L->wk, sz[2], sd);
+        fill_normal(r, L->wv, sz[3], sd);
+        fill_normal(r, L->wo_t, sz[4], sd_out);
+        fill_const(L->ffn_norm, d, 1.0f);
+        fill_normal(r, L->w_gate, sz[6], sd);
+        fill_normal(r, L->w_up, sz[7], sd);
+        fill_normal(r, L->w_down_t, sz[8], sd_out);
+    }
+    fill_const(m->w.final_norm, d, 1.0f);
+    if (!c->tied) fill_normal(r, m->w.lm_head, (size_t)c->vocab_size * d, sd);
+    gsl_rng_free(r);
+}
+
+/* ---- views ---- */
+
+void view_uniform(const Model *m, int attn_units, int ffn_units, ElasticView *v) {
+    memset(v, 0, sizeof *v);
+    v->n_layers = m->cfg.n_layers;
+    for (int l = 0; l < v->n_layers; l++) {
+        v->layer[l].attn_units = attn_units;
+        v->layer[l].ffn_units = ffn_units;
+    }
+}
+
+void view_full(const Model *m, ElasticView *v) { view_uniform(m, m->cfg.n_kv_heads, m->cfg.ffn_dim, v); }
+
+int view_check(const Model *m, const ElasticView *v, Err *e) {
+    const ModelConfig *c = &m->cfg;
+    if (v->n_layers != c->n_layers)
+        return err_set(e, "view: %d layers, but the model has %d", v->n_layers, c->n_layers);
+    for (int l = 0; l < c->n_layers; l++) {
+        const LayerView *L = &v->layer[l];
+        if (L->attn_units < 0 || L->attn_units > c->n_kv_heads)
+            return err_set(e, "view: layer %d has %d attention units, the model has %d", l, L->attn_units,
+                           c->n_kv_heads);
+        if (L->ffn_units < 0 || L->ffn_units > c->ffn_dim)
+            return err_set(e, "view: layer %d has %d FFN units, the model has %d", l, L->ffn_units, c->ffn_dim);
+        if (L->ffn_idx) {
+            if (L->n_ffn_idx < 0 || L->n_ffn_idx > c->ffn_dim)
+                return err_set(e, "view: layer %d has %d explicit FFN units, the model has %d", l, L->n_ffn_idx,
+                               c->ffn_dim);
+            unsigned char *seen = calloc((size_t)c->ffn_dim, 1);
+            if (!seen) return err_set(e, "out of memory");
+            for (int i = 0; i < L->n_ffn_idx; i++) {
+                int j = L->ffn_idx[i];
+                if (j < 0 || j >= c->ffn_dim || seen[j]) {
+                    free(seen);
+                    return err_set(e, "view: layer %d explicit FFN unit %d is out of range or repeated", l, j);
+                }
+                seen[j] = 1;
+            }
+            free(seen);
+        }
+    }
+    if (v->lora) {
+        const Lora *a = v->lora;
+        if (a->n_layers != c->n_layers || a->rank < 1)
+            return err_set(e, "view: adapter has %d layers and rank %d, the model has %d layers", a->n_layers,
+                           a->rank, c->n_layers);
+    }
+    return 0;
+}
+
+bool view_equal(const ElasticView *a, const ElasticView *b) {
+    if (a->n_layers != b->n_layers || a->lora != b->lora || a->ffn_select != b->ffn_select ||
+        a->ffn_select_ctx != b->ffn_select_ctx)
+        return false;
+    for (int l = 0; l < a->n_layers; l++) {
+        const LayerView *x = &a->layer[l], *y = &b->layer[l];
+        if (x->attn_units != y->attn_units || x->ffn_units != y->ffn_units || x->skip_attn != y->skip_attn ||
+            x->skip_ffn != y->skip_ffn || x->n_ffn_idx != y->n_ffn_idx || (x->ffn_idx == NULL) != (y->ffn_idx == NULL))
+            return false;
+        if (x->ffn_idx && memcmp(x->ffn_idx, y->ffn_idx, sizeof(int) * (size_t)x->n_ffn_idx)) return false;
+    }
+    return true;
+}
+
+/* Active FFN units of a layer under a view (explicit subsets count their size). */
+static int ffn_active(const LayerView *L) { return L->skip_ffn ? 0 : (L->ffn_idx ? L->n_ffn_idx : L->ffn_units); }
+
+double view_param_fraction(const Model *m, const ElasticView *v) {
+    const ModelConfig *c = &m->cfg;
+    double attn_per_unit = 2.0 * (c->n_heads / c->n_kv_heads) * c->head_dim * c->dim + 2.0 * c->head_dim * c->dim;
+    double ffn_per_unit = 3.0 * c->dim;
+    double full = c->n_layers * (attn_per_unit * c->n_kv_heads + ffn_per_unit * c->ffn_dim), kept = 0.0;
+    for (int l = 0; l < c->n_layers; l++) {
+        const LayerView *L = &v->layer[l];
+        if (!L->skip_attn) kept += attn_per_unit * L->attn_units;
+        kept += ffn_per_unit * ffn_active(L);
+    }
+    return kept / full;
+}

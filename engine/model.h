@@ -1,0 +1,187 @@
+/* model: a LLaMA-architecture decoder in fp32 with weights in the elastic layout, the ElasticView that selects a
+ * sub-model per call, and inference (batched prefill, single-token decode, KV cache).
+ *
+ * Elastic layout. An attention unit is a KV group (one KV head and its n_heads/n_kv_heads query heads); an FFN
+ * unit is one neuron. Every unit owns a contiguous block of rows in every tensor it touches: o_proj and
+ * down_proj are held transposed so that their per-unit slices are rows too. A sub-model that keeps the first k
+ * units of a layer reads a prefix of rows of each tensor, so switching sub-models copies no weights.
+ *
+ * All parameters live in one allocation (Model.params), carved into tensors by model_carve in a fixed order;
+ * the trainer carves gradients and optimizer moments from arrays of the same size with the same function. */
+#ifndef ELMS_MODEL_H
+#define ELMS_MODEL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "engine/err.h"
+
+#define ELMS_MAX_LAYERS 128
+
+typedef struct ModelConfig {
+    int dim;          /* hidden size */
+    int n_layers;
+    int n_heads;      /* query heads */
+    int n_kv_heads;   /* KV heads = attention units per layer */
+    int head_dim;     /* dim / n_heads unless config says otherwise */
+    int ffn_dim;      /* intermediate size = FFN units per layer */
+    int vocab_size;
+    int max_seq;      /* max_position_embeddings */
+    float norm_eps;
+    float rope_theta;
+    bool tied;        /* tie_word_embeddings: lm_head shares tok_emb */
+    int bos_id, eos_id; /* -1 when absent */
+} ModelConfig;
+
+typedef struct LayerWeights {
+    float *attn_norm; /* (dim) */
+    float *wq;        /* (n_heads*head_dim, dim)    rows of KV group g: [g*rep*head_dim, (g+1)*rep*head_dim) */
+    float *wk;        /* (n_kv_heads*head_dim, dim) rows of group g: [g*head_dim, (g+1)*head_dim) */
+    float *wv;        /* (n_kv_heads*head_dim, dim) */
+    float *wo_t;      /* (n_heads*head_dim, dim)    o_proj transposed: same row blocks as wq */
+    float *ffn_norm;  /* (dim) */
+    float *w_gate;    /* (ffn_dim, dim)  row i = neuron i */
+    float *w_up;      /* (ffn_dim, dim) */
+    float *w_down_t;  /* (ffn_dim, dim)  down_proj transposed: row i = neuron i */
+} LayerWeights;
+
+typedef struct ModelWeights {
+    float *tok_emb;    /* (vocab_size, dim) */
+    LayerWeights layer[ELMS_MAX_LAYERS];
+    float *final_norm; /* (dim) */
+    float *lm_head;    /* (vocab_size, dim); == tok_emb when tied */
+} ModelWeights;
+
+typedef struct Model {
+    ModelConfig cfg;
+    float *params;     /* one allocation of n_params floats */
+    size_t n_params;
+    ModelWeights w;    /* tensors carved from params */
+} Model;
+
+/* LoRA adapter on q,k,v,o,gate,up,down of every layer, applied unmerged: y += (alpha/rank) * B (A x).
+ * Hugging Face PEFT layout: A is (rank, in_features), B is (out_features, rank). For o and down the input is
+ * the unit dimension, so a sub-model reads a column prefix of A (leading dimension = full in_features). */
+typedef struct LoraLayer {
+    float *a_q, *b_q;       /* (r, dim), (n_heads*head_dim, r) */
+    float *a_k, *b_k;       /* (r, dim), (n_kv_heads*head_dim, r) */
+    float *a_v, *b_v;       /* (r, dim), (n_kv_heads*head_dim, r) */
+    float *a_o, *b_o;       /* (r, n_heads*head_dim), (dim, r) */
+    float *a_gate, *b_gate; /* (r, dim), (ffn_dim, r) */
+    float *a_up, *b_up;     /* (r, dim), (ffn_dim, r) */
+    float *a_down, *b_down; /* (r, ffn_dim), (dim, r) */
+} LoraLayer;
+
+typedef struct Lora {
+    int rank;
+    float alpha;
+    int n_layers;
+    float *params;     /* one allocation of n_params floats */
+    size_t n_params;
+    LoraLayer layer[ELMS_MAX_LAYERS];
+} Lora;
+
+/* Dynamic FFN neuron selection (contextual sparsity): called with the FFN input of one token (normed, (dim)),
+ * writes up to cap neuron indices into idx and returns how many (or -1 on error). */
+typedef int (*FfnSelectFn)(void *ctx, int layer, const float *x, int *idx, int cap);
+
+typedef struct LayerView {
+    int attn_units;      /* active KV groups: the prefix [0, attn_units) */
+    int ffn_units;       /* active FFN neurons: the prefix [0, ffn_units) */
+    bool skip_attn;      /* attention sub-block does not run (residual passes through) */
+    bool skip_ffn;       /* MLP sub-block does not run */
+    const int *ffn_idx;  /* optional explicit neuron subset (n_ffn_idx indices, any order); overrides ffn_units */
+    int n_ffn_idx;
+} LayerView;
+
+typedef struct ElasticView {
+    int n_layers;                       /* must equal the model's */
+    LayerView layer[ELMS_MAX_LAYERS];
+    const Lora *lora;                   /* adapter applied unmerged, or NULL */
+    FfnSelectFn ffn_select;             /* optional per-token neuron selector (overrides ffn_units / ffn_idx) */
+    void *ffn_select_ctx;
+} ElasticView;
+
+/* KV cache for one sequence under one view: per layer (cap, attn_units*head_dim) for K and for V, sized by the
+ * view it was created for. Also holds decode scratch. Positions [0, len) are filled. */
+typedef struct KVCache {
+    int cap;                          /* positions the cache can hold */
+    int len;                          /* positions filled */
+    int n_layers;
+    int kv_width[ELMS_MAX_LAYERS];    /* attn_units*head_dim per layer (0 when the layer's attention is skipped) */
+    float *k[ELMS_MAX_LAYERS];        /* (cap, kv_width[l]) */
+    float *v[ELMS_MAX_LAYERS];        /* (cap, kv_width[l]) */
+    float *buf;                       /* one allocation holding all k, v */
+    size_t bytes;                     /* bytes of K and V storage */
+    float *work;                      /* forward scratch, grown on demand (not part of the KV state) */
+    size_t work_cap;                  /* floats in work */
+} KVCache;
+
+/* ---- configuration and allocation ---- */
+
+/* model_config_check: validate a configuration (positive sizes, divisibility, limits); names the bad field. */
+int model_config_check(const ModelConfig *c, Err *e);
+/* model_param_count: floats needed for all tensors of c (tied head counted once). */
+size_t model_param_count(const ModelConfig *c);
+/* model_carve: point the tensors of w into base (n = model_param_count floats) in the canonical order. */
+void model_carve(const ModelConfig *c, float *base, ModelWeights *w);
+/* model_alloc: allocate zeroed parameters for c and carve them. */
+int model_alloc(Model *m, const ModelConfig *c, Err *e);
+void model_free(Model *m);
+/* model_init_random: seeded initialisation (normal(0, 0.02), out-projections scaled by 1/sqrt(2*n_layers),
+ * norms = 1). Deterministic for a seed. */
+void model_init_random(Model *m, unsigned long seed);
+
+/* ---- views ---- */
+
+/* view_full: every unit of every layer, no adapter. */
+void view_full(const Model *m, ElasticView *v);
+/* view_uniform: the same attention / FFN unit counts in every layer. */
+void view_uniform(const Model *m, int attn_units, int ffn_units, ElasticView *v);
+/* view_check: units within the model's widths, subset indices in range and distinct, adapter shape matches. */
+int view_check(const Model *m, const ElasticView *v, Err *e);
+/* view_equal: same widths, skips, subsets and adapter pointer (no switch needed). */
+bool view_equal(const ElasticView *a, const ElasticView *b);
+/* view_param_fraction: fraction of the model's parameters the view reads per token (embedding excluded). */
+double view_param_fraction(const Model *m, const ElasticView *v);
+
+/* ---- KV cache ---- */
+
+int kvcache_init(KVCache *c, const Model *m, const ElasticView *v, int cap, Err *e);
+void kvcache_free(KVCache *c);
+/* kvcache_truncate: forget positions >= len (used to score several continuations of one prompt). */
+void kvcache_truncate(KVCache *c, int len);
+/* kvcache_bytes_for: bytes a cache of cap positions would take under v (memory model). */
+size_t kvcache_bytes_for(const Model *m, const ElasticView *v, int cap);
+
+/* ---- inference ---- */
+
+/* model_prefill: run n tokens at positions [c->len, c->len+n) through the view, appending to the cache.
+ * logits: (n, vocab) for every position, or NULL; last_logits: (vocab) for the last position, or NULL.
+ * Fails (no state change) if tokens are out of range or the cache would overflow. */
+int model_prefill(const Model *m, const ElasticView *v, KVCache *c, const int *tokens, int n, float *logits,
+                  float *last_logits, Err *e);
+/* model_decode: one token at position c->len; logits (vocab). */
+int model_decode(const Model *m, const ElasticView *v, KVCache *c, int token, float *logits, Err *e);
+/* model_logits: convenience: fresh cache, prefill tokens, logits (n, vocab). */
+int model_logits(const Model *m, const ElasticView *v, const int *tokens, int n, float *logits, Err *e);
+
+/* ---- structure edits (used by tests and by reordering) ---- */
+
+/* model_permute_units: reorder layer l's units: new unit i = old unit attn_perm[i] (KV groups) and
+ * ffn_perm[i] (neurons); either may be NULL. Applies to every tensor the units touch. */
+int model_permute_units(Model *m, int l, const int *attn_perm, const int *ffn_perm, Err *e);
+/* model_slice: a new, physically smaller model holding the first attn_units / ffn_units units of every layer. */
+int model_slice(const Model *src, int attn_units, int ffn_units, Model *dst, Err *e);
+
+/* ---- LoRA ---- */
+
+int lora_alloc(Lora *a, const ModelConfig *c, int rank, float alpha, Err *e);
+void lora_free(Lora *a);
+/* lora_carve: point a's tensors into base in the canonical order (trainer gradients use the same layout). */
+size_t lora_param_count(const ModelConfig *c, int rank);
+void lora_carve(const ModelConfig *c, int rank, float *base, Lora *a);
+/* lora_init: A ~ kaiming-uniform-like seeded, B = 0 (adapter starts as identity). */
+void lora_init(Lora *a, unsigned long seed);
+
+#endif

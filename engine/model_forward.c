@@ -1,0 +1,270 @@
+/* model_forward: inference under an ElasticView: the KV cache, batched prefill (BLAS sgemm over all new
+ * tokens) and single-token decode (sgemv), with an optional unmerged LoRA adapter. Every linear layer reads a
+ * prefix of rows of its weight tensor (see the elastic layout in model.h), so views cost no copy. */
+#include "engine/model.h"
+#include "engine/ops.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- KV cache ---- */
+
+static int kv_width(const Model *m, const LayerView *L) {
+    return L->skip_attn ? 0 : L->attn_units * m->cfg.head_dim;
+}
+
+size_t kvcache_bytes_for(const Model *m, const ElasticView *v, int cap) {
+    size_t floats = 0;
+    for (int l = 0; l < m->cfg.n_layers; l++) floats += 2 * (size_t)cap * (size_t)kv_width(m, &v->layer[l]);
+    return floats * sizeof(float);
+}
+
+int kvcache_init(KVCache *c, const Model *m, const ElasticView *v, int cap, Err *e) {
+    memset(c, 0, sizeof *c);
+    if (view_check(m, v, e)) return -1;
+    if (cap < 1 || cap > m->cfg.max_seq)
+        return err_set(e, "KV cache of %d positions: the model's context is %d", cap, m->cfg.max_seq);
+    c->cap = cap;
+    c->n_layers = m->cfg.n_layers;
+    c->bytes = kvcache_bytes_for(m, v, cap);
+    c->buf = malloc(c->bytes ? c->bytes : sizeof(float));
+    if (!c->buf) return err_set(e, "out of memory allocating a KV cache of %zu bytes", c->bytes);
+    float *p = c->buf;
+    for (int l = 0; l < c->n_layers; l++) {
+        c->kv_width[l] = kv_width(m, &v->layer[l]);
+        size_t n = (size_t)cap * (size_t)c->kv_width[l];
+        c->k[l] = p;
+        c->v[l] = p + n;
+        p += 2 * n;
+    }
+    return 0;
+}
+
+void kvcache_free(KVCache *c) {
+    free(c->buf);
+    free(c->work);
+    memset(c, 0, sizeof *c);
+}
+
+void kvcache_truncate(KVCache *c, int len) {
+    if (len >= 0 && len < c->len) c->len = len;
+}
+
+/* ---- scratch ---- */
+
+typedef struct Scratch {
+    float *x;    /* (n, dim) residual stream */
+    float *xn;   /* (n, dim) normed input */
+    float *q;    /* (n, n_heads*head_dim) */
+    float *ao;   /* (n, n_heads*head_dim) attention output */
+    float *att;  /* (n, T) attention scores of one head */
+    float *g;    /* (n, ffn_dim) gate, then SwiGLU output */
+    float *u;    /* (n, ffn_dim) up */
+    float *lr;   /* (n, rank) LoRA intermediate */
+    int *idx;    /* (ffn_dim) selected neurons of one token */
+} Scratch;
+
+static int scratch_get(KVCache *c, const Model *m, const ElasticView *v, int n, Scratch *s, Err *e) {
+    const ModelConfig *cf = &m->cfg;
+    size_t T = (size_t)(c->len + n), nn = (size_t)n;
+    size_t qd = (size_t)cf->n_heads * cf->head_dim, r = v->lora ? (size_t)v->lora->rank : 0;
+    size_t sizes[8] = {nn * cf->dim, nn * cf->dim, nn * qd, nn * qd, nn * T, nn * cf->ffn_dim, nn * cf->ffn_dim,
+                       nn * r};
+    size_t total = (size_t)cf->ffn_dim; /* idx */
+    for (int i = 0; i < 8; i++) total += sizes[i] + 16; /* keep each buffer 64-byte aligned */
+    if (total > c->work_cap) {
+        free(c->work);
+        c->work = aligned_alloc(64, ((total * sizeof(float) + 63) / 64) * 64);
+        c->work_cap = c->work ? total : 0;
+        if (!c->work) return err_set(e, "out of memory allocating %zu floats of scratch", total);
+    }
+    float *p = c->work, **dst[8] = {&s->x, &s->xn, &s->q, &s->ao, &s->att, &s->g, &s->u, &s->lr};
+    for (int i = 0; i < 8; i++) {
+        *dst[i] = p;
+        p += (sizes[i] + 15) / 16 * 16;
+    }
+    s->idx = (int *)p;
+    return 0;
+}
+
+/* ---- linear layers with an optional unmerged LoRA term ---- */
+
+/* lora_add: y (n, rows) += scale * (x (n, in_used) . A[:, :in_used]^T) . B[:rows]^T, A (r, in_full), B (out, r). */
+static void lora_add(float *y, const float *x, const float *A, const float *B, int n, int in_used, int in_full,
+                     int rows, int rank, float scale, float *tmp) {
+    matmul_nt(tmp, x, A, n, in_used, rank, in_full, 0);
+    for (size_t i = 0; i < (size_t)n * rank; i++) tmp[i] *= scale;
+    matmul_nt(y, tmp, B, n, rank, rows, rank, 1);
+}
+
+/* ---- attention block ---- */
+
+static void attention_block(const Model *m, const ElasticView *v, int l, KVCache *c, int n, Scratch *s) {
+    const ModelConfig *cf = &m->cfg;
+    const LayerWeights *W = &m->w.layer[l];
+    const LoraLayer *A = v->lora ? &v->lora->layer[l] : NULL;
+    int d = cf->dim, hd = cf->head_dim, rep = cf->n_heads / cf->n_kv_heads;
+    int units = v->layer[l].attn_units, qd = units * rep * hd, kd = units * hd, qfull = cf->n_heads * hd;
+    int rank = A ? v->lora->rank : 0;
+    float scale = A ? v->lora->alpha / (float)rank : 0.0f;
+    int pos0 = c->len;
+    float *kc = c->k[l] + (size_t)pos0 * kd, *vc = c->v[l] + (size_t)pos0 * kd;
+
+    rmsnorm_forward(s->xn, NULL, s->x, W->attn_norm, n, d, cf->norm_eps);
+    matmul_nt(s->q, s->xn, W->wq, n, d, qd, d, 0);   /* (n, qd) */
+    matmul_nt(kc, s->xn, W->wk, n, d, kd, d, 0);     /* (n, kd) written into the cache */
+    matmul_nt(vc, s->xn, W->wv, n, d, kd, d, 0);
+    if (A) {
+        lora_add(s->q, s->xn, A->a_q, A->b_q, n, d, d, qd, rank, scale, s->lr);
+        lora_add(kc, s->xn, A->a_k, A->b_k, n, d, d, kd, rank, scale, s->lr);
+        lora_add(vc, s->xn, A->a_v, A->b_v, n, d, d, kd, rank, scale, s->lr);
+    }
+    rope_forward(s->q, n, units * rep, hd, pos0, cf->rope_theta);
+    rope_forward(kc, n, units, hd, pos0, cf->rope_theta);
+    attention_forward(s->ao, s->att, s->q, c->k[l], c->v[l], n, pos0, units * rep, units, hd, 0);
+    matmul_nn(s->x, s->ao, qd, W->wo_t, d, n, qd, d, 1); /* x += ao (n, qd) . wo_t[:qd] (qd, d) */
+    if (A) lora_add(s->x, s->ao, A->a_o, A->b_o, n, qd, qfull, d, rank, scale, s->lr);
+}
+
+/* ---- FFN block ---- */
+
+/* One token through an explicit neuron subset: out (dim) += sum_i swiglu_i * down_t[i]. */
+static void ffn_subset_token(const Model *m, const ElasticView *v, int l, const float *xn, float *out,
+                             const int *idx, int k, Scratch *s) {
+    const ModelConfig *cf = &m->cfg;
+    const LayerWeights *W = &m->w.layer[l];
+    const LoraLayer *A = v->lora ? &v->lora->layer[l] : NULL;
+    int d = cf->dim, rank = A ? v->lora->rank : 0;
+    float scale = A ? v->lora->alpha / (float)rank : 0.0f;
+    float *tg = s->lr, tu[256], td[256]; /* rank <= 256 is checked by lora_alloc */
+    if (A) {
+        matmul_nt(tg, xn, A->a_gate, 1, d, rank, d, 0);
+        matmul_nt(tu, xn, A->a_up, 1, d, rank, d, 0);
+        memset(td, 0, sizeof(float) * (size_t)rank);
+    }
+    for (int t = 0; t < k; t++) {
+        int i = idx[t];
+        const float *gr = W->w_gate + (size_t)i * d, *ur = W->w_up + (size_t)i * d;
+        float g = 0.0f, u = 0.0f;
+        for (int j = 0; j < d; j++) {
+            g += gr[j] * xn[j];
+            u += ur[j] * xn[j];
+        }
+        if (A) {
+            const float *bg = A->b_gate + (size_t)i * rank, *bu = A->b_up + (size_t)i * rank;
+            float lg = 0.0f, lu = 0.0f;
+            for (int j = 0; j < rank; j++) {
+                lg += bg[j] * tg[j];
+                lu += bu[j] * tu[j];
+            }
+            g += scale * lg;
+            u += scale * lu;
+        }
+        float h = g / (1.0f + expf(-g)) * u;
+        const float *dr = W->w_down_t + (size_t)i * d;
+        for (int j = 0; j < d; j++) out[j] += h * dr[j];
+        if (A)
+            for (int j = 0; j < rank; j++) td[j] += h * A->a_down[(size_t)j * cf->ffn_dim + i];
+    }
+    if (A)
+        for (int j = 0; j < d; j++) {
+            float acc = 0.0f;
+            for (int q = 0; q < rank; q++) acc += A->b_down[(size_t)j * rank + q] * td[q];
+            out[j] += scale * acc;
+        }
+}
+
+static int ffn_block(const Model *m, const ElasticView *v, int l, int n, Scratch *s, Err *e) {
+    const ModelConfig *cf = &m->cfg;
+    const LayerWeights *W = &m->w.layer[l];
+    const LayerView *L = &v->layer[l];
+    const LoraLayer *A = v->lora ? &v->lora->layer[l] : NULL;
+    int d = cf->dim, rank = A ? v->lora->rank : 0;
+    float scale = A ? v->lora->alpha / (float)rank : 0.0f;
+
+    rmsnorm_forward(s->xn, NULL, s->x, W->ffn_norm, n, d, cf->norm_eps);
+    if (v->ffn_select || L->ffn_idx) {
+        for (int i = 0; i < n; i++) {
+            const float *xi = s->xn + (size_t)i * d;
+            const int *idx = L->ffn_idx;
+            int k = L->n_ffn_idx;
+            if (v->ffn_select) {
+                k = v->ffn_select(v->ffn_select_ctx, l, xi, s->idx, cf->ffn_dim);
+                if (k < 0 || k > cf->ffn_dim) return err_set(e, "FFN selector failed at layer %d", l);
+                for (int t = 0; t < k; t++)
+                    if (s->idx[t] < 0 || s->idx[t] >= cf->ffn_dim)
+                        return err_set(e, "FFN selector returned neuron %d at layer %d", s->idx[t], l);
+                idx = s->idx;
+            }
+            ffn_subset_token(m, v, l, xi, s->x + (size_t)i * d, idx, k, s);
+        }
+        return 0;
+    }
+    int f = L->ffn_units;
+    if (f == 0) return 0;
+    matmul_nt(s->g, s->xn, W->w_gate, n, d, f, d, 0); /* (n, f) */
+    matmul_nt(s->u, s->xn, W->w_up, n, d, f, d, 0);
+    if (A) {
+        lora_add(s->g, s->xn, A->a_gate, A->b_gate, n, d, d, f, rank, scale, s->lr);
+        lora_add(s->u, s->xn, A->a_up, A->b_up, n, d, d, f, rank, scale, s->lr);
+    }
+    swiglu_forward(s->g, s->g, s->u, (size_t)n * f);
+    matmul_nn(s->x, s->g, f, W->w_down_t, d, n, f, d, 1); /* x += h (n, f) . down_t[:f] (f, d) */
+    if (A) lora_add(s->x, s->g, A->a_down, A->b_down, n, f, cf->ffn_dim, d, rank, scale, s->lr);
+    return 0;
+}
+
+/* ---- prefill / decode ---- */
+
+int model_prefill(const Model *m, const ElasticView *v, KVCache *c, const int *tokens, int n, float *logits,
+                  float *last_logits, Err *e) {
+    const ModelConfig *cf = &m->cfg;
+    if (n < 1) return err_set(e, "prefill: no tokens");
+    if (v->n_layers != cf->n_layers || c->n_layers != cf->n_layers)
+        return err_set(e, "prefill: view or cache has a different layer count than the model (%d)", cf->n_layers);
+    if (c->len + n > c->cap)
+        return err_set(e, "prefill: %d positions exceed the cache of %d (context %d)", c->len + n, c->cap,
+                       cf->max_seq);
+    for (int i = 0; i < n; i++)
+        if (tokens[i] < 0 || tokens[i] >= cf->vocab_size)
+            return err_set(e, "prefill: token %d at position %d is outside the vocabulary of %d", tokens[i], i,
+                           cf->vocab_size);
+    for (int l = 0; l < cf->n_layers; l++)
+        if (kv_width(m, &v->layer[l]) != c->kv_width[l])
+            return err_set(e, "prefill: the KV cache was sized for another view (layer %d)", l);
+    Scratch s;
+    if (scratch_get(c, m, v, n, &s, e)) return -1;
+    int d = cf->dim;
+    embedding_forward(s.x, m->w.tok_emb, tokens, n, d);
+    for (int l = 0; l < cf->n_layers; l++) {
+        const LayerView *L = &v->layer[l];
+        if (!L->skip_attn && L->attn_units > 0) attention_block(m, v, l, c, n, &s);
+        if (!L->skip_ffn && ffn_block(m, v, l, n, &s, e)) return -1;
+    }
+    c->len += n;
+    if (logits) {
+        rmsnorm_forward(s.xn, NULL, s.x, m->w.final_norm, n, d, cf->norm_eps);
+        matmul_nt(logits, s.xn, m->w.lm_head, n, d, cf->vocab_size, d, 0);
+        if (last_logits) memcpy(last_logits, logits + (size_t)(n - 1) * cf->vocab_size,
+                                sizeof(float) * (size_t)cf->vocab_size);
+    } else if (last_logits) {
+        rmsnorm_forward(s.xn, NULL, s.x + (size_t)(n - 1) * d, m->w.final_norm, 1, d, cf->norm_eps);
+        matmul_nt(last_logits, s.xn, m->w.lm_head, 1, d, cf->vocab_size, d, 0);
+    }
+    return 0;
+}
+
+int model_decode(const Model *m, const ElasticView *v, KVCache *c, int token, float *logits, Err *e) {
+    return model_prefill(m, v, c, &token, 1, NULL, logits, e);
+}
+
+int model_logits(const Model *m, const ElasticView *v, const int *tokens, int n, float *logits, Err *e) {
+    KVCache c;
+    if (n < 1 || n > m->cfg.max_seq)
+        return err_set(e, "%d tokens: expected 1 to %d (the model's context)", n, m->cfg.max_seq);
+    if (kvcache_init(&c, m, v, n, e)) return -1;
+    int rc = model_prefill(m, v, &c, tokens, n, logits, NULL, e);
+    kvcache_free(&c);
+    return rc;
+}

@@ -1,0 +1,340 @@
+/* ops: numeric kernels on float arrays (see ops.h). Matrix products are BLAS calls; the rest is plain C that
+ * the compiler vectorises. Forward and backward kernels of an op sit side by side. */
+#include "engine/ops.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <string.h>
+
+/* ---- matrix products ---- */
+
+void matmul_nt(float *out, const float *x, const float *w, int n, int k, int m, int ldw, int accumulate) {
+    if (n <= 0 || m <= 0) return;
+    if (k <= 0) {
+        if (!accumulate) memset(out, 0, sizeof(float) * (size_t)n * (size_t)m);
+        return;
+    }
+    float beta = accumulate ? 1.0f : 0.0f;
+    if (n == 1)
+        cblas_sgemv(CblasRowMajor, CblasNoTrans, m, k, 1.0f, w, ldw, x, 1, beta, out, 1);
+    else
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, m, k, 1.0f, x, k, w, ldw, beta, out, m);
+}
+
+void matmul_nn(float *out, const float *x, int ldx, const float *w, int ldw, int n, int k, int m, int accumulate) {
+    if (n <= 0 || m <= 0) return;
+    if (k <= 0) {
+        if (!accumulate) memset(out, 0, sizeof(float) * (size_t)n * (size_t)m);
+        return;
+    }
+    float beta = accumulate ? 1.0f : 0.0f;
+    if (n == 1)
+        cblas_sgemv(CblasRowMajor, CblasTrans, k, m, 1.0f, w, ldw, x, 1, beta, out, 1);
+    else
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, m, k, 1.0f, x, ldx, w, ldw, beta, out, m);
+}
+
+void matmul_nt_backward(float *dx, float *dw, const float *dout, const float *x, const float *w, int n, int k, int m,
+                        int ldw, int accumulate) {
+    if (n <= 0 || k <= 0) return;
+    if (m <= 0) {
+        if (dx && !accumulate) memset(dx, 0, sizeof(float) * (size_t)n * (size_t)k);
+        return;
+    }
+    if (dx) /* dx (n, k) = dout (n, m) . w (m, k) */
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, k, m, 1.0f, dout, m, w, ldw,
+                    accumulate ? 1.0f : 0.0f, dx, k);
+    if (dw) /* dw (m, k) += dout^T (m, n) . x (n, k) */
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, m, k, n, 1.0f, dout, m, x, k, 1.0f, dw, ldw);
+}
+
+void matmul_nn_backward(float *dx, float *dw, const float *dout, const float *x, int ldx, const float *w, int ldw,
+                        int n, int k, int m, int accumulate) {
+    if (n <= 0 || k <= 0) return;
+    if (m <= 0) {
+        if (dx && !accumulate)
+            for (int i = 0; i < n; i++) memset(dx + (size_t)i * ldx, 0, sizeof(float) * (size_t)k);
+        return;
+    }
+    if (dx) /* dx (n, k) = dout (n, m) . w^T (m, k) */
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, k, m, 1.0f, dout, m, w, ldw,
+                    accumulate ? 1.0f : 0.0f, dx, ldx);
+    if (dw) /* dw (k, m) += x^T (k, n) . dout (n, m) */
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, k, m, n, 1.0f, x, ldx, dout, m, 1.0f, dw, ldw);
+}
+
+/* ---- RMSNorm ---- */
+
+void rmsnorm_forward(float *out, float *rstd, const float *x, const float *w, int n, int dim, float eps) {
+    for (int i = 0; i < n; i++) {
+        const float *xi = x + (size_t)i * dim;
+        float *oi = out + (size_t)i * dim;
+        float ss = 0.0f;
+        for (int j = 0; j < dim; j++) ss += xi[j] * xi[j];
+        float r = 1.0f / sqrtf(ss / (float)dim + eps);
+        if (rstd) rstd[i] = r;
+        for (int j = 0; j < dim; j++) oi[j] = xi[j] * r * w[j];
+    }
+}
+
+/* With y = x r w and r = (mean(x^2) + eps)^(-1/2): dr/dx_k = -r^3 x_k / dim, so
+ * dx_k = r w_k dy_k - x_k r^3 / dim * sum_j dy_j w_j x_j. */
+void rmsnorm_backward(float *dx, float *dw, const float *dout, const float *x, const float *w, const float *rstd,
+                      int n, int dim) {
+    for (int i = 0; i < n; i++) {
+        const float *xi = x + (size_t)i * dim, *gi = dout + (size_t)i * dim;
+        float *dxi = dx + (size_t)i * dim;
+        float r = rstd[i], dot = 0.0f;
+        for (int j = 0; j < dim; j++) dot += gi[j] * w[j] * xi[j];
+        float coef = r * r * r * dot / (float)dim;
+        for (int j = 0; j < dim; j++) dxi[j] += r * w[j] * gi[j] - coef * xi[j];
+        if (dw)
+            for (int j = 0; j < dim; j++) dw[j] += gi[j] * xi[j] * r;
+    }
+}
+
+/* ---- rotary embeddings (Hugging Face half-split convention) ---- */
+
+void rope_forward(float *x, int n, int n_heads, int head_dim, int pos0, float theta) {
+    int half = head_dim / 2;
+    float cs[512], sn[512]; /* head_dim <= 1024 is checked by model_config_check */
+    for (int i = 0; i < n; i++) {
+        double pos = (double)(pos0 + i);
+        for (int j = 0; j < half; j++) {
+            double ang = pos * pow((double)theta, -2.0 * j / (double)head_dim);
+            cs[j] = (float)cos(ang);
+            sn[j] = (float)sin(ang);
+        }
+        float *row = x + (size_t)i * n_heads * head_dim;
+        for (int h = 0; h < n_heads; h++) {
+            float *v = row + (size_t)h * head_dim;
+            for (int j = 0; j < half; j++) {
+                float a = v[j], b = v[j + half];
+                v[j] = a * cs[j] - b * sn[j];
+                v[j + half] = b * cs[j] + a * sn[j];
+            }
+        }
+    }
+}
+
+/* The rotation of a pair (a, b) by angle t is orthogonal; its gradient is the rotation by -t. */
+void rope_backward(float *dx, int n, int n_heads, int head_dim, int pos0, float theta) {
+    int half = head_dim / 2;
+    float cs[512], sn[512];
+    for (int i = 0; i < n; i++) {
+        double pos = (double)(pos0 + i);
+        for (int j = 0; j < half; j++) {
+            double ang = pos * pow((double)theta, -2.0 * j / (double)head_dim);
+            cs[j] = (float)cos(ang);
+            sn[j] = (float)sin(ang);
+        }
+        float *row = dx + (size_t)i * n_heads * head_dim;
+        for (int h = 0; h < n_heads; h++) {
+            float *v = row + (size_t)h * head_dim;
+            for (int j = 0; j < half; j++) {
+                float a = v[j], b = v[j + half];
+                v[j] = a * cs[j] + b * sn[j];
+                v[j + half] = b * cs[j] - a * sn[j];
+            }
+        }
+    }
+}
+
+void rope_table(float *cos_t, float *sin_t, int n_pos, int head_dim, float theta) {
+    int half = head_dim / 2;
+    for (int p = 0; p < n_pos; p++) {
+        double pos = (double)p;
+        for (int j = 0; j < half; j++) {
+            double ang = pos * pow((double)theta, -2.0 * j / (double)head_dim);
+            cos_t[(size_t)p * half + j] = (float)cos(ang);
+            sin_t[(size_t)p * half + j] = (float)sin(ang);
+        }
+    }
+}
+
+void rope_apply(float *x, int n, int n_heads, int head_dim, int pos0, const float *cos_t, const float *sin_t,
+                int inverse) {
+    int half = head_dim / 2;
+    for (int i = 0; i < n; i++) {
+        const float *cs = cos_t + (size_t)(pos0 + i) * half, *sn = sin_t + (size_t)(pos0 + i) * half;
+        float *row = x + (size_t)i * n_heads * head_dim;
+        for (int h = 0; h < n_heads; h++) {
+            float *v = row + (size_t)h * head_dim;
+            if (!inverse)
+                for (int j = 0; j < half; j++) {
+                    float a = v[j], b = v[j + half];
+                    v[j] = a * cs[j] - b * sn[j];
+                    v[j + half] = b * cs[j] + a * sn[j];
+                }
+            else
+                for (int j = 0; j < half; j++) {
+                    float a = v[j], b = v[j + half];
+                    v[j] = a * cs[j] + b * sn[j];
+                    v[j + half] = b * cs[j] - a * sn[j];
+                }
+        }
+    }
+}
+
+/* ---- causal grouped-query attention ---- */
+
+void softmax_inplace(float *x, int n) {
+    float mx = x[0];
+    for (int i = 1; i < n; i++)
+        if (x[i] > mx) mx = x[i];
+    float s = 0.0f;
+    for (int i = 0; i < n; i++) {
+        x[i] = expf(x[i] - mx);
+        s += x[i];
+    }
+    float inv = 1.0f / s;
+    for (int i = 0; i < n; i++) x[i] *= inv;
+}
+
+void attention_forward(float *out, float *att, const float *q, const float *k, const float *v, int n, int pos0,
+                       int n_q, int n_kv, int head_dim, int keep_probs) {
+    int T = pos0 + n, rep = n_q / n_kv;
+    int qs = n_q * head_dim, ks = n_kv * head_dim;
+    float scale = 1.0f / sqrtf((float)head_dim);
+    for (int h = 0; h < n_q; h++) {
+        int g = h / rep;
+        const float *qh = q + (size_t)h * head_dim;
+        const float *kg = k + (size_t)g * head_dim;
+        const float *vg = v + (size_t)g * head_dim;
+        float *oh = out + (size_t)h * head_dim;
+        float *S = keep_probs ? att + (size_t)h * n * T : att; /* (n, T) */
+        if (n == 1) {
+            cblas_sgemv(CblasRowMajor, CblasNoTrans, T, head_dim, scale, kg, ks, qh, 1, 0.0f, S, 1);
+            softmax_inplace(S, T);
+            cblas_sgemv(CblasRowMajor, CblasTrans, T, head_dim, 1.0f, vg, ks, S, 1, 0.0f, oh, 1);
+            continue;
+        }
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, T, head_dim, scale, qh, qs, kg, ks, 0.0f, S, T);
+        for (int i = 0; i < n; i++) {
+            float *row = S + (size_t)i * T;
+            int valid = pos0 + i + 1;
+            softmax_inplace(row, valid);
+            for (int j = valid; j < T; j++) row[j] = 0.0f;
+        }
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, head_dim, T, 1.0f, S, T, vg, ks, 0.0f, oh, qs);
+    }
+}
+
+/* Per head h of group g, with P the kept probabilities (n, T), S = scale * Q K^T, O = P V:
+ *   dV += P^T dO,  dP = dO V^T,  dS = P * (dP - rowsum(P * dP)),  dQ = scale dS K,  dK += scale dS^T Q.
+ * Masked entries have P = 0, hence dS = 0: the causal mask needs no special case. */
+void attention_backward(float *dq, float *dk, float *dv, float *scratch, const float *dout, const float *att,
+                        const float *q, const float *k, const float *v, int n, int pos0, int n_q, int n_kv,
+                        int head_dim) {
+    int T = pos0 + n, rep = n_q / n_kv;
+    int qs = n_q * head_dim, ks = n_kv * head_dim;
+    float scale = 1.0f / sqrtf((float)head_dim);
+    memset(dk, 0, sizeof(float) * (size_t)T * ks);
+    memset(dv, 0, sizeof(float) * (size_t)T * ks);
+    for (int h = 0; h < n_q; h++) {
+        int g = h / rep;
+        const float *P = att + (size_t)h * n * T; /* (n, T) */
+        const float *dOh = dout + (size_t)h * head_dim, *qh = q + (size_t)h * head_dim;
+        const float *kg = k + (size_t)g * head_dim, *vg = v + (size_t)g * head_dim;
+        float *dS = scratch; /* (n, T) */
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, head_dim, n, 1.0f, P, T, dOh, qs, 1.0f,
+                    dv + (size_t)g * head_dim, ks);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, T, head_dim, 1.0f, dOh, qs, vg, ks, 0.0f, dS, T);
+        for (int i = 0; i < n; i++) {
+            const float *pi = P + (size_t)i * T;
+            float *di = dS + (size_t)i * T;
+            int valid = pos0 + i + 1;
+            float dot = 0.0f;
+            for (int j = 0; j < valid; j++) dot += pi[j] * di[j];
+            for (int j = 0; j < valid; j++) di[j] = pi[j] * (di[j] - dot);
+            for (int j = valid; j < T; j++) di[j] = 0.0f;
+        }
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, head_dim, T, scale, dS, T, kg, ks, 0.0f,
+                    dq + (size_t)h * head_dim, qs);
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, head_dim, n, scale, dS, T, qh, qs, 1.0f,
+                    dk + (size_t)g * head_dim, ks);
+    }
+}
+
+/* ---- SwiGLU ---- */
+
+void swiglu_forward(float *h, const float *g, const float *u, size_t n) {
+    for (size_t i = 0; i < n; i++) h[i] = g[i] / (1.0f + expf(-g[i])) * u[i];
+}
+
+void swiglu_backward(float *dg, float *du, const float *dh, const float *g, const float *u, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        float sig = 1.0f / (1.0f + expf(-g[i]));
+        float silu = g[i] * sig;
+        dg[i] = dh[i] * u[i] * sig * (1.0f + g[i] * (1.0f - sig));
+        du[i] = dh[i] * silu;
+    }
+}
+
+/* ---- embedding and log-softmax ---- */
+
+void embedding_forward(float *out, const float *table, const int *tokens, int n, int dim) {
+    for (int i = 0; i < n; i++) memcpy(out + (size_t)i * dim, table + (size_t)tokens[i] * dim, sizeof(float) * dim);
+}
+
+void embedding_backward(float *dtable, const float *dout, const int *tokens, int n, int dim) {
+    for (int i = 0; i < n; i++) {
+        float *row = dtable + (size_t)tokens[i] * dim;
+        const float *g = dout + (size_t)i * dim;
+        for (int j = 0; j < dim; j++) row[j] += g[j];
+    }
+}
+
+double log_softmax_at(const float *x, int n, int i) {
+    float mx = x[0];
+    for (int j = 1; j < n; j++)
+        if (x[j] > mx) mx = x[j];
+    double s = 0.0;
+    for (int j = 0; j < n; j++) s += exp((double)(x[j] - mx));
+    return (double)(x[i] - mx) - log(s);
+}
+
+/* ---- cross-entropy over the vocabulary ---- */
+
+double cross_entropy_forward(float *loss, const float *logits, const int *targets, int n, int vocab) {
+    double total = 0.0;
+    for (int i = 0; i < n; i++) {
+        const float *x = logits + (size_t)i * vocab;
+        if (targets[i] < 0) {
+            if (loss) loss[i] = 0.0f;
+            continue;
+        }
+        float mx = x[0];
+        for (int j = 1; j < vocab; j++)
+            if (x[j] > mx) mx = x[j];
+        float s = 0.0f;
+        for (int j = 0; j < vocab; j++) s += expf(x[j] - mx);
+        double l = (double)mx + log((double)s) - (double)x[targets[i]];
+        if (loss) loss[i] = (float)l;
+        total += l;
+    }
+    return total;
+}
+
+void cross_entropy_backward(float *dlogits, const float *logits, const int *targets, int n, int vocab, float scale) {
+    for (int i = 0; i < n; i++) {
+        const float *x = logits + (size_t)i * vocab;
+        float *d = dlogits + (size_t)i * vocab;
+        if (targets[i] < 0) {
+            memset(d, 0, sizeof(float) * (size_t)vocab);
+            continue;
+        }
+        float mx = x[0];
+        for (int j = 1; j < vocab; j++)
+            if (x[j] > mx) mx = x[j];
+        float s = 0.0f;
+        for (int j = 0; j < vocab; j++) {
+            float ev = expf(x[j] - mx);
+            d[j] = ev;
+            s += ev;
+        }
+        float inv = scale / s;
+        for (int j = 0; j < vocab; j++) d[j] *= inv;
+        d[targets[i]] -= scale;
+    }
+}

@@ -1,0 +1,31 @@
+/* score: multiple-choice log-likelihood scoring with a shared prompt prefix, and greedy generation.
+ * The prompt is prefilled once; each choice continues from the prompt's KV cache (truncated back after each).
+ * A choice's score is the mean log-probability of its tokens (length-normalised log-likelihood). */
+#ifndef ELMS_SCORE_H
+#define ELMS_SCORE_H
+
+#include "engine/err.h"
+#include "engine/model.h"
+
+typedef struct ScoreResult {
+    int best;              /* argmax choice */
+    double *scores;        /* (n_choices) mean log-prob per token; caller frees (or pass to score_result_free) */
+    int n_choices;
+    double margin;         /* score[best] - best other score */
+} ScoreResult;
+
+/* score_choices: prompt (n_prompt ids, n_prompt >= 1) and n_choices continuations; choices[i] has
+ * choice_len[i] >= 1 ids. Fails if prompt + longest choice exceeds the model context. */
+int score_choices(const Model *m, const ElasticView *v, const int *prompt, int n_prompt, const int *const *choices,
+                  const int *choice_len, int n_choices, ScoreResult *out, Err *e);
+/* score_choice_alone: the same score for one choice computed from scratch (reference for tests). */
+int score_choice_alone(const Model *m, const ElasticView *v, const int *prompt, int n_prompt, const int *choice,
+                       int len, double *score, Err *e);
+void score_result_free(ScoreResult *r);
+
+/* generate_greedy: prefill prompt then emit up to max_new tokens (stops after eos_id if >= 0); out holds
+ * max_new ids; returns the count or -1. */
+int generate_greedy(const Model *m, const ElasticView *v, const int *prompt, int n_prompt, int max_new, int eos_id,
+                    int *out, Err *e);
+
+#endif

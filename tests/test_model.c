@@ -1,0 +1,466 @@
+/* Model-level invariants of the engine: the forward pass against a naive double-precision reference,
+ * permutation consistency, prefix view = physically sliced model, KV-cache decode = full recompute,
+ * shared-prefix choice scoring = scoring alone, unmerged LoRA = merged weights, neuron subsets and skips. */
+#include "engine/model.h"
+#include "engine/ops.h"
+#include "engine/score.h"
+#include "tests/test.h"
+#include "tests/util.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Naive forward: one token at a time over the full history, double accumulation, dense full model. */
+static void forward_ref(const Model *m, const int *tok, int n, float *logits) {
+    const ModelConfig *c = &m->cfg;
+    int d = c->dim, hd = c->head_dim, nq = c->n_heads, nkv = c->n_kv_heads, rep = nq / nkv, F = c->ffn_dim;
+    int qd = nq * hd, kd = nkv * hd;
+    double *x = calloc((size_t)n * d, sizeof(double)), *xn = malloc(sizeof(double) * d);
+    double *K = malloc(sizeof(double) * n * kd), *Vv = malloc(sizeof(double) * n * kd);
+    double *q = malloc(sizeof(double) * qd), *ao = malloc(sizeof(double) * qd), *s = malloc(sizeof(double) * n);
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < d; j++) x[i * d + j] = m->w.tok_emb[(size_t)tok[i] * d + j];
+    for (int l = 0; l < c->n_layers; l++) {
+        const LayerWeights *W = &m->w.layer[l];
+        for (int i = 0; i < n; i++) { /* K, V for position i (computed before they are needed) */
+            double ss = 0;
+            for (int j = 0; j < d; j++) ss += x[i * d + j] * x[i * d + j];
+            double r = 1.0 / sqrt(ss / d + c->norm_eps);
+            for (int j = 0; j < d; j++) xn[j] = x[i * d + j] * r * W->attn_norm[j];
+            for (int o = 0; o < kd; o++) {
+                double a = 0, b = 0;
+                for (int j = 0; j < d; j++) {
+                    a += W->wk[(size_t)o * d + j] * xn[j];
+                    b += W->wv[(size_t)o * d + j] * xn[j];
+                }
+                K[i * kd + o] = a;
+                Vv[i * kd + o] = b;
+            }
+            for (int h = 0; h < nkv; h++)
+                for (int j = 0; j < hd / 2; j++) {
+                    double ang = i * pow(c->rope_theta, -2.0 * j / hd), *v = K + i * kd + h * hd;
+                    double a = v[j], b = v[j + hd / 2];
+                    v[j] = a * cos(ang) - b * sin(ang);
+                    v[j + hd / 2] = b * cos(ang) + a * sin(ang);
+                }
+        }
+        for (int i = 0; i < n; i++) {
+            double ss = 0;
+            for (int j = 0; j < d; j++) ss += x[i * d + j] * x[i * d + j];
+            double r = 1.0 / sqrt(ss / d + c->norm_eps);
+            for (int j = 0; j < d; j++) xn[j] = x[i * d + j] * r * W->attn_norm[j];
+            for (int o = 0; o < qd; o++) {
+                double a = 0;
+                for (int j = 0; j < d; j++) a += W->wq[(size_t)o * d + j] * xn[j];
+                q[o] = a;
+            }
+            for (int h = 0; h < nq; h++)
+                for (int j = 0; j < hd / 2; j++) {
+                    double ang = i * pow(c->rope_theta, -2.0 * j / hd), *v = q + h * hd;
+                    double a = v[j], b = v[j + hd / 2];
+                    v[j] = a * cos(ang) - b * sin(ang);
+                    v[j + hd / 2] = b * cos(ang) + a * sin(ang);
+                }
+            for (int h = 0; h < nq; h++) {
+                int g = h / rep;
+                double mx = -1e300, z = 0;
+                for (int t = 0; t <= i; t++) {
+                    double a = 0;
+                    for (int j = 0; j < hd; j++) a += q[h * hd + j] * K[t * kd + g * hd + j];
+                    s[t] = a / sqrt((double)hd);
+                    if (s[t] > mx) mx = s[t];
+                }
+                for (int t = 0; t <= i; t++) z += (s[t] = exp(s[t] - mx));
+                for (int j = 0; j < hd; j++) {
+                    double a = 0;
+                    for (int t = 0; t <= i; t++) a += s[t] / z * Vv[t * kd + g * hd + j];
+                    ao[h * hd + j] = a;
+                }
+            }
+            for (int j = 0; j < d; j++) { /* o_proj[j][o] = wo_t[o][j] */
+                double a = 0;
+                for (int o = 0; o < qd; o++) a += W->wo_t[(size_t)o * d + j] * ao[o];
+                x[i * d + j] += a;
+            }
+        }
+        for (int i = 0; i < n; i++) {
+            double ss = 0;
+            for (int j = 0; j < d; j++) ss += x[i * d + j] * x[i * d + j];
+            double r = 1.0 / sqrt(ss / d + c->norm_eps);
+            for (int j = 0; j < d; j++) xn[j] = x[i * d + j] * r * W->ffn_norm[j];
+            double *acc = calloc((size_t)d, sizeof(double));
+            for (int f = 0; f < F; f++) {
+                double g = 0, u = 0;
+                for (int j = 0; j < d; j++) {
+                    g += W->w_gate[(size_t)f * d + j] * xn[j];
+                    u += W->w_up[(size_t)f * d + j] * xn[j];
+                }
+                double h = g / (1 + exp(-g)) * u;
+                for (int j = 0; j < d; j++) acc[j] += h * W->w_down_t[(size_t)f * d + j];
+            }
+            for (int j = 0; j < d; j++) x[i * d + j] += acc[j];
+            free(acc);
+        }
+    }
+    for (int i = 0; i < n; i++) {
+        double ss = 0;
+        for (int j = 0; j < d; j++) ss += x[i * d + j] * x[i * d + j];
+        double r = 1.0 / sqrt(ss / d + c->norm_eps);
+        for (int j = 0; j < d; j++) xn[j] = x[i * d + j] * r * m->w.final_norm[j];
+        for (int o = 0; o < c->vocab_size; o++) {
+            double a = 0;
+            for (int j = 0; j < d; j++) a += m->w.lm_head[(size_t)o * d + j] * xn[j];
+            logits[(size_t)i * c->vocab_size + o] = (float)a;
+        }
+    }
+    free(x), free(xn), free(K), free(Vv), free(q), free(ao), free(s);
+}
+
+/* Relative closeness: logits of these deliberately sharp random models reach magnitudes of ~10-100. */
+static double rel_diff(const float *a, const float *b, size_t n) {
+    double mx = 1.0;
+    for (size_t i = 0; i < n; i++)
+        if (fabs(b[i]) > mx) mx = fabs(b[i]);
+    return util_max_abs_diff(a, b, n) / mx;
+}
+
+TEST(model_forward_matches_naive_reference) {
+    for (int tied = 0; tied < 2; tied++) {
+        ModelConfig c = util_config();
+        c.tied = tied;
+        Model m;
+        util_model(&m, &c, 100 + tied);
+        int n = 13, tok[13];
+        util_tokens(tok, n, c.vocab_size, 7);
+        float *a = malloc(sizeof(float) * n * c.vocab_size), *b = malloc(sizeof(float) * n * c.vocab_size);
+        ElasticView v;
+        view_full(&m, &v);
+        Err e;
+        CHECK(model_logits(&m, &v, tok, n, a, &e) == 0);
+        forward_ref(&m, tok, n, b);
+        double d = rel_diff(a, b, (size_t)n * c.vocab_size);
+        CHECK_MSG(d < 1e-5, "tied=%d relative diff %g", tied, d);
+        free(a), free(b);
+        model_free(&m);
+    }
+}
+
+TEST(model_permutation_consistency) {
+    ModelConfig c = util_config();
+    Model m;
+    util_model(&m, &c, 200);
+    int n = 11, tok[11];
+    util_tokens(tok, n, c.vocab_size, 8);
+    size_t sz = (size_t)n * c.vocab_size;
+    float *a = malloc(sizeof(float) * sz), *b = malloc(sizeof(float) * sz);
+    ElasticView v;
+    view_full(&m, &v);
+    Err e;
+    CHECK(model_logits(&m, &v, tok, n, a, &e) == 0);
+    for (int l = 0; l < c.n_layers; l++) {
+        int pa[64], pf[64];
+        util_random_perm(pa, c.n_kv_heads, 300 + l);
+        util_random_perm(pf, c.ffn_dim, 400 + l);
+        CHECK(model_permute_units(&m, l, pa, pf, &e) == 0);
+    }
+    CHECK(model_logits(&m, &v, tok, n, b, &e) == 0);
+    double d = util_max_abs_diff(a, b, sz);
+    CHECK_MSG(d <= 1e-4, "max abs diff %g", d);
+    /* a non-permutation is rejected */
+    int bad[2] = {0, 0};
+    CHECK(model_permute_units(&m, 0, bad, NULL, &e) == -1 && strstr(e.msg, "permutation"));
+    /* and a permutation that is not applied to every tensor does change the output (the test can fail) */
+    int swap[2] = {1, 0};
+    float *tmp = malloc(sizeof(float) * c.dim * c.head_dim * 2);
+    memcpy(tmp, m.w.layer[1].wv, sizeof(float) * c.dim * c.head_dim * 2);
+    CHECK(model_permute_units(&m, 1, swap, NULL, &e) == 0);
+    memcpy(m.w.layer[1].wv, tmp, sizeof(float) * c.dim * c.head_dim * 2);
+    CHECK(model_logits(&m, &v, tok, n, b, &e) == 0);
+    CHECK(rel_diff(b, a, sz) > 1e-3);
+    free(tmp), free(a), free(b);
+    model_free(&m);
+}
+
+TEST(model_prefix_view_equals_sliced_model) {
+    ModelConfig c = util_config();
+    Model m;
+    util_model(&m, &c, 500);
+    int n = 9, tok[9];
+    util_tokens(tok, n, c.vocab_size, 9);
+    size_t sz = (size_t)n * c.vocab_size;
+    float *a = malloc(sizeof(float) * sz), *b = malloc(sizeof(float) * sz), *full = malloc(sizeof(float) * sz);
+    Err e;
+    ElasticView fv;
+    view_full(&m, &fv);
+    CHECK(model_logits(&m, &fv, tok, n, full, &e) == 0);
+    int cases[3][2] = {{1, 17}, {2, 5}, {1, 48}};
+    for (int k = 0; k < 3; k++) {
+        ElasticView v;
+        view_uniform(&m, cases[k][0], cases[k][1], &v);
+        CHECK(model_logits(&m, &v, tok, n, a, &e) == 0);
+        Model s;
+        CHECK(model_slice(&m, cases[k][0], cases[k][1], &s, &e) == 0);
+        ElasticView sv;
+        view_full(&s, &sv);
+        CHECK(model_logits(&s, &sv, tok, n, b, &e) == 0);
+        CHECK_MSG(util_max_abs_diff(a, b, sz) <= 1e-4, "case %d diff %g", k, util_max_abs_diff(a, b, sz));
+        CHECK(rel_diff(a, full, sz) > 1e-3); /* the narrower view really is a different model */
+        model_free(&s);
+    }
+    free(a), free(b), free(full);
+    model_free(&m);
+}
+
+/* A random adapter with non-zero B, for tests. */
+static void random_lora(Lora *a, const Model *m, unsigned long seed) {
+    Err e;
+    if (lora_alloc(a, &m->cfg, 4, 8.0f, &e)) abort();
+    lora_init(a, seed);
+    for (size_t i = 0; i < a->n_params; i++)
+        if (a->params[i] == 0.0f) a->params[i] = 0.05f * (float)(((i * 2654435761u) >> 8) % 201 - 100) / 100.0f;
+}
+
+/* merge: W += scale * B A in the elastic layout (o and down transposed). */
+static void merge_lora(Model *m, const Lora *a) {
+    const ModelConfig *c = &m->cfg;
+    int d = c->dim, qd = c->n_heads * c->head_dim, kd = c->n_kv_heads * c->head_dim, f = c->ffn_dim, r = a->rank;
+    float s = a->alpha / (float)r;
+    for (int l = 0; l < c->n_layers; l++) {
+        LayerWeights *W = &m->w.layer[l];
+        const LoraLayer *L = &a->layer[l];
+        struct {
+            float *w;
+            const float *A, *B;
+            int out, in, transposed;
+        } t[7] = {{W->wq, L->a_q, L->b_q, qd, d, 0},         {W->wk, L->a_k, L->b_k, kd, d, 0},
+                  {W->wv, L->a_v, L->b_v, kd, d, 0},         {W->wo_t, L->a_o, L->b_o, d, qd, 1},
+                  {W->w_gate, L->a_gate, L->b_gate, f, d, 0}, {W->w_up, L->a_up, L->b_up, f, d, 0},
+                  {W->w_down_t, L->a_down, L->b_down, d, f, 1}};
+        for (int k = 0; k < 7; k++)
+            for (int o = 0; o < t[k].out; o++)
+                for (int i = 0; i < t[k].in; i++) {
+                    double acc = 0;
+                    for (int q = 0; q < r; q++) acc += (double)t[k].B[o * r + q] * t[k].A[q * t[k].in + i];
+                    size_t at = t[k].transposed ? (size_t)i * d + o : (size_t)o * t[k].in + i;
+                    t[k].w[at] += (float)(s * acc);
+                }
+    }
+}
+
+TEST(model_lora_unmerged_equals_merged) {
+    ModelConfig c = util_config();
+    Model m, merged;
+    util_model(&m, &c, 600);
+    util_model(&merged, &c, 600);
+    Lora a;
+    random_lora(&a, &m, 5);
+    merge_lora(&merged, &a);
+    int n = 8, tok[8];
+    util_tokens(tok, n, c.vocab_size, 10);
+    size_t sz = (size_t)n * c.vocab_size;
+    float *x = malloc(sizeof(float) * sz), *y = malloc(sizeof(float) * sz), *z = malloc(sizeof(float) * sz);
+    Err e;
+    int cases[2][2] = {{2, 48}, {1, 20}};
+    for (int k = 0; k < 2; k++) {
+        ElasticView v;
+        view_uniform(&m, cases[k][0], cases[k][1], &v);
+        CHECK(model_logits(&merged, &v, tok, n, y, &e) == 0);
+        CHECK(model_logits(&m, &v, tok, n, z, &e) == 0);
+        v.lora = &a;
+        CHECK(model_logits(&m, &v, tok, n, x, &e) == 0);
+        CHECK_MSG(rel_diff(x, y, sz) <= 1e-5, "case %d relative diff %g", k, rel_diff(x, y, sz));
+        CHECK(rel_diff(x, z, sz) > 1e-3); /* the adapter changes the output */
+    }
+    /* B = 0 (fresh adapter) is the identity */
+    lora_init(&a, 6);
+    ElasticView v;
+    view_full(&m, &v);
+    CHECK(model_logits(&m, &v, tok, n, z, &e) == 0);
+    v.lora = &a;
+    CHECK(model_logits(&m, &v, tok, n, x, &e) == 0);
+    CHECK(util_max_abs_diff(x, z, sz) == 0.0);
+    free(x), free(y), free(z);
+    lora_free(&a);
+    model_free(&m);
+    model_free(&merged);
+}
+
+TEST(model_kv_decode_equals_recompute) {
+    ModelConfig c = util_config();
+    Model m;
+    util_model(&m, &c, 700);
+    Lora a;
+    random_lora(&a, &m, 7);
+    int n = 12, tok[12], V = c.vocab_size;
+    util_tokens(tok, n, V, 11);
+    float *full = malloc(sizeof(float) * n * V), *step = malloc(sizeof(float) * V);
+    Err e;
+    for (int k = 0; k < 3; k++) {
+        ElasticView v;
+        if (k == 0) view_full(&m, &v);
+        else view_uniform(&m, 1, 30, &v);
+        if (k == 2) v.lora = &a;
+        v.layer[1].skip_ffn = (k == 1);
+        CHECK(model_logits(&m, &v, tok, n, full, &e) == 0);
+        KVCache kv;
+        CHECK(kvcache_init(&kv, &m, &v, n, &e) == 0);
+        CHECK(model_prefill(&m, &v, &kv, tok, 5, NULL, step, &e) == 0);
+        CHECK(util_max_abs_diff(step, full + 4 * V, V) <= 1e-4);
+        for (int i = 5; i < n; i++) {
+            CHECK(model_decode(&m, &v, &kv, tok[i], step, &e) == 0);
+            CHECK_MSG(util_max_abs_diff(step, full + (size_t)i * V, V) <= 1e-4 * 50, "case %d pos %d diff %g", k, i,
+                      util_max_abs_diff(step, full + (size_t)i * V, V));
+            CHECK(rel_diff(step, full + (size_t)i * V, V) <= 1e-5);
+        }
+        /* the cache is full: one more token is an error, not an overflow */
+        CHECK(model_decode(&m, &v, &kv, tok[0], step, &e) == -1 && strstr(e.msg, "exceed"));
+        kvcache_free(&kv);
+    }
+    free(full), free(step);
+    lora_free(&a);
+    model_free(&m);
+}
+
+TEST(model_shared_prefix_scoring_equals_alone) {
+    ModelConfig c = util_config();
+    Model m;
+    util_model(&m, &c, 800);
+    Lora a;
+    random_lora(&a, &m, 8);
+    int prompt[10], ch[4][5], len[4] = {1, 3, 5, 2};
+    util_tokens(prompt, 10, c.vocab_size, 12);
+    for (int i = 0; i < 4; i++) util_tokens(ch[i], 5, c.vocab_size, 13 + i);
+    const int *choices[4] = {ch[0], ch[1], ch[2], ch[3]};
+    Err e;
+    for (int k = 0; k < 2; k++) {
+        ElasticView v;
+        view_uniform(&m, 2 - k, 48 - 20 * k, &v);
+        if (k) v.lora = &a;
+        ScoreResult r;
+        CHECK(score_choices(&m, &v, prompt, 10, choices, len, 4, &r, &e) == 0);
+        int best = 0;
+        double s[4];
+        for (int i = 0; i < 4; i++) {
+            CHECK(score_choice_alone(&m, &v, prompt, 10, ch[i], len[i], &s[i], &e) == 0);
+            CHECK_NEAR(r.scores[i], s[i], 1e-4 * fmax(1.0, fabs(s[i])));
+            if (s[i] > s[best]) best = i;
+        }
+        CHECK(r.best == best);
+        score_result_free(&r);
+    }
+    /* a prompt too long for the context is an error */
+    int *longp = calloc(70, sizeof(int));
+    ScoreResult r;
+    ElasticView v;
+    view_full(&m, &v);
+    CHECK(score_choices(&m, &v, longp, 70, choices, len, 4, &r, &e) == -1 && strstr(e.msg, "context"));
+    free(longp);
+    lora_free(&a);
+    model_free(&m);
+}
+
+/* Selector for the test: the first k neurons, k from ctx. */
+static int select_prefix(void *ctx, int layer, const float *x, int *idx, int cap) {
+    (void)layer, (void)x;
+    int k = *(int *)ctx;
+    for (int i = 0; i < k && i < cap; i++) idx[i] = i;
+    return k;
+}
+
+TEST(model_neuron_subsets_and_skips) {
+    ModelConfig c = util_config();
+    Model m;
+    util_model(&m, &c, 900);
+    Lora a;
+    random_lora(&a, &m, 9);
+    int n = 7, tok[7];
+    util_tokens(tok, n, c.vocab_size, 14);
+    size_t sz = (size_t)n * c.vocab_size;
+    float *x = malloc(sizeof(float) * sz), *y = malloc(sizeof(float) * sz);
+    Err e;
+    /* explicit subset {0..k-1} (in scrambled order) = prefix k, with an adapter */
+    int k = 19, idx[19];
+    util_random_perm(idx, k, 15);
+    ElasticView v;
+    view_uniform(&m, 2, k, &v);
+    v.lora = &a;
+    CHECK(model_logits(&m, &v, tok, n, x, &e) == 0);
+    for (int l = 0; l < c.n_layers; l++) {
+        v.layer[l].ffn_idx = idx;
+        v.layer[l].n_ffn_idx = k;
+    }
+    CHECK(model_logits(&m, &v, tok, n, y, &e) == 0);
+    CHECK_MSG(rel_diff(y, x, sz) <= 1e-5, "subset diff %g", rel_diff(y, x, sz));
+    /* dynamic selector returning the prefix */
+    ElasticView w;
+    view_uniform(&m, 2, c.ffn_dim, &w);
+    w.lora = &a;
+    w.ffn_select = select_prefix;
+    w.ffn_select_ctx = &k;
+    CHECK(model_logits(&m, &w, tok, n, y, &e) == 0);
+    CHECK(rel_diff(y, x, sz) <= 1e-5);
+    /* skip_attn everywhere = zero attention units; skip_ffn = zero FFN units */
+    view_uniform(&m, 0, 0, &v);
+    CHECK(model_logits(&m, &v, tok, n, x, &e) == 0);
+    view_full(&m, &w);
+    for (int l = 0; l < c.n_layers; l++) w.layer[l].skip_attn = w.layer[l].skip_ffn = true;
+    CHECK(model_logits(&m, &w, tok, n, y, &e) == 0);
+    CHECK(util_max_abs_diff(x, y, sz) == 0.0);
+    /* views wider than the model are rejected with a message naming the layer */
+    view_full(&m, &v);
+    v.layer[2].ffn_units = c.ffn_dim + 1;
+    CHECK(model_logits(&m, &v, tok, n, x, &e) == -1 && strstr(e.msg, "layer 2"));
+    view_full(&m, &v);
+    v.layer[0].attn_units = c.n_kv_heads + 1;
+    CHECK(model_logits(&m, &v, tok, n, x, &e) == -1 && strstr(e.msg, "attention units"));
+    int dup[2] = {3, 3};
+    view_full(&m, &v);
+    v.layer[1].ffn_idx = dup;
+    v.layer[1].n_ffn_idx = 2;
+    CHECK(model_logits(&m, &v, tok, n, x, &e) == -1 && strstr(e.msg, "repeated"));
+    /* out-of-vocabulary token */
+    tok[3] = c.vocab_size;
+    view_full(&m, &v);
+    CHECK(model_logits(&m, &v, tok, n, x, &e) == -1 && strstr(e.msg, "vocabulary"));
+    free(x), free(y);
+    lora_free(&a);
+    model_free(&m);
+}
+
+TEST(model_greedy_generation_follows_argmax) {
+    ModelConfig c = util_config();
+    Model m;
+    util_model(&m, &c, 1000);
+    int prompt[4] = {1, 2, 3, 4}, out[8], seq[12];
+    ElasticView v;
+    view_full(&m, &v);
+    Err e;
+    CHECK(generate_greedy(&m, &v, prompt, 4, 8, -1, out, &e) == 8);
+    memcpy(seq, prompt, sizeof prompt);
+    memcpy(seq + 4, out, sizeof out);
+    float *lg = malloc(sizeof(float) * 12 * c.vocab_size);
+    CHECK(model_logits(&m, &v, seq, 12, lg, &e) == 0);
+    for (int i = 0; i < 8; i++) {
+        const float *row = lg + (size_t)(3 + i) * c.vocab_size;
+        int b = 0;
+        for (int j = 1; j < c.vocab_size; j++)
+            if (row[j] > row[b]) b = j;
+        CHECK_MSG(out[i] == b, "step %d: generated %d, argmax %d", i, out[i], b);
+    }
+    free(lg);
+    model_free(&m);
+}
+
+TEST(model_view_param_fraction) {
+    ModelConfig c = util_config();
+    Model m;
+    util_model(&m, &c, 1100);
+    ElasticView v;
+    view_full(&m, &v);
+    CHECK_NEAR(view_param_fraction(&m, &v), 1.0, 1e-12);
+    view_uniform(&m, 1, 24, &v); /* exactly half of each */
+    CHECK_NEAR(view_param_fraction(&m, &v), 0.5, 1e-12);
+    CHECK(kvcache_bytes_for(&m, &v, 10) == 2 * 10 * 8 * sizeof(float) * 3);
+    model_free(&m);
+}

@@ -1,0 +1,20 @@
+/* util: helpers shared by tests: small random models and random token sequences. */
+#ifndef ELMS_TEST_UTIL_H
+#define ELMS_TEST_UTIL_H
+
+#include "engine/model.h"
+
+/* util_config: a small model shape (dim 32, 3 layers, 4 heads, 2 KV heads, head_dim 8, ffn 48, vocab 61,
+ * context 64, untied) to be adjusted by the caller. */
+ModelConfig util_config(void);
+/* util_model: allocate and randomly initialise c with seed (weights scaled up so outputs are far from
+ * uniform, which makes comparisons meaningful). Aborts the test process on failure. */
+void util_model(Model *m, const ModelConfig *c, unsigned long seed);
+/* util_tokens: n seeded random ids in [0, vocab). */
+void util_tokens(int *out, int n, int vocab, unsigned long seed);
+/* util_max_abs_diff: max |a-b| over n floats. */
+double util_max_abs_diff(const float *a, const float *b, size_t n);
+/* util_random_perm: a seeded random permutation of 0..n-1. */
+void util_random_perm(int *p, int n, unsigned long seed);
+
+#endif
