@@ -83,7 +83,10 @@ int config_write(const char *path, const ModelConfig *c, Err *e);
 /* config_json: the config.json text for c (malloc'd, NUL-terminated), or NULL when out of memory. */
 char *config_json(const ModelConfig *c);
 
-/* model_load: read DIR/config.json and DIR/model.safetensors into the elastic layout. */
+/* model_load: read DIR/config.json and DIR/model.safetensors into the elastic layout (allocated with
+ * model_alloc). Every tensor must be present with its exact shape and no unknown tensor may appear (a
+ * "rotary_emb.inv_freq" buffer, or lm_head.weight of a tied model, is ignored); messages name the file and
+ * tensor. */
 int model_load(Model *m, const char *dir, Err *e);
 /* model_save: write DIR/config.json and DIR/model.safetensors (creating DIR); dtype ST_F32 or ST_F16. Other
  * files in DIR (tokenizer.json, elastic.json, lora/) are left alone. */
@@ -91,7 +94,8 @@ int model_save(const Model *m, const char *dir, StDtype dtype, Err *e);
 
 /* LoRA adapters as safetensors with PEFT names (base_model.model.model.layers.N.self_attn.q_proj.lora_A.weight,
  * ...lora_B.weight, mlp.gate_proj ...), stored F32, with rank and alpha as strings in the header's
- * "__metadata__" object ({"rank": "8", "alpha": "16"}). lora_save creates the parent directory. */
+ * "__metadata__" object ({"rank": "8", "alpha": "16"}). lora_load allocates with lora_alloc and requires all
+ * 14 tensors of every layer and no others; lora_save creates the parent directory. */
 int lora_load(Lora *a, const ModelConfig *c, const char *path, Err *e);
 int lora_save(const Lora *a, const ModelConfig *c, const char *path, Err *e);
 

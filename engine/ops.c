@@ -225,12 +225,14 @@ void attention_forward(float *out, float *att, const float *q, const float *k, c
  * Masked entries have P = 0, hence dS = 0: the causal mask needs no special case. */
 void attention_backward(float *dq, float *dk, float *dv, float *scratch, const float *dout, const float *att,
                         const float *q, const float *k, const float *v, int n, int pos0, int n_q, int n_kv,
-                        int head_dim) {
+                        int head_dim, int accumulate) {
     int T = pos0 + n, rep = n_q / n_kv;
     int qs = n_q * head_dim, ks = n_kv * head_dim;
     float scale = 1.0f / sqrtf((float)head_dim);
-    memset(dk, 0, sizeof(float) * (size_t)T * ks);
-    memset(dv, 0, sizeof(float) * (size_t)T * ks);
+    if (!accumulate) {
+        memset(dk, 0, sizeof(float) * (size_t)T * ks);
+        memset(dv, 0, sizeof(float) * (size_t)T * ks);
+    }
     for (int h = 0; h < n_q; h++) {
         int g = h / rep;
         const float *P = att + (size_t)h * n * T; /* (n, T) */

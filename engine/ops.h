@@ -50,10 +50,11 @@ void attention_forward(float *out, float *att, const float *q, const float *k, c
                        int n_q, int n_kv, int head_dim, int keep_probs);
 /* attention_backward: gradients of attention_forward from the probabilities it kept (keep_probs != 0):
  * att (n_q, n, T) with T = pos0+n; dout (n, n_q*head_dim). Writes dq (n, n_q*head_dim) and dk, dv
- * (T, n_kv*head_dim) (overwritten; the rep query heads of a group sum into it). scratch: n*T floats. */
+ * (T, n_kv*head_dim) (the rep query heads of a group sum into them; overwritten, or added to when accumulate,
+ * so that blocks of queries can be processed one after the other). scratch: n*T floats. */
 void attention_backward(float *dq, float *dk, float *dv, float *scratch, const float *dout, const float *att,
                         const float *q, const float *k, const float *v, int n, int pos0, int n_q, int n_kv,
-                        int head_dim);
+                        int head_dim, int accumulate);
 
 /* swiglu_forward: h (n) = silu(g) * u. */
 void swiglu_forward(float *h, const float *g, const float *u, size_t n);

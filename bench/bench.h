@@ -1,0 +1,17 @@
+/* bench: benchmark programs linked into bin/elms-bench (bench_main.c runs all, or those named on the command
+ * line). Each prints figures and asserts nothing. */
+#ifndef ELMS_BENCH_H
+#define ELMS_BENCH_H
+
+/* bench_now: monotonic time in seconds. */
+double bench_now(void);
+/* bench_peak_rss_mb: peak resident memory of the process so far, MiB. */
+double bench_peak_rss_mb(void);
+
+/* bench_engine: engine throughput per elastic level, view-switch time and peak memory. */
+void bench_engine(void);
+/* bench_sim: replay a 1,000,000-request trace with a warm evaluation cache (requests per second, with and
+ * without SQLite recording) and report peak memory. */
+void bench_sim(void);
+
+#endif

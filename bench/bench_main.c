@@ -1,0 +1,35 @@
+/* bench_main: runs the benchmark programs (all, or those named on the command line). */
+#include "bench/bench.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+
+double bench_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+double bench_peak_rss_mb(void) {
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)ru.ru_maxrss / 1024.0;
+}
+
+int main(int argc, char **argv) {
+    struct {
+        const char *name;
+        void (*fn)(void);
+    } all[] = {{"engine", bench_engine}, {"sim", bench_sim}};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) {
+        int run = argc < 2;
+        for (int a = 1; a < argc; a++) run |= strstr(all[i].name, argv[a]) != NULL;
+        if (!run) continue;
+        printf("== bench %s\n", all[i].name);
+        fflush(stdout);
+        all[i].fn();
+    }
+    return 0;
+}

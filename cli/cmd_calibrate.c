@@ -1,0 +1,128 @@
+/* elms calibrate: time the engine on this machine and write the `host` latency profile (sim/calibrate.h). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "cli/engine_args.h"
+#include "sim/calibrate.h"
+#include "sim/db.h"
+
+/* The CPU model from /proc/cpuinfo, or "unknown CPU". */
+static void cpu_name(char *out, size_t cap) {
+    snprintf(out, cap, "unknown CPU");
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    if (!f) return;
+    char line[512];
+    while (fgets(line, sizeof line, f))
+        if (!strncmp(line, "model name", 10)) {
+            char *v = strchr(line, ':');
+            if (v) {
+                v++;
+                while (*v == ' ') v++;
+                v[strcspn(v, "\n")] = 0;
+                snprintf(out, cap, "%s", v);
+            }
+            break;
+        }
+    fclose(f);
+}
+
+static int parse_lengths(const char *s, int *out, int max) {
+    char buf[512];
+    snprintf(buf, sizeof buf, "%s", s);
+    int n = 0;
+    for (char *t = strtok(buf, ","); t; t = strtok(NULL, ",")) {
+        char *end;
+        long v = strtol(t, &end, 10);
+        if (*end || v < 1 || v > 1 << 20 || n >= max) return -1;
+        out[n++] = (int)v;
+    }
+    return n;
+}
+
+static int cmd_calibrate(int argc, char **argv) {
+    CliFlag fl[] = {
+        {"model", "DIR", "model directory to time (its elastic.json anchors and lora/ adapters are used)", NULL},
+        {"out", "FILE", "profile to write", "sim/profiles/host.json"},
+        {"db", "FILE", "also store the calibration points in this database", NULL},
+        {"lengths", "LIST", "prompt lengths to time", "16,32,64,128,192,256"},
+        {"reps", "N", "runs per point (the minimum is kept)", "5"},
+        {"decode-steps", "N", "decode steps timed after each prefill", "32"},
+        {"name", "NAME", "profile name", "host"},
+        {"seed", "S", "seed for the token ids", "1"},
+    };
+    const int nf = sizeof fl / sizeof fl[0];
+    int pr = cli_parse(argc, argv, "elms calibrate --model DIR [--out FILE] [--db FILE]", fl, nf, NULL, 0, NULL);
+    if (pr) return pr > 0 ? 0 : 2;
+    if (!fl[0].value) {
+        fprintf(stderr, "elms calibrate: --model DIR is required\n");
+        return 2;
+    }
+    int lengths[32];
+    int n_len = parse_lengths(fl[3].value, lengths, 32);
+    if (n_len < 2) {
+        fprintf(stderr, "elms calibrate: --lengths expects 2..32 positive integers, got '%s'\n", fl[3].value);
+        return 2;
+    }
+    long reps, steps, seed;
+    if (cli_int("calibrate", "reps", fl[4].value, 1, 1000, &reps) ||
+        cli_int("calibrate", "decode-steps", fl[5].value, 1, 4096, &steps) ||
+        cli_int("calibrate", "seed", fl[7].value, 0, 4294967295L, &seed))
+        return 2;
+    EngineModel em;
+    if (engine_model_load("calibrate", fl[0].value, &em)) return 1;
+    char cpu[256], device[400], date[32], cmd[1024] = "elms calibrate";
+    cpu_name(cpu, sizeof cpu);
+    const char *thr = getenv("OPENBLAS_NUM_THREADS");
+    snprintf(device, sizeof device, "%s, this engine (fp32, OpenBLAS, OPENBLAS_NUM_THREADS=%s)", cpu,
+             thr ? thr : "unset");
+    db_now_utc(date, sizeof date);
+    for (int i = 1; i < argc; i++) {
+        strncat(cmd, " ", sizeof cmd - strlen(cmd) - 1);
+        strncat(cmd, argv[i], sizeof cmd - strlen(cmd) - 1);
+    }
+    CalibConfig c = {.lengths = lengths, .n_lengths = n_len, .reps = (int)reps, .decode_steps = (int)steps,
+                     .seed = (unsigned long)seed, .name = fl[6].value, .device = device, .command = cmd,
+                     .date = date};
+    CalibResult r;
+    Err e;
+    int rc = 0;
+    if (calibrate_run(&em.model, fl[0].value, &c, &r, &e)) {
+        rc = cli_error("calibrate", "%s", e.msg);
+        goto out;
+    }
+    if (profile_write(&r.prof, fl[1].value, &e)) {
+        rc = cli_error("calibrate", "%s", e.msg);
+        goto out_r;
+    }
+    if (fl[2].value) {
+        Db db;
+        if (db_open(&db, fl[2].value, &e)) {
+            rc = cli_error("calibrate", "%s", e.msg);
+            goto out_r;
+        }
+        for (int i = 0; i < r.n_pts && !rc; i++)
+            if (db_calibration_add(&db, date, r.prof.name, fl[0].value, r.pts[i].phase, r.pts[i].level,
+                                   r.pts[i].tokens, r.pts[i].measured_ms, r.pts[i].predicted_ms, &e))
+                rc = cli_error("calibrate", "%s", e.msg);
+        if (!rc && db_commit(&db, &e)) rc = cli_error("calibrate", "%s", e.msg);
+        db_close(&db);
+    }
+    const Profile *p = &r.prof;
+    printf("prefill a_ms %.6g b_ms_per_token %.6g c_ms_per_token2 %.6g mape %.2f%%\n", p->prefill_a, p->prefill_b,
+           p->prefill_c, p->fit_prefill_mape);
+    printf("decode const_ms %.6g ms_per_weight_byte %.6g ms_per_kv_byte %.6g mape %.2f%%\n", p->decode_const,
+           p->decode_weight, p->decode_kv, p->fit_decode_mape);
+    printf("tlm a_ms %.6g b_ms_per_token %.6g\nswitch view_ms %.6g\n", p->tlm_a, p->tlm_b, p->switch_view_ms);
+    printf("wrote %s (%d points)\n", fl[1].value, r.n_pts);
+    if (p->fit_prefill_mape >= 10 || p->fit_decode_mape >= 10)
+        fprintf(stderr, "elms calibrate: warning: fit error above 10%% (machine busy? try more --reps)\n");
+out_r:
+    calibrate_result_free(&r);
+out:
+    engine_model_free(&em);
+    return rc;
+}
+
+CLI_COMMAND("calibrate", "time the engine on this machine and fit the host latency profile", cmd_calibrate)

@@ -1,0 +1,164 @@
+/* score_items: per-app accuracy accumulation and multiple-choice scoring of item sets for the CLI. */
+#include "cli/score_items.h"
+
+#include <gsl/gsl_randist.h>
+#include <gsl/gsl_rng.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli/cli.h"
+#include "engine/score.h"
+
+void app_tally_init(AppTally *t) { memset(t, 0, sizeof *t); }
+
+void app_tally_free(AppTally *t) {
+    for (int i = 0; i < t->n; i++) free(t->app[i]);
+    free(t->app);
+    free(t->correct);
+    free(t->total);
+    memset(t, 0, sizeof *t);
+}
+
+int app_tally_add(AppTally *t, const char *app, int correct) {
+    int i = 0;
+    while (i < t->n && strcmp(t->app[i], app)) i++;
+    if (i == t->n) {
+        if (t->n == t->cap) {
+            int nc = t->cap ? 2 * t->cap : 8;
+            char **a = realloc(t->app, (size_t)nc * sizeof *a);
+            if (a) t->app = a;
+            long *c = realloc(t->correct, (size_t)nc * sizeof *c);
+            if (c) t->correct = c;
+            long *n = realloc(t->total, (size_t)nc * sizeof *n);
+            if (n) t->total = n;
+            if (!a || !c || !n) return -1;
+            t->cap = nc;
+        }
+        if (!(t->app[i] = strdup(app))) return -1;
+        t->correct[i] = t->total[i] = 0;
+        t->n++;
+    }
+    t->correct[i] += correct != 0;
+    t->total[i]++;
+    return 0;
+}
+
+double app_tally_macro(const AppTally *t) {
+    double s = 0;
+    for (int i = 0; i < t->n; i++) s += t->total[i] ? (double)t->correct[i] / (double)t->total[i] : 0.0;
+    return t->n ? s / t->n : 0.0;
+}
+
+void app_tally_print(const AppTally *t, FILE *f) {
+    int *order = malloc((size_t)(t->n ? t->n : 1) * sizeof *order);
+    if (!order) return;
+    for (int i = 0; i < t->n; i++) { /* insertion sort by name: a handful of apps */
+        int j = i;
+        while (j > 0 && strcmp(t->app[order[j - 1]], t->app[i]) > 0) {
+            order[j] = order[j - 1];
+            j--;
+        }
+        order[j] = i;
+    }
+    for (int k = 0; k < t->n; k++) {
+        int i = order[k];
+        fprintf(f, "%s accuracy %ld/%ld = %.4f\n", t->app[i], t->correct[i], t->total[i],
+                t->total[i] ? (double)t->correct[i] / (double)t->total[i] : 0.0);
+    }
+    fprintf(f, "macro %.4f\n", app_tally_macro(t));
+    free(order);
+}
+
+/* drop_mask: keep (n) = 1 except round(drop * n) positions chosen uniformly without replacement by r. */
+static void drop_mask(unsigned char *keep, int n, double drop, gsl_rng *r, int *scratch) {
+    for (int i = 0; i < n; i++) keep[i] = 1;
+    int k = (int)lround(drop * n);
+    if (k <= 0 || n <= 0) return;
+    if (k > n) k = n;
+    for (int i = 0; i < n; i++) scratch[i] = i;
+    gsl_ran_shuffle(r, scratch, (size_t)n, sizeof *scratch);
+    for (int i = 0; i < k; i++) keep[scratch[i]] = 0;
+}
+
+int score_itemset(const char *cmd, const char *src, const EngineModel *em, const ItemSet *s, double drop,
+                  unsigned long seed, AppTally *t) {
+    if (!em->has_tok)
+        return cli_error(cmd, "%s/tokenizer.json: missing (scoring text items needs the model's tokenizer)", em->dir);
+    if (!(drop >= 0 && drop <= 1)) return cli_error(cmd, "drop fraction %g outside [0, 1]", drop);
+    const Model *m = &em->model;
+    int bos = engine_bos(em), rc = 0;
+    EncodedItem *enc = calloc((size_t)(s->n ? s->n : 1), sizeof *enc); /* (n items) */
+    int **prompt = calloc((size_t)(s->n ? s->n : 1), sizeof *prompt);   /* (n items) arrays of (plen[i]) ids */
+    int *plen = calloc((size_t)(s->n ? s->n : 1), sizeof *plen);        /* (n items) */
+    gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
+    if (!enc || !prompt || !plen || !r) rc = cli_error(cmd, "out of memory");
+    if (r) gsl_rng_set(r, seed);
+    /* pass 1: encode and check every item, so that a bad item fails the run before any output */
+    for (int i = 0; !rc && i < s->n; i++) {
+        const Item *it = &s->items[i];
+        Err e;
+        if (item_encode(&em->tok, it, &enc[i], &e) != 0) {
+            rc = cli_error(cmd, "%s: %s", src, e.msg);
+            break;
+        }
+        EncodedItem *x = &enc[i];
+        int ns = x->n_system;
+        unsigned char *keep = malloc((size_t)(ns ? ns : 1));             /* (n_system) 0/1 */
+        int *scratch = malloc((size_t)(ns ? ns : 1) * sizeof *scratch); /* (n_system) */
+        prompt[i] = malloc((size_t)(1 + ns + x->n_query) * sizeof **prompt);
+        if (!keep || !scratch || !prompt[i]) rc = cli_error(cmd, "out of memory");
+        if (!rc) {
+            drop_mask(keep, ns, drop, r, scratch);
+            plen[i] = item_prompt(x, keep, bos, prompt[i]);
+        }
+        free(keep);
+        free(scratch);
+        if (rc) break;
+        int longest = 0;
+        for (int c = 0; c < x->n_choices; c++)
+            if (x->choice_len[c] > longest) longest = x->choice_len[c];
+        if (plen[i] < 1)
+            rc = cli_error(cmd, "%s: item '%s': empty prompt (no BOS token, system or query)", src, it->id);
+        else if (plen[i] + longest > m->cfg.max_seq)
+            rc = cli_error(cmd, "%s: item '%s': prompt of %d tokens + longest choice of %d exceeds the context of %d",
+                           src, it->id, plen[i], longest, m->cfg.max_seq);
+    }
+    /* pass 2: score (progress only on a terminal, so that piped output holds nothing but the results) */
+    AppTally local;
+    app_tally_init(&local);
+    Progress pg;
+    int show = !rc && isatty(STDERR_FILENO) && s->n >= 50;
+    if (show) progress_start(&pg, "scoring", s->n);
+    for (int i = 0; !rc && i < s->n; i++) {
+        if (show) progress_update(&pg, i);
+        ScoreResult res;
+        Err e;
+        if (score_choices(m, &em->view, prompt[i], plen[i], (const int *const *)enc[i].choices, enc[i].choice_len,
+                          enc[i].n_choices, &res, &e) != 0) {
+            rc = cli_error(cmd, "%s: item '%s': %s", src, s->items[i].id, e.msg);
+            break;
+        }
+        if (app_tally_add(&local, s->items[i].app, res.best == enc[i].answer) != 0) rc = cli_error(cmd, "out of memory");
+        score_result_free(&res);
+    }
+    if (show && !rc) {
+        progress_update(&pg, s->n);
+        progress_finish(&pg);
+    }
+    /* merge into the caller's tally only when everything succeeded */
+    for (int i = 0; !rc && i < local.n; i++)
+        for (long k = 0; !rc && k < local.total[i]; k++)
+            if (app_tally_add(t, local.app[i], k < local.correct[i]) != 0) rc = cli_error(cmd, "out of memory");
+    app_tally_free(&local);
+    for (int i = 0; i < s->n; i++) {
+        if (enc) encoded_item_free(&enc[i]);
+        if (prompt) free(prompt[i]);
+    }
+    free(enc);
+    free(prompt);
+    free(plen);
+    if (r) gsl_rng_free(r);
+    return rc;
+}

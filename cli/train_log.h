@@ -1,0 +1,28 @@
+/* train_log: the SQLite training log of `elms train`. Tables (created when missing):
+ *   train_runs(run PRIMARY KEY, created, command, out_dir, config, n_params)
+ *   train_log(run, step, loss, val_loss, lr, tokens_per_s, grad_norm, tokens, elapsed_s; PRIMARY KEY(run, step))
+ * One row per optimizer step; val_loss is NULL where no validation ran. Rows are written in transactions that
+ * commit at every checkpoint (so the log never runs ahead of what a resume restores), every 200 rows and at
+ * close. A fresh run replaces the rows of a run of the same name; a resumed run drops rows after its step. */
+#ifndef ELMS_CLI_TRAIN_LOG_H
+#define ELMS_CLI_TRAIN_LOG_H
+
+#include "engine/err.h"
+#include "engine/train.h"
+
+typedef struct TrainLog {
+    void *db;    /* sqlite3 * */
+    void *ins;   /* sqlite3_stmt * */
+    char run[256];
+    int pending; /* rows in the open transaction */
+} TrainLog;
+
+/* train_log_open: open (creating) the database and its directory, register the run, and drop the rows a fresh
+ * run (resume_step < 0) or a resume from step resume_step supersedes. */
+int train_log_open(TrainLog *l, const char *path, const char *run, const char *command, const char *out_dir,
+                   const char *config_json, long n_params, long resume_step, Err *e);
+int train_log_row(TrainLog *l, const TrainLogRow *r, Err *e);
+/* train_log_close: commit and close (also after errors; safe on a log that failed to open). */
+int train_log_close(TrainLog *l, Err *e);
+
+#endif

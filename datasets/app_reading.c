@@ -1,0 +1,135 @@
+/* app_reading: the SciQ-like app. The system prompt is a passage about three people (names from a fixed list,
+ * every value drawn fresh for the item, so nothing can be memorised): each person's value for the asked
+ * relation, one more statement about each of them, and two sentences that carry no answer, in random order.
+ * The question asks one person's value; the four choices are the three people's values for that relation plus
+ * one value the passage does not state, so only binding the value to the right person answers it. */
+#include <gsl/gsl_randist.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "datasets/appgen.h"
+
+#define PICK(r, n) ((int)gsl_rng_uniform_int((r), (unsigned long)(n)))
+
+/* Statement templates per person relation (slots: person, value), and question templates (slot: person). */
+static const char *const k_statements[LEX_N_PREL][3] = {
+    {"%s lives in %s .", "the home of %s is in %s .", "%s has a house in %s ."},
+    {"%s works as a %s .", "the job of %s is %s .", "%s earns a living as a %s ."},
+    {"%s likes to eat %s .", "the favorite food of %s is %s .", "%s often eats %s ."},
+    {"%s has a pet %s .", "%s keeps a %s at home .", "the pet of %s is a %s ."},
+    {"%s plays the %s .", "%s can play the %s .", "the instrument of %s is the %s ."},
+};
+static const char *const k_questions[LEX_N_PREL][2] = {
+    {"where does %s live ?", "in which town does %s live ?"},
+    {"what is the job of %s ?", "what does %s do for work ?"},
+    {"what food does %s like ?", "what does %s like to eat ?"},
+    {"what pet does %s have ?", "which animal does %s keep ?"},
+    {"what does %s play ?", "which instrument does %s play ?"},
+};
+
+/* question: "question : ... answer :" asking person's value of relation rel. */
+static void question(gsl_rng *r, int rel, const char *person, Text *q) {
+    text_add(q, "question :");
+    text_addf(q, k_questions[rel][PICK(r, 2)], person);
+    text_add(q, "answer :");
+}
+
+enum { MAX_SENT = 2 * READING_N_PEOPLE + READING_N_FILLERS };
+
+int app_reading_build(const World *w, gsl_rng *r, int n_people, int n_fillers, Item *out, Err *e) {
+    (void)w;
+    if (n_people < 1 || n_people > READING_N_PEOPLE || n_fillers < 0 || n_fillers > READING_N_FILLERS)
+        return err_set(e, "reading: %d people and %d fillers", n_people, n_fillers);
+    int person[READING_N_PEOPLE], value[READING_N_PEOPLE + 1], filler[READING_N_FILLERS];
+    int rel = PICK(r, LEX_N_PREL);
+    appgen_distinct(r, LEX_N_PEOPLE, n_people, NULL, 0, person);
+    appgen_distinct(r, LEX_PREL_VALUES, READING_N_PEOPLE + 1, NULL, 0, value); /* value[n_people..] unstated */
+    appgen_distinct(r, LEX_N_FILLERS, n_fillers, NULL, 0, filler);
+    int asked = PICK(r, n_people);
+
+    /* sentence s < P: person s's asked relation; P <= s < 2P: another relation of person s-P; then fillers */
+    const int n_sent = 2 * n_people + n_fillers, P = n_people;
+    int order[MAX_SENT];
+    for (int s = 0; s < n_sent; s++) order[s] = s;
+    gsl_ran_shuffle(r, order, (size_t)n_sent, sizeof order[0]);
+
+    Text sys, q;
+    text_init(&sys);
+    text_init(&q);
+    text_add(&sys, "read the passage and answer the question . passage :");
+    int span[1][2] = {{0, 0}};
+    for (int k = 0; k < n_sent; k++) {
+        int s = order[k], start = sys.n_words;
+        if (s < P) {
+            text_addf(&sys, k_statements[rel][PICK(r, 3)], lex_people[person[s]], lex_prel_values[rel][value[s]]);
+            if (s == asked) {
+                span[0][0] = start;
+                span[0][1] = sys.n_words;
+            }
+        } else if (s < 2 * P) {
+            int other = (rel + 1 + PICK(r, LEX_N_PREL - 1)) % LEX_N_PREL;
+            text_addf(&sys, k_statements[other][PICK(r, 3)], lex_people[person[s - P]],
+                      lex_prel_values[other][PICK(r, LEX_PREL_VALUES)]);
+        } else {
+            text_add(&sys, lex_fillers[filler[s - 2 * P]]);
+        }
+    }
+    question(r, rel, lex_people[person[asked]], &q);
+
+    const char *choices[4]; /* the asked person's value, the others', then unstated ones up to four */
+    choices[0] = lex_prel_values[rel][value[asked]];
+    for (int i = 0, k = 1; i <= READING_N_PEOPLE; i++)
+        if (i != asked) choices[k++] = lex_prel_values[rel][value[i]];
+    int answer = appgen_shuffle(r, choices, 4);
+    int rc = text_ok(&sys) && text_ok(&q) ? appgen_fill(out, &sys, &q, choices, 4, answer, (const int(*)[2])span, 1, e)
+                                           : err_set(e, "reading: out of memory");
+    text_free(&sys);
+    text_free(&q);
+    return rc;
+}
+
+int app_reading_make(const World *w, gsl_rng *r, const KeySet *avoid, Item *out, Err *e) {
+    (void)avoid;
+    return app_reading_build(w, r, READING_N_PEOPLE, READING_N_FILLERS, out, e);
+}
+
+int app_reading_requery(const World *w, gsl_rng *r, const Item *it, Text *query, Text *answer, Err *e) {
+    (void)w;
+    char *buf, **wd;
+    int n = appgen_words(it->system, &buf, &wd);
+    if (n < 0) return err_set(e, "reading: out of memory");
+    /* statements: sentences holding a person and a value (of any relation) */
+    enum { MAX_ST = 2 * READING_N_PEOPLE };
+    const char *who[MAX_ST], *val[MAX_ST];
+    int rel[MAX_ST], k = 0;
+    const char *person = NULL, *value = NULL;
+    int value_rel = -1;
+    for (int i = 0; i < n; i++) {
+        if (!strcmp(wd[i], ".")) { /* end of a sentence */
+            if (person && value && k < MAX_ST) {
+                who[k] = person;
+                val[k] = value;
+                rel[k++] = value_rel;
+            }
+            person = value = NULL;
+            continue;
+        }
+        if (appgen_index(lex_people, LEX_N_PEOPLE, wd[i]) >= 0) person = wd[i];
+        for (int p = 0; p < LEX_N_PREL; p++)
+            if (appgen_index(lex_prel_values[p], LEX_PREL_VALUES, wd[i]) >= 0) {
+                value = wd[i];
+                value_rel = p;
+            }
+    }
+    int rc = 0;
+    if (k == 0) {
+        rc = err_set(e, "reading item '%s': no statements in the passage", it->id ? it->id : "?");
+    } else {
+        int s = PICK(r, k);
+        question(r, rel[s], who[s], query);
+        text_add(answer, val[s]);
+    }
+    free(buf);
+    free(wd);
+    return rc;
+}

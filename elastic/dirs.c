@@ -1,0 +1,61 @@
+/* dirs: recursive removal, atomic directory replacement and file copies (see dirs.h). */
+#include "elastic/dirs.h"
+
+#include <errno.h>
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "engine/io.h"
+
+int dir_exists(const char *path) {
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+int file_exists(const char *path) {
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
+    (void)st;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
+int dir_remove_tree(const char *path, Err *e) {
+    struct stat st;
+    if (lstat(path, &st) != 0) return errno == ENOENT ? 0 : err_set(e, "%s: %s", path, strerror(errno));
+    if (!S_ISDIR(st.st_mode)) return remove(path) == 0 ? 0 : err_set(e, "%s: cannot remove: %s", path, strerror(errno));
+    if (nftw(path, remove_entry, 16, FTW_DEPTH | FTW_PHYS) != 0)
+        return err_set(e, "%s: cannot remove: %s", path, strerror(errno));
+    return 0;
+}
+
+int dir_replace(const char *tmp, const char *dst, Err *e) {
+    char old[2048];
+    if ((size_t)snprintf(old, sizeof old, "%s.old", dst) >= sizeof old) return err_set(e, "%s: path too long", dst);
+    if (dir_remove_tree(old, e)) return -1;
+    int had = dir_exists(dst);
+    if (had && rename(dst, old) != 0) return err_set(e, "%s: cannot move aside: %s", dst, strerror(errno));
+    if (rename(tmp, dst) != 0) {
+        int err = errno;
+        if (had && rename(old, dst) != 0) return err_set(e, "%s: cannot restore from %s: %s", dst, old, strerror(errno));
+        return err_set(e, "%s: cannot rename %s into place: %s", dst, tmp, strerror(err));
+    }
+    return had ? dir_remove_tree(old, e) : 0;
+}
+
+int dir_copy_file(const char *src, const char *dst, Err *e) {
+    char *buf;
+    size_t len;
+    if (io_read_file(src, &buf, &len, e)) return -1;
+    int rc = io_write_atomic(dst, buf, len, e);
+    free(buf);
+    return rc;
+}

@@ -1,0 +1,298 @@
+/* io_model: model directories (config.json + model.safetensors, Hugging Face names) and LoRA adapter files
+ * (PEFT names, rank/alpha in "__metadata__"), converting between the file layout and the elastic layout. */
+#include "engine/io.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* One tensor of a checkpoint: its file name and shape, where it lives in memory, and whether memory holds it
+ * transposed ((cols, rows) instead of the file's (rows, cols)). cols = 0 for 1-D tensors. */
+typedef struct TensorSlot {
+    char name[96];
+    float *data;          /* (rows, cols), or (cols, rows) when transposed; (rows) when cols = 0 */
+    int64_t rows, cols;
+    int transposed;
+} TensorSlot;
+
+/* model_slots: the tensors of a model in file order; returns the count (slots must hold 3 + 9*n_layers). */
+static int model_slots(const ModelConfig *c, const ModelWeights *w, TensorSlot *s) {
+    int n = 0;
+    int64_t dim = c->dim, qd = (int64_t)c->n_heads * c->head_dim, kvd = (int64_t)c->n_kv_heads * c->head_dim;
+    s[n++] = (TensorSlot){"model.embed_tokens.weight", w->tok_emb, c->vocab_size, dim, 0};
+    for (int l = 0; l < c->n_layers; l++) {
+        const LayerWeights *L = &w->layer[l];
+        struct {
+            const char *suffix;
+            float *p;
+            int64_t r, k;
+            int tr;
+        } t[9] = {
+            {"input_layernorm.weight", L->attn_norm, dim, 0, 0},
+            {"self_attn.q_proj.weight", L->wq, qd, dim, 0},
+            {"self_attn.k_proj.weight", L->wk, kvd, dim, 0},
+            {"self_attn.v_proj.weight", L->wv, kvd, dim, 0},
+            {"self_attn.o_proj.weight", L->wo_t, dim, qd, 1},
+            {"post_attention_layernorm.weight", L->ffn_norm, dim, 0, 0},
+            {"mlp.gate_proj.weight", L->w_gate, c->ffn_dim, dim, 0},
+            {"mlp.up_proj.weight", L->w_up, c->ffn_dim, dim, 0},
+            {"mlp.down_proj.weight", L->w_down_t, dim, c->ffn_dim, 1},
+        };
+        for (int i = 0; i < 9; i++) {
+            snprintf(s[n].name, sizeof s[n].name, "model.layers.%d.%s", l, t[i].suffix);
+            s[n].data = t[i].p;
+            s[n].rows = t[i].r;
+            s[n].cols = t[i].k;
+            s[n].transposed = t[i].tr;
+            n++;
+        }
+    }
+    s[n++] = (TensorSlot){"model.norm.weight", w->final_norm, dim, 0, 0};
+    if (!c->tied) s[n++] = (TensorSlot){"lm_head.weight", w->lm_head, c->vocab_size, dim, 0};
+    return n;
+}
+
+static void transpose(float *dst, const float *src, int64_t rows, int64_t cols) {
+    /* dst (cols, rows) = src (rows, cols)^T, in tiles for cache locality */
+    const int64_t B = 32;
+    for (int64_t i0 = 0; i0 < rows; i0 += B)
+        for (int64_t j0 = 0; j0 < cols; j0 += B)
+            for (int64_t i = i0; i < rows && i < i0 + B; i++)
+                for (int64_t j = j0; j < cols && j < j0 + B; j++) dst[j * rows + i] = src[i * cols + j];
+}
+
+static int ends_with(const char *s, const char *suf) {
+    size_t a = strlen(s), b = strlen(suf);
+    return a >= b && !strcmp(s + a - b, suf);
+}
+
+static int file_exists(const char *path) {
+    struct stat st;
+    return stat(path, &st) == 0;
+}
+
+int model_load(Model *m, const char *dir, Err *e) {
+    memset(m, 0, sizeof *m);
+    char cpath[1200], wpath[1200];
+    snprintf(cpath, sizeof cpath, "%s/config.json", dir);
+    snprintf(wpath, sizeof wpath, "%s/model.safetensors", dir);
+    struct stat st;
+    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) return err_set(e, "%s: not a model directory", dir);
+    ModelConfig c;
+    if (config_read(cpath, &c, e) != 0) return -1;
+    if (!file_exists(wpath)) {
+        char ipath[1300];
+        snprintf(ipath, sizeof ipath, "%s.index.json", wpath);
+        if (file_exists(ipath))
+            return err_set(e, "%s: sharded checkpoints are not supported; merge the shards into model.safetensors",
+                           ipath);
+        return err_set(e, "%s: missing (the model's weights)", wpath);
+    }
+    StFile f;
+    if (st_open(&f, wpath, e) != 0) return -1;
+    int cap = 3 + 9 * c.n_layers;
+    TensorSlot *slots = malloc((size_t)cap * sizeof *slots);
+    if (!slots) {
+        st_close(&f);
+        return err_set(e, "%s: out of memory", wpath);
+    }
+    int rc = model_alloc(m, &c, e);
+    int n = rc ? 0 : model_slots(&c, &m->w, slots);
+    /* every tensor in the file must be one we know: a mismatch usually means a config that does not match */
+    for (int i = 0; !rc && i < f.n_tensors; i++) {
+        const char *name = f.tensors[i].name;
+        if (ends_with(name, "rotary_emb.inv_freq") || (c.tied && !strcmp(name, "lm_head.weight"))) continue;
+        int known = 0;
+        for (int j = 0; j < n && !known; j++) known = !strcmp(slots[j].name, name);
+        if (!known)
+            rc = err_set(e, "%s: unexpected tensor '%s' (config.json describes %d layers%s)", wpath, name, c.n_layers,
+                         c.tied ? ", tied embeddings" : "");
+    }
+    float *tmp = NULL; /* (dim, max(ffn, n_heads*head_dim)) staging for transposed tensors */
+    if (!rc) {
+        size_t big = (size_t)c.dim * (size_t)(c.ffn_dim > c.n_heads * c.head_dim ? c.ffn_dim : c.n_heads * c.head_dim);
+        tmp = malloc(big * sizeof *tmp);
+        if (!tmp) rc = err_set(e, "%s: out of memory", wpath);
+    }
+    for (int i = 0; !rc && i < n; i++) {
+        TensorSlot *s = &slots[i];
+        if (!s->transposed) {
+            rc = st_read_f32(&f, s->name, s->rows, s->cols, s->data, e);
+        } else {
+            rc = st_read_f32(&f, s->name, s->rows, s->cols, tmp, e);
+            if (!rc) transpose(s->data, tmp, s->rows, s->cols);
+        }
+    }
+    free(tmp);
+    free(slots);
+    st_close(&f);
+    if (rc) model_free(m);
+    return rc;
+}
+
+/* dir_created: mkdir -p dir, reporting whether dir itself did not exist before (to remove it on failure). */
+static int make_dir(const char *dir, int *created, Err *e) {
+    struct stat st;
+    *created = stat(dir, &st) != 0;
+    if (!*created && !S_ISDIR(st.st_mode)) return err_set(e, "%s: exists and is not a directory", dir);
+    return io_mkdirs(dir, e);
+}
+
+int model_save(const Model *m, const char *dir, StDtype dtype, Err *e) {
+    const ModelConfig *c = &m->cfg;
+    if (dtype != ST_F32 && dtype != ST_F16) return err_set(e, "%s: models are written as F32 or F16", dir);
+    if (model_config_check(c, e) != 0) return err_prefix(e, "%s", dir);
+    int created;
+    if (make_dir(dir, &created, e) != 0) return -1;
+    char cpath[1200], wpath[1200];
+    snprintf(cpath, sizeof cpath, "%s/config.json", dir);
+    snprintf(wpath, sizeof wpath, "%s/model.safetensors", dir);
+    int cap = 3 + 9 * c->n_layers;
+    TensorSlot *slots = malloc((size_t)cap * sizeof *slots);
+    StWriteTensor *wt = malloc((size_t)cap * sizeof *wt);
+    unsigned char *tr = malloc((size_t)cap);
+    char *cfg = config_json(c);
+    int rc = slots && wt && tr && cfg ? 0 : err_set(e, "%s: out of memory", dir);
+    IoAtomic aw = {0}, ac = {0};
+    if (!rc) {
+        int n = model_slots(c, &m->w, slots);
+        for (int i = 0; i < n; i++) {
+            wt[i] = (StWriteTensor){slots[i].name, slots[i].data, slots[i].cols ? 2 : 1,
+                                    {slots[i].rows, slots[i].cols, 0, 0}};
+            tr[i] = (unsigned char)slots[i].transposed;
+        }
+        const char *mk[] = {"format"}, *mv[] = {"pt"};
+        rc = io_atomic_open(&aw, wpath, e);
+        if (!rc && st_write_stream(aw.f, wpath, wt, n, dtype, tr, mk, mv, 1, e) != 0) rc = -1;
+        if (!rc) rc = io_atomic_finish(&aw, e);
+        if (!rc) rc = io_atomic_open(&ac, cpath, e);
+        if (!rc && fputs(cfg, ac.f) == EOF) rc = err_set(e, "%s: write failed: %s", cpath, strerror(errno));
+        if (!rc) rc = io_atomic_finish(&ac, e);
+        /* both files are complete on disk; only now replace the old ones */
+        if (!rc) rc = io_atomic_rename(&aw, e);
+        if (!rc) rc = io_atomic_rename(&ac, e);
+        if (rc) {
+            io_atomic_abort(&aw);
+            io_atomic_abort(&ac);
+        }
+    }
+    free(slots);
+    free(wt);
+    free(tr);
+    free(cfg);
+    if (rc && created) rmdir(dir);
+    return rc;
+}
+
+/* ---- LoRA adapters ---- */
+
+/* lora_slots: A and B of every module of every layer (14 per layer), PEFT names, (rows, cols) shapes. */
+static int lora_slots(const ModelConfig *c, const Lora *a, TensorSlot *s) {
+    int n = 0, r = a->rank;
+    int64_t dim = c->dim, qd = (int64_t)c->n_heads * c->head_dim, kvd = (int64_t)c->n_kv_heads * c->head_dim,
+            ffn = c->ffn_dim;
+    for (int l = 0; l < c->n_layers; l++) {
+        const LoraLayer *L = &a->layer[l];
+        struct {
+            const char *mod;
+            float *pa, *pb;
+            int64_t in, out;
+        } t[7] = {
+            {"self_attn.q_proj", L->a_q, L->b_q, dim, qd},       {"self_attn.k_proj", L->a_k, L->b_k, dim, kvd},
+            {"self_attn.v_proj", L->a_v, L->b_v, dim, kvd},      {"self_attn.o_proj", L->a_o, L->b_o, qd, dim},
+            {"mlp.gate_proj", L->a_gate, L->b_gate, dim, ffn},   {"mlp.up_proj", L->a_up, L->b_up, dim, ffn},
+            {"mlp.down_proj", L->a_down, L->b_down, ffn, dim},
+        };
+        for (int i = 0; i < 7; i++) {
+            snprintf(s[n].name, sizeof s[n].name, "base_model.model.model.layers.%d.%s.lora_A.weight", l, t[i].mod);
+            s[n].data = t[i].pa;
+            s[n].rows = r;
+            s[n].cols = t[i].in;
+            s[n].transposed = 0;
+            n++;
+            snprintf(s[n].name, sizeof s[n].name, "base_model.model.model.layers.%d.%s.lora_B.weight", l, t[i].mod);
+            s[n].data = t[i].pb;
+            s[n].rows = t[i].out;
+            s[n].cols = r;
+            s[n].transposed = 0;
+            n++;
+        }
+    }
+    return n;
+}
+
+/* meta_number: a "__metadata__" value parsed strictly as a finite number. */
+static int meta_number(const StFile *f, const char *key, double *out, Err *e) {
+    char buf[64], *end;
+    if (st_meta_get(f, key, buf, sizeof buf) != 0)
+        return err_set(e, "%s: missing \"__metadata__\" field '%s' (LoRA adapters store rank and alpha there)",
+                       f->path, key);
+    errno = 0;
+    double v = strtod(buf, &end);
+    if (end == buf || *end || errno || !isfinite(v))
+        return err_set(e, "%s: \"__metadata__\" field '%s' must be a number, got '%s'", f->path, key, buf);
+    *out = v;
+    return 0;
+}
+
+int lora_load(Lora *a, const ModelConfig *c, const char *path, Err *e) {
+    memset(a, 0, sizeof *a);
+    StFile f;
+    if (st_open(&f, path, e) != 0) return -1;
+    double rank, alpha;
+    int rc = meta_number(&f, "rank", &rank, e) || meta_number(&f, "alpha", &alpha, e) ? -1 : 0;
+    if (!rc && (rank != floor(rank) || rank < 1 || rank > 65536))
+        rc = err_set(e, "%s: \"__metadata__\" rank %g must be a positive integer", path, rank);
+    if (!rc && lora_alloc(a, c, (int)rank, (float)alpha, e) != 0) rc = err_prefix(e, "%s", path);
+    TensorSlot *slots = NULL;
+    int n = 0;
+    if (!rc) {
+        slots = malloc((size_t)(14 * c->n_layers + 1) * sizeof *slots);
+        if (!slots) rc = err_set(e, "%s: out of memory", path);
+        else n = lora_slots(c, a, slots);
+    }
+    for (int i = 0; !rc && i < f.n_tensors; i++) {
+        int known = 0;
+        for (int j = 0; j < n && !known; j++) known = !strcmp(slots[j].name, f.tensors[i].name);
+        if (!known)
+            rc = err_set(e, "%s: unexpected tensor '%s' (expected PEFT LoRA names for %d layers)", path,
+                         f.tensors[i].name, c->n_layers);
+    }
+    for (int i = 0; !rc && i < n; i++) rc = st_read_f32(&f, slots[i].name, slots[i].rows, slots[i].cols, slots[i].data, e);
+    free(slots);
+    st_close(&f);
+    if (rc && a->params) lora_free(a);
+    return rc;
+}
+
+int lora_save(const Lora *a, const ModelConfig *c, const char *path, Err *e) {
+    if (a->n_layers != c->n_layers)
+        return err_set(e, "%s: adapter has %d layers but the model has %d", path, a->n_layers, c->n_layers);
+    if (a->rank < 1) return err_set(e, "%s: adapter rank %d must be positive", path, a->rank);
+    char parent[1200];
+    snprintf(parent, sizeof parent, "%s", path);
+    char *slash = strrchr(parent, '/');
+    if (slash && slash != parent) {
+        *slash = 0;
+        if (io_mkdirs(parent, e) != 0) return -1;
+    }
+    TensorSlot *slots = malloc((size_t)(14 * c->n_layers + 1) * sizeof *slots);
+    StWriteTensor *wt = malloc((size_t)(14 * c->n_layers + 1) * sizeof *wt);
+    int rc = slots && wt ? 0 : err_set(e, "%s: out of memory", path);
+    if (!rc) {
+        int n = lora_slots(c, a, slots);
+        for (int i = 0; i < n; i++)
+            wt[i] = (StWriteTensor){slots[i].name, slots[i].data, 2, {slots[i].rows, slots[i].cols, 0, 0}};
+        char rank[32], alpha[32];
+        snprintf(rank, sizeof rank, "%d", a->rank);
+        snprintf(alpha, sizeof alpha, "%.9g", (double)a->alpha);
+        const char *mk[] = {"format", "rank", "alpha"}, *mv[] = {"pt", rank, alpha};
+        rc = st_write_meta(path, wt, n, ST_F32, mk, mv, 3, e);
+    }
+    free(slots);
+    free(wt);
+    return rc;
+}

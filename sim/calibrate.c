@@ -1,0 +1,262 @@
+/* calibrate: timing the engine and fitting the host profile (see calibrate.h). */
+#include "sim/calibrate.h"
+
+#include <gsl/gsl_rng.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "elastic/levels.h"
+#include "sim/fit.h"
+
+static double now_ms(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return 1e3 * (double)t.tv_sec + 1e-6 * (double)t.tv_nsec;
+}
+
+/* Times one prefill of n tokens and `steps` decode steps under v; minimum over reps. */
+static int time_point(const Model *m, const ElasticView *v, const int *tok, int n, int steps, int reps, double *pre_ms,
+                      double *dec_ms, Err *e) {
+    float *logits = malloc(sizeof *logits * (size_t)m->cfg.vocab_size);
+    if (!logits) return err_set(e, "out of memory");
+    *pre_ms = *dec_ms = INFINITY;
+    for (int r = 0; r < reps; r++) {
+        KVCache c;
+        if (kvcache_init(&c, m, v, n + steps, e)) {
+            free(logits);
+            return -1;
+        }
+        double t0 = now_ms();
+        int rc = model_prefill(m, v, &c, tok, n, NULL, logits, e);
+        double t1 = now_ms();
+        for (int s = 0; !rc && s < steps; s++) rc = model_decode(m, v, &c, tok[(n + s) % n], logits, e);
+        double t2 = now_ms();
+        kvcache_free(&c);
+        if (rc) {
+            free(logits);
+            return -1;
+        }
+        if (t1 - t0 < *pre_ms) *pre_ms = t1 - t0;
+        if (steps > 0 && (t2 - t1) / steps < *dec_ms) *dec_ms = (t2 - t1) / steps;
+    }
+    free(logits);
+    return 0;
+}
+
+static void point(CalibResult *r, const char *phase, double level, int tokens, double ms) {
+    r->pts[r->n_pts++] = (CalibPoint){phase, level, tokens, ms, NAN};
+}
+
+/* The tiny LM proxy: a small random model with the base vocabulary (dim 128, 4 layers). */
+static int time_tlm(const Model *base, const CalibConfig *c, const int *tok, double *coef, CalibResult *r,
+                    Err *e) {
+    ModelConfig tc = base->cfg;
+    tc.dim = 128;
+    tc.n_layers = 4;
+    tc.n_heads = tc.n_kv_heads = 4;
+    tc.head_dim = 32;
+    tc.ffn_dim = 512;
+    tc.tied = true;
+    Model t;
+    if (model_alloc(&t, &tc, e)) return -1;
+    model_init_random(&t, c->seed);
+    ElasticView v;
+    view_full(&t, &v);
+    int first = r->n_pts;
+    double X[64 * 2], y[64];
+    int n = 0;
+    for (int i = 0; i < c->n_lengths && n < 64; i++) {
+        if (c->lengths[i] > tc.max_seq) continue;
+        double pre, dec;
+        if (time_point(&t, &v, tok, c->lengths[i], 0, c->reps, &pre, &dec, e)) {
+            model_free(&t);
+            return -1;
+        }
+        X[2 * n] = 1;
+        X[2 * n + 1] = c->lengths[i];
+        y[n++] = pre;
+        point(r, "tlm", NAN, c->lengths[i], pre);
+    }
+    r->prof.tlm_params = (double)t.n_params;
+    model_free(&t);
+    if (fit_linear(X, y, n, 2, coef, NULL, e)) return err_prefix(e, "tiny-LM fit");
+    if (coef[0] < 0) coef[0] = 0;
+    if (coef[1] < 0) coef[1] = 0;
+    for (int i = first; i < r->n_pts; i++) r->pts[i].predicted_ms = coef[0] + coef[1] * r->pts[i].tokens;
+    return 0;
+}
+
+int calibrate_run(const Model *m, const char *dir, const CalibConfig *c, CalibResult *out, Err *e) {
+    memset(out, 0, sizeof *out);
+    const ModelConfig *mc = &m->cfg;
+    if (c->n_lengths < 2 || c->reps < 1 || c->decode_steps < 1)
+        return err_set(e, "calibrate: need at least 2 prompt lengths, 1 rep and 1 decode step");
+    int max_len = 0;
+    for (int i = 0; i < c->n_lengths; i++) {
+        if (c->lengths[i] < 1 || c->lengths[i] + c->decode_steps > mc->max_seq)
+            return err_set(e, "calibrate: prompt length %d (+%d decode steps) outside the model context %d",
+                           c->lengths[i], c->decode_steps, mc->max_seq);
+        if (c->lengths[i] > max_len) max_len = c->lengths[i];
+    }
+    LevelSet ls;
+    if (levelset_load(&ls, m, dir, true, e)) return -1;
+    int n_pts_max = N_LEVELS * c->n_lengths * 2 + c->n_lengths + 8;
+    out->pts = calloc((size_t)n_pts_max, sizeof *out->pts);
+    int *tok = malloc(sizeof *tok * (size_t)(max_len + c->decode_steps));
+    double *Xp = malloc(sizeof *Xp * (size_t)n_pts_max * 3), *yp = malloc(sizeof *yp * (size_t)n_pts_max);
+    double *Xd = malloc(sizeof *Xd * (size_t)n_pts_max * 3), *yd = malloc(sizeof *yd * (size_t)n_pts_max);
+    int rc = -1, np = 0, nd = 0;
+    int *pi = malloc(sizeof *pi * (size_t)n_pts_max), *di = malloc(sizeof *di * (size_t)n_pts_max);
+    double *pred = malloc(sizeof *pred * (size_t)n_pts_max);
+    if (!out->pts || !tok || !Xp || !yp || !Xd || !yd || !pi || !di || !pred) {
+        err_set(e, "out of memory");
+        goto done;
+    }
+    gsl_rng *g = gsl_rng_alloc(gsl_rng_mt19937);
+    gsl_rng_set(g, c->seed);
+    for (int i = 0; i < max_len + c->decode_steps; i++) tok[i] = (int)gsl_rng_uniform_int(g, (unsigned long)mc->vocab_size);
+    gsl_rng_free(g);
+
+    double head = (double)mc->vocab_size * mc->dim, layer = cost_layer_params(mc), kvpt = cost_kv_elems_per_token(mc);
+    /* repetitions are interleaved (every point once per pass, minimum over passes), so that a burst of other
+     * load on the machine spoils one sample of many points rather than every sample of a few */
+    int n_grid = N_LEVELS * c->n_lengths;
+    double *best_pre = malloc(sizeof *best_pre * (size_t)n_grid), *best_dec = malloc(sizeof *best_dec * (size_t)n_grid);
+    if (!best_pre || !best_dec) {
+        free(best_pre);
+        free(best_dec);
+        err_set(e, "out of memory");
+        goto done;
+    }
+    for (int g = 0; g < n_grid; g++) best_pre[g] = best_dec[g] = INFINITY;
+    for (int rep = 0; rep < c->reps; rep++)
+        for (int g = 0; g < n_grid; g++) {
+            double pre, dec;
+            if (time_point(m, &ls.view[g / c->n_lengths], tok, c->lengths[g % c->n_lengths], c->decode_steps, 1, &pre,
+                           &dec, e)) {
+                free(best_pre);
+                free(best_dec);
+                goto done;
+            }
+            if (pre < best_pre[g]) best_pre[g] = pre;
+            if (dec < best_dec[g]) best_dec[g] = dec;
+        }
+    for (int g = 0; g < n_grid; g++) {
+        int li = g / c->n_lengths, n = c->lengths[g % c->n_lengths];
+        CostShape s;
+        cost_shape(m, m, &ls.view[li], 0, &s);
+        double ctx = n + (c->decode_steps - 1) / 2.0;
+        Xp[3 * np] = 1, Xp[3 * np + 1] = n * s.lin, Xp[3 * np + 2] = (double)n * n * s.kv;
+        yp[np] = best_pre[g];
+        pi[np++] = out->n_pts;
+        point(out, "prefill", LEVELS[li], n, best_pre[g]);
+        Xd[3 * nd] = 1, Xd[3 * nd + 1] = (head + layer * s.lin) * 4.0, Xd[3 * nd + 2] = kvpt * s.kv * ctx * 4.0;
+        yd[nd] = best_dec[g];
+        di[nd++] = out->n_pts;
+        point(out, "decode", LEVELS[li], (int)lround(ctx), best_dec[g]);
+    }
+    free(best_pre);
+    free(best_dec);
+    double cp[3], cd[3], ct[2];
+    Profile *p = &out->prof;
+    if (fit_linear(Xp, yp, np, 3, cp, &p->fit_prefill_mape, e)) {
+        err_prefix(e, "prefill fit");
+        goto done;
+    }
+    if (fit_linear(Xd, yd, nd, 3, cd, &p->fit_decode_mape, e)) {
+        err_prefix(e, "decode fit");
+        goto done;
+    }
+    /* negative coefficients only come from noise; clamp them so that prices stay monotone in the work, and
+     * report the error of the clamped model */
+    for (int j = 0; j < 3; j++) {
+        if (cp[j] < 0) cp[j] = 0;
+        if (cd[j] < 0) cd[j] = 0;
+    }
+    for (int i = 0; i < np; i++)
+        pred[i] = out->pts[pi[i]].predicted_ms = cp[0] + cp[1] * Xp[3 * i + 1] + cp[2] * Xp[3 * i + 2];
+    p->fit_prefill_mape = fit_mape(pred, yp, np);
+    for (int i = 0; i < nd; i++)
+        pred[i] = out->pts[di[i]].predicted_ms = cd[0] + cd[1] * Xd[3 * i + 1] + cd[2] * Xd[3 * i + 2];
+    p->fit_decode_mape = fit_mape(pred, yd, nd);
+    if (time_tlm(m, c, tok, ct, out, e)) goto done;
+
+    /* a view switch: build the new view's KV cache (what the engine does when the view changes) */
+    double best = INFINITY;
+    for (int r = 0; r < 20; r++) {
+        double t0 = now_ms();
+        KVCache kc;
+        if (kvcache_init(&kc, m, &ls.view[r % N_LEVELS], max_len + c->decode_steps, e)) goto done;
+        kvcache_free(&kc);
+        double t = now_ms() - t0;
+        if (t < best) best = t;
+    }
+    point(out, "switch", NAN, -1, best);
+
+    snprintf(p->name, sizeof p->name, "%s", c->name ? c->name : "host");
+    snprintf(p->device, sizeof p->device, "%s", c->device ? c->device : "this machine");
+    snprintf(p->source, sizeof p->source,
+             "measured: `%s` on %s; %d levels x %d prompt lengths, minimum over %d interleaved passes, %d decode "
+             "steps per point; timing depends on the model's shape, not its weights",
+             c->command ? c->command : "elms calibrate", c->date ? c->date : "", N_LEVELS, c->n_lengths, c->reps,
+             c->decode_steps);
+    ProfileTarget *t = &p->target;
+    snprintf(t->name, sizeof t->name, "the calibrated engine model (%d layers, dim %d, %d heads, %d KV heads, ffn %d, "
+             "vocab %d), fp32", mc->n_layers, mc->dim, mc->n_heads, mc->n_kv_heads, mc->ffn_dim, mc->vocab_size);
+    t->layer_params = layer;
+    t->head_params = head;
+    t->embed_params = mc->tied ? 0 : head;
+    t->kv_elems_per_token = kvpt;
+    t->bytes_per_param = 4;
+    t->kv_bytes_per_elem = 4;
+    snprintf(p->target_source, sizeof p->target_source, "counted from the model's config.json");
+    p->prefill_a = cp[0];
+    p->prefill_b = cp[1];
+    p->prefill_c = cp[2];
+    snprintf(p->prefill_source, sizeof p->prefill_source,
+             "weighted least squares (GSL) over %d timed prefills; MAPE %.2f%%", np, p->fit_prefill_mape);
+    p->decode_const = cd[0];
+    p->decode_weight = cd[1];
+    p->decode_kv = cd[2];
+    snprintf(p->decode_source, sizeof p->decode_source,
+             "weighted least squares (GSL) over %d timed decode points; MAPE %.2f%%", nd, p->fit_decode_mape);
+    p->tlm_a = ct[0];
+    p->tlm_b = ct[1];
+    p->tlm_bytes_per_param = 4;
+    snprintf(p->tlm_source, sizeof p->tlm_source,
+             "measured on a proxy (random 4-layer, dim 128 model with the base vocabulary) until the tiny LM exists");
+    p->switch_view_ms = p->switch_model_ms = best;
+    snprintf(p->switch_source, sizeof p->switch_source,
+             "measured: building a level's KV cache (a view switch copies no weights; resident models switch the "
+             "same way)");
+    p->memory_target = false;
+    p->runtime_bytes = 0;
+    snprintf(p->memory_source, sizeof p->memory_source, "engine bytes: fp32 weights and KV cache as allocated");
+    rc = 0;
+    if (!(p->prefill_b > 0) || !(p->decode_weight > 0)) {
+        err_set(e, "calibrate: the fit gave a non-positive per-token cost (b %g, dw %g); timings too noisy?",
+                p->prefill_b, p->decode_weight);
+        rc = -1;
+    }
+done:
+    levelset_free(&ls);
+    free(tok);
+    free(Xp);
+    free(yp);
+    free(Xd);
+    free(yd);
+    free(pi);
+    free(di);
+    free(pred);
+    if (rc) calibrate_result_free(out);
+    return rc;
+}
+
+void calibrate_result_free(CalibResult *r) {
+    free(r->pts);
+    r->pts = NULL;
+    r->n_pts = 0;
+}

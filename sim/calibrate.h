@@ -1,0 +1,44 @@
+/* calibrate: measure the real engine on this machine and fit a latency profile (the `host` profile).
+ * For every model level (levels_view, with the level's adapter when the model directory has one) and prompt
+ * length it times model_prefill and a few model_decode steps, takes the minimum over `reps` interleaved passes
+ * (the least disturbed by other load), and fits the profile's cost model with weighted least squares (sim/fit.h):
+ *   prefill_ms = a + b n lin + c n^2 kv;  decode_ms = d0 + dw weight_bytes + dkv kv_bytes(ctx).
+ * It also times a view switch (building a view and its KV cache) and a small proxy of the tiny LM. The fit
+ * error (MAPE) is stored in the profile. Times are wall clock: tests never assert on them. */
+#ifndef ELMS_CALIBRATE_H
+#define ELMS_CALIBRATE_H
+
+#include "engine/err.h"
+#include "engine/model.h"
+#include "sim/profile.h"
+
+typedef struct CalibConfig {
+    const int *lengths;     /* prompt lengths to time */
+    int n_lengths;
+    int reps;               /* runs per point (minimum kept) */
+    int decode_steps;       /* decode steps timed after each prefill */
+    unsigned long seed;     /* token ids */
+    const char *name;       /* profile name */
+    const char *device;     /* device description */
+    const char *command;    /* the command line, recorded as the source */
+    const char *date;       /* UTC date, recorded as the source */
+} CalibConfig;
+
+typedef struct CalibPoint {
+    const char *phase;      /* "prefill", "decode", "tlm", "switch" */
+    double level;
+    int tokens;             /* prompt length (prefill, tlm) or mean context (decode) */
+    double measured_ms, predicted_ms;
+} CalibPoint;
+
+typedef struct CalibResult {
+    Profile prof;
+    CalibPoint *pts;        /* (n_pts) */
+    int n_pts;
+} CalibResult;
+
+/* calibrate_run: time model m (directory dir, or NULL: no anchors or adapters) and fit a profile. */
+int calibrate_run(const Model *m, const char *dir, const CalibConfig *c, CalibResult *out, Err *e);
+void calibrate_result_free(CalibResult *r);
+
+#endif

@@ -1,0 +1,76 @@
+/* db: the SQLite results database (schema in sim/schema.sql, described in docs/database.md).
+ * WAL journal, prepared statements, writes batched into transactions of DB_BATCH rows. A run row is committed
+ * (complete = 0) before its requests, and marked complete only after the last one, so an interrupted run
+ * leaves a consistent database with the run visibly incomplete. Runs are only ever added, never replaced. */
+#ifndef ELMS_DB_H
+#define ELMS_DB_H
+
+#include <stdbool.h>
+
+#include "engine/err.h"
+
+#define DB_BATCH 4096
+
+struct sqlite3;
+struct sqlite3_stmt;
+
+typedef struct Db {
+    struct sqlite3 *h;
+    struct sqlite3_stmt *st[8]; /* prepared statements (see db.c) */
+    long pending;               /* writes in the open transaction */
+    bool in_tx;
+} Db;
+
+/* The schema as compiled in; identical to sim/schema.sql (a test checks). */
+extern const char DB_SCHEMA_SQL[];
+
+typedef struct DbRun {
+    const char *created, *git_rev, *command;
+    long seed;
+    const char *policy, *compressor, *trace, *profile, *model, *model_hash, *scheduler;
+    long n_requests;
+} DbRun;
+
+typedef struct DbRunSummary {
+    const char *finished;
+    double accuracy;      /* NAN when no request had an item */
+    double slo_met, ttft_p50_ms, ttft_p99_ms, memory_bytes;
+} DbRunSummary;
+
+/* One replayed request (a row of `requests`). */
+typedef struct DbRequest {
+    long request;
+    const char *app, *item;                 /* item NULL when none */
+    double arrival_ms, slo_ttft_ms, slo_tpot_ms;
+    double level, ratio;
+    int prompt_tokens, kept_tokens, output_tokens;
+    double queue_ms, tlm_ms, switch_ms, prefill_ms, decode_ms, ttft_ms, tpot_ms;
+    bool ttft_met, tpot_met, slo_met;
+    int choice, correct;                    /* -1 when the request has no item */
+    double memory_bytes;
+} DbRequest;
+
+/* db_open: open or create the database at path and apply the schema. */
+int db_open(Db *d, const char *path, Err *e);
+/* db_close: commit pending writes and close. */
+void db_close(Db *d);
+/* db_commit: commit the open batch (no-op when none). */
+int db_commit(Db *d, Err *e);
+
+int db_run_begin(Db *d, const DbRun *r, long *run_id, Err *e);
+int db_run_finish(Db *d, long run_id, const DbRunSummary *s, Err *e);
+int db_request_add(Db *d, long run_id, const DbRequest *r, Err *e);
+
+/* db_eval_get: *found = 1 and the outcome when (model_hash, config, app, item) is cached. */
+int db_eval_get(Db *d, const char *model_hash, const char *config, const char *app, const char *item, int *choice,
+                int *correct, double *margin, int *found, Err *e);
+int db_eval_put(Db *d, const char *model_hash, const char *config, const char *app, const char *item, int choice,
+                int correct, double margin, Err *e);
+
+int db_calibration_add(Db *d, const char *created, const char *profile, const char *model, const char *phase,
+                       double level, long tokens, double measured_ms, double predicted_ms, Err *e);
+
+/* db_now_utc: the current UTC time as ISO 8601 into out (at least 32 bytes). */
+void db_now_utc(char *out, int cap);
+
+#endif

@@ -1,0 +1,266 @@
+/* profile: loading, writing and pricing with device latency profiles (see profile.h). */
+#include "sim/profile.h"
+
+#include <cJSON.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/io.h"
+
+/* ---- reading ---- */
+
+static int get_num(const cJSON *grp, const char *gname, const char *key, bool required, double def, double *out,
+                   const char *path, Err *e) {
+    const cJSON *x = cJSON_GetObjectItemCaseSensitive(grp, key);
+    if (!x) {
+        if (required) return err_set(e, "%s: field %s.%s: missing (expected a non-negative number)", path, gname, key);
+        *out = def;
+        return 0;
+    }
+    if (!cJSON_IsNumber(x) || !(x->valuedouble >= 0) || !isfinite(x->valuedouble))
+        return err_set(e, "%s: field %s.%s: expected a non-negative number", path, gname, key);
+    *out = x->valuedouble;
+    return 0;
+}
+
+static int get_str(const cJSON *o, const char *gname, const char *key, bool required, char *out, size_t cap,
+                   const char *path, Err *e) {
+    const cJSON *x = cJSON_GetObjectItemCaseSensitive(o, key);
+    out[0] = 0;
+    if (!x) return required ? err_set(e, "%s: field %s%s%s: missing (expected a string)", path, gname,
+                                      gname[0] ? "." : "", key)
+                            : 0;
+    if (!cJSON_IsString(x))
+        return err_set(e, "%s: field %s%s%s: expected a string", path, gname, gname[0] ? "." : "", key);
+    snprintf(out, cap, "%s", x->valuestring);
+    return 0;
+}
+
+static const cJSON *get_group(const cJSON *root, const char *name, bool required, const char *path, Err *e,
+                              int *rc) {
+    const cJSON *g = cJSON_GetObjectItemCaseSensitive(root, name);
+    *rc = 0;
+    if (!g) {
+        if (required) *rc = err_set(e, "%s: field %s: missing (expected an object)", path, name);
+        return NULL;
+    }
+    if (!cJSON_IsObject(g)) *rc = err_set(e, "%s: field %s: expected an object", path, name);
+    return g;
+}
+
+static int parse(Profile *p, const cJSON *root, const char *path, Err *e) {
+    int rc;
+    const cJSON *g;
+    if (!cJSON_IsObject(root)) return err_set(e, "%s: expected a JSON object", path);
+    if (get_str(root, "", "name", true, p->name, sizeof p->name, path, e) ||
+        get_str(root, "", "device", true, p->device, sizeof p->device, path, e) ||
+        get_str(root, "", "source", true, p->source, sizeof p->source, path, e))
+        return -1;
+    if (!p->name[0]) return err_set(e, "%s: field name: expected a non-empty string", path);
+
+    g = get_group(root, "target", true, path, e, &rc);
+    if (rc) return -1;
+    ProfileTarget *t = &p->target;
+    if (get_str(g, "target", "name", true, t->name, sizeof t->name, path, e) ||
+        get_num(g, "target", "layer_params", true, 0, &t->layer_params, path, e) ||
+        get_num(g, "target", "head_params", true, 0, &t->head_params, path, e) ||
+        get_num(g, "target", "embed_params", false, 0, &t->embed_params, path, e) ||
+        get_num(g, "target", "kv_elems_per_token", true, 0, &t->kv_elems_per_token, path, e) ||
+        get_num(g, "target", "bytes_per_param", true, 0, &t->bytes_per_param, path, e) ||
+        get_num(g, "target", "kv_bytes_per_elem", true, 0, &t->kv_bytes_per_elem, path, e) ||
+        get_str(g, "target", "source", true, p->target_source, sizeof p->target_source, path, e))
+        return -1;
+    if (!(t->layer_params > 0)) return err_set(e, "%s: field target.layer_params: expected a positive number", path);
+
+    g = get_group(root, "prefill", true, path, e, &rc);
+    if (rc) return -1;
+    if (get_num(g, "prefill", "a_ms", true, 0, &p->prefill_a, path, e) ||
+        get_num(g, "prefill", "b_ms_per_token", true, 0, &p->prefill_b, path, e) ||
+        get_num(g, "prefill", "c_ms_per_token2", true, 0, &p->prefill_c, path, e) ||
+        get_str(g, "prefill", "source", true, p->prefill_source, sizeof p->prefill_source, path, e))
+        return -1;
+    if (!(p->prefill_b > 0)) return err_set(e, "%s: field prefill.b_ms_per_token: expected a positive number", path);
+
+    g = get_group(root, "decode", true, path, e, &rc);
+    if (rc) return -1;
+    if (get_num(g, "decode", "const_ms", true, 0, &p->decode_const, path, e) ||
+        get_num(g, "decode", "ms_per_weight_byte", true, 0, &p->decode_weight, path, e) ||
+        get_num(g, "decode", "ms_per_kv_byte", true, 0, &p->decode_kv, path, e) ||
+        get_str(g, "decode", "source", true, p->decode_source, sizeof p->decode_source, path, e))
+        return -1;
+    if (!(p->decode_weight > 0))
+        return err_set(e, "%s: field decode.ms_per_weight_byte: expected a positive number", path);
+
+    g = get_group(root, "tlm", false, path, e, &rc);
+    if (rc) return -1;
+    if (get_num(g, "tlm", "a_ms", false, 0, &p->tlm_a, path, e) ||
+        get_num(g, "tlm", "b_ms_per_token", false, 0, &p->tlm_b, path, e) ||
+        get_num(g, "tlm", "params", false, 0, &p->tlm_params, path, e) ||
+        get_num(g, "tlm", "bytes_per_param", false, 4, &p->tlm_bytes_per_param, path, e) ||
+        get_str(g, "tlm", "source", g != NULL, p->tlm_source, sizeof p->tlm_source, path, e))
+        return -1;
+
+    g = get_group(root, "switch", false, path, e, &rc);
+    if (rc) return -1;
+    if (get_num(g, "switch", "view_ms", false, 0, &p->switch_view_ms, path, e) ||
+        get_num(g, "switch", "model_ms", false, 0, &p->switch_model_ms, path, e) ||
+        get_str(g, "switch", "source", g != NULL, p->switch_source, sizeof p->switch_source, path, e))
+        return -1;
+
+    g = get_group(root, "memory", false, path, e, &rc);
+    if (rc) return -1;
+    char scale[32] = "engine";
+    if (get_str(g, "memory", "scale", false, scale, sizeof scale, path, e) ||
+        get_num(g, "memory", "runtime_bytes", false, 0, &p->runtime_bytes, path, e) ||
+        get_str(g, "memory", "source", g != NULL, p->memory_source, sizeof p->memory_source, path, e))
+        return -1;
+    if (!scale[0]) snprintf(scale, sizeof scale, "engine");
+    if (strcmp(scale, "engine") && strcmp(scale, "target"))
+        return err_set(e, "%s: field memory.scale: expected \"engine\" or \"target\", got \"%s\"", path, scale);
+    p->memory_target = !strcmp(scale, "target");
+
+    p->fit_prefill_mape = p->fit_decode_mape = -1;
+    g = get_group(root, "fit", false, path, e, &rc);
+    if (rc) return -1;
+    if (g && (get_num(g, "fit", "prefill_mape", false, -1, &p->fit_prefill_mape, path, e) ||
+              get_num(g, "fit", "decode_mape", false, -1, &p->fit_decode_mape, path, e)))
+        return -1;
+    return 0;
+}
+
+int profile_load(Profile *p, const char *path, Err *e) {
+    memset(p, 0, sizeof *p);
+    snprintf(p->path, sizeof p->path, "%s", path);
+    char *buf;
+    size_t len;
+    if (io_read_file(path, &buf, &len, e)) return err_prefix(e, "profile");
+    cJSON *root = cJSON_ParseWithLength(buf, len);
+    free(buf);
+    if (!root) return err_set(e, "%s: not valid JSON (expected a profile object, see docs/formats.md)", path);
+    int rc = parse(p, root, path, e);
+    cJSON_Delete(root);
+    return rc;
+}
+
+void profile_resolve(const char *s, const char *dir, char *out, size_t cap) {
+    size_t n = strlen(s);
+    if (strchr(s, '/') || (n > 5 && !strcmp(s + n - 5, ".json"))) snprintf(out, cap, "%s", s);
+    else snprintf(out, cap, "%s/%s.json", dir ? dir : "sim/profiles", s);
+}
+
+/* ---- writing ---- */
+
+static cJSON *group(cJSON *root, const char *name) { return cJSON_AddObjectToObject(root, name); }
+
+int profile_write(const Profile *p, const char *path, Err *e) {
+    cJSON *r = cJSON_CreateObject();
+    cJSON_AddStringToObject(r, "name", p->name);
+    cJSON_AddStringToObject(r, "device", p->device);
+    cJSON_AddStringToObject(r, "source", p->source);
+    cJSON *g = group(r, "target");
+    cJSON_AddStringToObject(g, "name", p->target.name);
+    cJSON_AddNumberToObject(g, "layer_params", p->target.layer_params);
+    cJSON_AddNumberToObject(g, "head_params", p->target.head_params);
+    cJSON_AddNumberToObject(g, "embed_params", p->target.embed_params);
+    cJSON_AddNumberToObject(g, "kv_elems_per_token", p->target.kv_elems_per_token);
+    cJSON_AddNumberToObject(g, "bytes_per_param", p->target.bytes_per_param);
+    cJSON_AddNumberToObject(g, "kv_bytes_per_elem", p->target.kv_bytes_per_elem);
+    cJSON_AddStringToObject(g, "source", p->target_source);
+    g = group(r, "prefill");
+    cJSON_AddNumberToObject(g, "a_ms", p->prefill_a);
+    cJSON_AddNumberToObject(g, "b_ms_per_token", p->prefill_b);
+    cJSON_AddNumberToObject(g, "c_ms_per_token2", p->prefill_c);
+    cJSON_AddStringToObject(g, "source", p->prefill_source);
+    g = group(r, "decode");
+    cJSON_AddNumberToObject(g, "const_ms", p->decode_const);
+    cJSON_AddNumberToObject(g, "ms_per_weight_byte", p->decode_weight);
+    cJSON_AddNumberToObject(g, "ms_per_kv_byte", p->decode_kv);
+    cJSON_AddStringToObject(g, "source", p->decode_source);
+    g = group(r, "tlm");
+    cJSON_AddNumberToObject(g, "a_ms", p->tlm_a);
+    cJSON_AddNumberToObject(g, "b_ms_per_token", p->tlm_b);
+    cJSON_AddNumberToObject(g, "params", p->tlm_params);
+    cJSON_AddNumberToObject(g, "bytes_per_param", p->tlm_bytes_per_param);
+    cJSON_AddStringToObject(g, "source", p->tlm_source);
+    g = group(r, "switch");
+    cJSON_AddNumberToObject(g, "view_ms", p->switch_view_ms);
+    cJSON_AddNumberToObject(g, "model_ms", p->switch_model_ms);
+    cJSON_AddStringToObject(g, "source", p->switch_source);
+    g = group(r, "memory");
+    cJSON_AddStringToObject(g, "scale", p->memory_target ? "target" : "engine");
+    cJSON_AddNumberToObject(g, "runtime_bytes", p->runtime_bytes);
+    cJSON_AddStringToObject(g, "source", p->memory_source);
+    if (p->fit_prefill_mape >= 0 || p->fit_decode_mape >= 0) {
+        g = cJSON_AddObjectToObject(r, "fit");
+        cJSON_AddNumberToObject(g, "prefill_mape", p->fit_prefill_mape);
+        cJSON_AddNumberToObject(g, "decode_mape", p->fit_decode_mape);
+    }
+    char *s = cJSON_Print(r);
+    cJSON_Delete(r);
+    if (!s) return err_set(e, "%s: out of memory formatting the profile", path);
+    size_t n = strlen(s);
+    char *t = malloc(n + 2);
+    if (!t) {
+        free(s);
+        return err_set(e, "out of memory");
+    }
+    memcpy(t, s, n);
+    t[n] = '\n';
+    free(s);
+    int rc = io_write_atomic(path, t, n + 1, e);
+    free(t);
+    return rc;
+}
+
+/* ---- cost model ---- */
+
+double cost_layer_params(const ModelConfig *c) {
+    double attn = 2.0 * c->n_heads * c->head_dim * c->dim + 2.0 * c->n_kv_heads * c->head_dim * c->dim;
+    return (double)c->n_layers * (attn + 3.0 * c->ffn_dim * c->dim);
+}
+
+double cost_kv_elems_per_token(const ModelConfig *c) { return 2.0 * c->n_layers * c->n_kv_heads * c->head_dim; }
+
+static double view_kv_elems(const Model *m, const ElasticView *v) {
+    double k = 0;
+    for (int l = 0; l < m->cfg.n_layers; l++)
+        if (!v->layer[l].skip_attn) k += 2.0 * v->layer[l].attn_units * m->cfg.head_dim;
+    return k;
+}
+
+void cost_shape(const Model *base, const Model *m, const ElasticView *v, double extra_lin, CostShape *out) {
+    const ModelConfig *b = &base->cfg, *c = &m->cfg;
+    double lin = view_param_fraction(m, v);
+    if (m != base) lin *= cost_layer_params(c) / cost_layer_params(b);
+    out->lin = lin + extra_lin;
+    out->head = m == base ? 1.0 : ((double)c->vocab_size * c->dim) / ((double)b->vocab_size * b->dim);
+    out->kv = view_kv_elems(m, v) / cost_kv_elems_per_token(b);
+}
+
+CostShape cost_full(void) { return (CostShape){1.0, 1.0, 1.0}; }
+
+double profile_prefill_ms(const Profile *p, const CostShape *s, double n) {
+    return p->prefill_a + p->prefill_b * n * s->lin + p->prefill_c * n * n * s->kv;
+}
+
+double profile_decode_ms(const Profile *p, const CostShape *s, double ctx) {
+    const ProfileTarget *t = &p->target;
+    double w = (t->head_params * s->head + t->layer_params * s->lin) * t->bytes_per_param;
+    double kv = t->kv_elems_per_token * s->kv * ctx * t->kv_bytes_per_elem;
+    return p->decode_const + p->decode_weight * w + p->decode_kv * kv;
+}
+
+double profile_tlm_ms(const Profile *p, double n) { return n > 0 ? p->tlm_a + p->tlm_b * n : 0.0; }
+
+double profile_weight_bytes(const Profile *p, double params, double base_params) {
+    if (!p->memory_target || !(base_params > 0)) return params * 4.0;
+    const ProfileTarget *t = &p->target;
+    return params / base_params * (t->layer_params + t->head_params + t->embed_params) * t->bytes_per_param;
+}
+
+double profile_kv_bytes(const Profile *p, const CostShape *s, double tokens, double engine_kv_per_token) {
+    if (!p->memory_target) return tokens * engine_kv_per_token * s->kv * 4.0;
+    return tokens * p->target.kv_elems_per_token * s->kv * p->target.kv_bytes_per_elem;
+}

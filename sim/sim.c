@@ -1,0 +1,327 @@
+/* sim: the discrete-event simulator (see sim.h). */
+#include "sim/sim.h"
+
+#include <gsl/gsl_sort.h>
+#include <gsl/gsl_statistics_double.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/score.h"
+#include "sim/evq.h"
+
+void sim_context_init(SimContext *c, const Model *base, const Tokenizer *tok, const Profile *profile,
+                      ItemStore *items, EvalCache *cache) {
+    memset(c, 0, sizeof *c);
+    c->base = base;
+    c->tok = tok;
+    c->profile = profile;
+    c->items = items;
+    c->cache = cache;
+    c->bos_id = tok && tok->bos_id >= 0 ? tok->bos_id : base->cfg.bos_id;
+    c->key_len = -1;
+}
+
+static const char *hash_of(SimContext *c, const void *ptr, const float *x, size_t n) {
+    for (int i = 0; i < c->n_hash; i++)
+        if (c->hash_ptr[i] == ptr) return c->hash_hex[i];
+    int slot = c->n_hash < 32 ? c->n_hash++ : 31; /* beyond 32 distinct weights, the last slot is recycled */
+    c->hash_ptr[slot] = ptr;
+    hash_floats(x, n, c->hash_hex[slot]);
+    return c->hash_hex[slot];
+}
+
+const char *sim_weight_hash(SimContext *c, const Model *m) { return hash_of(c, m, m->params, m->n_params); }
+
+/* Prompt tokens priced under d: kept system tokens + query (BOS is a fixed cost, inside prefill's a). */
+static int kept_prompt(const SimContext *c, const PolicyRequest *r, const Decision *d) {
+    if (!r->enc) {
+        if (d->ratio >= 1.0) return r->n_prompt;
+        long k = (long)floor(d->ratio * r->n_prompt + 1e-9);
+        return k < 1 ? 1 : (int)k;
+    }
+    int ks = r->enc->n_system;
+    if (d->keep) {
+        ks = 0;
+        for (int i = 0; i < r->enc->n_system; i++) ks += d->keep[i] != 0;
+    }
+    (void)c;
+    return ks + r->enc->n_query;
+}
+
+static double mean_ctx(int prompt, int out) { return prompt + (out - 1) / 2.0; }
+
+static int hook_price(void *ctx, const PolicyRequest *r, const Decision *d, double *ttft, double *tpot, Err *e) {
+    (void)e;
+    SimContext *c = ctx;
+    CostShape s;
+    cost_shape(c->base, d->model, &d->view, d->extra_lin, &s);
+    int n = kept_prompt(c, r, d);
+    *ttft = profile_tlm_ms(c->profile, d->tlm_tokens) + profile_prefill_ms(c->profile, &s, n);
+    *tpot = profile_decode_ms(c->profile, &s, mean_ctx(n, r->output_tokens));
+    return 0;
+}
+
+/* The model hash and configuration key of a decision. The view part is memoised: consecutive decisions
+ * usually share a view, and describing it is most of the cost of a cached lookup. */
+static int decision_keys(SimContext *c, const PolicyRequest *r, const Decision *d, const char **mh, char *cfg,
+                         size_t cap, Err *e) {
+    *mh = sim_weight_hash(c, d->model);
+    const char *sel = d->select_key ? d->select_key : "";
+    bool subsets = false; /* explicit neuron subsets may live in reused buffers: never memoise those */
+    for (int l = 0; l < d->view.n_layers; l++) subsets |= d->view.layer[l].ffn_idx != NULL;
+    if (subsets || c->key_len < 0 || c->key_lora != (const void *)d->view.lora || strcmp(c->key_select, sel) ||
+        !view_equal(&c->key_view, &d->view)) {
+        const char *lh = d->view.lora ? hash_of(c, d->view.lora, d->view.lora->params, d->view.lora->n_params) : NULL;
+        c->key_len = config_key_view(&d->view, lh, d->select_key, c->key_text, sizeof c->key_text);
+        if (c->key_len < 0 || strlen(sel) >= sizeof c->key_select)
+            return err_set(e, "request %ld: configuration key too long", r->id);
+        c->key_view = d->view;
+        c->key_lora = d->view.lora;
+        snprintf(c->key_select, sizeof c->key_select, "%s", sel);
+    }
+    if ((size_t)c->key_len >= cap) return err_set(e, "request %ld: configuration key too long", r->id);
+    memcpy(cfg, c->key_text, (size_t)c->key_len);
+    if (config_key_keep(d->keep, r->enc ? r->enc->n_system : 0, cfg + c->key_len, cap - (size_t)c->key_len) < 0)
+        return err_set(e, "request %ld: configuration key too long", r->id);
+    return 0;
+}
+
+static int run_engine(SimContext *c, const PolicyRequest *r, const Decision *d, EvalOutcome *o, Err *e) {
+    const EncodedItem *x = r->enc;
+    int *prompt = malloc(sizeof *prompt * (size_t)(1 + x->n_system + x->n_query));
+    if (!prompt) return err_set(e, "out of memory");
+    int n = item_prompt(x, d->keep, c->bos_id, prompt);
+    ScoreResult res;
+    int rc = score_choices(d->model, &d->view, prompt, n, (const int *const *)x->choices, x->choice_len,
+                           x->n_choices, &res, e);
+    free(prompt);
+    if (rc) return err_prefix(e, "item %s of app %s", r->item, r->app);
+    o->choice = res.best;
+    o->correct = res.best == x->answer;
+    o->margin = res.margin;
+    score_result_free(&res);
+    return 0;
+}
+
+static int hook_eval(void *ctx, const PolicyRequest *r, const Decision *d, EvalOutcome *o, Err *e) {
+    SimContext *c = ctx;
+    if (!r->enc) return err_set(e, "request %ld has no item to evaluate", r->id);
+    const char *mh;
+    char cfg[2048];
+    if (decision_keys(c, r, d, &mh, cfg, sizeof cfg, e)) return -1;
+    int found;
+    if (evalcache_get(c->cache, mh, cfg, r->app, r->item, o, &found, e)) return -1;
+    if (found) return 0;
+    if (run_engine(c, r, d, o, e)) return -1;
+    return evalcache_put(c->cache, mh, cfg, r->app, r->item, o, e);
+}
+
+PolicyHooks sim_hooks(SimContext *c) { return (PolicyHooks){c, hook_price, hook_eval}; }
+
+/* ---- the event loop ---- */
+
+typedef struct Pending {        /* per-request state known from arrival */
+    double arrival_ms, slo_ttft_ms, slo_tpot_ms, slo_ttft_frac, slo_tpot_frac;
+    const StoreEntry *entry;    /* NULL when the request has no item */
+    int n_prompt;
+} Pending;
+
+typedef struct Run {
+    SimContext *c;
+    Policy *p;
+    const Trace *t;
+    const SimOptions *opt;
+    Db *db;
+    long run_id;
+    Pending *pend;              /* (n) */
+    double *ttft, *tpot;        /* (completed) for percentiles */
+    Evq events, ready;
+    bool busy;
+    DbRequest cur;              /* the request in service */
+    const Model *last_model;    /* what ran last (switch detection) */
+    ElasticView last_view;
+    double weight_bytes;        /* resident weights + tiny LM + runtime */
+    SimSummary *sum;
+} Run;
+
+static int on_arrival(Run *R, long i, double now, Err *e) {
+    const TraceRequest *q = &R->t->req[i];
+    Pending *p = &R->pend[i];
+    p->arrival_ms = now;
+    p->entry = NULL;
+    if (q->item >= 0) {
+        if (itemstore_get(R->c->items, trace_app(R->t, q), trace_item(R->t, q), &p->entry, e))
+            return err_prefix(e, "request %ld", q->id);
+        p->n_prompt = p->entry->enc.n_system + p->entry->enc.n_query;
+    } else {
+        p->n_prompt = q->prompt_tokens;
+    }
+    CostShape full = cost_full();
+    double ttft_full = profile_prefill_ms(R->c->profile, &full, p->n_prompt);
+    double tpot_full = profile_decode_ms(R->c->profile, &full, mean_ctx(p->n_prompt, q->output_tokens));
+    p->slo_ttft_ms = q->slo_ttft_ms ? q->slo_ttft : q->slo_ttft * ttft_full;
+    p->slo_tpot_ms = q->slo_tpot_ms ? q->slo_tpot : q->slo_tpot * tpot_full;
+    p->slo_ttft_frac = q->slo_ttft_ms ? q->slo_ttft / ttft_full : q->slo_ttft;
+    p->slo_tpot_frac = q->slo_tpot_ms ? q->slo_tpot / tpot_full : q->slo_tpot;
+    if (R->opt && R->opt->on_event) R->opt->on_event(R->opt->hook_ctx, SIM_EV_ARRIVAL, i, now);
+    double key = R->opt && R->opt->sched == SCHED_EDF ? now + p->slo_ttft_ms : now;
+    if (evq_push(&R->ready, key, 0, i)) return err_set(e, "out of memory");
+    return 0;
+}
+
+static int dispatch(Run *R, double now, Err *e) {
+    Event ev;
+    if (R->busy || !evq_pop(&R->ready, &ev)) return 0;
+    long i = ev.req;
+    const TraceRequest *q = &R->t->req[i];
+    const Pending *p = &R->pend[i];
+    const Profile *prof = R->c->profile;
+    if (R->opt && R->opt->on_event) R->opt->on_event(R->opt->hook_ctx, SIM_EV_START, i, now);
+    PolicyRequest r = {
+        .id = q->id, .app = trace_app(R->t, q), .item = trace_item(R->t, q),
+        .enc = p->entry ? &p->entry->enc : NULL, .n_prompt = p->n_prompt, .output_tokens = q->output_tokens,
+        .slo_ttft_frac = p->slo_ttft_frac, .slo_tpot_frac = p->slo_tpot_frac, .slo_ttft_ms = p->slo_ttft_ms,
+        .slo_tpot_ms = p->slo_tpot_ms, .queue_ms = now - p->arrival_ms,
+    };
+    Decision d;
+    if (policy_decide(R->p, &r, &d, e)) return -1;
+    CostShape s;
+    cost_shape(R->c->base, d.model, &d.view, d.extra_lin, &s);
+    DbRequest *x = &R->cur;
+    memset(x, 0, sizeof *x);
+    x->request = q->id;
+    x->app = r.app;
+    x->item = q->item >= 0 ? r.item : NULL;
+    x->arrival_ms = p->arrival_ms;
+    x->slo_ttft_ms = p->slo_ttft_ms;
+    x->slo_tpot_ms = p->slo_tpot_ms;
+    x->level = d.level;
+    x->ratio = d.ratio;
+    x->prompt_tokens = p->n_prompt;
+    x->kept_tokens = kept_prompt(R->c, &r, &d);
+    x->output_tokens = q->output_tokens;
+    x->queue_ms = r.queue_ms;
+    x->tlm_ms = profile_tlm_ms(prof, d.tlm_tokens);
+    if (R->last_model && R->last_model != d.model) x->switch_ms = prof->switch_model_ms;
+    else if (R->last_model && !view_equal(&R->last_view, &d.view)) x->switch_ms = prof->switch_view_ms;
+    R->last_model = d.model;
+    R->last_view = d.view;
+    x->prefill_ms = profile_prefill_ms(prof, &s, x->kept_tokens);
+    x->tpot_ms = profile_decode_ms(prof, &s, mean_ctx(x->kept_tokens, q->output_tokens));
+    x->decode_ms = (q->output_tokens - 1) * x->tpot_ms;
+    x->ttft_ms = x->queue_ms + x->tlm_ms + x->switch_ms + x->prefill_ms;
+    x->ttft_met = policy_within(x->ttft_ms, x->slo_ttft_ms);
+    x->tpot_met = policy_within(x->tpot_ms, x->slo_tpot_ms);
+    x->slo_met = x->ttft_met && x->tpot_met;
+    x->choice = x->correct = -1;
+    if (r.enc) {
+        EvalOutcome o;
+        if (hook_eval(R->c, &r, &d, &o, e)) return err_prefix(e, "request %ld", q->id);
+        x->choice = o.choice;
+        x->correct = o.correct;
+    }
+    x->memory_bytes = R->weight_bytes + profile_kv_bytes(prof, &s, x->kept_tokens + q->output_tokens,
+                                                         cost_kv_elems_per_token(&R->c->base->cfg));
+    double end = now + x->tlm_ms + x->switch_ms + x->prefill_ms + x->decode_ms;
+    R->busy = true;
+    if (evq_push(&R->events, end, SIM_EV_DONE, i)) return err_set(e, "out of memory");
+    return 0;
+}
+
+static int on_done(Run *R, long i, double now, Err *e) {
+    const DbRequest *x = &R->cur;
+    SimSummary *S = R->sum;
+    R->busy = false;
+    if (R->opt && R->opt->on_event) R->opt->on_event(R->opt->hook_ctx, SIM_EV_DONE, i, now);
+    if (R->db && db_request_add(R->db, R->run_id, x, e)) return -1;
+    if (R->opt && R->opt->on_record) R->opt->on_record(R->opt->hook_ctx, x);
+    R->ttft[S->requests] = x->ttft_ms;
+    R->tpot[S->requests] = x->tpot_ms;
+    S->requests++;
+    if (x->correct >= 0) {
+        S->with_item++;
+        S->correct += x->correct;
+    }
+    S->slo_met += x->slo_met;
+    if (x->memory_bytes > S->memory_bytes) S->memory_bytes = x->memory_bytes;
+    S->end_ms = now;
+    if (i + 1 < R->t->n && R->t->req[i + 1].arrival_s < 0 && evq_push(&R->events, now, SIM_EV_ARRIVAL, i + 1))
+        return err_set(e, "out of memory");
+    if (R->opt && R->opt->progress && (S->requests % 1024 == 0 || S->requests == R->t->n))
+        R->opt->progress(R->opt->progress_ctx, S->requests, R->t->n);
+    return 0;
+}
+
+static double quantile(double *x, long n, double q) {
+    if (n == 0) return NAN;
+    gsl_sort(x, 1, (size_t)n);
+    return gsl_stats_quantile_from_sorted_data(x, 1, (size_t)n, q);
+}
+
+int sim_run(SimContext *c, Policy *p, const Trace *t, const SimOptions *opt, Db *db, long run_id, SimSummary *out,
+            Err *e) {
+    memset(out, 0, sizeof *out);
+    /* weights are hashed by pointer: forget hashes from earlier runs, whose models or adapters may have been
+     * freed and their addresses reused */
+    c->n_hash = 0;
+    c->key_len = -1;
+    Run R = {.c = c, .p = p, .t = t, .opt = opt, .db = db, .run_id = run_id, .sum = out};
+    int rc = -1;
+    evq_init(&R.events);
+    evq_init(&R.ready);
+    R.pend = malloc(sizeof *R.pend * (size_t)(t->n ? t->n : 1));
+    R.ttft = malloc(sizeof *R.ttft * (size_t)(t->n ? t->n : 1));
+    R.tpot = malloc(sizeof *R.tpot * (size_t)(t->n ? t->n : 1));
+    if (!R.pend || !R.ttft || !R.tpot) {
+        err_set(e, "out of memory for %ld requests", t->n);
+        goto done;
+    }
+    PolicyMemory pm = {(double)c->base->n_params, 0};
+    if (p->memory) p->memory(p, &pm);
+    const Profile *prof = c->profile;
+    double tlm_bytes = prof->memory_target ? (pm.tlm_params > 0 ? prof->tlm_params * prof->tlm_bytes_per_param : 0)
+                                           : pm.tlm_params * 4.0;
+    R.weight_bytes = profile_weight_bytes(prof, pm.params, (double)c->base->n_params) + tlm_bytes +
+                     prof->runtime_bytes;
+    for (long i = 0; i < t->n; i++)
+        if (t->req[i].arrival_s >= 0 && evq_push(&R.events, t->req[i].arrival_s * 1000.0, SIM_EV_ARRIVAL, i)) {
+            err_set(e, "out of memory");
+            goto done;
+        }
+    if (t->n > 0 && t->req[0].arrival_s < 0 && evq_push(&R.events, 0.0, SIM_EV_ARRIVAL, 0)) {
+        err_set(e, "out of memory");
+        goto done;
+    }
+    Event ev;
+    while (evq_pop(&R.events, &ev)) {
+        if (ev.kind == SIM_EV_ARRIVAL) {
+            if (on_arrival(&R, ev.req, ev.t, e) || dispatch(&R, ev.t, e)) goto done;
+        } else {
+            if (on_done(&R, ev.req, ev.t, e)) goto done;
+            if (opt && opt->stop && *opt->stop) {
+                out->interrupted = true;
+                break;
+            }
+            if (dispatch(&R, ev.t, e)) goto done;
+        }
+    }
+    if (!out->interrupted && out->requests != t->n) {
+        err_set(e, "simulator: %ld of %ld requests completed", out->requests, t->n);
+        goto done;
+    }
+    out->accuracy = out->with_item ? (double)out->correct / (double)out->with_item : NAN;
+    out->slo_met_frac = out->requests ? (double)out->slo_met / (double)out->requests : NAN;
+    out->ttft_p50_ms = quantile(R.ttft, out->requests, 0.5);
+    out->ttft_p99_ms = quantile(R.ttft, out->requests, 0.99);
+    out->tpot_p50_ms = quantile(R.tpot, out->requests, 0.5);
+    rc = 0;
+done:
+    if (db && db_commit(db, rc ? NULL : e)) rc = -1;
+    evq_free(&R.events);
+    evq_free(&R.ready);
+    free(R.pend);
+    free(R.ttft);
+    free(R.tpot);
+    return rc;
+}

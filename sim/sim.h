@@ -1,0 +1,89 @@
+/* sim: the discrete-event simulator of one on-device LLM service that runs one request at a time.
+ *
+ * Events (binary heap, sim/evq.h): ARRIVAL puts a request in the ready queue (FCFS by arrival, or EDF by TTFT
+ * deadline); when the service is idle the head of the queue starts: the policy decides (knowing how long the
+ * request waited), the profile prices the decision (tiny-LM, switch, prefill, decode), the engine answers the
+ * item under the decision (through the evaluation cache), and a DONE event fires when the last token is out.
+ * Requests without an arrival time arrive when the request before them in the trace is done, which replays a
+ * `sequential` trace exactly as the paper does: no queueing.
+ *
+ * Prompt length = system + query tokens (BOS is a fixed cost). Per request: TTFT = queue + tlm + switch + prefill; TPOT = the decode time per token at the mean context;
+ * decode = (output_tokens - 1) TPOT. SLO fractions become milliseconds through the profile's full-model times
+ * for that request (whole base model, whole prompt). Switch time is zero when the model and view are unchanged.
+ * Memory per request = the policy's resident weights (all its models, adapters, predictors) + its tiny LM + the
+ * request's KV cache + the profile's runtime bytes; a run reports the peak. */
+#ifndef ELMS_SIM_H
+#define ELMS_SIM_H
+
+#include <signal.h>
+#include <stdbool.h>
+
+#include "engine/model.h"
+#include "engine/tokenizer.h"
+#include "policies/policy.h"
+#include "sim/db.h"
+#include "sim/evalcache.h"
+#include "sim/itemstore.h"
+#include "sim/profile.h"
+#include "traces/trace.h"
+
+enum { SIM_EV_DONE = 0, SIM_EV_ARRIVAL = 1, SIM_EV_START = 2 }; /* kinds (DONE first at equal times) */
+
+typedef enum { SCHED_FCFS = 0, SCHED_EDF = 1 } Scheduler;
+
+/* What a run shares with every policy: the base model, its tokenizer, the profile, items and the cache. */
+typedef struct SimContext {
+    const Model *base;
+    const Tokenizer *tok;
+    const Profile *profile;
+    ItemStore *items;
+    EvalCache *cache;
+    int bos_id;                    /* BOS prepended to prompts, or -1 */
+    /* weight hashes memoised by pointer (models and adapters), forgotten at the start of every sim_run */
+    const void *hash_ptr[32];
+    char hash_hex[32][17];
+    int n_hash;
+    /* the view part of the last configuration key (most decisions repeat a view) */
+    ElasticView key_view;
+    const void *key_lora;
+    char key_select[128];
+    char key_text[2048];
+    int key_len;                   /* -1 when empty */
+} SimContext;
+
+typedef struct SimOptions {
+    Scheduler sched;
+    volatile sig_atomic_t *stop;   /* when set, the run stops after the current request (interrupted) */
+    void (*progress)(void *ctx, long done, long total);
+    void *progress_ctx;
+    /* test hooks: every event (kind, trace index, time) and every finished request */
+    void (*on_event)(void *ctx, int kind, long req, double t_ms);
+    void (*on_record)(void *ctx, const DbRequest *r);
+    void *hook_ctx;
+} SimOptions;
+
+typedef struct SimSummary {
+    long requests;                 /* completed */
+    long with_item, correct, slo_met;
+    double accuracy;               /* correct / with_item (NAN when no request had an item) */
+    double slo_met_frac;
+    double ttft_p50_ms, ttft_p99_ms, tpot_p50_ms;
+    double memory_bytes;           /* peak */
+    double end_ms;                 /* simulated time when the last request finished */
+    bool interrupted;
+} SimSummary;
+
+/* sim_context_init: bos_id from the tokenizer (or the model config). */
+void sim_context_init(SimContext *c, const Model *base, const Tokenizer *tok, const Profile *profile,
+                      ItemStore *items, EvalCache *cache);
+/* sim_hooks: the PolicyHooks (price, eval) a policy of this context is prepared with. */
+PolicyHooks sim_hooks(SimContext *c);
+/* sim_weight_hash: hash of a model's weights (memoised by pointer). */
+const char *sim_weight_hash(SimContext *c, const Model *m);
+
+/* sim_run: replay trace under policy p (already prepared with sim_hooks(c)). Requests are written to db as
+ * run run_id when db is non-NULL. */
+int sim_run(SimContext *c, Policy *p, const Trace *trace, const SimOptions *opt, Db *db, long run_id,
+            SimSummary *out, Err *e);
+
+#endif

@@ -1,0 +1,230 @@
+/* Tests of the results database: the compiled-in schema equals sim/schema.sql, the content of a small run,
+ * runs never overwrite each other, interrupted runs stay incomplete, identical runs give identical tables,
+ * and `elms sim` end to end. */
+#include <sqlite3.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/io.h"
+#include "tests/test.h"
+#include "tests/test_sim_fixture.h"
+
+TEST(db_schema_matches_schema_sql) {
+    char *text;
+    size_t len;
+    Err e;
+    CHECK(io_read_file("sim/schema.sql", &text, &len, &e) == 0);
+    CHECK_MSG(!strcmp(text, DB_SCHEMA_SQL), "sim/db_schema.c is out of date with sim/schema.sql");
+    free(text);
+}
+
+/* One integer or real from a query. */
+static double q1(sqlite3 *h, const char *sql) {
+    sqlite3_stmt *s;
+    double v = -12345;
+    if (sqlite3_prepare_v2(h, sql, -1, &s, NULL) == SQLITE_OK && sqlite3_step(s) == SQLITE_ROW)
+        v = sqlite3_column_type(s, 0) == SQLITE_NULL ? -999 : sqlite3_column_double(s, 0);
+    sqlite3_finalize(s);
+    return v;
+}
+
+/* A text dump of a query's rows (every column as text), malloc'd. */
+static char *dump(sqlite3 *h, const char *sql) {
+    sqlite3_stmt *s;
+    size_t cap = 1 << 16, len = 0;
+    char *out = malloc(cap);
+    out[0] = 0;
+    if (sqlite3_prepare_v2(h, sql, -1, &s, NULL) != SQLITE_OK) return out;
+    while (sqlite3_step(s) == SQLITE_ROW)
+        for (int c = 0; c < sqlite3_column_count(s); c++) {
+            const char *v = (const char *)sqlite3_column_text(s, c);
+            size_t n = strlen(v ? v : "NULL") + 2;
+            if (len + n + 1 > cap) out = realloc(out, cap *= 2);
+            len += (size_t)snprintf(out + len, cap - len, "%s%c", v ? v : "NULL", c + 1 < sqlite3_column_count(s) ? '|' : '\n');
+        }
+    sqlite3_finalize(s);
+    return out;
+}
+
+/* Stops the run after `left` more requests. */
+typedef struct Stopper {
+    long left;
+    volatile sig_atomic_t stop;
+} Stopper;
+
+static void count_down(void *ctx, const DbRequest *r) {
+    (void)r;
+    Stopper *s = ctx;
+    if (--s->left == 0) s->stop = 1;
+}
+
+/* Replays tr under policy into db as a new run; stop_after > 0 interrupts it after that many requests (the run
+ * is then left incomplete, as the CLI leaves it). */
+static int replay(SimFixture *f, Db *db, const char *policy, const Trace *tr, long stop_after, SimSummary *s) {
+    Err e;
+    Policy p;
+    PolicyEnv env = {.base = &f->model, .tok = &f->tok, .compressor = "random", .seed = 42,
+                     .hooks = sim_hooks(&f->ctx)};
+    if (policy_create(&p, policy, &e) || policy_prepare(&p, &env, &e)) return -1;
+    DbRun run = {.created = "2000-01-01T00:00:00Z", .command = "test", .seed = 42, .policy = policy,
+                 .compressor = "random", .trace = "t", .profile = f->prof.name, .model = "m",
+                 .model_hash = sim_weight_hash(&f->ctx, &f->model), .scheduler = "fcfs", .n_requests = tr->n};
+    long id;
+    Stopper st = {stop_after, 0};
+    SimOptions o = {.stop = &st.stop, .on_record = stop_after ? count_down : NULL, .hook_ctx = &st};
+    int rc = db_run_begin(db, &run, &id, &e);
+    if (!rc) rc = sim_run(&f->ctx, &p, tr, &o, db, id, s, &e);
+    if (!rc && !s->interrupted) {
+        DbRunSummary sum = {"2000-01-01T00:00:01Z", s->accuracy, s->slo_met_frac, s->ttft_p50_ms, s->ttft_p99_ms,
+                            s->memory_bytes};
+        rc = db_run_finish(db, id, &sum, &e);
+    }
+    if (rc) fprintf(stderr, "replay: %s\n", e.msg);
+    policy_destroy(&p);
+    return rc;
+}
+
+TEST(db_content_of_a_small_run) {
+    char path[700];
+    snprintf(path, sizeof path, "%s/r.db", test_tmpdir());
+    Db db;
+    Err e;
+    CHECK(db_open(&db, path, &e) == 0);
+    SimFixture f;
+    fixture_init(&f, "normalized", 8, 1, &db);
+    Trace tr;
+    fixture_trace(&tr, 8, 30, 0.0, ARRIVAL_SEQUENTIAL, 1, 2);
+    SimSummary s1, s2, s3;
+    CHECK(replay(&f, &db, "full", &tr, 0, &s1) == 0);
+    CHECK(replay(&f, &db, "oracle", &tr, 0, &s2) == 0);
+    CHECK(replay(&f, &db, "full", &tr, 7, &s3) == 0);
+    CHECK(s3.interrupted && s3.requests == 7);
+    db_close(&db);
+    sqlite3 *h;
+    CHECK(sqlite3_open(path, &h) == SQLITE_OK);
+    CHECK(q1(h, "SELECT count(*) FROM runs") == 3);
+    CHECK(q1(h, "SELECT sum(complete) FROM runs") == 2);
+    CHECK(q1(h, "SELECT complete FROM runs WHERE id = 3") == 0);
+    CHECK(q1(h, "SELECT count(*) FROM requests WHERE run = 1") == 30);
+    CHECK(q1(h, "SELECT count(*) FROM requests WHERE run = 2") == 30);
+    CHECK(q1(h, "SELECT count(*) FROM requests WHERE run = 3") == 7);
+    CHECK(q1(h, "SELECT count(DISTINCT request) FROM requests WHERE run = 1") == 30);
+    CHECK(q1(h, "SELECT sum(correct) FROM requests WHERE run = 1") == s1.correct);
+    CHECK(q1(h, "SELECT sum(correct) FROM requests WHERE run = 2") == s2.correct);
+    CHECK_NEAR(q1(h, "SELECT accuracy FROM runs WHERE id = 2"), s2.accuracy, 1e-12);
+    CHECK_NEAR(q1(h, "SELECT ttft_p50_ms FROM runs WHERE id = 1"), s1.ttft_p50_ms, 1e-9);
+    CHECK(q1(h, "SELECT count(*) FROM requests WHERE run = 1 AND (level != 1 OR ratio != 1)") == 0);
+    CHECK(q1(h, "SELECT count(*) FROM requests WHERE abs(ttft_ms - (queue_ms + tlm_ms + switch_ms + prefill_ms)) "
+                "> 1e-9") == 0);
+    CHECK(q1(h, "SELECT count(*) FROM requests WHERE slo_met != (ttft_met AND tpot_met)") == 0);
+    /* full-model evaluations: one per distinct item, shared by the oracle's and the third run */
+    double distinct = q1(h, "SELECT count(DISTINCT app || '/' || item) FROM requests WHERE run = 1");
+    CHECK(q1(h, "SELECT count(*) FROM evals WHERE config = (SELECT config FROM evals ORDER BY length(config) "
+                "LIMIT 1)") <= distinct);
+    CHECK(q1(h, "SELECT count(*) FROM evals") >= distinct);
+    CHECK(q1(h, "SELECT count(*) FROM evals e JOIN requests r ON r.app = e.app AND r.item = e.item AND r.run = 1 "
+                "AND e.config LIKE '%keep=all' AND e.correct = r.correct") >= 30);
+    char *ok = dump(h, "PRAGMA integrity_check");
+    CHECK(!strcmp(ok, "ok\n"));
+    free(ok);
+    sqlite3_close(h);
+    trace_free(&tr);
+    fixture_free(&f);
+}
+
+TEST(db_identical_runs_give_identical_tables) {
+    char *d[2] = {NULL, NULL};
+    for (int k = 0; k < 2; k++) {
+        char path[700];
+        snprintf(path, sizeof path, "%s/d%d.db", test_tmpdir(), k);
+        Db db;
+        Err e;
+        CHECK(db_open(&db, path, &e) == 0);
+        SimFixture f;
+        fixture_init(&f, "normalized", 8, 1, &db);
+        Trace tr;
+        fixture_trace(&tr, 8, 24, 0.25, ARRIVAL_POISSON, 50, 9);
+        SimSummary s;
+        CHECK(replay(&f, &db, "oracle", &tr, 0, &s) == 0);
+        db_close(&db);
+        sqlite3 *h;
+        CHECK(sqlite3_open(path, &h) == SQLITE_OK);
+        char *a = dump(h, "SELECT * FROM requests ORDER BY run, request");
+        char *b = dump(h, "SELECT * FROM evals ORDER BY model_hash, config, app, item");
+        d[k] = malloc(strlen(a) + strlen(b) + 1);
+        strcpy(d[k], a);
+        strcat(d[k], b);
+        free(a);
+        free(b);
+        sqlite3_close(h);
+        trace_free(&tr);
+        fixture_free(&f);
+    }
+    CHECK(strlen(d[0]) > 1000);
+    CHECK_MSG(!strcmp(d[0], d[1]), "the two databases differ");
+    free(d[0]);
+    free(d[1]);
+}
+
+TEST(db_sim_cli_end_to_end) {
+    SimFixture f;
+    fixture_init(&f, "normalized", 12, 4, NULL);
+    fixture_write(&f, test_tmpdir(), 12, 4);
+    const char *tmp = test_tmpdir();
+    char cmd[3000], *out = NULL;
+    snprintf(cmd, sizeof cmd, "trace gen --requests 36 --arrival sequential --seed 42 --data %s -o %s/t.jsonl",
+             f.data_dir, tmp);
+    CHECK(test_run_cli(cmd, &out) == 0);
+    free(out);
+    snprintf(cmd, sizeof cmd, "sim --trace %s/t.jsonl --policy full,oracle --profile normalized --model %s --db %s/r.db "
+             "--data %s", tmp, f.model_dir, tmp, f.data_dir);
+    int rc = test_run_cli(cmd, &out);
+    CHECK_MSG(rc == 0, "%s", out);
+    const char *p1 = strstr(out, "policy full requests 36 accuracy ");
+    const char *p2 = strstr(out, "policy oracle requests 36 accuracy ");
+    CHECK_MSG(p1 && p2, "%s", out);
+    if (p2) {
+        double acc, met, p50, p99, mem;
+        CHECK(sscanf(p2, "policy oracle requests 36 accuracy %lf slo_met %lf ttft_p50_ms %lf ttft_p99_ms %lf "
+                         "memory_mb %lf", &acc, &met, &p50, &p99, &mem) == 5);
+        CHECK(met == 1.0 && p50 > 0 && p99 >= p50 && mem > 0);
+    }
+    CHECK_MSG(!strstr(out, "evaluations: 0 computed"), "%s", out);
+    free(out);
+    /* a second invocation finds every evaluation in the database */
+    rc = test_run_cli(cmd, &out);
+    CHECK(rc == 0);
+    CHECK_MSG(strstr(out, "evaluations: 0 computed"), "%s", out);
+    free(out);
+    char path[700];
+    snprintf(path, sizeof path, "%s/r.db", tmp);
+    sqlite3 *h;
+    CHECK(sqlite3_open(path, &h) == SQLITE_OK);
+    CHECK(q1(h, "SELECT count(*) FROM runs WHERE complete = 1") == 4);
+    CHECK(q1(h, "SELECT count(*) FROM requests") == 4 * 36);
+    char *cmdline = dump(h, "SELECT command FROM runs WHERE id = 1");
+    CHECK_MSG(!strncmp(cmdline, "elms sim --trace ", 17), "%s", cmdline);
+    free(cmdline);
+    sqlite3_close(h);
+    /* bad inputs: clear messages, usage errors exit 2, runtime errors exit 1 */
+    snprintf(cmd, sizeof cmd, "sim --trace %s/t.jsonl --policy full,nosuch --model %s --data %s", tmp, f.model_dir,
+             f.data_dir);
+    CHECK(test_run_cli(cmd, &out) == 2);
+    CHECK_MSG(strstr(out, "elms sim: unknown policy 'nosuch'"), "%s", out);
+    free(out);
+    snprintf(cmd, sizeof cmd, "sim --trace %s/nothere.jsonl --model %s", tmp, f.model_dir);
+    CHECK(test_run_cli(cmd, &out) == 1);
+    CHECK_MSG(strstr(out, "elms sim: ") && strstr(out, "nothere.jsonl"), "%s", out);
+    free(out);
+    char bad[700];
+    snprintf(bad, sizeof bad, "%s/bad.json", tmp);
+    Err e;
+    const char *txt = "{\"name\":\"x\",\"device\":\"d\",\"source\":\"s\"}";
+    CHECK(io_write_atomic(bad, txt, strlen(txt), &e) == 0);
+    snprintf(cmd, sizeof cmd, "sim --trace %s/t.jsonl --profile %s --model %s --data %s", tmp, bad, f.model_dir,
+             f.data_dir);
+    CHECK(test_run_cli(cmd, &out) == 1);
+    CHECK_MSG(strstr(out, "field target: missing"), "%s", out);
+    free(out);
+    fixture_free(&f);
+}
