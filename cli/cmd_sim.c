@@ -34,18 +34,6 @@ static char *git_revision(void) {
     return buf[0] ? strdup(buf) : NULL;
 }
 
-static char *command_line(int argc, char **argv) {
-    size_t n = 8;
-    for (int i = 0; i < argc; i++) n += strlen(argv[i]) + 1;
-    char *s = malloc(n);
-    if (!s) return NULL;
-    strcpy(s, "elms");
-    for (int i = 0; i < argc; i++) {
-        strcat(s, " ");
-        strcat(s, argv[i]);
-    }
-    return s;
-}
 
 static int cmd_sim(int argc, char **argv) {
     CliFlag fl[] = {
@@ -127,7 +115,7 @@ static int cmd_sim(int argc, char **argv) {
     sim_context_init(&ctx, &em.model, em.has_tok ? &em.tok : NULL, &prof, &items, &cache);
     PolicyEnv env = {.base = &em.model, .model_dir = fl[3].value, .tok = em.has_tok ? &em.tok : NULL,
                      .compressor = fl[7].value, .seed = (unsigned long)seed, .hooks = sim_hooks(&ctx)};
-    char *git = git_revision(), *cmdline = command_line(argc, argv);
+    char *git = git_revision(), *cmdline = cli_command_line(argc, argv);
     char created[32];
     db_now_utc(created, sizeof created);
     signal(SIGINT, on_signal);

@@ -204,19 +204,6 @@ static int parse_opts(CliFlag *fl, Opts *o) {
     return 0;
 }
 
-/* The command line as one string (for the log and training.json). */
-static char *join_argv(int argc, char **argv) {
-    size_t n = 16;
-    for (int i = 0; i < argc; i++) n += strlen(argv[i]) + 1;
-    char *s = malloc(n);
-    if (!s) return NULL;
-    strcpy(s, "elms");
-    for (int i = 0; i < argc; i++) {
-        strcat(s, " ");
-        strcat(s, argv[i]);
-    }
-    return s;
-}
 
 static char *train_config_json(const ModelConfig *m, const TrainConfig *t, long threads) {
     char seed[32];
@@ -472,7 +459,7 @@ static int cmd_train(int argc, char **argv) {
     if (pr) return pr > 0 ? 0 : 2;
     Opts o;
     if (parse_opts(fl, &o) != 0) return 2;
-    char *command = join_argv(argc, argv);
+    char *command = cli_command_line(argc, argv);
     int rc = run_train(&o, command ? command : "elms train");
     free(command);
     return rc;

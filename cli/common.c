@@ -96,6 +96,19 @@ int cli_double(const char *cmd, const char *flag, const char *s, double *out) {
     return 0;
 }
 
+char *cli_command_line(int argc, char **argv) {
+    size_t n = 8;
+    for (int i = 0; i < argc; i++) n += strlen(argv[i]) + 1;
+    char *s = malloc(n);
+    if (!s) return NULL;
+    strcpy(s, "elms");
+    for (int i = 0; i < argc; i++) {
+        strcat(s, " ");
+        strcat(s, argv[i]);
+    }
+    return s;
+}
+
 int cli_error(const char *cmd, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);

@@ -246,15 +246,12 @@ static int parse_meta(ElasticMeta *x, const cJSON *root, const char *path, Err *
 
 int elastic_meta_read(ElasticMeta *x, const ModelConfig *c, const char *path, Err *e) {
     if (elastic_meta_alloc(x, c, e)) return -1;
-    char *text;
-    size_t len;
-    if (io_read_file(path, &text, &len, e)) {
+    cJSON *root;
+    if (io_read_json(path, &root, e)) {
         elastic_meta_free(x);
         return -1;
     }
-    cJSON *root = cJSON_ParseWithLength(text, len);
-    free(text);
-    int rc = root ? parse_meta(x, root, path, e) : err_set(e, "%s: not valid JSON", path);
+    int rc = parse_meta(x, root, path, e);
     cJSON_Delete(root);
     if (rc) elastic_meta_free(x);
     return rc;

@@ -61,11 +61,8 @@ int levels_read_anchors(const char *dir, int n_layers, unsigned char *anchor, in
     snprintf(path, sizeof path, "%s/elastic.json", dir);
     struct stat st;
     if (stat(path, &st) != 0) return 0;
-    char *buf;
-    size_t len;
-    if (io_read_file(path, &buf, &len, e)) return -1;
-    cJSON *root = cJSON_ParseWithLength(buf, len);
-    free(buf);
+    cJSON *root;
+    if (io_read_json(path, &root, e)) return -1;
     if (!cJSON_IsObject(root)) {
         cJSON_Delete(root);
         return err_set(e, "%s: expected a JSON object", path);

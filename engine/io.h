@@ -103,6 +103,10 @@ int lora_save(const Lora *a, const ModelConfig *c, const char *path, Err *e);
 int io_write_atomic(const char *path, const void *buf, size_t len, Err *e);
 /* io_read_file: read a whole file (NUL-terminated); caller frees *out. */
 int io_read_file(const char *path, char **out, size_t *len, Err *e);
+/* io_read_json: read and parse a whole JSON file; the error names the file and the byte where parsing failed
+ * ("PATH: malformed JSON near byte N"). Caller frees *out with cJSON_Delete. */
+struct cJSON;
+int io_read_json(const char *path, struct cJSON **out, Err *e);
 /* io_mkdirs: mkdir -p. */
 int io_mkdirs(const char *path, Err *e);
 

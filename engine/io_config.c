@@ -111,20 +111,10 @@ static int parse_config(const char *path, const cJSON *r, ModelConfig *c, Err *e
 }
 
 int config_read(const char *path, ModelConfig *c, Err *e) {
-    char *txt;
-    size_t len;
-    if (io_read_file(path, &txt, &len, e) != 0) return -1;
-    cJSON *r = cJSON_ParseWithLength(txt, len);
-    int rc;
-    if (!r) {
-        const char *at = cJSON_GetErrorPtr();
-        long off = at && at >= txt && at <= txt + len ? (long)(at - txt) : -1;
-        rc = err_set(e, "%s: malformed JSON near byte %ld", path, off);
-    } else {
-        rc = parse_config(path, r, c, e);
-    }
+    cJSON *r;
+    if (io_read_json(path, &r, e) != 0) return -1;
+    int rc = parse_config(path, r, c, e);
     cJSON_Delete(r);
-    free(txt);
     return rc;
 }
 

@@ -1,6 +1,8 @@
 /* io_file: whole-file reads, atomic writes (temporary name + rename) and mkdir -p, shared by every writer. */
 #include "engine/io.h"
 
+#include <cJSON.h>
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -143,5 +145,21 @@ int io_mkdirs(const char *path, Err *e) {
         }
         buf[i] = saved;
     }
+    return 0;
+}
+
+int io_read_json(const char *path, cJSON **out, Err *e) {
+    char *txt;
+    size_t len;
+    *out = NULL;
+    if (io_read_file(path, &txt, &len, e) != 0) return -1;
+    *out = cJSON_ParseWithLength(txt, len);
+    if (!*out) {
+        const char *at = cJSON_GetErrorPtr();
+        long off = at && at >= txt && at <= txt + len ? (long)(at - txt) : -1;
+        free(txt);
+        return err_set(e, "%s: malformed JSON near byte %ld", path, off);
+    }
+    free(txt);
     return 0;
 }

@@ -95,85 +95,57 @@ void rmsnorm_backward(float *dx, float *dw, const float *dout, const float *x, c
 
 /* ---- rotary embeddings (Hugging Face half-split convention) ---- */
 
-void rope_forward(float *x, int n, int n_heads, int head_dim, int pos0, float theta) {
+/* rope_angles: cos and sin (head_dim/2) of the rotation angles pos * theta^(-2j/head_dim). */
+static void rope_angles(float *cs, float *sn, int pos, int head_dim, float theta) {
+    for (int j = 0; j < head_dim / 2; j++) {
+        double ang = (double)pos * pow((double)theta, -2.0 * j / (double)head_dim);
+        cs[j] = (float)cos(ang);
+        sn[j] = (float)sin(ang);
+    }
+}
+
+/* rope_rotate_row: rotate the pairs (j, j + head_dim/2) of every head of one token by the angles (cs, sn), or by
+ * their negatives when inverse (the gradient of a rotation is the inverse rotation). */
+static void rope_rotate_row(float *row, int n_heads, int head_dim, const float *cs, const float *sn, int inverse) {
     int half = head_dim / 2;
-    float cs[512], sn[512]; /* head_dim <= 1024 is checked by model_config_check */
-    for (int i = 0; i < n; i++) {
-        double pos = (double)(pos0 + i);
+    float sgn = inverse ? -1.0f : 1.0f;
+    for (int h = 0; h < n_heads; h++) {
+        float *v = row + (size_t)h * head_dim;
         for (int j = 0; j < half; j++) {
-            double ang = pos * pow((double)theta, -2.0 * j / (double)head_dim);
-            cs[j] = (float)cos(ang);
-            sn[j] = (float)sin(ang);
-        }
-        float *row = x + (size_t)i * n_heads * head_dim;
-        for (int h = 0; h < n_heads; h++) {
-            float *v = row + (size_t)h * head_dim;
-            for (int j = 0; j < half; j++) {
-                float a = v[j], b = v[j + half];
-                v[j] = a * cs[j] - b * sn[j];
-                v[j + half] = b * cs[j] + a * sn[j];
-            }
+            float a = v[j], b = v[j + half], s = sgn * sn[j];
+            v[j] = a * cs[j] - b * s;
+            v[j + half] = b * cs[j] + a * s;
         }
     }
 }
 
-/* The rotation of a pair (a, b) by angle t is orthogonal; its gradient is the rotation by -t. */
-void rope_backward(float *dx, int n, int n_heads, int head_dim, int pos0, float theta) {
-    int half = head_dim / 2;
-    float cs[512], sn[512];
+static void rope_rotate(float *x, int n, int n_heads, int head_dim, int pos0, float theta, int inverse) {
+    float cs[512], sn[512]; /* head_dim <= 1024 is checked by model_config_check */
     for (int i = 0; i < n; i++) {
-        double pos = (double)(pos0 + i);
-        for (int j = 0; j < half; j++) {
-            double ang = pos * pow((double)theta, -2.0 * j / (double)head_dim);
-            cs[j] = (float)cos(ang);
-            sn[j] = (float)sin(ang);
-        }
-        float *row = dx + (size_t)i * n_heads * head_dim;
-        for (int h = 0; h < n_heads; h++) {
-            float *v = row + (size_t)h * head_dim;
-            for (int j = 0; j < half; j++) {
-                float a = v[j], b = v[j + half];
-                v[j] = a * cs[j] + b * sn[j];
-                v[j + half] = b * cs[j] - a * sn[j];
-            }
-        }
+        rope_angles(cs, sn, pos0 + i, head_dim, theta);
+        rope_rotate_row(x + (size_t)i * n_heads * head_dim, n_heads, head_dim, cs, sn, inverse);
     }
+}
+
+void rope_forward(float *x, int n, int n_heads, int head_dim, int pos0, float theta) {
+    rope_rotate(x, n, n_heads, head_dim, pos0, theta, 0);
+}
+
+void rope_backward(float *dx, int n, int n_heads, int head_dim, int pos0, float theta) {
+    rope_rotate(dx, n, n_heads, head_dim, pos0, theta, 1);
 }
 
 void rope_table(float *cos_t, float *sin_t, int n_pos, int head_dim, float theta) {
     int half = head_dim / 2;
-    for (int p = 0; p < n_pos; p++) {
-        double pos = (double)p;
-        for (int j = 0; j < half; j++) {
-            double ang = pos * pow((double)theta, -2.0 * j / (double)head_dim);
-            cos_t[(size_t)p * half + j] = (float)cos(ang);
-            sin_t[(size_t)p * half + j] = (float)sin(ang);
-        }
-    }
+    for (int p = 0; p < n_pos; p++) rope_angles(cos_t + (size_t)p * half, sin_t + (size_t)p * half, p, head_dim, theta);
 }
 
 void rope_apply(float *x, int n, int n_heads, int head_dim, int pos0, const float *cos_t, const float *sin_t,
                 int inverse) {
     int half = head_dim / 2;
-    for (int i = 0; i < n; i++) {
-        const float *cs = cos_t + (size_t)(pos0 + i) * half, *sn = sin_t + (size_t)(pos0 + i) * half;
-        float *row = x + (size_t)i * n_heads * head_dim;
-        for (int h = 0; h < n_heads; h++) {
-            float *v = row + (size_t)h * head_dim;
-            if (!inverse)
-                for (int j = 0; j < half; j++) {
-                    float a = v[j], b = v[j + half];
-                    v[j] = a * cs[j] - b * sn[j];
-                    v[j + half] = b * cs[j] + a * sn[j];
-                }
-            else
-                for (int j = 0; j < half; j++) {
-                    float a = v[j], b = v[j + half];
-                    v[j] = a * cs[j] + b * sn[j];
-                    v[j + half] = b * cs[j] - a * sn[j];
-                }
-        }
-    }
+    for (int i = 0; i < n; i++)
+        rope_rotate_row(x + (size_t)i * n_heads * head_dim, n_heads, head_dim, cos_t + (size_t)(pos0 + i) * half,
+                        sin_t + (size_t)(pos0 + i) * half, inverse);
 }
 
 /* ---- causal grouped-query attention ---- */

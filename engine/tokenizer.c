@@ -267,19 +267,10 @@ static int load_json(Tokenizer *t, const char *path, const cJSON *r, Err *e) {
 int tokenizer_load(Tokenizer *t, const char *path, Err *e) {
     memset(t, 0, sizeof *t);
     t->unk_id = t->bos_id = t->eos_id = t->pad_id = -1;
-    char *txt;
-    size_t len;
-    if (io_read_file(path, &txt, &len, e) != 0) return -1;
-    cJSON *r = cJSON_ParseWithLength(txt, len);
-    int rc;
-    if (!r) {
-        const char *at = cJSON_GetErrorPtr();
-        rc = err_set(e, "%s: malformed JSON near byte %ld", path, at && at >= txt && at <= txt + len ? (long)(at - txt) : -1L);
-    } else {
-        rc = load_json(t, path, r, e);
-    }
+    cJSON *r;
+    if (io_read_json(path, &r, e) != 0) return -1;
+    int rc = load_json(t, path, r, e);
     cJSON_Delete(r);
-    free(txt);
     if (rc) tokenizer_free(t);
     return rc;
 }

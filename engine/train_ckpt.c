@@ -147,12 +147,9 @@ typedef struct CkptState {
 } CkptState;
 
 static int read_state(const char *path, CkptState *s, Err *e) {
-    char *text;
-    size_t len;
-    if (io_read_file(path, &text, &len, e) != 0) return -1;
-    cJSON *o = cJSON_Parse(text);
-    free(text);
-    if (!o || !cJSON_IsObject(o)) {
+    cJSON *o;
+    if (io_read_json(path, &o, e) != 0) return -1;
+    if (!cJSON_IsObject(o)) {
         cJSON_Delete(o);
         return err_set(e, "%s: not a JSON object", path);
     }

@@ -133,12 +133,8 @@ static int parse(Profile *p, const cJSON *root, const char *path, Err *e) {
 int profile_load(Profile *p, const char *path, Err *e) {
     memset(p, 0, sizeof *p);
     snprintf(p->path, sizeof p->path, "%s", path);
-    char *buf;
-    size_t len;
-    if (io_read_file(path, &buf, &len, e)) return err_prefix(e, "profile");
-    cJSON *root = cJSON_ParseWithLength(buf, len);
-    free(buf);
-    if (!root) return err_set(e, "%s: not valid JSON (expected a profile object, see docs/formats.md)", path);
+    cJSON *root;
+    if (io_read_json(path, &root, e)) return err_prefix(e, "profile (see docs/formats.md)");
     int rc = parse(p, root, path, e);
     cJSON_Delete(root);
     return rc;

@@ -123,7 +123,7 @@ TEST(profile_malformed_files_give_clear_errors) {
     size_t len;
     Err e;
     CHECK(io_read_file("sim/profiles/normalized.json", &good, &len, &e) == 0);
-    expect_bad_profile(t, "notjson", "{\"name\": ", "not valid JSON");
+    expect_bad_profile(t, "notjson", "{\"name\": ", "malformed JSON");
     expect_bad_profile(t, "array", "[1,2]", "expected a JSON object");
     char buf[8192];
     /* drop the prefill group */

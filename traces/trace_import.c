@@ -29,12 +29,9 @@ static const char *app_of_dataset(const char *d) {
 
 int trace_import_elastilm(Trace *t, const char *path, Err *e) {
     trace_init(t);
-    char *buf;
-    size_t len;
-    if (io_read_file(path, &buf, &len, e)) return -1;
-    cJSON *root = cJSON_ParseWithLength(buf, len);
-    free(buf);
-    if (!root || !cJSON_IsArray(root)) {
+    cJSON *root;
+    if (io_read_json(path, &root, e)) return -1;
+    if (!cJSON_IsArray(root)) {
         cJSON_Delete(root);
         return err_set(e, "%s: expected a JSON array of requests [prompt, choices, answer, [prefill, decode], id, "
                           "dataset]", path);
