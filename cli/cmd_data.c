@@ -48,7 +48,7 @@ static void print_summary(const char *dir, unsigned long seed, const DataGenConf
 static int cmd_gen(int argc, char **argv) {
     DataGenConfig c;
     datagen_config_default(&c);
-    char d_train[32], d_dev[32], d_test[32], d_ent[32], d_tok[32], d_val[32], d_wf[32], d_df[32], d_km[32], d_mf[32], d_sf[32];
+    char d_train[32], d_dev[32], d_test[32], d_ent[32], d_tok[32], d_val[32], d_wf[32], d_df[32], d_km[32], d_mf[32], d_sf[32], d_rf[32], d_cf[32];
     snprintf(d_train, sizeof d_train, "%d", c.apps.n_split[0]);
     snprintf(d_dev, sizeof d_dev, "%d", c.apps.n_split[1]);
     snprintf(d_test, sizeof d_test, "%d", c.apps.n_split[2]);
@@ -60,6 +60,8 @@ static int cmd_gen(int argc, char **argv) {
     snprintf(d_km, sizeof d_km, "%g", c.corpus.keep_min);
     snprintf(d_mf, sizeof d_mf, "%g", c.corpus.multi_frac);
     snprintf(d_sf, sizeof d_sf, "%g", c.corpus.skill_frac);
+    snprintf(d_rf, sizeof d_rf, "%g", c.corpus.recall_frac);
+    snprintf(d_cf, sizeof d_cf, "%g", c.corpus.copy_frac);
     CliFlag fl[] = {
         {"out", "DIR", "data directory to write", "data"},
         {"seed", "S", "seed of everything generated", "1"},
@@ -74,6 +76,8 @@ static int cmd_gen(int argc, char **argv) {
         {"keep-min", "F", "lowest kept fraction of a dropped document's system tokens", d_km},
         {"multi-frac", "F", "share of the in-context apps' other documents that are drills (several questions)", d_mf},
         {"skill-frac", "F", "share of corpus tokens from skill drills (fresh short lists and passages)", d_sf},
+        {"recall-frac", "F", "share of corpus tokens from recall lists (a fresh list, then every entry again)", d_rf},
+        {"copy-frac", "F", "share of corpus tokens from copy documents (random names, then the same again)", d_cf},
         {"items-only", NULL, "write items, tokenizer.json and data.json but no corpus", NULL},
     };
     const int nf = sizeof fl / sizeof fl[0];
@@ -87,8 +91,8 @@ static int cmd_gen(int argc, char **argv) {
         cli_int("data", "tokens", fl[6].value, 1000, 2000000000L, &v[4]) ||
         cli_int("data", "val-tokens", fl[7].value, 1000, 2000000000L, &v[5]))
         return 2;
-    double f[5];
-    for (int i = 0; i < 5; i++) {
+    double f[7];
+    for (int i = 0; i < 7; i++) {
         if (cli_double("data", fl[8 + i].name, fl[8 + i].value, &f[i])) return 2;
         if (!(f[i] >= 0 && f[i] <= 1)) {
             fprintf(stderr, "elms data: --%s expects a fraction in [0, 1], got '%s'\n", fl[8 + i].name, fl[8 + i].value);
@@ -106,7 +110,9 @@ static int cmd_gen(int argc, char **argv) {
     c.corpus.keep_min = f[2];
     c.corpus.multi_frac = f[3];
     c.corpus.skill_frac = f[4];
-    c.items_only = fl[13].value != NULL;
+    c.corpus.recall_frac = f[5];
+    c.corpus.copy_frac = f[6];
+    c.items_only = fl[15].value != NULL;
     if (!c.items_only && (c.apps.n_split[0] == 0 || c.apps.n_split[1] == 0)) {
         fprintf(stderr, "elms data: the corpus needs train and dev items (or pass --items-only)\n");
         return 2;

@@ -1,8 +1,9 @@
-/* app_funcall: the Octopus-like app. The system prompt lists 20 functions as "NAME : VERB OBJECT ;" with names
- * drawn fresh for every item (so no name can be memorised); the request asks for one of them in other words
- * (each of its verb and object is replaced by its fixed synonym, lexicon.h, with probability 1/3). Choices: the
- * 20 names in list order, then "none" (the answer in about 5% of items, when the request matches no listed
- * function; other functions in the list then often share its verb or its object). */
+/* app_funcall: the Octopus-like app. The system prompt lists 20 functions as "VERB OBJECT NAME ;" with names
+ * drawn fresh for every item (so no name can be memorised); the request asks for one of them and ends with its
+ * verb and object, as the list does, except that in a third of the requests one of the two is replaced by its
+ * fixed synonym (lexicon.h). Choices: the 20 names in list order, then "none" (the answer in about 5% of items,
+ * when the request matches no listed function; other functions in the list then often share its verb or its
+ * object). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -10,16 +11,16 @@
 
 #define PICK(r, n) ((int)gsl_rng_uniform_int((r), (unsigned long)(n)))
 
-static const char *const k_frames[4] = {"please %s the %s .", "can you %s my %s ?", "i want to %s a %s now .",
-                                        "help me %s this %s ."};
+static const char *const k_frames[4] = {"please %s %s", "can you %s %s", "i want to %s %s", "help me %s %s"};
 
-/* request: "request : ... answer :" asking for function fn, each word canonical or (1/3) its synonym. */
+/* request: "request : ... VERB OBJECT" asking for function fn; in a third of the requests the verb or the object
+ * (even odds) is its synonym. */
 static void request(gsl_rng *r, int fn, Text *q) {
-    const char *verb = lex_fn_verbs[lex_functions[fn][0]][PICK(r, 3) == 0];
-    const char *obj = lex_fn_objects[lex_functions[fn][1]][PICK(r, 3) == 0];
+    int syn = PICK(r, 3) == 0, which = PICK(r, 2);
+    const char *verb = lex_fn_verbs[lex_functions[fn][0]][syn && which == 0];
+    const char *obj = lex_fn_objects[lex_functions[fn][1]][syn && which == 1];
     text_add(q, "request :");
     text_addf(q, k_frames[PICK(r, 4)], verb, obj);
-    text_add(q, "answer :");
 }
 
 int app_funcall_build(const World *w, gsl_rng *r, int n_listed, Item *out, Err *e) {
@@ -41,8 +42,8 @@ int app_funcall_build(const World *w, gsl_rng *r, int n_listed, Item *out, Err *
     const char *choices[FUNCALL_N_LISTED + 1];
     for (int i = 0; i < n_listed; i++) {
         if (i == slot) span[0][0] = sys.n_words;
-        text_addf(&sys, "%s : %s %s ;", w->fn_name[name[i]], lex_fn_verbs[lex_functions[fn[i]][0]][0],
-                  lex_fn_objects[lex_functions[fn[i]][1]][0]);
+        text_addf(&sys, "%s %s %s ;", lex_fn_verbs[lex_functions[fn[i]][0]][0],
+                  lex_fn_objects[lex_functions[fn[i]][1]][0], w->fn_name[name[i]]);
         if (i == slot) span[0][1] = sys.n_words;
         choices[i] = w->fn_name[name[i]];
     }
@@ -76,9 +77,8 @@ int app_funcall_requery(const World *w, gsl_rng *r, const Item *it, Text *query,
     int n = appgen_words(it->system, &buf, &wd);
     if (n < 0) return err_set(e, "funcall: out of memory");
     int fn[FUNCALL_N_LISTED], name[FUNCALL_N_LISTED], k = 0;
-    for (int i = 0; i + 4 < n && k < FUNCALL_N_LISTED; i++)
-        if (!strcmp(wd[i + 1], ":") && !strcmp(wd[i + 4], ";") && (fn[k] = function_of(wd[i + 2], wd[i + 3])) >= 0)
-            name[k++] = i;
+    for (int i = 0; i + 3 < n && k < FUNCALL_N_LISTED; i++) /* VERB OBJECT NAME ; */
+        if (!strcmp(wd[i + 3], ";") && (fn[k] = function_of(wd[i], wd[i + 1])) >= 0) name[k++] = i + 2;
     int rc = 0;
     if (k == 0) {
         rc = err_set(e, "funcall item '%s': no function list in the system text", it->id ? it->id : "?");

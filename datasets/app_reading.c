@@ -2,7 +2,9 @@
  * every value drawn fresh for the item, so nothing can be memorised): each person's value for the asked
  * relation, one more statement about each of them, and two sentences that carry no answer, in random order.
  * The question asks one person's value; the four choices are the three people's values for that relation plus
- * one value the passage does not state, so only binding the value to the right person answers it. */
+ * one value the passage does not state, so only binding the value to the right person answers it. The query
+ * ends with the start of the statement it asks about ("... ? anna lives in"), so that the answer continues it as
+ * the passage does. */
 #include <gsl/gsl_randist.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,14 +13,10 @@
 
 #define PICK(r, n) ((int)gsl_rng_uniform_int((r), (unsigned long)(n)))
 
-/* Statement templates per person relation (slots: person, value), and question templates (slot: person). */
-static const char *const k_statements[LEX_N_PREL][3] = {
-    {"%s lives in %s .", "the home of %s is in %s .", "%s has a house in %s ."},
-    {"%s works as a %s .", "the job of %s is %s .", "%s earns a living as a %s ."},
-    {"%s likes to eat %s .", "the favorite food of %s is %s .", "%s often eats %s ."},
-    {"%s has a pet %s .", "%s keeps a %s at home .", "the pet of %s is a %s ."},
-    {"%s plays the %s .", "%s can play the %s .", "the instrument of %s is the %s ."},
-};
+/* The statement of each person relation is its stem (slot: person), the value, and a full stop; question
+ * templates (slot: person). */
+static const char *const k_stems[LEX_N_PREL] = {"%s lives in", "%s works as a", "%s likes to eat", "%s has a pet",
+                                               "%s plays the"};
 static const char *const k_questions[LEX_N_PREL][2] = {
     {"where does %s live ?", "in which town does %s live ?"},
     {"what is the job of %s ?", "what does %s do for work ?"},
@@ -27,11 +25,18 @@ static const char *const k_questions[LEX_N_PREL][2] = {
     {"what does %s play ?", "which instrument does %s play ?"},
 };
 
-/* question: "question : ... answer :" asking person's value of relation rel. */
+/* question: "question : ... ? PERSON lives in" asking person's value of relation rel. */
 static void question(gsl_rng *r, int rel, const char *person, Text *q) {
     text_add(q, "question :");
     text_addf(q, k_questions[rel][PICK(r, 2)], person);
-    text_add(q, "answer :");
+    text_addf(q, k_stems[rel], person);
+}
+
+/* statement: "PERSON lives in VALUE ." */
+static void statement(Text *t, int rel, const char *person, const char *value) {
+    text_addf(t, k_stems[rel], person);
+    text_add(t, value);
+    text_add(t, ".");
 }
 
 enum { MAX_SENT = 2 * READING_N_PEOPLE + READING_N_FILLERS };
@@ -61,15 +66,14 @@ int app_reading_build(const World *w, gsl_rng *r, int n_people, int n_fillers, I
     for (int k = 0; k < n_sent; k++) {
         int s = order[k], start = sys.n_words;
         if (s < P) {
-            text_addf(&sys, k_statements[rel][PICK(r, 3)], lex_people[person[s]], lex_prel_values[rel][value[s]]);
+            statement(&sys, rel, lex_people[person[s]], lex_prel_values[rel][value[s]]);
             if (s == asked) {
                 span[0][0] = start;
                 span[0][1] = sys.n_words;
             }
         } else if (s < 2 * P) {
             int other = (rel + 1 + PICK(r, LEX_N_PREL - 1)) % LEX_N_PREL;
-            text_addf(&sys, k_statements[other][PICK(r, 3)], lex_people[person[s - P]],
-                      lex_prel_values[other][PICK(r, LEX_PREL_VALUES)]);
+            statement(&sys, other, lex_people[person[s - P]], lex_prel_values[other][PICK(r, LEX_PREL_VALUES)]);
         } else {
             text_add(&sys, lex_fillers[filler[s - 2 * P]]);
         }

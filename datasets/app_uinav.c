@@ -1,6 +1,7 @@
-/* app_uinav: the LlamaTouch-like app. The system prompt lists 77 apps as "NAME : CATEGORY ;" (77 of the 96
+/* app_uinav: the LlamaTouch-like app. The system prompt lists 77 apps as "CATEGORY NAME ;" (77 of the 96
  * categories, names drawn fresh for every item); the instruction names a purpose, by the category word or (1/3)
- * by its fixed cue word (lexicon.h), never by the app. Choices: the 77 names in list order. */
+ * by its fixed cue word (lexicon.h), never by the app, and ends with that word, so that the answer continues it
+ * as the list does (a lookup keyed by the token before the answer). Choices: the 77 names in list order. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -8,14 +9,13 @@
 
 #define PICK(r, n) ((int)gsl_rng_uniform_int((r), (unsigned long)(n)))
 
-static const char *const k_frames[4] = {"open the app for %s .", "i need some help with %s .",
-                                        "show me my %s please .", "find an app for %s ."};
+static const char *const k_frames[4] = {"open the app for %s", "i need some help with %s", "please show me my %s",
+                                        "find an app for %s"};
 
-/* instruction: "instruction : ... answer :" naming category cat by its word or (1/3) its cue. */
+/* instruction: "instruction : ... WORD" naming category cat by its word or (1/3) its cue. */
 static void instruction(gsl_rng *r, int cat, Text *q) {
     text_add(q, "instruction :");
     text_addf(q, k_frames[PICK(r, 4)], lex_categories[cat][PICK(r, 3) == 0]);
-    text_add(q, "answer :");
 }
 
 int app_uinav_build(const World *w, gsl_rng *r, int n_listed, Item *out, Err *e) {
@@ -33,7 +33,7 @@ int app_uinav_build(const World *w, gsl_rng *r, int n_listed, Item *out, Err *e)
     const char *choices[UINAV_N_LISTED];
     for (int i = 0; i < n_listed; i++) {
         if (i == slot) span[0][0] = sys.n_words;
-        text_addf(&sys, "%s : %s ;", w->app_name[name[i]], lex_categories[cat[i]][0]);
+        text_addf(&sys, "%s %s ;", lex_categories[cat[i]][0], w->app_name[name[i]]);
         if (i == slot) span[0][1] = sys.n_words;
         choices[i] = w->app_name[name[i]];
     }
@@ -63,9 +63,8 @@ int app_uinav_requery(const World *w, gsl_rng *r, const Item *it, Text *query, T
     int n = appgen_words(it->system, &buf, &wd);
     if (n < 0) return err_set(e, "uinav: out of memory");
     int cat[UINAV_N_LISTED], name[UINAV_N_LISTED], k = 0;
-    for (int i = 0; i + 3 < n && k < UINAV_N_LISTED; i++)
-        if (!strcmp(wd[i + 1], ":") && !strcmp(wd[i + 3], ";") && (cat[k] = category_of(wd[i + 2])) >= 0)
-            name[k++] = i;
+    for (int i = 0; i + 2 < n && k < UINAV_N_LISTED; i++) /* CATEGORY NAME ; */
+        if (!strcmp(wd[i + 2], ";") && (cat[k] = category_of(wd[i])) >= 0) name[k++] = i + 1;
     int rc = 0;
     if (k == 0) {
         rc = err_set(e, "uinav item '%s': no app list in the system text", it->id ? it->id : "?");

@@ -1,6 +1,7 @@
 /* appgen: helpers shared by the app generators (see appgen.h). */
 #include "datasets/appgen.h"
 
+#include <gsl/gsl_randist.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -92,4 +93,36 @@ int appgen_index(const char *const *list, int n, const char *w) {
     for (int i = 0; i < n; i++)
         if (!strcmp(list[i], w)) return i;
     return -1;
+}
+
+int appgen_recall(const Item *it, gsl_rng *r, Text *out) {
+    char *buf, **wd;
+    int n = appgen_words(it->system, &buf, &wd);
+    if (n < 0) return -1;
+    int *entry = malloc((size_t)(n + 1) * sizeof *entry), k = 0; /* first word of each entry */
+    if (!entry) {
+        free(buf);
+        free(wd);
+        return -1;
+    }
+    int i = 0;
+    while (i < n && strcmp(wd[i], ":")) i++; /* the list follows the header's ":" */
+    for (int start = i + 1, j = i + 1; j < n; j++)
+        if (!strcmp(wd[j], ";")) {
+            if (j - start >= 2) entry[k++] = start;
+            start = j + 1;
+        }
+    if (k > 0) {
+        gsl_ran_shuffle(r, entry, (size_t)k, sizeof *entry);
+        text_add(out, "recall :");
+        for (int e = 0; e < k; e++)
+            for (int j = entry[e]; j < n; j++) {
+                text_add(out, wd[j]);
+                if (!strcmp(wd[j], ";")) break;
+            }
+    }
+    free(entry);
+    free(buf);
+    free(wd);
+    return k > 0 && text_ok(out) ? k : -1;
 }

@@ -37,6 +37,12 @@ int app_funcall_requery(const World *w, gsl_rng *r, const Item *it, Text *query,
 int app_uinav_requery(const World *w, gsl_rng *r, const Item *it, Text *query, Text *answer, Err *e);
 int app_reading_requery(const World *w, gsl_rng *r, const Item *it, Text *query, Text *answer, Err *e);
 
+/* appgen_recall: for a list item (funcall, uinav: entries "KEY... NAME ;" after the header's ":"), append
+ * "recall :" and every entry again, in a random order: one lookup per entry (the name after its key), the
+ * densest practice of what the list apps need (corpus.h). Returns the number of entries, or -1 when the system
+ * text holds none or memory runs out. */
+int appgen_recall(const Item *it, gsl_rng *r, Text *out);
+
 /* appgen_words: split s at spaces into a malloc'd copy (*buf) and word pointers (*words, malloc'd); returns the
  * count, or -1 when out of memory. */
 int appgen_words(const char *s, char **buf, char ***words);

@@ -8,13 +8,16 @@
 #include <stdlib.h>
 #include <string.h>
 
-const char *const corpus_source_names[CORPUS_N_SOURCES] = {"world", "task", "task_dropped", "task_multi", "skill"};
+const char *const corpus_source_names[CORPUS_N_SOURCES] = {"world", "task",   "task_dropped", "task_multi",
+                                                           "skill", "recall", "copy"};
 
 void corpus_config_default(CorpusConfig *c) {
     c->train_tokens = 8000000;
     c->val_tokens = 250000;
     c->world_frac = 0.3;
     c->skill_frac = 0.15;
+    c->recall_frac = 0.1;
+    c->copy_frac = 0.1;
     c->drop_frac = 0.2;
     c->keep_min = 0.2;
     c->multi_frac = 0.5;
@@ -31,8 +34,10 @@ int corpus_config_check(const CorpusConfig *c, Err *e) {
         return err_set(e, "corpus: val_tokens must be in [1000, 2e9], got %ld", c->val_tokens);
     if (!(c->world_frac >= 0 && c->world_frac <= 1))
         return err_set(e, "corpus: world_frac must be in [0, 1], got %g", c->world_frac);
-    if (!(c->skill_frac >= 0 && c->skill_frac <= 1 && c->world_frac + c->skill_frac <= 1))
-        return err_set(e, "corpus: skill_frac must be in [0, 1 - world_frac], got %g", c->skill_frac);
+    if (!(c->skill_frac >= 0 && c->recall_frac >= 0 && c->copy_frac >= 0 &&
+          c->world_frac + c->skill_frac + c->recall_frac + c->copy_frac <= 1))
+        return err_set(e, "corpus: world_frac + skill_frac + recall_frac + copy_frac must be at most 1, got %g + %g + %g + %g",
+                       c->world_frac, c->skill_frac, c->recall_frac, c->copy_frac);
     if (!(c->drop_frac >= 0 && c->drop_frac <= 1))
         return err_set(e, "corpus: drop_frac must be in [0, 1], got %g", c->drop_frac);
     if (!(c->keep_min >= 0 && c->keep_min <= 1))
@@ -320,6 +325,75 @@ static int add_skills(DocBuf *b, const World *w, const Tokenizer *t, long target
     return 0;
 }
 
+/* add_recalls: recall lists until target tokens, uinav and funcall in turn. */
+static int add_recalls(DocBuf *b, const World *w, const Tokenizer *t, long target, gsl_rng *r, CorpusPart *st,
+                       Err *e) {
+    long tokens = 0;
+    Text txt;
+    text_init(&txt);
+    int rc = 0;
+    for (long k = 0; tokens < target && rc == 0; k++) {
+        Item it;
+        if (k % 2 == 0) rc = app_uinav_build(w, r, 4 + (int)gsl_rng_uniform_int(r, 21), &it, e);
+        else rc = app_funcall_build(w, r, 3 + (int)gsl_rng_uniform_int(r, 10), &it, e);
+        if (rc != 0) {
+            err_prefix(e, "corpus: recall list");
+            break;
+        }
+        text_clear(&txt);
+        text_add(&txt, it.system);
+        if (appgen_recall(&it, r, &txt) < 0) rc = err_set(e, "corpus: recall list: out of memory");
+        item_free(&it);
+        int *ids = NULL, n = rc == 0 ? tokenizer_encode(t, txt.s, &ids, e) : -1;
+        if (rc == 0 && n < 0) rc = err_prefix(e, "corpus: recall list");
+        if (rc == 0 && docbuf_reserve(b, n + 2) != 0) rc = err_set(e, "corpus: out of memory");
+        if (rc == 0) {
+            b->tok[b->len++] = t->bos_id;
+            memcpy(b->tok + b->len, ids, (size_t)n * sizeof *ids);
+            b->len += n;
+            b->tok[b->len++] = t->eos_id;
+            docbuf_end(b);
+            st->src_tokens[CORPUS_RECALL] += n + 2;
+            st->src_docs[CORPUS_RECALL]++;
+            tokens += n + 2;
+        }
+        free(ids);
+    }
+    text_free(&txt);
+    return rc;
+}
+
+/* add_copies: copy documents until target tokens: "copy :" NAMES "." NAMES, names from the world's pools. */
+static int add_copies(DocBuf *b, const World *w, const Tokenizer *t, long target, gsl_rng *r, CorpusPart *st,
+                      Err *e) {
+    int head[2] = {tokenizer_id(t, "copy"), tokenizer_id(t, ":")}, stop = tokenizer_id(t, ".");
+    if (head[0] < 0 || head[1] < 0 || stop < 0) return err_set(e, "corpus: the vocabulary lacks the copy words");
+    int n_pool = w->cfg.n_app_names + w->cfg.n_fn_names, pool_ids[4000];
+    if (n_pool > 4000) n_pool = 4000;
+    for (int i = 0; i < n_pool; i++) {
+        const char *name = i < w->cfg.n_app_names ? w->app_name[i] : w->fn_name[i - w->cfg.n_app_names];
+        if ((pool_ids[i] = tokenizer_id(t, name)) < 0) return err_set(e, "corpus: name '%s' not in the vocabulary", name);
+    }
+    long tokens = 0;
+    while (tokens < target) {
+        int n = 8 + (int)gsl_rng_uniform_int(r, 57), len = 2 * n + 5;
+        if (docbuf_reserve(b, len) != 0) return err_set(e, "corpus: out of memory");
+        int *d = b->tok + b->len;
+        d[0] = t->bos_id;
+        d[1] = head[0];
+        d[2] = head[1];
+        for (int i = 0; i < n; i++) d[3 + i] = d[4 + n + i] = pool_ids[gsl_rng_uniform_int(r, (unsigned long)n_pool)];
+        d[3 + n] = stop;
+        d[len - 1] = t->eos_id;
+        b->len += len;
+        docbuf_end(b);
+        st->src_tokens[CORPUS_COPY] += len;
+        st->src_docs[CORPUS_COPY]++;
+        tokens += len;
+    }
+    return 0;
+}
+
 int corpus_stream(int **out, long *n, const DocList *world, const World *w, const ItemSet sets[APPS_N],
                   const Tokenizer *t, long target, const CorpusConfig *c, unsigned long seed, CorpusPart *st,
                   Err *e) {
@@ -329,7 +403,10 @@ int corpus_stream(int **out, long *n, const DocList *world, const World *w, cons
     if (corpus_config_check(c, e) != 0) return -1;
     if (t->bos_id < 0 || t->eos_id < 0) return err_set(e, "corpus: the tokenizer needs [BOS] and [EOS] tokens");
     long world_target = (long)llround(c->world_frac * (double)target);
-    long skill_target = (long)llround(c->skill_frac * (double)target), task_target = target - world_target - skill_target;
+    long skill_target = (long)llround(c->skill_frac * (double)target);
+    long recall_target = (long)llround(c->recall_frac * (double)target);
+    long copy_target = (long)llround(c->copy_frac * (double)target);
+    long task_target = target - world_target - skill_target - recall_target - copy_target;
     DocBuf b = {0};
     gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
     if (!r) return err_set(e, "corpus: out of memory");
@@ -352,6 +429,8 @@ int corpus_stream(int **out, long *n, const DocList *world, const World *w, cons
         st->src_docs[CORPUS_WORLD]++;
     }
     if (rc == 0 && skill_target > 0) rc = add_skills(&b, w, t, skill_target, c, r, st, e);
+    if (rc == 0 && recall_target > 0) rc = add_recalls(&b, w, t, recall_target, r, st, e);
+    if (rc == 0 && copy_target > 0) rc = add_copies(&b, w, t, copy_target, r, st, e);
     if (rc == 0 && task_target > 0) rc = add_tasks(&b, w, sets, t, task_target, c, r, st, e);
     long *perm = NULL;
     if (rc == 0 && !(perm = malloc((size_t)(b.n ? b.n : 1) * sizeof *perm))) rc = err_set(e, "corpus: out of memory");

@@ -13,6 +13,11 @@
  *   skill        the same kind of drill on a fresh, smaller in-context item (2..20 functions, 2..40 apps, 1..3
  *                people; drawn from the corpus stream, in no split): short lookups from which the retrieval
  *                skill is learnt fastest.
+ *   recall       a fresh list (4..24 apps or 3..12 functions) followed by "recall :" and every entry again, in
+ *                a random order ("weather NAME ;"): one lookup every 3 or 4 tokens;
+ *   copy         "copy :", 8..64 random invented names, ".", and the same names again: half the tokens are
+ *                predictable only by finding where the previous token occurred before and copying what followed
+ *                it (an induction head, the circuit the in-context apps' lookups are built from).
  * A drill stops adding questions before it would exceed CORPUS_DRILL_MAX_TOKENS.
  * Task documents come from the six apps in turn (equally many documents each), each app cycling through its
  * items in a seeded shuffled order; a document is dropped with probability drop_frac, else (in-context apps) a
@@ -25,11 +30,15 @@
 #include "engine/err.h"
 #include "engine/tokenizer.h"
 
-enum { CORPUS_WORLD = 0, CORPUS_TASK, CORPUS_TASK_DROPPED, CORPUS_TASK_MULTI, CORPUS_SKILL, CORPUS_N_SOURCES };
-/* "world", "task", "task_dropped", "task_multi", "skill" */
+enum { CORPUS_WORLD = 0, CORPUS_TASK, CORPUS_TASK_DROPPED, CORPUS_TASK_MULTI, CORPUS_SKILL, CORPUS_RECALL,
+       CORPUS_COPY, CORPUS_N_SOURCES };
+/* "world", "task", "task_dropped", "task_multi", "skill", "recall", "copy" */
 extern const char *const corpus_source_names[CORPUS_N_SOURCES];
 
 #define CORPUS_DRILL_MAX_TOKENS 480
+/* Words only the recall and copy sources use (the vocabulary includes them when those are on). */
+#define CORPUS_RECALL_WORDS "recall :"
+#define CORPUS_COPY_WORDS "copy :"
 
 typedef struct CorpusConfig {
     long train_tokens;   /* target size of train.bin (default 8,000,000); sources stop at the document that reaches
@@ -37,6 +46,8 @@ typedef struct CorpusConfig {
     long val_tokens;     /* target size of val.bin (default 250,000) */
     double world_frac;   /* share of the tokens from world text (default 0.3) */
     double skill_frac;   /* share of the tokens from skill drills (default 0.15) */
+    double recall_frac;  /* share of the tokens from recall lists (default 0.1) */
+    double copy_frac;    /* share of the tokens from copy documents (default 0.1) */
     double drop_frac;    /* share of task documents with dropped system tokens (default 0.2) */
     double keep_min;     /* lowest keep ratio of a dropped document (default 0.2) */
     double multi_frac;   /* share of the in-context apps' undropped documents that are drills (default 0.5) */
@@ -69,7 +80,7 @@ int corpus_world_docs(DocList *out, const World *w, unsigned long seed, long n_w
 void doclist_free(DocList *d);
 
 /* corpus_stream: the token stream of about target tokens: world documents (taken in order) for world_frac of
- * them, skill drills for skill_frac, task documents from sets[app] for the rest, shuffled by the stream seeded
+ * them, skill drills for skill_frac, recall lists for recall_frac, copies for copy_frac, task documents from sets[app] for the rest, shuffled by the stream seeded
  * with seed. *out is malloc'd (*n ids). Fails if world runs out, if an app has no items, or if an item does not
  * encode. */
 int corpus_stream(int **out, long *n, const DocList *world, const World *w, const ItemSet sets[APPS_N],

@@ -45,13 +45,16 @@ static int count_items(VocabCounter *v, const AppsData *d) {
     return 0;
 }
 
-static int build_tokenizer(Tokenizer *t, const AppsData *d, const DocList *w1, const DocList *w2, Err *e) {
+static int build_tokenizer(Tokenizer *t, const AppsData *d, const DocList *w1, const DocList *w2, int recall, int copy,
+                           Err *e) {
     VocabCounter v;
     vocab_init(&v);
     Text all;
     text_init(&all);
     lex_all_words(&all);
     world_all_names(&d->world, &all);
+    if (recall) text_add(&all, CORPUS_RECALL_WORDS); /* only when used, so that turning them off */
+    if (copy) text_add(&all, CORPUS_COPY_WORDS);     /* gives the vocabulary of the items and world alone */
     int rc = text_ok(&all) && vocab_count(&v, all.s, 0) == 0 && count_items(&v, d) == 0 ? 0 : -1;
     for (long i = 0; rc == 0 && i < w1->n; i++) rc = vocab_count(&v, w1->doc[i], 1);
     for (long i = 0; rc == 0 && i < w2->n; i++) rc = vocab_count(&v, w2->doc[i], 1);
@@ -169,6 +172,8 @@ static int write_manifest(const char *dir, unsigned long seed, const DataGenConf
         cJSON_AddNumberToObject(cc, "val_tokens", (double)c->corpus.val_tokens);
         cJSON_AddNumberToObject(cc, "world_frac", c->corpus.world_frac);
         cJSON_AddNumberToObject(cc, "skill_frac", c->corpus.skill_frac);
+        cJSON_AddNumberToObject(cc, "recall_frac", c->corpus.recall_frac);
+        cJSON_AddNumberToObject(cc, "copy_frac", c->corpus.copy_frac);
         cJSON_AddNumberToObject(cc, "drop_frac", c->corpus.drop_frac);
         cJSON_AddNumberToObject(cc, "keep_min", c->corpus.keep_min);
         cJSON_AddNumberToObject(cc, "multi_frac", c->corpus.multi_frac);
@@ -235,7 +240,8 @@ static int generate(const char *dir, unsigned long seed, const DataGenConfig *c,
     }
     if (rc == 0) {
         stage(c, "vocabulary", 0, 1);
-        rc = build_tokenizer(&tok, &d, &wtrain, &wval, e);
+        rc = build_tokenizer(&tok, &d, &wtrain, &wval, !c->items_only && c->corpus.recall_frac > 0,
+                             !c->items_only && c->corpus.copy_frac > 0, e);
         if (rc == 0) {
             s->vocab_size = tok.vocab_size;
             rc = snprintf(path, sizeof path, "%s/tokenizer.json", dir) < (int)sizeof path ? tokenizer_save(&tok, path, e)

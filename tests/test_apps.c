@@ -229,7 +229,10 @@ TEST(apps_splits_share_no_item) {
         if (apps_table[app].key != APP_KEY_PROMPT) {
             const char *head = app == 4 ? "goal :" : "question :";
             int leaked = 0;
-            for (int s = 0; s < 2; s++)
+            KeySet later; /* queries of the splits generated before split s (test, then dev) */
+            keyset_init(&later);
+            for (int s = 1; s >= 0; s--) {
+                for (int j = 0; j < d.set[app][s + 1].n; j++) keyset_add(&later, d.set[app][s + 1].items[j].query);
                 for (int i = 0; i < d.set[app][s].n; i++) {
                     const char *sys = d.set[app][s].items[i].system;
                     for (const char *p = strstr(sys, head); p; p = strstr(p + 1, head)) {
@@ -237,10 +240,11 @@ TEST(apps_splits_share_no_item) {
                         if (!end) break;
                         char shot[512];
                         snprintf(shot, sizeof shot, "%.*s", (int)(end - p) + 8, p);
-                        for (int u = s + 1; u < APPS_N_SPLITS; u++)
-                            for (int j = 0; j < d.set[app][u].n; j++) leaked += !strcmp(shot, d.set[app][u].items[j].query);
+                        leaked += keyset_has(&later, shot);
                     }
                 }
+            }
+            keyset_free(&later);
             CHECK_MSG(leaked == 0, "%s: %d few-shot examples ask a query of a later-generated split", apps_table[app].name,
                       leaked);
         }
@@ -289,7 +293,7 @@ TEST(apps_items_are_well_formed) {
     CHECK_MSG(apps_build(&d, 11, &c, &e) == 0, "%s", e.msg);
     for (int app = 0; app < APPS_N; app++) {
         const char *name = apps_table[app].name;
-        int bad = 0, with_span = 0, n = 0, none = 0;
+        int bad = 0, with_span = 0, n = 0, none = 0, keyed = 0;
         long answer_pos[77] = {0};
         for (int s = 0; s < APPS_N_SPLITS; s++)
             for (int i = 0; i < d.set[app][s].n; i++, n++) {
@@ -316,22 +320,33 @@ TEST(apps_items_are_well_formed) {
                         bad++;
                 if (it->n_relevant) with_span++;
                 if (!strcmp(it->choices[it->answer], "none")) none++;
-                /* funcall / uinav: the span starts with the answer's name; reading: it contains the answer */
+                /* funcall / uinav: the span is the answer's entry "KEY.. NAME ;"; reading: the statement of the
+                 * answer; and the query ends with the words that precede the answer in the span */
                 if (it->n_relevant && (app == 2 || app == 3 || app == 5)) {
                     const char *p = it->system;
                     for (int k = 0; k < it->relevant[0][0]; k++) p = strchr(p, ' ') + 1;
+                    const char *q = p;
+                    for (int k = it->relevant[0][0]; k < it->relevant[0][1]; k++) q = strchr(q, ' ') ? strchr(q, ' ') + 1 : q + strlen(q);
+                    char span[512];
+                    snprintf(span, sizeof span, "%.*s", (int)(q - p), p);
+                    char *at = strstr(span, it->choices[it->answer]);
                     size_t la = strlen(it->choices[it->answer]);
-                    if (app != 5 && (strncmp(p, it->choices[it->answer], la) || p[la] != ' ')) bad++;
-                    if (app == 5) {
-                        char span[512] = {0};
-                        const char *q = p;
-                        for (int k = it->relevant[0][0]; k < it->relevant[0][1]; k++) q = strchr(q, ' ') + 1;
-                        snprintf(span, sizeof span, "%.*s", (int)(q - p), p);
-                        if (!appgen_has_phrase(span, it->choices[it->answer])) bad++;
+                    if (!at || at == span || at[-1] != ' ' || (at[la] != ' ' && at[la] != 0)) {
+                        bad++;
+                    } else if (app != 2 || strstr(it->query, "halt") == NULL) {
+                        /* the span's words before the answer end the query, unless a synonym replaced one */
+                        char key[512];
+                        snprintf(key, sizeof key, " %.*s", (int)(at - span - 1), span);
+                        const char *tail = it->query + strlen(it->query) - strlen(key);
+                        int exact = strlen(it->query) >= strlen(key) && !strcmp(tail, key);
+                        keyed += exact;
                     }
                 }
             }
         CHECK_MSG(bad == 0, "%s: %d malformed items", name, bad);
+        /* in-context queries end with the answer's key most of the time (the rest use a synonym or a cue word) */
+        if (app == 2 || app == 3) CHECK_MSG(keyed > with_span / 2 && keyed < with_span, "%s: %d of %d queries end with the key", name, keyed, with_span);
+        if (app == 5) CHECK_MSG(keyed == with_span, "reading: %d of %d queries end with the statement's stem", keyed, with_span);
         if (app == 2) { /* funcall: every non-"none" item has its span; "none" about 5% */
             CHECK_MSG(with_span + none == n, "funcall: %d spans + %d none of %d", with_span, none, n);
             CHECK_MSG(none > n / 50 && none < n / 10, "funcall: %d of %d answers are none", none, n);

@@ -154,19 +154,21 @@ static const char *canonical(const char *w) {
     return w;
 }
 
-/* solve_list: funcall / uinav. Entries "NAME : W1 [W2] ;" after the last ":"-introduced header; the entry
- * whose words all occur (canonically) in the query wins; "none" (funcall) or the first choice otherwise. */
+/* solve_list: funcall / uinav. Entries "KEY.. NAME ;" follow the header's ":"; the entry whose key words all occur
+ * (canonically) in the query wins; "none" (funcall) or the first choice otherwise. */
 static int solve_list(const char *system, const Item *it) {
     Words s, q;
     words_split(&s, system);
     words_split(&q, it->query);
     for (int i = 0; i < q.n; i++) q.w[i] = (char *)canonical(q.w[i]);
-    int ans = -1;
-    for (int i = 0; i + 3 < s.n; i++) {
-        if (strcmp(s.w[i + 1], ":") || choice_index(it, s.w[i]) < 0) continue;
-        int j = i + 2, all = 1, n = 0;
-        for (; j < s.n && strcmp(s.w[j], ";"); j++, n++) all &= has_word(&q, s.w[j]);
-        if (all && n > 0 && j < s.n) ans = choice_index(it, s.w[i]);
+    int ans = -1, i = 0;
+    while (i < s.n && strcmp(s.w[i], ":")) i++;
+    for (int start = i + 1, j = i + 1; j < s.n; j++) {
+        if (strcmp(s.w[j], ";")) continue;
+        int all = j - start >= 2;
+        for (int k = start; k < j - 1 && all; k++) all = has_word(&q, s.w[k]);
+        if (all && choice_index(it, s.w[j - 1]) >= 0) ans = choice_index(it, s.w[j - 1]);
+        start = j + 1;
     }
     if (ans < 0) ans = choice_index(it, "none");
     words_free(&s);

@@ -163,10 +163,13 @@ static void refs_free(RefSet *rs) {
     keyset_free(&rs->open);
 }
 
-/* questions: how many "answer :" the document holds. */
+/* questions: how many questions the document holds ("answer :" in the knowledge apps, the query headers
+ * "request :", "instruction :", "question :" of the in-context apps). */
 static int questions(const Tokenizer *tok, const int *doc, int len) {
-    int answer = tokenizer_id(tok, "answer"), colon = tokenizer_id(tok, ":"), q = 0;
-    for (int i = 0; i + 1 < len; i++) q += doc[i] == answer && doc[i + 1] == colon;
+    int colon = tokenizer_id(tok, ":"), q = 0;
+    int heads[3] = {tokenizer_id(tok, "request"), tokenizer_id(tok, "instruction"), tokenizer_id(tok, "question")};
+    for (int i = 0; i + 1 < len; i++)
+        if (doc[i + 1] == colon) q += doc[i] == heads[0] || doc[i] == heads[1] || doc[i] == heads[2];
     return q;
 }
 
@@ -182,19 +185,15 @@ static int is_skill(const Tokenizer *tok, const int *doc, int len) {
 }
 
 /* drill_match: the number of questions if doc (len) is a drill on an item of rs: the item's task document
- * without [EOS], then more "... answer : ANSWER" questions, then [EOS]; else -1. */
+ * without [EOS], then more questions with their answers, then [EOS]; else -1. */
 static int drill_match(const RefSet *rs, const Tokenizer *tok, const int *doc, int len) {
-    int answer = tokenizer_id(tok, "answer"), colon = tokenizer_id(tok, ":");
     for (int j = 0; j < rs->n_open_len; j++) {
         int l = rs->open_len[j];
         if (l >= len - 1) continue;
         char *k = ids_key(doc, l);
         int hit = keyset_has(&rs->open, k);
         free(k);
-        if (!hit) continue;
-        int q = 1;
-        for (int i = l; i + 2 < len; i++) q += doc[i] == answer && doc[i + 1] == colon;
-        return q;
+        if (hit) return questions(tok, doc, len);
     }
     return -1;
 }
@@ -262,8 +261,20 @@ static void check_stream(TestCtx *t, const char *dir, const char *name, const To
         } else {
             double f = dropped_match(from, doc, len);
             int q = f >= 0 ? -1 : drill_match(from, tok, doc, len);
-            int skill = q < 0 && f < 0 && is_skill(tok, doc, len);
-            if (skill) {
+            int rec = 0, copy = q < 0 && f < 0 && len > 4 && doc[1] == tokenizer_id(tok, "copy");
+            for (int j = 1; j + 1 < len && q < 0 && f < 0 && !copy; j++)
+                rec |= doc[j] == tokenizer_id(tok, "recall") && doc[j + 1] == tokenizer_id(tok, ":");
+            int skill = !rec && !copy && q < 0 && f < 0 && is_skill(tok, doc, len);
+            if (copy) { /* copy : NAMES . NAMES */
+                docs[CORPUS_COPY]++;
+                int n = (len - 5) / 2;
+                if (len != 2 * n + 5 || doc[2] != tokenizer_id(tok, ":") || doc[3 + n] != tokenizer_id(tok, ".") ||
+                    memcmp(doc + 3, doc + 4 + n, (size_t)n * sizeof *doc) || n < 8 || n > 64)
+                    bad++;
+            } else if (rec) {
+                docs[CORPUS_RECALL]++;
+                if (!is_skill(tok, doc, len)) bad++;
+            } else if (skill) {
                 docs[CORPUS_SKILL]++;
                 q = questions(tok, doc, len);
                 if (q < 1 || q > cc->multi_max || len > CORPUS_DRILL_MAX_TOKENS) bad++;
@@ -299,8 +310,9 @@ static void check_stream(TestCtx *t, const char *dir, const char *name, const To
               name);
     if (nd > 0) {
         double mean = kept_sum / (double)nd, expect = (cc->keep_min + 1) / 2;
-        printf("  %s: %ld world, %ld task, %ld dropped (kept %.2f..%.2f, mean %.3f), %ld drills, %ld skill\n", name,
-               docs[0], docs[1], nd, kept_min, kept_max, mean, docs[CORPUS_TASK_MULTI], docs[CORPUS_SKILL]);
+        printf("  %s: %ld world, %ld task, %ld dropped (kept %.2f..%.2f, mean %.3f), %ld drills, %ld skill, %ld recall, "
+               "%ld copy\n", name, docs[0], docs[1], nd, kept_min, kept_max, mean, docs[CORPUS_TASK_MULTI],
+               docs[CORPUS_SKILL], docs[CORPUS_RECALL], docs[CORPUS_COPY]);
         CHECK_MSG(kept_min >= cc->keep_min - 0.02 && kept_max <= 1.0, "%s: kept fraction %.3f..%.3f", name, kept_min,
                   kept_max);
         /* 4 standard deviations: of a mean of nd uniform ratios, and of a binomial share */
@@ -314,8 +326,13 @@ static void check_stream(TestCtx *t, const char *dir, const char *name, const To
     }
     double wf = (double)part->src_tokens[CORPUS_WORLD] / (double)part->tokens;
     CHECK_MSG(fabs(wf - cc->world_frac) < 0.02, "%s: world share %.3f, expected %.2f", name, wf, cc->world_frac);
-    double sf = (double)part->src_tokens[CORPUS_SKILL] / (double)part->tokens;
-    CHECK_MSG(fabs(sf - cc->skill_frac) < 0.02, "%s: skill share %.3f, expected %.2f", name, sf, cc->skill_frac);
+    const int shared[3] = {CORPUS_SKILL, CORPUS_RECALL, CORPUS_COPY};
+    const double want[3] = {cc->skill_frac, cc->recall_frac, cc->copy_frac};
+    for (int k = 0; k < 3; k++) {
+        double sh = (double)part->src_tokens[shared[k]] / (double)part->tokens;
+        CHECK_MSG(fabs(sh - want[k]) < 0.02, "%s: %s share %.3f, expected %.2f", name, corpus_source_names[shared[k]], sh,
+                  want[k]);
+    }
     /* the apps take turns: equally many task documents each (up to one) */
     long lo = part->app_docs[0], hi = lo;
     for (int a = 1; a < APPS_N; a++) {
@@ -374,7 +391,7 @@ TEST(corpus_streams_are_well_formed_and_split_clean) {
         CHECK(json_long(m, "corpus", "train", "tokens", NULL) == s.train.tokens);
         CHECK(json_long(m, "corpus", "val", "docs", NULL) == s.val.docs);
         long longest = json_long(m, "longest_prompt_with_choice", NULL, NULL, NULL);
-        CHECK_MSG(longest > 300 && longest <= DATAGEN_MAX_CONTEXT, "longest prompt + choice %ld", longest);
+        CHECK_MSG(longest > 200 && longest <= DATAGEN_MAX_CONTEXT, "longest prompt + choice %ld", longest);
         CHECK(json_long(m, "apps", "uinav", "prompt_tokens", "test") == -1); /* an object, not a number */
     }
     cJSON_Delete(m);
@@ -404,7 +421,7 @@ TEST(corpus_cli_data_gen) {
     CHECK_MSG(items_read(&s, path, &e) == 0 && s.n == 40, "%s", e.msg);
     items_free(&s);
     const char *bad[] = {"data gen --world-frac 2", "data gen --bogus 1", "data frob", "data gen --test x",
-                         "data gen --train 0 --out /tmp/never"};
+                         "data gen --train 0 --out never-written"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         rc = test_run_cli(bad[i], &out);
         CHECK_MSG(rc == 2 && strstr(out, "elms data") , "'%s' gave %d: %s", bad[i], rc, out);
@@ -432,4 +449,71 @@ TEST(corpus_cli_data_gen) {
     rc = test_run_cli("data gen --help", &out);
     CHECK_MSG(rc == 0 && strstr(out, "--tokens"), "rc %d: %s", rc, out);
     free(out);
+}
+
+/* The recall lists: after "recall :" every list entry ("KEY.. NAME ;") of the same document again, each once, in
+ * another order; with recall_frac 0 the vocabulary has no "recall". */
+TEST(corpus_recall_lists_repeat_their_entries) {
+    DataGenConfig c = small_config();
+    c.apps.n_split[2] = 50;
+    c.corpus.recall_frac = 0.3;
+    char dir[600];
+    snprintf(dir, sizeof dir, "%s/r", test_tmpdir());
+    DataGenSummary s;
+    Err e;
+    CHECK_MSG(gen(dir, 19, &c, &s, &e) == 0, "%s", e.msg);
+    CHECK_MSG(fabs((double)s.train.src_tokens[CORPUS_RECALL] / (double)s.train.tokens - 0.3) < 0.02,
+              "recall share %ld of %ld", s.train.src_tokens[CORPUS_RECALL], s.train.tokens);
+    char path[1024];
+    snprintf(path, sizeof path, "%s/tokenizer.json", dir);
+    Tokenizer tok;
+    CHECK_MSG(tokenizer_load(&tok, path, &e) == 0, "%s", e.msg);
+    snprintf(path, sizeof path, "%s/corpus/train.bin", dir);
+    TokenData d;
+    CHECK_MSG(data_load(&d, path, tok.vocab_size, &e) == 0, "%s", e.msg);
+    int recall = tokenizer_id(&tok, "recall"), colon = tokenizer_id(&tok, ":"), semi = tokenizer_id(&tok, ";");
+    long docs = 0, entries = 0, bad = 0, unk = 0;
+    for (size_t i = 0; i < d.n; i++) unk += d.tok[i] == tok.unk_id;
+    for (size_t i = 0; i + 1 < d.n; i++) {
+        if (d.tok[i] != recall || d.tok[i + 1] != colon) continue;
+        size_t b = i, end = i;
+        while (b > 0 && d.tok[b] != tok.bos_id) b--;
+        while (end < d.n && d.tok[end] != tok.eos_id) end++;
+        docs++;
+        KeySet listed, recalled;
+        keyset_init(&listed);
+        keyset_init(&recalled);
+        size_t h = b;
+        while (h < i && d.tok[h] != colon) h++; /* the list follows the header's ":" */
+        for (size_t start = h + 1, j = h + 1; j < i; j++)
+            if (d.tok[j] == semi) {
+                char *k = ids_key(d.tok + start, (int)(j - start));
+                keyset_add(&listed, k);
+                free(k);
+                start = j + 1;
+            }
+        for (size_t start = i + 2, j = i + 2; j < end; j++)
+            if (d.tok[j] == semi) {
+                char *k = ids_key(d.tok + start, (int)(j - start));
+                bad += !keyset_has(&listed, k) || keyset_add(&recalled, k) != 1;
+                free(k);
+                entries++;
+                start = j + 1;
+            }
+        bad += recalled.n != listed.n || listed.n < 2;
+        keyset_free(&listed);
+        keyset_free(&recalled);
+        i = end;
+    }
+    printf("  %ld recall lists, %ld entries recalled, %ld bad\n", docs, entries, bad);
+    CHECK_MSG(docs > 0 && bad == 0 && unk == 0, "%ld recall lists, %ld bad, %ld unknown tokens", docs, bad, unk);
+    data_free(&d);
+    tokenizer_free(&tok);
+    c.corpus.recall_frac = 0;
+    CHECK_MSG(gen(dir, 19, &c, &s, &e) == 0, "%s", e.msg);
+    snprintf(path, sizeof path, "%s/tokenizer.json", dir);
+    CHECK_MSG(tokenizer_load(&tok, path, &e) == 0, "%s", e.msg);
+    CHECK(tokenizer_id(&tok, "recall") == -1 && s.train.src_docs[CORPUS_RECALL] == 0);
+    CHECK(tokenizer_id(&tok, "copy") >= 0 && s.train.src_docs[CORPUS_COPY] > 0);
+    tokenizer_free(&tok);
 }
