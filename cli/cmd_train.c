@@ -205,9 +205,7 @@ static int parse_opts(CliFlag *fl, Opts *o) {
 }
 
 
-static char *train_config_json(const ModelConfig *m, const TrainConfig *t, long threads) {
-    char seed[32];
-    snprintf(seed, sizeof seed, "%lu", t->seed);
+static char *run_config_json(const ModelConfig *m, const TrainConfig *t, long threads) {
     cJSON *o = cJSON_CreateObject();
     cJSON_AddNumberToObject(o, "layers", m->n_layers);
     cJSON_AddNumberToObject(o, "dim", m->dim);
@@ -218,17 +216,7 @@ static char *train_config_json(const ModelConfig *m, const TrainConfig *t, long 
     cJSON_AddNumberToObject(o, "vocab", m->vocab_size);
     cJSON_AddNumberToObject(o, "ctx", m->max_seq);
     cJSON_AddBoolToObject(o, "tied", m->tied);
-    cJSON_AddNumberToObject(o, "seq", t->seq);
-    cJSON_AddNumberToObject(o, "batch", t->batch);
-    cJSON_AddNumberToObject(o, "accum", t->accum);
-    cJSON_AddNumberToObject(o, "steps", (double)t->steps);
-    cJSON_AddNumberToObject(o, "lr", t->lr);
-    cJSON_AddNumberToObject(o, "min_lr", t->min_lr);
-    cJSON_AddNumberToObject(o, "warmup", (double)t->warmup);
-    cJSON_AddNumberToObject(o, "wd", t->wd);
-    cJSON_AddNumberToObject(o, "clip", t->clip);
-    cJSON_AddNumberToObject(o, "beta2", t->beta2);
-    cJSON_AddStringToObject(o, "seed", seed);
+    train_config_to_json(t, o);
     cJSON_AddNumberToObject(o, "threads", (double)threads);
     char *s = cJSON_PrintUnformatted(o);
     cJSON_Delete(o);
@@ -350,7 +338,7 @@ static int run_train(const Opts *o, const char *command) {
         cli_error(C, "%s", e.msg);
         goto done;
     }
-    cfg_json = train_config_json(&m.cfg, &o->tc, o->threads);
+    cfg_json = run_config_json(&m.cfg, &o->tc, o->threads);
     const char *run = o->run ? o->run : base_name(o->out);
     if (train_log_open(&log, o->db, run, command, o->out, cfg_json ? cfg_json : "{}", (long)m.n_params,
                        have_ckpt ? tr.step : -1, &e) != 0) {
