@@ -63,7 +63,8 @@ $(BIN)/elms: $(LIB_OBJ) $(CLI_OBJ)
 	@mkdir -p $(BIN)
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BIN)/elms-test: $(LIB_OBJ) $(TEST_OBJ)
+# the training log (cli/train_log.c) is a CLI module with a test of its own
+$(BIN)/elms-test: $(LIB_OBJ) $(TEST_OBJ) $(BUILD)/cli/train_log.o
 	@mkdir -p $(BIN)
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 

@@ -86,11 +86,11 @@ static int on_step(void *p, const TrainLogRow *r) {
 enum {
     F_DATA, F_OUT, F_LAYERS, F_DIM, F_HEADS, F_KV, F_HEAD_DIM, F_FFN, F_CTX, F_THETA, F_UNTIED, F_SEQ, F_BATCH,
     F_ACCUM, F_STEPS, F_LR, F_MIN_LR, F_WARMUP, F_WD, F_CLIP, F_BETA2, F_SEED, F_THREADS, F_CKPT_EVERY, F_CKPT_MIN,
-    F_VAL_EVERY, F_VAL_WIN, F_DB, F_RUN, F_DTYPE, F_RESUME, F_STOP_AFTER, F_MAX_TIME, F_COUNT
+    F_VAL_EVERY, F_VAL_WIN, F_DB, F_RUN, F_DTYPE, F_RESUME, F_STOP_AFTER, F_MAX_TIME, F_INIT, F_COUNT
 };
 
 typedef struct Opts {
-    const char *data, *out, *db, *run;
+    const char *data, *out, *db, *run, *init;
     ModelConfig mc;
     TrainConfig tc;
     long threads, ckpt_every, val_every, val_windows, stop_after;
@@ -113,6 +113,7 @@ static int parse_opts(CliFlag *fl, Opts *o) {
     o->db = fl[F_DB].value;
     o->run = fl[F_RUN].value;
     o->resume = fl[F_RESUME].value != NULL;
+    o->init = fl[F_INIT].value;
     ModelConfig *m = &o->mc;
     m->norm_eps = 1e-5f;
     m->bos_id = m->eos_id = -1;
@@ -205,9 +206,7 @@ static int parse_opts(CliFlag *fl, Opts *o) {
 }
 
 
-static char *train_config_json(const ModelConfig *m, const TrainConfig *t, long threads) {
-    char seed[32];
-    snprintf(seed, sizeof seed, "%lu", t->seed);
+static char *run_config_json(const ModelConfig *m, const TrainConfig *t, long threads) {
     cJSON *o = cJSON_CreateObject();
     cJSON_AddNumberToObject(o, "layers", m->n_layers);
     cJSON_AddNumberToObject(o, "dim", m->dim);
@@ -218,17 +217,7 @@ static char *train_config_json(const ModelConfig *m, const TrainConfig *t, long 
     cJSON_AddNumberToObject(o, "vocab", m->vocab_size);
     cJSON_AddNumberToObject(o, "ctx", m->max_seq);
     cJSON_AddBoolToObject(o, "tied", m->tied);
-    cJSON_AddNumberToObject(o, "seq", t->seq);
-    cJSON_AddNumberToObject(o, "batch", t->batch);
-    cJSON_AddNumberToObject(o, "accum", t->accum);
-    cJSON_AddNumberToObject(o, "steps", (double)t->steps);
-    cJSON_AddNumberToObject(o, "lr", t->lr);
-    cJSON_AddNumberToObject(o, "min_lr", t->min_lr);
-    cJSON_AddNumberToObject(o, "warmup", (double)t->warmup);
-    cJSON_AddNumberToObject(o, "wd", t->wd);
-    cJSON_AddNumberToObject(o, "clip", t->clip);
-    cJSON_AddNumberToObject(o, "beta2", t->beta2);
-    cJSON_AddStringToObject(o, "seed", seed);
+    train_config_to_json(t, o);
     cJSON_AddNumberToObject(o, "threads", (double)threads);
     char *s = cJSON_PrintUnformatted(o);
     cJSON_Delete(o);
@@ -274,6 +263,28 @@ static const char *base_name(const char *p) {
     return s ? s + 1 : buf;
 }
 
+/* init_from: copy the weights of model directory dir into m, which must have the same shape and vocabulary. */
+static int init_from(Model *m, const char *dir, Err *e) {
+    Model src;
+    if (model_load(&src, dir, e) != 0) return err_prefix(e, "--init");
+    const ModelConfig *a = &m->cfg, *b = &src.cfg;
+    int same = a->n_layers == b->n_layers && a->dim == b->dim && a->n_heads == b->n_heads &&
+               a->n_kv_heads == b->n_kv_heads && a->head_dim == b->head_dim && a->ffn_dim == b->ffn_dim &&
+               a->vocab_size == b->vocab_size && a->tied == b->tied && m->n_params == src.n_params;
+    if (!same) {
+        err_set(e, "--init %s: shape (%d layers, dim %d, %d/%d heads, head_dim %d, ffn %d, vocab %d, %s) differs from "
+                   "this run's (%d layers, dim %d, %d/%d heads, head_dim %d, ffn %d, vocab %d, %s)",
+                dir, b->n_layers, b->dim, b->n_heads, b->n_kv_heads, b->head_dim, b->ffn_dim, b->vocab_size,
+                b->tied ? "tied" : "untied", a->n_layers, a->dim, a->n_heads, a->n_kv_heads, a->head_dim, a->ffn_dim,
+                a->vocab_size, a->tied ? "tied" : "untied");
+        model_free(&src);
+        return -1;
+    }
+    memcpy(m->params, src.params, sizeof(float) * m->n_params);
+    model_free(&src);
+    return 0;
+}
+
 static int run_train(const Opts *o, const char *command) {
     const char *C = "train";
     Err e;
@@ -308,6 +319,10 @@ static int run_train(const Opts *o, const char *command) {
         if (model_config_check(&mc, &e) != 0) return cli_error(C, "%s", e.msg);
         if (model_alloc(&m, &mc, &e) != 0) return cli_error(C, "%s", e.msg);
         model_init_random(&m, o->tc.seed);
+        if (o->init && init_from(&m, o->init, &e) != 0) {
+            model_free(&m);
+            return cli_error(C, "%s", e.msg);
+        }
     }
 
     int rc = 1;
@@ -350,7 +365,7 @@ static int run_train(const Opts *o, const char *command) {
         cli_error(C, "%s", e.msg);
         goto done;
     }
-    cfg_json = train_config_json(&m.cfg, &o->tc, o->threads);
+    cfg_json = run_config_json(&m.cfg, &o->tc, o->threads);
     const char *run = o->run ? o->run : base_name(o->out);
     if (train_log_open(&log, o->db, run, command, o->out, cfg_json ? cfg_json : "{}", (long)m.n_params,
                        have_ckpt ? tr.step : -1, &e) != 0) {
@@ -453,6 +468,8 @@ static int cmd_train(int argc, char **argv) {
         [F_RESUME] = {"resume", NULL, "continue from OUT/checkpoint (bitwise the same as an uninterrupted run)", NULL},
         [F_STOP_AFTER] = {"stop-after", "S", "checkpoint and stop once step S is done (resume later)", NULL},
         [F_MAX_TIME] = {"max-time", "SECS", "checkpoint and stop after SECS seconds of this invocation", NULL},
+        [F_INIT] = {"init", "DIR", "start from the weights of model DIR (same shape and vocabulary; a new run: fresh "
+                                   "optimizer, schedule and data order), e.g. after a short-sequence phase", NULL},
     };
     int pr = cli_parse(argc, argv, "elms train --data DIR --out DIR [model shape] [training options] [--resume]", fl,
                        F_COUNT, NULL, 0, NULL);

@@ -44,7 +44,7 @@ int train_log_open(TrainLog *l, const char *path, const char *run, const char *c
         return -1;
     }
     l->db = db;
-    sqlite3_busy_timeout(db, 5000);
+    sqlite3_busy_timeout(db, 30000);
     if (exec(l, "PRAGMA journal_mode=WAL;") || exec(l, SCHEMA)) {
         db_fail(l, path, "cannot create the training tables", e);
         train_log_close(l, NULL);
@@ -58,7 +58,7 @@ int train_log_open(TrainLog *l, const char *path, const char *run, const char *c
                       "ELSE excluded.created END;";
     const char *del = resume_step < 0 ? "DELETE FROM train_log WHERE run = ?1;"
                                       : "DELETE FROM train_log WHERE run = ?1 AND step > ?2;";
-    int ok = exec(l, "BEGIN;") == 0;
+    int ok = exec(l, "BEGIN IMMEDIATE;") == 0;
     if (ok) ok = sqlite3_prepare_v2(db, reg, -1, &st, NULL) == SQLITE_OK;
     if (ok) {
         sqlite3_bind_text(st, 1, run, -1, SQLITE_TRANSIENT);
@@ -79,7 +79,6 @@ int train_log_open(TrainLog *l, const char *path, const char *run, const char *c
     }
     sqlite3_finalize(st);
     if (ok) ok = exec(l, "COMMIT;") == 0;
-    if (ok) ok = exec(l, "BEGIN;") == 0;
     if (ok)
         ok = sqlite3_prepare_v2(db,
                                 "INSERT OR REPLACE INTO train_log(run, step, loss, val_loss, lr, tokens_per_s, "
@@ -99,34 +98,50 @@ static void bind_real(sqlite3_stmt *st, int i, double v) {
     else sqlite3_bind_null(st, i);
 }
 
-int train_log_row(TrainLog *l, const TrainLogRow *r, Err *e) {
+/* flush: write the buffered rows in one transaction (BEGIN IMMEDIATE takes the write lock up front, so a
+ * concurrent writer makes this wait through the busy timeout rather than fail). */
+static int flush(TrainLog *l, Err *e) {
+    if (l->pending == 0) return 0;
+    if (exec(l, "BEGIN IMMEDIATE;") != 0)
+        return err_set(e, "training log: cannot start a transaction: %s", sqlite3_errmsg(l->db));
     sqlite3_stmt *st = l->ins;
-    sqlite3_reset(st);
-    sqlite3_bind_text(st, 1, l->run, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_int64(st, 2, r->step);
-    bind_real(st, 3, r->loss);
-    bind_real(st, 4, r->val_loss);
-    bind_real(st, 5, r->lr);
-    bind_real(st, 6, r->tokens_per_s);
-    bind_real(st, 7, r->grad_norm);
-    sqlite3_bind_int64(st, 8, r->tokens);
-    bind_real(st, 9, r->elapsed_s);
-    if (sqlite3_step(st) != SQLITE_DONE)
-        return err_set(e, "training log: cannot insert step %ld: %s", r->step, sqlite3_errmsg(l->db));
-    if (++l->pending >= 200 || r->checkpointed) {
-        if (exec(l, "COMMIT;") || exec(l, "BEGIN;"))
-            return err_set(e, "training log: cannot commit: %s", sqlite3_errmsg(l->db));
-        l->pending = 0;
+    for (int i = 0; i < l->pending; i++) {
+        const TrainLogRow *r = &l->row[i];
+        sqlite3_reset(st);
+        sqlite3_bind_text(st, 1, l->run, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_int64(st, 2, r->step);
+        bind_real(st, 3, r->loss);
+        bind_real(st, 4, r->val_loss);
+        bind_real(st, 5, r->lr);
+        bind_real(st, 6, r->tokens_per_s);
+        bind_real(st, 7, r->grad_norm);
+        sqlite3_bind_int64(st, 8, r->tokens);
+        bind_real(st, 9, r->elapsed_s);
+        if (sqlite3_step(st) != SQLITE_DONE) {
+            err_set(e, "training log: cannot insert step %ld: %s", r->step, sqlite3_errmsg(l->db));
+            exec(l, "ROLLBACK;");
+            return -1;
+        }
     }
+    if (exec(l, "COMMIT;") != 0) {
+        err_set(e, "training log: cannot commit: %s", sqlite3_errmsg(l->db));
+        exec(l, "ROLLBACK;");
+        return -1;
+    }
+    l->pending = 0;
+    return 0;
+}
+
+int train_log_row(TrainLog *l, const TrainLogRow *r, Err *e) {
+    l->row[l->pending++] = *r;
+    if (l->pending >= TRAIN_LOG_BATCH || r->checkpointed) return flush(l, e);
     return 0;
 }
 
 int train_log_close(TrainLog *l, Err *e) {
-    int rc = 0;
     if (!l->db) return 0;
+    int rc = l->ins ? flush(l, e) : 0;
     if (l->ins) sqlite3_finalize(l->ins);
-    if (sqlite3_get_autocommit(l->db) == 0 && exec(l, "COMMIT;") != 0)
-        rc = err_set(e, "training log: cannot commit: %s", sqlite3_errmsg(l->db));
     sqlite3_close(l->db);
     memset(l, 0, sizeof *l);
     return rc;

@@ -1,20 +1,25 @@
 /* train_log: the SQLite training log of `elms train`. Tables (created when missing):
  *   train_runs(run PRIMARY KEY, created, command, out_dir, config, n_params)
  *   train_log(run, step, loss, val_loss, lr, tokens_per_s, grad_norm, tokens, elapsed_s; PRIMARY KEY(run, step))
- * One row per optimizer step; val_loss is NULL where no validation ran. Rows are written in transactions that
- * commit at every checkpoint (so the log never runs ahead of what a resume restores), every 200 rows and at
- * close. A fresh run replaces the rows of a run of the same name; a resumed run drops rows after its step. */
+ * One row per optimizer step; val_loss is NULL where no validation ran. Rows are kept in memory and written in one
+ * short transaction at every checkpoint (so the log never runs ahead of what a resume restores), every
+ * TRAIN_LOG_BATCH rows and at close; no write lock is held between those, so several trainers can log into one
+ * database at once (each waits up to 30 s for another's write to finish). A fresh run replaces the rows of a run
+ * of the same name; a resumed run drops rows after its step. */
 #ifndef ELMS_CLI_TRAIN_LOG_H
 #define ELMS_CLI_TRAIN_LOG_H
 
 #include "engine/err.h"
 #include "engine/train.h"
 
+enum { TRAIN_LOG_BATCH = 200 };
+
 typedef struct TrainLog {
     void *db;    /* sqlite3 * */
     void *ins;   /* sqlite3_stmt * */
     char run[256];
-    int pending; /* rows in the open transaction */
+    int pending; /* rows buffered in row[] and not yet written */
+    TrainLogRow row[TRAIN_LOG_BATCH];
 } TrainLog;
 
 /* train_log_open: open (creating) the database and its directory, register the run, and drop the rows a fresh

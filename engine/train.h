@@ -42,6 +42,10 @@ typedef struct TrainConfig {
 /* train_config_default: B 16, T 256, accum 1, 1000 steps, lr 3e-3 -> 3e-4, warm-up 100, wd 0.1,
  * betas (0.9, 0.95), eps 1e-8, clip 1.0, seed 1. */
 void train_config_default(TrainConfig *c);
+/* train_config_to_json: add every field of c to the JSON object o (seed as a decimal string, so that 64-bit
+ * seeds survive); used by checkpoints and by the training log. */
+struct cJSON;
+void train_config_to_json(const TrainConfig *c, struct cJSON *o);
 /* train_config_check: every field in range; names the bad field. */
 int train_config_check(const TrainConfig *c, Err *e);
 /* train_lr: learning rate of optimizer step `step` (0-based): linear warm-up over `warmup` steps, then a cosine

@@ -41,20 +41,9 @@ static int remove_dir(const char *dir, Err *e) {
     return 0;
 }
 
-static char *state_json(const Trainer *t, const DataLoader *d) {
-    const TrainConfig *c = &t->cfg;
+void train_config_to_json(const TrainConfig *c, cJSON *o) {
     char seed[32];
     snprintf(seed, sizeof seed, "%lu", c->seed);
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "format", CKPT_FORMAT);
-    cJSON_AddNumberToObject(o, "version", 1);
-    cJSON_AddStringToObject(o, "mode", t->lora ? "lora" : "full");
-    cJSON_AddNumberToObject(o, "n_train", (double)t->n_train);
-    cJSON_AddNumberToObject(o, "step", (double)t->step);
-    cJSON_AddNumberToObject(o, "tokens", (double)t->tokens);
-    cJSON_AddNumberToObject(o, "elapsed_s", t->elapsed_s);
-    cJSON_AddNumberToObject(o, "data_epoch", d ? (double)d->epoch : 0.0);
-    cJSON_AddNumberToObject(o, "data_pos", d ? (double)d->pos : 0.0);
     cJSON_AddStringToObject(o, "seed", seed);
     cJSON_AddNumberToObject(o, "batch", c->batch);
     cJSON_AddNumberToObject(o, "seq", c->seq);
@@ -68,6 +57,20 @@ static char *state_json(const Trainer *t, const DataLoader *d) {
     cJSON_AddNumberToObject(o, "beta2", c->beta2);
     cJSON_AddNumberToObject(o, "adam_eps", c->adam_eps);
     cJSON_AddNumberToObject(o, "clip", c->clip);
+}
+
+static char *state_json(const Trainer *t, const DataLoader *d) {
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "format", CKPT_FORMAT);
+    cJSON_AddNumberToObject(o, "version", 1);
+    cJSON_AddStringToObject(o, "mode", t->lora ? "lora" : "full");
+    cJSON_AddNumberToObject(o, "n_train", (double)t->n_train);
+    cJSON_AddNumberToObject(o, "step", (double)t->step);
+    cJSON_AddNumberToObject(o, "tokens", (double)t->tokens);
+    cJSON_AddNumberToObject(o, "elapsed_s", t->elapsed_s);
+    cJSON_AddNumberToObject(o, "data_epoch", d ? (double)d->epoch : 0.0);
+    cJSON_AddNumberToObject(o, "data_pos", d ? (double)d->pos : 0.0);
+    train_config_to_json(&t->cfg, o);
     if (t->lora) {
         cJSON_AddNumberToObject(o, "lora_rank", t->lora->rank);
         cJSON_AddNumberToObject(o, "lora_alpha", t->lora->alpha);

@@ -2,6 +2,7 @@
  * each in a child process so that a crash fails that test only, and ends with "N passed, N failed, N skipped". */
 #include "tests/test.h"
 
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -51,6 +52,23 @@ int test_run_cli(const char *args, char **out) {
     if (out) *out = buf;
     else free(buf);
     return st >= 0 && WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+const char *test_path(const char *name) {
+    static char buf[64][sizeof g_tmpdir + 512];
+    static int k;
+    k = (k + 1) % 64;
+    snprintf(buf[k], sizeof buf[k], "%s/%s", g_tmpdir, name);
+    return buf[k];
+}
+
+int test_cli(char **out, const char *fmt, ...) {
+    char args[4096];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(args, sizeof args, fmt, ap);
+    va_end(ap);
+    return test_run_cli(args, out);
 }
 
 static int matches(const TestEntry *t, int argc, char **argv) {

@@ -48,6 +48,10 @@ void test_register(const char *name, const char *file, TestFn fn);
 const char *test_tmpdir(void);
 /* test_shared_dir: "../shared" relative to the repository root if it exists, else NULL (tests then SKIP). */
 const char *test_shared_dir(void);
+/* test_path: test_tmpdir()/name in a ring of 64 static buffers (each result stays valid for the next 63 calls). */
+const char *test_path(const char *name);
+/* test_cli: test_run_cli with printf-style arguments; returns the exit status, output in *out (caller frees). */
+int test_cli(char **out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* test_run_cli: run "bin/elms ARGS" through the shell, capture stdout+stderr into out (malloc'd), return the
  * exit status. */
 int test_run_cli(const char *args, char **out);

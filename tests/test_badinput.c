@@ -12,24 +12,6 @@
 #include <string.h>
 #include <sys/stat.h>
 
-static const char *tpath(const char *name) {
-    static char buf[64][1024]; /* a ring: results stay valid for the next 63 calls */
-    static int k;
-    k = (k + 1) % 64;
-    snprintf(buf[k], sizeof buf[k], "%s/%s", test_tmpdir(), name);
-    return buf[k];
-}
-
-static int run(char **out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int run(char **out, const char *fmt, ...) {
-    char args[4096];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(args, sizeof args, fmt, ap);
-    va_end(ap);
-    return test_run_cli(args, out);
-}
-
 /* one_error: the output is a single line "elms CMD: ..." that contains every needle (NULL-terminated list). */
 static int one_error(const char *out, const char *cmd, ...) {
     char head[64];
@@ -51,7 +33,7 @@ static int one_error(const char *out, const char *cmd, ...) {
 #define EXPECT_FAIL(cmdname, argsfmt, ...)                                                                 \
     do {                                                                                                   \
         char *out_;                                                                                        \
-        int rc_ = run(&out_, "%s", argsfmt);                                                               \
+        int rc_ = test_cli(&out_, "%s", argsfmt);                                                               \
         CHECK_MSG(rc_ != 0 && one_error(out_, cmdname, __VA_ARGS__, (const char *)NULL), "rc %d: %s", rc_, \
                   out_);                                                                                   \
         free(out_);                                                                                        \
@@ -68,7 +50,7 @@ static void copy_file(const char *src, const char *dst) {
 /* make_base: `elms init` a small model (2 layers, dim 32, 4 heads, 2 KV heads, ffn 40, vocab 40, context 16). */
 static void make_base(const char *dir) {
     char *out;
-    if (run(&out, "init --out %s --layers 2 --dim 32 --heads 4 --kv-heads 2 --ffn 40 --vocab 40 --ctx 16 --seed 1",
+    if (test_cli(&out, "init --out %s --layers 2 --dim 32 --heads 4 --kv-heads 2 --ffn 40 --vocab 40 --ctx 16 --seed 1",
             dir) != 0)
         abort();
     free(out);
@@ -76,7 +58,7 @@ static void make_base(const char *dir) {
 
 /* clone: a copy of the base model directory (config.json, model.safetensors) at dst. */
 static const char *clone(const char *base, const char *name) {
-    const char *dst = tpath(name);
+    const char *dst = test_path(name);
     char a[1100], b[1100];
     Err e;
     if (io_mkdirs(dst, &e) != 0) abort();
@@ -145,7 +127,7 @@ static void mut_missing(cJSON *h) { cJSON_DeleteItemFromObject(h, "model.layers.
 
 TEST(bad_model_directories) {
     char base[1024];
-    snprintf(base, sizeof base, "%s", tpath("base"));
+    snprintf(base, sizeof base, "%s", test_path("base"));
     make_base(base);
     char args[2048], want[1200];
     const char *d;
@@ -231,13 +213,13 @@ TEST(bad_model_directories) {
     /* an unmodified clone loads (the edits above are what fails) */
     char *out;
     snprintf(args, sizeof args, "info --model %s", clone(base, "intact"));
-    CHECK(run(&out, "%s", args) == 0);
+    CHECK(test_cli(&out, "%s", args) == 0);
     free(out);
 }
 
 TEST(bad_tokens_and_views) {
     char base[1024];
-    snprintf(base, sizeof base, "%s", tpath("base"));
+    snprintf(base, sizeof base, "%s", test_path("base"));
     make_base(base);
     char args[2048];
 #define T(cmd, extra, ...)                                                   \
@@ -268,20 +250,20 @@ TEST(bad_tokens_and_views) {
     /* usage errors exit 2 */
     char *out;
     snprintf(args, sizeof args, "logits --model %s", base);
-    CHECK(run(&out, "%s", args) == 2);
+    CHECK(test_cli(&out, "%s", args) == 2);
     free(out);
     snprintf(args, sizeof args, "generate --model %s --tokens 1 --prompt x", base);
-    CHECK(run(&out, "%s", args) == 2);
+    CHECK(test_cli(&out, "%s", args) == 2);
     free(out);
     snprintf(args, sizeof args, "generate --model %s --tokens 1 --max-new -1", base);
-    CHECK(run(&out, "%s", args) == 2);
+    CHECK(test_cli(&out, "%s", args) == 2);
     free(out);
 #undef T
 }
 
 TEST(bad_items) {
     char base[1024];
-    snprintf(base, sizeof base, "%s", tpath("base"));
+    snprintf(base, sizeof base, "%s", test_path("base"));
     make_base(base);
     const char *tok = "{\"model\": {\"type\": \"WordLevel\", \"vocab\": {\"[BOS]\": 0, \"a\": 1, \"b\": 2, \"c\": 3}}, "
                       "\"pre_tokenizer\": {\"type\": \"Whitespace\"}}";
@@ -295,7 +277,7 @@ TEST(bad_items) {
     snprintf(args, sizeof args, "score --model %s --items %s", base, ip);
     EXPECT_FAIL("score", args, "tokenizer.json");
     put(base, "tokenizer.json", tok, strlen(tok));
-    CHECK(run(&out, "%s", args) == 0 && strstr(out, "x accuracy "));
+    CHECK(test_cli(&out, "%s", args) == 0 && strstr(out, "x accuracy "));
     free(out);
     char txt[4096];
     /* malformed second line: file:line */
@@ -324,7 +306,7 @@ TEST(bad_items) {
     EXPECT_FAIL("score", args, "'long-1'", "exceeds the context of 16");
     /* ... but with the system part dropped it fits */
     snprintf(args, sizeof args, "score --model %s --items %s --drop-system 1", base, ip);
-    CHECK(run(&out, "%s", args) == 0 && strstr(out, "y accuracy "));
+    CHECK(test_cli(&out, "%s", args) == 0 && strstr(out, "y accuracy "));
     free(out);
     /* empty and missing item files */
     put(test_tmpdir(), "items.jsonl", "\n", 1);
@@ -365,13 +347,13 @@ TEST(bad_init_leaves_nothing) {
     EXPECT_FAIL("init", args, "afile", "not a directory");
     CHECK(count_entries(test_tmpdir()) == 1);
     struct stat st;
-    CHECK(stat(tpath("afile"), &st) == 0 && st.st_size == 1);
+    CHECK(stat(test_path("afile"), &st) == 0 && st.st_size == 1);
     /* invalid shapes are usage errors and create nothing */
     char *out;
     const char *bad[] = {"--dim 30 --heads 4", "--heads 4 --kv-heads 3", "--dtype bf16", "--layers 0", "--vocab x",
                          "--ctx 0", "--layers 999"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        CHECK_MSG(run(&out, "init --out %s/new %s", test_tmpdir(), bad[i]) == 2, "%s: %s", bad[i], out);
+        CHECK_MSG(test_cli(&out, "init --out %s/new %s", test_tmpdir(), bad[i]) == 2, "%s: %s", bad[i], out);
         free(out);
     }
     CHECK(count_entries(test_tmpdir()) == 1);

@@ -10,33 +10,13 @@
 #include "tests/util.h"
 
 #include <math.h>
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
-
-static const char *tpath(const char *name) {
-    static char buf[8][1024];
-    static int k;
-    k = (k + 1) % 8;
-    snprintf(buf[k], sizeof buf[k], "%s/%s", test_tmpdir(), name);
-    return buf[k];
-}
-
-/* run: the CLI with printf-style arguments; returns the exit status, output in *out (caller frees). */
-static int run(char **out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int run(char **out, const char *fmt, ...) {
-    char args[4096];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(args, sizeof args, fmt, ap);
-    va_end(ap);
-    return test_run_cli(args, out);
-}
 
 /* A small model directory written by `elms init` (vocab 40, context 48, untied), loaded back in-process. */
 static int make_model(TestCtx *t, const char *dir, Model *m) {
     char *out;
-    int rc = run(&out, "init --out %s --layers 2 --dim 32 --heads 4 --kv-heads 2 --ffn 40 --vocab 40 --ctx 48 --seed 5",
+    int rc = test_cli(&out, "init --out %s --layers 2 --dim 32 --heads 4 --kv-heads 2 --ffn 40 --vocab 40 --ctx 48 --seed 5",
                  dir);
     CHECK_MSG(rc == 0 && strstr(out, "wrote"), "init: %s", out);
     free(out);
@@ -53,14 +33,14 @@ static int make_model(TestCtx *t, const char *dir, Model *m) {
 
 TEST(cli_init_info) {
     char *out;
-    const char *dir = tpath("m");
-    CHECK(run(&out, "init --out %s --layers 3 --dim 48 --heads 6 --kv-heads 3 --ffn 64 --vocab 70 --ctx 32 --seed 2 "
+    const char *dir = test_path("m");
+    CHECK(test_cli(&out, "init --out %s --layers 3 --dim 48 --heads 6 --kv-heads 3 --ffn 64 --vocab 70 --ctx 32 --seed 2 "
                     "--tied --dtype f16", dir) == 0);
     free(out);
     ModelConfig c = {.dim = 48, .n_layers = 3, .n_heads = 6, .n_kv_heads = 3, .head_dim = 8, .ffn_dim = 64,
                      .vocab_size = 70, .max_seq = 32, .norm_eps = 1e-5f, .rope_theta = 1e4f, .tied = true,
                      .bos_id = -1, .eos_id = -1};
-    CHECK(run(&out, "info --model %s", dir) == 0);
+    CHECK(test_cli(&out, "info --model %s", dir) == 0);
     char want[64];
     snprintf(want, sizeof want, "parameters         %zu\n", model_param_count(&c));
     CHECK_MSG(strstr(out, want) && strstr(out, "embeddings         tied") && strstr(out, "(F16)") &&
@@ -71,25 +51,25 @@ TEST(cli_init_info) {
     /* the same seed gives the same weights; a different seed different ones */
     Model a, b, d;
     Err e;
-    CHECK(run(&out, "init --out %s --layers 3 --dim 48 --heads 6 --kv-heads 3 --ffn 64 --vocab 70 --ctx 32 --seed 2 "
-                    "--tied", tpath("same")) == 0);
+    CHECK(test_cli(&out, "init --out %s --layers 3 --dim 48 --heads 6 --kv-heads 3 --ffn 64 --vocab 70 --ctx 32 --seed 2 "
+                    "--tied", test_path("same")) == 0);
     free(out);
-    CHECK(run(&out, "init --out %s --layers 3 --dim 48 --heads 6 --kv-heads 3 --ffn 64 --vocab 70 --ctx 32 --seed 3 "
-                    "--tied", tpath("other")) == 0);
+    CHECK(test_cli(&out, "init --out %s --layers 3 --dim 48 --heads 6 --kv-heads 3 --ffn 64 --vocab 70 --ctx 32 --seed 3 "
+                    "--tied", test_path("other")) == 0);
     free(out);
-    CHECK(model_load(&a, dir, &e) == 0 && model_load(&b, tpath("same"), &e) == 0 &&
-          model_load(&d, tpath("other"), &e) == 0);
+    CHECK(model_load(&a, dir, &e) == 0 && model_load(&b, test_path("same"), &e) == 0 &&
+          model_load(&d, test_path("other"), &e) == 0);
     double dab = util_max_abs_diff(a.params, b.params, a.n_params), dad = util_max_abs_diff(a.params, d.params, a.n_params);
     CHECK_MSG(dab > 0 && dab < 1e-3 && dad > 1e-2, "f16 vs f32 %g, other seed %g", dab, dad);
     model_free(&a);
     model_free(&b);
     model_free(&d);
     /* usage */
-    CHECK(run(&out, "init --help") == 0 && strstr(out, "--kv-heads"));
+    CHECK(test_cli(&out, "init --help") == 0 && strstr(out, "--kv-heads"));
     free(out);
-    CHECK(run(&out, "info") == 2);
+    CHECK(test_cli(&out, "info") == 2);
     free(out);
-    CHECK(run(&out, "init --out %s --bogus 1", tpath("x")) == 2 && strstr(out, "--bogus"));
+    CHECK(test_cli(&out, "init --out %s --bogus 1", test_path("x")) == 2 && strstr(out, "--bogus"));
     free(out);
 }
 
@@ -114,7 +94,7 @@ static int parse_logits(const char *s, int vocab, float *vals, int max_n) {
 }
 
 TEST(cli_logits_and_generate_match_library) {
-    const char *dir = tpath("m");
+    const char *dir = test_path("m");
     Model m;
     if (make_model(t, dir, &m) != 0) return;
     int tok[6] = {3, 17, 0, 39, 22, 5};
@@ -124,7 +104,7 @@ TEST(cli_logits_and_generate_match_library) {
     Err e;
     CHECK(model_logits(&m, &v, tok, 6, ref, &e) == 0);
     char *out;
-    CHECK(run(&out, "logits --model %s --tokens 3,17,0,39,22,5", dir) == 0);
+    CHECK(test_cli(&out, "logits --model %s --tokens 3,17,0,39,22,5", dir) == 0);
     CHECK(parse_logits(out, 40, got, 6) == 6);
     int bad = 0;
     for (int i = 0; i < 6 * 40; i++) bad += fabs(got[i] - ref[i]) > 1e-5 * fmax(1.0, fabs(ref[i]));
@@ -134,7 +114,7 @@ TEST(cli_logits_and_generate_match_library) {
     ElasticView nv;
     view_uniform(&m, 1, 20, &nv);
     CHECK(model_logits(&m, &nv, tok, 6, ref, &e) == 0);
-    CHECK(run(&out, "logits --model %s --tokens 3,17,0,39,22,5 --attn-units 1 --ffn-units 20", dir) == 0);
+    CHECK(test_cli(&out, "logits --model %s --tokens 3,17,0,39,22,5 --attn-units 1 --ffn-units 20", dir) == 0);
     CHECK(parse_logits(out, 40, got, 6) == 6);
     bad = 0;
     for (int i = 0; i < 6 * 40; i++) bad += fabs(got[i] - ref[i]) > 1e-5 * fmax(1.0, fabs(ref[i]));
@@ -147,7 +127,7 @@ TEST(cli_logits_and_generate_match_library) {
     char want[256] = "";
     for (int i = 0; i < g; i++) snprintf(want + strlen(want), sizeof want - strlen(want), "%s%d", i ? "," : "", gen[i]);
     strcat(want, "\n");
-    CHECK(run(&out, "generate --model %s --tokens 3,17,0 --max-new 10", dir) == 0);
+    CHECK(test_cli(&out, "generate --model %s --tokens 3,17,0 --max-new 10", dir) == 0);
     CHECK_MSG(!strcmp(out, want), "got %s want %s", out, want);
     free(out);
     /* with a tokenizer: text in, text out (BOS from the tokenizer is prepended) */
@@ -167,11 +147,11 @@ TEST(cli_logits_and_generate_match_library) {
     g = generate_greedy(&m, &v, prompt, 3, 8, 1, gen, &e); /* stops after [EOS] */
     CHECK(g >= 1);
     char *txt = tokenizer_decode(&tk, gen, g);
-    CHECK(run(&out, "generate --model %s --prompt 'w7 w9' --max-new 8", dir) == 0);
+    CHECK(test_cli(&out, "generate --model %s --prompt 'w7 w9' --max-new 8", dir) == 0);
     CHECK_MSG(!strncmp(out, txt, strlen(txt)) && out[strlen(txt)] == '\n', "got '%s' want '%s'", out, txt);
     free(out);
     free(txt);
-    CHECK(run(&out, "info --model %s", dir) == 0 && strstr(out, "tokenizer.json (40 pieces, bos 0, eos 1, unk -1)"));
+    CHECK(test_cli(&out, "info --model %s", dir) == 0 && strstr(out, "tokenizer.json (40 pieces, bos 0, eos 1, unk -1)"));
     free(out);
     for (int i = 0; i < 40; i++) free(pieces[i]);
     tokenizer_free(&tk);
@@ -255,10 +235,10 @@ static void expected_tally(const Model *m, const ElasticView *v, const char *ite
 }
 
 TEST(cli_score_matches_hand_scoring) {
-    const char *dir = tpath("m");
+    const char *dir = test_path("m");
     Model m;
     if (make_model(t, dir, &m) != 0) return;
-    const char *ip = tpath("items.jsonl");
+    const char *ip = test_path("items.jsonl");
     write_score_fixture(dir, ip, 24, 100);
     ElasticView v;
     view_full(&m, &v);
@@ -268,20 +248,20 @@ TEST(cli_score_matches_hand_scoring) {
     snprintf(want, sizeof want, "alpha accuracy %d/%d = %.4f\nbeta accuracy %d/%d = %.4f\nmacro %.4f\n", c[0], n[0],
              (double)c[0] / n[0], c[1], n[1], (double)c[1] / n[1], 0.5 * ((double)c[0] / n[0] + (double)c[1] / n[1]));
     char *out;
-    CHECK(run(&out, "score --model %s --items %s", dir, ip) == 0);
+    CHECK(test_cli(&out, "score --model %s --items %s", dir, ip) == 0);
     CHECK_MSG(!strcmp(out, want), "got:\n%swant:\n%s", out, want);
     free(out);
     /* the whole system part dropped */
     expected_tally(&m, &v, ip, 1, c, n);
     snprintf(want, sizeof want, "alpha accuracy %d/%d = %.4f\nbeta accuracy %d/%d = %.4f\nmacro %.4f\n", c[0], n[0],
              (double)c[0] / n[0], c[1], n[1], (double)c[1] / n[1], 0.5 * ((double)c[0] / n[0] + (double)c[1] / n[1]));
-    CHECK(run(&out, "score --model %s --items %s --drop-system 1 --seed 4", dir, ip) == 0);
+    CHECK(test_cli(&out, "score --model %s --items %s --drop-system 1 --seed 4", dir, ip) == 0);
     CHECK_MSG(!strcmp(out, want), "got:\n%swant:\n%s", out, want);
     free(out);
     /* partial drops are seeded: same seed, same output */
     char *o1, *o2;
-    CHECK(run(&o1, "score --model %s --items %s --drop-system 0.5 --seed 9", dir, ip) == 0);
-    CHECK(run(&o2, "score --model %s --items %s --drop-system 0.5 --seed 9", dir, ip) == 0);
+    CHECK(test_cli(&o1, "score --model %s --items %s --drop-system 0.5 --seed 9", dir, ip) == 0);
+    CHECK(test_cli(&o2, "score --model %s --items %s --drop-system 0.5 --seed 9", dir, ip) == 0);
     CHECK(!strcmp(o1, o2) && strstr(o1, "macro "));
     free(o1);
     free(o2);
@@ -290,14 +270,14 @@ TEST(cli_score_matches_hand_scoring) {
     view_uniform(&m, 1, 10, &nv);
     expected_tally(&m, &nv, ip, 0, c, n);
     snprintf(want, sizeof want, "alpha accuracy %d/%d = %.4f\n", c[0], n[0], (double)c[0] / n[0]);
-    CHECK(run(&out, "score --model %s --items %s --attn-units 1 --ffn-units 10", dir, ip) == 0);
+    CHECK(test_cli(&out, "score --model %s --items %s --attn-units 1 --ffn-units 10", dir, ip) == 0);
     CHECK_MSG(strstr(out, want) == out, "got:\n%swant:\n%s", out, want);
     free(out);
-    CHECK(run(&out, "score --model %s --items %s --level 0.5", dir, ip) == 0 && strstr(out, "macro "));
+    CHECK(test_cli(&out, "score --model %s --items %s --level 0.5", dir, ip) == 0 && strstr(out, "macro "));
     free(out);
-    CHECK(run(&out, "score --model %s --items %s --level 1.5", dir, ip) == 2);
+    CHECK(test_cli(&out, "score --model %s --items %s --level 1.5", dir, ip) == 2);
     free(out);
-    CHECK(run(&out, "score --model %s --items %s --drop-system 2", dir, ip) == 2);
+    CHECK(test_cli(&out, "score --model %s --items %s --drop-system 2", dir, ip) == 2);
     free(out);
     model_free(&m);
 }

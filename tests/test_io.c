@@ -13,14 +13,6 @@
 #include <string.h>
 #include <sys/stat.h>
 
-static const char *tpath(const char *name) {
-    static char buf[8][1024];
-    static int k;
-    k = (k + 1) % 8;
-    snprintf(buf[k], sizeof buf[k], "%s/%s", test_tmpdir(), name);
-    return buf[k];
-}
-
 static void write_bytes(const char *path, const void *p, size_t n) {
     FILE *f = fopen(path, "wb");
     if (!f) abort();
@@ -153,7 +145,7 @@ TEST(st_roundtrip_f32) {
         {"vec", a, 1, {7}}, {"mat.weight", b, 2, {3, 5}}, {"cube", c, 3, {2, 3, 4}}, {"empty", NULL, 2, {0, 4}},
     };
     Err e;
-    const char *p = tpath("f32.safetensors");
+    const char *p = test_path("f32.safetensors");
     CHECK_MSG(st_write(p, w, 4, ST_F32, &e) == 0, "%s", e.msg);
     StFile f;
     CHECK_MSG(st_open(&f, p, &e) == 0, "%s", e.msg);
@@ -192,7 +184,7 @@ TEST(st_roundtrip_f16) {
     x[1] = -65504.0f;
     StWriteTensor w[] = {{"x", x, 2, {64, 64}}};
     Err e;
-    const char *p = tpath("f16.safetensors");
+    const char *p = test_path("f16.safetensors");
     CHECK_MSG(st_write(p, w, 1, ST_F16, &e) == 0, "%s", e.msg);
     StFile f;
     CHECK_MSG(st_open(&f, p, &e) == 0, "%s", e.msg);
@@ -216,7 +208,7 @@ TEST(st_read_bf16_and_f16_by_hand) {
                       "\"h\":{\"dtype\":\"F16\",\"shape\":[3],\"data_offsets\":[8,14]}}";
     unsigned char data[14] = {0x80, 0x3f, 0x40, 0xc0, 0xc0, 0x3f, 0x20, 0x3e, /* bf16 little-endian */
                               0x00, 0x3c, 0x00, 0xc0, 0xff, 0x7b};
-    const char *p = tpath("bf16.safetensors");
+    const char *p = test_path("bf16.safetensors");
     write_st_raw(p, hdr, strlen(hdr), data, sizeof data);
     StFile f;
     Err e;
@@ -235,7 +227,7 @@ TEST(st_metadata) {
     StWriteTensor w[] = {{"a", a, 1, {2}}};
     const char *k[] = {"rank", "alpha"}, *v[] = {"8", "16"};
     Err e;
-    const char *p = tpath("meta.safetensors");
+    const char *p = test_path("meta.safetensors");
     CHECK_MSG(st_write_meta(p, w, 1, ST_F32, k, v, 2, &e) == 0, "%s", e.msg);
     StFile f;
     CHECK_MSG(st_open(&f, p, &e) == 0, "%s", e.msg);
@@ -254,7 +246,7 @@ TEST(st_metadata) {
 /* expect_st_error: st_open of a file with this header/data fails with a message containing the path and want. */
 static int st_error_has(const char *name, const char *hdr, int64_t hlen_delta, size_t data_len, const char *want,
                         char *msg) {
-    const char *p = tpath(name);
+    const char *p = test_path(name);
     unsigned char data[64] = {0};
     write_st_raw(p, hdr, (uint64_t)((int64_t)strlen(hdr) + hlen_delta), data, data_len);
     StFile f;
@@ -294,16 +286,16 @@ TEST(st_validation) {
                            0, 8, "twice", msg), "%s", msg);
     CHECK_MSG(st_error_has("meta.st", "{\"__metadata__\":{\"rank\":8}}", 0, 0, "not a string", msg), "%s", msg);
     /* files shorter than the 8-byte length field */
-    const char *p = tpath("tiny.st");
+    const char *p = test_path("tiny.st");
     write_bytes(p, "abc", 3);
     StFile f;
     Err e;
     CHECK(st_open(&f, p, &e) != 0 && strstr(e.msg, "truncated") && strstr(e.msg, p));
-    CHECK(st_open(&f, tpath("absent.st"), &e) != 0 && strstr(e.msg, "absent.st"));
+    CHECK(st_open(&f, test_path("absent.st"), &e) != 0 && strstr(e.msg, "absent.st"));
     /* writing: BF16 output is refused */
     float a = 1;
     StWriteTensor w[] = {{"a", &a, 1, {1}}};
-    CHECK(st_write(tpath("bf.st"), w, 1, ST_BF16, &e) != 0);
+    CHECK(st_write(test_path("bf.st"), w, 1, ST_BF16, &e) != 0);
 }
 
 /* ---- config.json ---- */
@@ -317,7 +309,7 @@ TEST(config_roundtrip) {
     c.rope_theta = 500000.0f;
     c.head_dim = 16; /* differs from dim / n_heads */
     Err e;
-    const char *p = tpath("config.json");
+    const char *p = test_path("config.json");
     CHECK_MSG(config_write(p, &c, &e) == 0, "%s", e.msg);
     ModelConfig d;
     CHECK_MSG(config_read(p, &d, &e) == 0, "%s", e.msg);
@@ -336,7 +328,7 @@ TEST(config_hf_defaults) {
                      " \"num_attention_heads\": 8, \"vocab_size\": 512, \"max_position_embeddings\": 512,"
                      " \"rms_norm_eps\": 1e-05, \"eos_token_id\": [7, 9], \"bos_token_id\": null,"
                      " \"rope_scaling\": null, \"torch_dtype\": \"bfloat16\"}";
-    const char *p = tpath("hf.json");
+    const char *p = test_path("hf.json");
     write_bytes(p, js, strlen(js));
     ModelConfig c;
     Err e;
@@ -346,7 +338,7 @@ TEST(config_hf_defaults) {
 }
 
 static int config_error_has(const char *js, const char *want, char *msg) {
-    const char *p = tpath("bad.json");
+    const char *p = test_path("bad.json");
     write_bytes(p, js, strlen(js));
     ModelConfig c;
     Err e = {{0}};
@@ -385,7 +377,7 @@ TEST(config_errors) {
 #undef BASE
     ModelConfig c;
     Err e;
-    CHECK(config_read(tpath("none.json"), &c, &e) != 0 && strstr(e.msg, "none.json"));
+    CHECK(config_read(test_path("none.json"), &c, &e) != 0 && strstr(e.msg, "none.json"));
 }
 
 /* ---- model directories ---- */
@@ -406,7 +398,7 @@ static void save_load_case(TestCtx *t, bool tied, StDtype dtype, const char *nam
     c.bos_id = 3;
     Model m, r;
     util_model(&m, &c, 11);
-    const char *dir = tpath(name);
+    const char *dir = test_path(name);
     Err e;
     CHECK_MSG(model_save(&m, dir, dtype, &e) == 0, "%s", e.msg);
     CHECK_MSG(model_load(&r, dir, &e) == 0, "%s", e.msg);
@@ -447,7 +439,7 @@ TEST(model_file_is_hf_layout) {
     ModelConfig c = util_config();
     Model m;
     util_model(&m, &c, 3);
-    const char *dir = tpath("hf");
+    const char *dir = test_path("hf");
     Err e;
     CHECK_MSG(model_save(&m, dir, ST_F32, &e) == 0, "%s", e.msg);
     StFile f;
@@ -480,7 +472,7 @@ TEST(model_load_errors) {
     Model m, r;
     util_model(&m, &c, 4);
     Err e;
-    const char *dir = tpath("base");
+    const char *dir = test_path("base");
     CHECK(model_save(&m, dir, ST_F32, &e) == 0);
     char wp[1100], cp[1100];
     snprintf(wp, sizeof wp, "%s/model.safetensors", dir);
@@ -514,7 +506,7 @@ TEST(model_load_errors) {
     /* missing files */
     remove(wp);
     CHECK(model_load(&r, dir, &e) != 0 && strstr(e.msg, "model.safetensors") && strstr(e.msg, "missing"));
-    CHECK(model_load(&r, tpath("nowhere"), &e) != 0 && strstr(e.msg, "nowhere"));
+    CHECK(model_load(&r, test_path("nowhere"), &e) != 0 && strstr(e.msg, "nowhere"));
     model_free(&m);
 }
 
@@ -523,14 +515,14 @@ TEST(model_save_failure_leaves_nothing) {
     Model m;
     util_model(&m, &c, 4);
     Err e;
-    const char *file = tpath("plain");
+    const char *file = test_path("plain");
     write_bytes(file, "x", 1);
     char dir[1100];
     snprintf(dir, sizeof dir, "%s/sub/model", file);
     CHECK(model_save(&m, dir, ST_F32, &e) != 0 && strstr(e.msg, "not a directory"));
     CHECK(count_entries(test_tmpdir()) == 1);
     /* replacing an existing model keeps other files and leaves no temporary files */
-    const char *d2 = tpath("keep");
+    const char *d2 = test_path("keep");
     CHECK(model_save(&m, d2, ST_F16, &e) == 0);
     char tok[1100];
     snprintf(tok, sizeof tok, "%s/tokenizer.json", d2);
@@ -548,7 +540,7 @@ TEST(lora_roundtrip) {
     Err e;
     CHECK_MSG(lora_alloc(&a, &c, 4, 8.0f, &e) == 0, "%s", e.msg);
     fill(a.params, a.n_params, 9, 0.5f);
-    const char *p = tpath("lora/level-0.5.safetensors");
+    const char *p = test_path("lora/level-0.5.safetensors");
     CHECK_MSG(lora_save(&a, &c, p, &e) == 0, "%s", e.msg);
     CHECK_MSG(lora_load(&b, &c, p, &e) == 0, "%s", e.msg);
     CHECK(b.rank == 4 && b.alpha == 8.0f && b.n_params == a.n_params);
@@ -576,7 +568,7 @@ TEST(lora_roundtrip) {
     CHECK(lora_load(&z, &c2, p, &e) != 0 && strstr(e.msg, "mlp.gate_proj.lora_B.weight"));
     /* no metadata: refused, naming the field */
     StWriteTensor w[] = {{"base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight", a.params, 2, {4, c.dim}}};
-    const char *p2 = tpath("nometa.safetensors");
+    const char *p2 = test_path("nometa.safetensors");
     CHECK(st_write(p2, w, 1, ST_F32, &e) == 0);
     CHECK(lora_load(&z, &c, p2, &e) != 0 && strstr(e.msg, "rank") && strstr(e.msg, "nometa"));
     lora_free(&a);
@@ -587,21 +579,21 @@ TEST(lora_roundtrip) {
 
 TEST(io_files) {
     Err e;
-    const char *p = tpath("a/b/c");
+    const char *p = test_path("a/b/c");
     CHECK(io_mkdirs(p, &e) == 0);
     CHECK(io_mkdirs(p, &e) == 0); /* idempotent */
     struct stat st;
     CHECK(stat(p, &st) == 0 && S_ISDIR(st.st_mode));
-    const char *fp = tpath("a/b/file.txt");
+    const char *fp = test_path("a/b/file.txt");
     CHECK(io_write_atomic(fp, "hello\n", 6, &e) == 0);
     CHECK(io_write_atomic(fp, "bye\n", 4, &e) == 0);
     char *txt;
     size_t n;
     CHECK(io_read_file(fp, &txt, &n, &e) == 0 && n == 4 && !strcmp(txt, "bye\n"));
     free(txt);
-    CHECK(count_entries(tpath("a/b")) == 2);
-    CHECK(io_mkdirs(tpath("a/b/file.txt/x"), &e) != 0 && strstr(e.msg, "not a directory"));
-    CHECK(io_write_atomic(tpath("a/missing/f"), "x", 1, &e) != 0 && strstr(e.msg, "a/missing/f"));
-    CHECK(io_read_file(tpath("a/nothing"), &txt, &n, &e) != 0 && strstr(e.msg, "nothing"));
-    CHECK(io_read_file(tpath("a"), &txt, &n, &e) != 0);
+    CHECK(count_entries(test_path("a/b")) == 2);
+    CHECK(io_mkdirs(test_path("a/b/file.txt/x"), &e) != 0 && strstr(e.msg, "not a directory"));
+    CHECK(io_write_atomic(test_path("a/missing/f"), "x", 1, &e) != 0 && strstr(e.msg, "a/missing/f"));
+    CHECK(io_read_file(test_path("a/nothing"), &txt, &n, &e) != 0 && strstr(e.msg, "nothing"));
+    CHECK(io_read_file(test_path("a"), &txt, &n, &e) != 0);
 }

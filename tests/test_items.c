@@ -8,14 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *tpath(const char *name) {
-    static char buf[4][1024];
-    static int k;
-    k = (k + 1) % 4;
-    snprintf(buf[k], sizeof buf[k], "%s/%s", test_tmpdir(), name);
-    return buf[k];
-}
-
 static void put(const char *path, const char *txt) {
     Err e;
     if (io_write_atomic(path, txt, strlen(txt), &e) != 0) abort();
@@ -29,7 +21,7 @@ static const char *kJsonl =
     "{\"app\":\"uinav\",\"id\":7,\"query\":\"open mail\",\"choices\":[\"mail app\",\"maps\",\"clock\"],\"answer\":2}\r\n";
 
 TEST(items_read_write_roundtrip) {
-    const char *p = tpath("items.jsonl");
+    const char *p = test_path("items.jsonl");
     put(p, kJsonl);
     ItemSet s;
     Err e;
@@ -41,7 +33,7 @@ TEST(items_read_write_roundtrip) {
     CHECK(!strcmp(a->query, "what is red ?") && a->n_choices == 2 && !strcmp(a->choices[1], "sky") && a->answer == 0);
     CHECK(a->n_relevant == 2 && a->relevant[1][0] == 3 && a->relevant[1][1] == 4);
     CHECK(!strcmp(b->id, "7") && !strcmp(b->system, "") && b->n_choices == 3 && b->answer == 2 && b->n_relevant == 0);
-    const char *q = tpath("out.jsonl");
+    const char *q = test_path("out.jsonl");
     CHECK_MSG(items_write(&s, q, &e) == 0, "%s", e.msg);
     ItemSet r;
     CHECK_MSG(items_read(&r, q, &e) == 0, "%s", e.msg);
@@ -72,7 +64,7 @@ TEST(items_read_write_roundtrip) {
 
 /* read_error_has: reading txt fails with a message holding "FILE:line" and want. */
 static int read_error_has(const char *txt, int line, const char *want, char *msg) {
-    const char *p = tpath("bad.jsonl");
+    const char *p = test_path("bad.jsonl");
     put(p, txt);
     ItemSet s;
     Err e = {{0}};
@@ -109,14 +101,14 @@ TEST(items_read_errors) {
     CHECK_MSG(read_error_has(buf, 2, "malformed JSON", m), "%s", m);
     CHECK_MSG(read_error_has("[1,2]\n", 1, "JSON object", m), "%s", m);
     /* a NUL byte, a missing file */
-    const char *p = tpath("nul.jsonl");
+    const char *p = test_path("nul.jsonl");
     FILE *f = fopen(p, "wb");
     fwrite("{}\0{}\n", 1, 6, f);
     fclose(f);
     ItemSet s;
     Err e;
     CHECK(items_read(&s, p, &e) != 0 && strstr(e.msg, "NUL") && strstr(e.msg, p));
-    CHECK(items_read(&s, tpath("none.jsonl"), &e) != 0 && strstr(e.msg, "none.jsonl"));
+    CHECK(items_read(&s, test_path("none.jsonl"), &e) != 0 && strstr(e.msg, "none.jsonl"));
 }
 
 static const char *const kVocab[] = {"[BOS]", "[EOS]", "answer", "the", "question", ".", "what", "is", "red",

@@ -1,5 +1,6 @@
 /* `elms score --app APP|all --split S --data DIR`: items are generated when missing, the output has one line per
  * app and a macro line, and bad app or split names are usage errors. */
+#include "engine/tokenizer.h"
 #include "tests/test.h"
 
 #include <stdio.h>
@@ -14,8 +15,14 @@ TEST(score_app_generates_items_and_prints_per_app) {
     snprintf(cmd, sizeof cmd, "data gen --out %s/data --seed 1 --items-only --train 50 --dev 20 --test 20", d);
     CHECK(test_run_cli(cmd, &out) == 0);
     free(out);
-    snprintf(cmd, sizeof cmd, "init --out %s/m --layers 1 --dim 16 --heads 2 --ffn 16 --vocab 1551 --ctx 512 --seed 3",
-             d);
+    Tokenizer tok;
+    Err e;
+    char tok_path[1024];
+    snprintf(tok_path, sizeof tok_path, "%s/data/tokenizer.json", d);
+    CHECK_MSG(tokenizer_load(&tok, tok_path, &e) == 0, "%s", e.msg);
+    snprintf(cmd, sizeof cmd, "init --out %s/m --layers 1 --dim 16 --heads 2 --ffn 16 --vocab %d --ctx 512 --seed 3", d,
+             tok.vocab_size);
+    tokenizer_free(&tok);
     CHECK(test_run_cli(cmd, &out) == 0);
     free(out);
     snprintf(cmd, sizeof cmd, "cp %s/data/tokenizer.json %s/m/", d, d);

@@ -7,14 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *tpath(const char *name) {
-    static char buf[4][1024];
-    static int k;
-    k = (k + 1) % 4;
-    snprintf(buf[k], sizeof buf[k], "%s/%s", test_tmpdir(), name);
-    return buf[k];
-}
-
 static const char *const kPieces[] = {"[PAD]", "[BOS]", "[EOS]", "[UNK]", "the", "cat", "sat", ".", "?", "!?",
                                       "on", "mat", "_x1", ",", "(", ")", "42", "<s>"};
 enum { kN = sizeof kPieces / sizeof kPieces[0] };
@@ -81,7 +73,7 @@ TEST(tokenizer_save_load_roundtrip) {
     Tokenizer tk, r;
     Err e;
     CHECK(tokenizer_from_vocab(&tk, kPieces, kN, "[UNK]", &e) == 0);
-    const char *p = tpath("tokenizer.json");
+    const char *p = test_path("tokenizer.json");
     CHECK_MSG(tokenizer_save(&tk, p, &e) == 0, "%s", e.msg);
     CHECK_MSG(tokenizer_load(&r, p, &e) == 0, "%s", e.msg);
     CHECK(r.vocab_size == tk.vocab_size && r.unk_id == 3 && r.bos_id == 1 && r.eos_id == 2 && r.pad_id == 0);
@@ -118,7 +110,7 @@ TEST(tokenizer_hf_file) {
         "  \"post_processor\": null,\n  \"decoder\": null,\n"
         "  \"model\": {\"type\": \"WordLevel\", \"vocab\": {\"hello\": 2, \"<unk>\": 0, \"world\": 1, \"</s>\": 3,"
         " \"<s>\": 4}, \"unk_token\": \"<unk>\"}\n}\n";
-    const char *p = tpath("hf.json");
+    const char *p = test_path("hf.json");
     Err e;
     CHECK(io_write_atomic(p, js, strlen(js), &e) == 0);
     Tokenizer tk;
@@ -129,7 +121,7 @@ TEST(tokenizer_hf_file) {
 }
 
 static int load_error_has(const char *js, const char *want, char *msg) {
-    const char *p = tpath("bad.json");
+    const char *p = test_path("bad.json");
     Err e = {{0}};
     if (io_write_atomic(p, js, strlen(js), &e) != 0) return 0;
     Tokenizer tk;
@@ -160,7 +152,7 @@ TEST(tokenizer_bad_files) {
 #undef WS
     Tokenizer tk;
     Err e;
-    CHECK(tokenizer_load(&tk, tpath("absent.json"), &e) != 0 && strstr(e.msg, "absent.json"));
+    CHECK(tokenizer_load(&tk, test_path("absent.json"), &e) != 0 && strstr(e.msg, "absent.json"));
 }
 
 TEST(tokenizer_large_vocab_hash) {

@@ -1,6 +1,6 @@
 /* Tests of `elms train` end to end on a tiny generated data directory: outputs, the SQLite log, a run stopped
- * with --stop-after and continued with --resume giving the same bytes as an uninterrupted run, and usage and
- * runtime errors with their exit codes. */
+ * with --stop-after and continued with --resume giving the same bytes as an uninterrupted run, --init from another
+ * model's weights, and usage and runtime errors with their exit codes. */
 #include <gsl/gsl_rng.h>
 #include <sqlite3.h>
 #include <stdlib.h>
@@ -11,6 +11,7 @@
 #include "engine/io.h"
 #include "engine/tokenizer.h"
 #include "tests/test.h"
+#include "tests/util.h"
 
 /* DIR/tokenizer.json (16 pieces) and DIR/corpus/{train,val}.bin from a skip-bigram stream. */
 static void make_data_dir(TestCtx *t, const char *dir) {
@@ -164,5 +165,54 @@ TEST(train_cli_errors) {
              "--seq 16", data, tmp, tmp);
     st = test_run_cli(args, &out);
     CHECK_MSG(st == 1 && strstr(out, "val.bin") && strstr(out, "99"), "exit %d: %s", st, out);
+    free(out);
+}
+
+/* --init: a run that starts from a model's weights continues from them (with a vanishing learning rate the result
+ * stays within 1e-5 of them, while a fresh run differs); a different shape is refused with both shapes named. */
+TEST(train_cli_init_from_a_model) {
+    const char *tmp = test_tmpdir();
+    char data[1024], args[4096];
+    snprintf(data, sizeof data, "%s/data", tmp);
+    make_data_dir(t, data);
+    char *out;
+    snprintf(args, sizeof args, "train --data %s --out %s/first --db %s/db " SHAPE, data, tmp, tmp);
+    CHECK(test_run_cli(args, &out) == 0);
+    free(out);
+    snprintf(args, sizeof args,
+             "train --data %s --out %s/second --db %s/db --init %s/first " SHAPE " --lr 1e-9 --min-lr 1e-9 --wd 0 --seed 5",
+             data, tmp, tmp, tmp);
+    int st = test_run_cli(args, &out);
+    CHECK_MSG(st == 0, "exit %d: %s", st, out);
+    free(out);
+    Model a, b;
+    Err e;
+    char pa[1200], pb[1200];
+    snprintf(pa, sizeof pa, "%s/first", tmp);
+    snprintf(pb, sizeof pb, "%s/second", tmp);
+    CHECK_MSG(model_load(&a, pa, &e) == 0, "%s", e.msg);
+    CHECK_MSG(model_load(&b, pb, &e) == 0, "%s", e.msg);
+    double d = util_max_abs_diff(a.params, b.params, a.n_params);
+    CHECK_MSG(d <= 1e-5, "max |first - second| = %g", d);
+    model_free(&b);
+    snprintf(args, sizeof args, "train --data %s --out %s/fresh --db %s/db " SHAPE " --lr 1e-9 --min-lr 1e-9 --seed 5",
+             data, tmp, tmp);
+    CHECK(test_run_cli(args, &out) == 0);
+    free(out);
+    snprintf(pb, sizeof pb, "%s/fresh", tmp);
+    CHECK_MSG(model_load(&b, pb, &e) == 0, "%s", e.msg);
+    CHECK(util_max_abs_diff(a.params, b.params, a.n_params) > 1e-3);
+    model_free(&a);
+    model_free(&b);
+    snprintf(args, sizeof args,
+             "train --data %s --out %s/wide --db %s/db --init %s/first " SHAPE " --ffn 32", data, tmp, tmp, tmp);
+    st = test_run_cli(args, &out);
+    CHECK_MSG(st == 1 && strstr(out, "--init") && strstr(out, "ffn 24") && strstr(out, "ffn 32"), "exit %d: %s", st,
+              out);
+    free(out);
+    snprintf(args, sizeof args, "train --data %s --out %s/none --db %s/db --init %s/missing " SHAPE, data, tmp, tmp,
+             tmp);
+    st = test_run_cli(args, &out);
+    CHECK_MSG(st == 1 && strstr(out, "--init"), "exit %d: %s", st, out);
     free(out);
 }
