@@ -79,6 +79,9 @@ static int cmd_gen(int argc, char **argv) {
         {"recall-frac", "F", "share of corpus tokens from recall lists (a fresh list, then every entry again)", d_rf},
         {"copy-frac", "F", "share of corpus tokens from copy documents (random names, then the same again)", d_cf},
         {"items-only", NULL, "write items, tokenizer.json and data.json but no corpus", NULL},
+        {"copy-max", "N", "most names in a copy document (2..64)", "24"},
+        {"tokenizer", "FILE", "use this tokenizer.json instead of building one (it must hold every word used), so "
+                              "that a corpus with another mix shares another data directory's token ids", NULL},
     };
     const int nf = sizeof fl / sizeof fl[0];
     int pr = cli_parse(argc, argv, "elms data gen --out DIR [--seed S] [--train N --dev N --test N] [--tokens N] ...",
@@ -113,6 +116,10 @@ static int cmd_gen(int argc, char **argv) {
     c.corpus.recall_frac = f[5];
     c.corpus.copy_frac = f[6];
     c.items_only = fl[15].value != NULL;
+    long copy_max;
+    if (cli_int("data", "copy-max", fl[16].value, CORPUS_COPY_MIN, CORPUS_COPY_MAX, &copy_max)) return 2;
+    c.corpus.copy_max = (int)copy_max;
+    c.tokenizer = fl[17].value;
     if (!c.items_only && (c.apps.n_split[0] == 0 || c.apps.n_split[1] == 0)) {
         fprintf(stderr, "elms data: the corpus needs train and dev items (or pass --items-only)\n");
         return 2;

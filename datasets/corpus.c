@@ -18,6 +18,7 @@ void corpus_config_default(CorpusConfig *c) {
     c->skill_frac = 0.15;
     c->recall_frac = 0.1;
     c->copy_frac = 0.1;
+    c->copy_max = 24;
     c->drop_frac = 0.2;
     c->keep_min = 0.2;
     c->multi_frac = 0.5;
@@ -38,6 +39,8 @@ int corpus_config_check(const CorpusConfig *c, Err *e) {
           c->world_frac + c->skill_frac + c->recall_frac + c->copy_frac <= 1))
         return err_set(e, "corpus: world_frac + skill_frac + recall_frac + copy_frac must be at most 1, got %g + %g + %g + %g",
                        c->world_frac, c->skill_frac, c->recall_frac, c->copy_frac);
+    if (c->copy_max < CORPUS_COPY_MIN || c->copy_max > CORPUS_COPY_MAX)
+        return err_set(e, "corpus: copy_max must be in [%d, %d], got %d", CORPUS_COPY_MIN, CORPUS_COPY_MAX, c->copy_max);
     if (!(c->drop_frac >= 0 && c->drop_frac <= 1))
         return err_set(e, "corpus: drop_frac must be in [0, 1], got %g", c->drop_frac);
     if (!(c->keep_min >= 0 && c->keep_min <= 1))
@@ -364,8 +367,8 @@ static int add_recalls(DocBuf *b, const World *w, const Tokenizer *t, long targe
 }
 
 /* add_copies: copy documents until target tokens: "copy :" NAMES "." NAMES, names from the world's pools. */
-static int add_copies(DocBuf *b, const World *w, const Tokenizer *t, long target, gsl_rng *r, CorpusPart *st,
-                      Err *e) {
+static int add_copies(DocBuf *b, const World *w, const Tokenizer *t, long target, const CorpusConfig *c, gsl_rng *r,
+                      CorpusPart *st, Err *e) {
     int head[2] = {tokenizer_id(t, "copy"), tokenizer_id(t, ":")}, stop = tokenizer_id(t, ".");
     if (head[0] < 0 || head[1] < 0 || stop < 0) return err_set(e, "corpus: the vocabulary lacks the copy words");
     int n_pool = w->cfg.n_app_names + w->cfg.n_fn_names, pool_ids[4000];
@@ -376,7 +379,7 @@ static int add_copies(DocBuf *b, const World *w, const Tokenizer *t, long target
     }
     long tokens = 0;
     while (tokens < target) {
-        int n = 8 + (int)gsl_rng_uniform_int(r, 57), len = 2 * n + 5;
+        int n = CORPUS_COPY_MIN + (int)gsl_rng_uniform_int(r, (unsigned long)(c->copy_max - CORPUS_COPY_MIN + 1)), len = 2 * n + 5;
         if (docbuf_reserve(b, len) != 0) return err_set(e, "corpus: out of memory");
         int *d = b->tok + b->len;
         d[0] = t->bos_id;
@@ -430,7 +433,7 @@ int corpus_stream(int **out, long *n, const DocList *world, const World *w, cons
     }
     if (rc == 0 && skill_target > 0) rc = add_skills(&b, w, t, skill_target, c, r, st, e);
     if (rc == 0 && recall_target > 0) rc = add_recalls(&b, w, t, recall_target, r, st, e);
-    if (rc == 0 && copy_target > 0) rc = add_copies(&b, w, t, copy_target, r, st, e);
+    if (rc == 0 && copy_target > 0) rc = add_copies(&b, w, t, copy_target, c, r, st, e);
     if (rc == 0 && task_target > 0) rc = add_tasks(&b, w, sets, t, task_target, c, r, st, e);
     long *perm = NULL;
     if (rc == 0 && !(perm = malloc((size_t)(b.n ? b.n : 1) * sizeof *perm))) rc = err_set(e, "corpus: out of memory");

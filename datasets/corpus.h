@@ -15,7 +15,7 @@
  *                skill is learnt fastest.
  *   recall       a fresh list (4..24 apps or 3..12 functions) followed by "recall :" and every entry again, in
  *                a random order ("weather NAME ;"): one lookup every 3 or 4 tokens;
- *   copy         "copy :", 8..64 random invented names, ".", and the same names again: half the tokens are
+ *   copy         "copy :", 2..copy_max (default 24) random invented names, ".", and the same names again: half the tokens are
  *                predictable only by finding where the previous token occurred before and copying what followed
  *                it (an induction head, the circuit the in-context apps' lookups are built from).
  * A drill stops adding questions before it would exceed CORPUS_DRILL_MAX_TOKENS.
@@ -36,6 +36,10 @@ enum { CORPUS_WORLD = 0, CORPUS_TASK, CORPUS_TASK_DROPPED, CORPUS_TASK_MULTI, CO
 extern const char *const corpus_source_names[CORPUS_N_SOURCES];
 
 #define CORPUS_DRILL_MAX_TOKENS 480
+/* Names per copy document: 2..copy_max. Short copies are where an induction head is learnt first (fewer earlier
+ * positions to spread attention over); the lists of the in-context apps then use it at longer range. */
+#define CORPUS_COPY_MIN 2
+#define CORPUS_COPY_MAX 64
 /* Words only the recall and copy sources use (the vocabulary includes them when those are on). */
 #define CORPUS_RECALL_WORDS "recall :"
 #define CORPUS_COPY_WORDS "copy :"
@@ -48,6 +52,7 @@ typedef struct CorpusConfig {
     double skill_frac;   /* share of the tokens from skill drills (default 0.15) */
     double recall_frac;  /* share of the tokens from recall lists (default 0.1) */
     double copy_frac;    /* share of the tokens from copy documents (default 0.1) */
+    int copy_max;        /* most names in a copy document, CORPUS_COPY_MIN..CORPUS_COPY_MAX (default 24) */
     double drop_frac;    /* share of task documents with dropped system tokens (default 0.2) */
     double keep_min;     /* lowest keep ratio of a dropped document (default 0.2) */
     double multi_frac;   /* share of the in-context apps' undropped documents that are drills (default 0.5) */

@@ -65,6 +65,21 @@ static int build_tokenizer(Tokenizer *t, const AppsData *d, const DocList *w1, c
     return rc;
 }
 
+/* use_tokenizer: replace the built tokenizer *t by the one at path, which must hold every word of *t. */
+static int use_tokenizer(Tokenizer *t, const char *path, Err *e) {
+    Tokenizer given;
+    if (tokenizer_load(&given, path, e) != 0) return err_prefix(e, "--tokenizer");
+    for (int i = 0; i < t->vocab_size; i++)
+        if (tokenizer_id(&given, t->id_to_piece[i]) < 0) {
+            err_set(e, "--tokenizer %s: the generated text uses the word '%s', which it lacks", path, t->id_to_piece[i]);
+            tokenizer_free(&given);
+            return -1;
+        }
+    tokenizer_free(t);
+    *t = given;
+    return 0;
+}
+
 static int cmp_int(const void *a, const void *b) {
     int x = *(const int *)a, y = *(const int *)b;
     return (x > y) - (x < y);
@@ -242,6 +257,7 @@ static int generate(const char *dir, unsigned long seed, const DataGenConfig *c,
         stage(c, "vocabulary", 0, 1);
         rc = build_tokenizer(&tok, &d, &wtrain, &wval, !c->items_only && c->corpus.recall_frac > 0,
                              !c->items_only && c->corpus.copy_frac > 0, e);
+        if (rc == 0 && c->tokenizer) rc = use_tokenizer(&tok, c->tokenizer, e);
         if (rc == 0) {
             s->vocab_size = tok.vocab_size;
             rc = snprintf(path, sizeof path, "%s/tokenizer.json", dir) < (int)sizeof path ? tokenizer_save(&tok, path, e)

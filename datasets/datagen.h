@@ -19,6 +19,9 @@ typedef struct DataGenConfig {
     AppsConfig apps;
     CorpusConfig corpus;
     int items_only;    /* skip the corpus: items, tokenizer.json and data.json only */
+    const char *tokenizer; /* NULL: build the vocabulary from the generated text; else a tokenizer.json to use as
+                              is (every word the generated text uses must be in it), so that data directories
+                              generated with other mixes (e.g. for a training phase) share the token ids */
     /* progress (may be NULL): called when a stage starts (done = 0) and ends (done = total) */
     void (*progress)(void *ctx, const char *stage, long done, long total);
     void *progress_ctx;

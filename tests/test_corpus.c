@@ -269,7 +269,7 @@ static void check_stream(TestCtx *t, const char *dir, const char *name, const To
                 docs[CORPUS_COPY]++;
                 int n = (len - 5) / 2;
                 if (len != 2 * n + 5 || doc[2] != tokenizer_id(tok, ":") || doc[3 + n] != tokenizer_id(tok, ".") ||
-                    memcmp(doc + 3, doc + 4 + n, (size_t)n * sizeof *doc) || n < 8 || n > 64)
+                    memcmp(doc + 3, doc + 4 + n, (size_t)n * sizeof *doc) || n < CORPUS_COPY_MIN || n > cc->copy_max)
                     bad++;
             } else if (rec) {
                 docs[CORPUS_RECALL]++;
@@ -515,5 +515,65 @@ TEST(corpus_recall_lists_repeat_their_entries) {
     CHECK_MSG(tokenizer_load(&tok, path, &e) == 0, "%s", e.msg);
     CHECK(tokenizer_id(&tok, "recall") == -1 && s.train.src_docs[CORPUS_RECALL] == 0);
     CHECK(tokenizer_id(&tok, "copy") >= 0 && s.train.src_docs[CORPUS_COPY] > 0);
+    tokenizer_free(&tok);
+}
+
+/* --tokenizer: a corpus generated with another mix reuses a data directory's token ids exactly (the same
+ * tokenizer.json bytes; the same words under the same ids), a tokenizer that lacks a word is refused with the word
+ * named, and copy_max bounds the copy documents (checked by check_stream through the config). */
+TEST(corpus_shared_tokenizer_and_copy_max) {
+    DataGenConfig c = small_config();
+    char a[600], b[600], x[600], lack[700];
+    snprintf(a, sizeof a, "%s/a", test_tmpdir());
+    snprintf(b, sizeof b, "%s/b", test_tmpdir());
+    snprintf(x, sizeof x, "%s/x", test_tmpdir());
+    DataGenSummary s;
+    Err e;
+    CHECK_MSG(gen(a, 13, &c, &s, &e) == 0, "%s", e.msg);
+    char tok_a[700];
+    snprintf(tok_a, sizeof tok_a, "%s/tokenizer.json", a);
+    DataGenConfig d = small_config();
+    d.corpus.world_frac = 0.05;
+    d.corpus.skill_frac = 0.0;
+    d.corpus.recall_frac = 0.0;
+    d.corpus.copy_frac = 0.9;
+    d.corpus.copy_max = 4;
+    d.tokenizer = tok_a;
+    CHECK_MSG(gen(b, 13, &d, &s, &e) == 0, "%s", e.msg);
+    size_t la = 0, lb = 0;
+    char *pa = read_all(a, "tokenizer.json", &la), *pb = read_all(b, "tokenizer.json", &lb);
+    CHECK_MSG(pa && pb && la == lb && !memcmp(pa, pb, la), "the given tokenizer was not used as is");
+    free(pa);
+    free(pb);
+    /* every copy document of b has 2..4 names */
+    Tokenizer tok;
+    CHECK_MSG(tokenizer_load(&tok, tok_a, &e) == 0, "%s", e.msg);
+    TokenData td;
+    char path[800];
+    snprintf(path, sizeof path, "%s/corpus/train.bin", b);
+    CHECK_MSG(data_load(&td, path, tok.vocab_size, &e) == 0, "%s", e.msg);
+    int copy = tokenizer_id(&tok, "copy"), docs = 0, bad = 0;
+    for (size_t i = 0; i + 2 < td.n; i++)
+        if (td.tok[i] == tok.bos_id && td.tok[i + 1] == copy) {
+            size_t j = i + 1;
+            while (j < td.n && td.tok[j] != tok.eos_id) j++;
+            long n = ((long)(j - i) + 1 - 5) / 2;
+            docs++;
+            bad += n < 2 || n > 4;
+        }
+    CHECK_MSG(docs > 100 && bad == 0, "%d copy documents, %d outside 2..4 names", docs, bad);
+    data_free(&td);
+    /* a tokenizer without the generated words */
+    const char *pieces[6] = {"[PAD]", "[UNK]", "[BOS]", "[EOS]", "copy", ":"};
+    Tokenizer small;
+    CHECK_MSG(tokenizer_from_vocab(&small, pieces, 6, "[UNK]", &e) == 0, "%s", e.msg);
+    snprintf(lack, sizeof lack, "%s/small.json", test_tmpdir());
+    CHECK_MSG(tokenizer_save(&small, lack, &e) == 0, "%s", e.msg);
+    tokenizer_free(&small);
+    d.tokenizer = lack;
+    CHECK(gen(x, 13, &d, &s, &e) != 0 && strstr(e.msg, "--tokenizer") && strstr(e.msg, "lacks"));
+    d.tokenizer = NULL;
+    d.corpus.copy_max = 1;
+    CHECK(gen(x, 13, &d, &s, &e) != 0 && strstr(e.msg, "copy_max"));
     tokenizer_free(&tok);
 }
