@@ -80,6 +80,7 @@ static int cmd_gen(int argc, char **argv) {
         {"copy-frac", "F", "share of corpus tokens from copy documents (random names, then the same again)", d_cf},
         {"items-only", NULL, "write items, tokenizer.json and data.json but no corpus", NULL},
         {"copy-max", "N", "most names in a copy document (2..64)", "24"},
+        {"copy-all-words", NULL, "copy documents draw from the whole vocabulary, not only the invented names", NULL},
         {"tokenizer", "FILE", "use this tokenizer.json instead of building one (it must hold every word used), so "
                               "that a corpus with another mix shares another data directory's token ids", NULL},
     };
@@ -119,7 +120,8 @@ static int cmd_gen(int argc, char **argv) {
     long copy_max;
     if (cli_int("data", "copy-max", fl[16].value, CORPUS_COPY_MIN, CORPUS_COPY_MAX, &copy_max)) return 2;
     c.corpus.copy_max = (int)copy_max;
-    c.tokenizer = fl[17].value;
+    c.corpus.copy_all_words = fl[17].value != NULL;
+    c.tokenizer = fl[18].value;
     if (!c.items_only && (c.apps.n_split[0] == 0 || c.apps.n_split[1] == 0)) {
         fprintf(stderr, "elms data: the corpus needs train and dev items (or pass --items-only)\n");
         return 2;

@@ -371,16 +371,29 @@ static int add_copies(DocBuf *b, const World *w, const Tokenizer *t, long target
                       CorpusPart *st, Err *e) {
     int head[2] = {tokenizer_id(t, "copy"), tokenizer_id(t, ":")}, stop = tokenizer_id(t, ".");
     if (head[0] < 0 || head[1] < 0 || stop < 0) return err_set(e, "corpus: the vocabulary lacks the copy words");
-    int n_pool = w->cfg.n_app_names + w->cfg.n_fn_names, pool_ids[4000];
-    if (n_pool > 4000) n_pool = 4000;
-    for (int i = 0; i < n_pool; i++) {
-        const char *name = i < w->cfg.n_app_names ? w->app_name[i] : w->fn_name[i - w->cfg.n_app_names];
-        if ((pool_ids[i] = tokenizer_id(t, name)) < 0) return err_set(e, "corpus: name '%s' not in the vocabulary", name);
+    int n_pool = 0, cap = t->vocab_size + w->cfg.n_app_names + w->cfg.n_fn_names;
+    int *pool_ids = malloc(sizeof(int) * (size_t)cap);
+    if (!pool_ids) return err_set(e, "corpus: out of memory");
+    if (c->copy_all_words) { /* every word but the special tokens and the "." that ends the first copy */
+        for (int id = 0; id < t->vocab_size; id++)
+            if (id != t->bos_id && id != t->eos_id && id != t->pad_id && id != t->unk_id && id != stop)
+                pool_ids[n_pool++] = id;
+    } else {
+        for (int i = 0; i < w->cfg.n_app_names + w->cfg.n_fn_names; i++) {
+            const char *name = i < w->cfg.n_app_names ? w->app_name[i] : w->fn_name[i - w->cfg.n_app_names];
+            if ((pool_ids[n_pool++] = tokenizer_id(t, name)) < 0) {
+                free(pool_ids);
+                return err_set(e, "corpus: name '%s' not in the vocabulary", name);
+            }
+        }
     }
     long tokens = 0;
     while (tokens < target) {
         int n = CORPUS_COPY_MIN + (int)gsl_rng_uniform_int(r, (unsigned long)(c->copy_max - CORPUS_COPY_MIN + 1)), len = 2 * n + 5;
-        if (docbuf_reserve(b, len) != 0) return err_set(e, "corpus: out of memory");
+        if (docbuf_reserve(b, len) != 0) {
+            free(pool_ids);
+            return err_set(e, "corpus: out of memory");
+        }
         int *d = b->tok + b->len;
         d[0] = t->bos_id;
         d[1] = head[0];
@@ -394,6 +407,7 @@ static int add_copies(DocBuf *b, const World *w, const Tokenizer *t, long target
         st->src_docs[CORPUS_COPY]++;
         tokens += len;
     }
+    free(pool_ids);
     return 0;
 }
 

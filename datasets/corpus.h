@@ -15,7 +15,7 @@
  *                skill is learnt fastest.
  *   recall       a fresh list (4..24 apps or 3..12 functions) followed by "recall :" and every entry again, in
  *                a random order ("weather NAME ;"): one lookup every 3 or 4 tokens;
- *   copy         "copy :", 2..copy_max (default 24) random invented names, ".", and the same names again: half the tokens are
+ *   copy         "copy :", 2..copy_max (default 24) random invented names (or words: copy_all_words), ".", and the same names again: half the tokens are
  *                predictable only by finding where the previous token occurred before and copying what followed
  *                it (an induction head, the circuit the in-context apps' lookups are built from).
  * A drill stops adding questions before it would exceed CORPUS_DRILL_MAX_TOKENS.
@@ -53,6 +53,8 @@ typedef struct CorpusConfig {
     double recall_frac;  /* share of the tokens from recall lists (default 0.1) */
     double copy_frac;    /* share of the tokens from copy documents (default 0.1) */
     int copy_max;        /* most names in a copy document, CORPUS_COPY_MIN..CORPUS_COPY_MAX (default 24) */
+    int copy_all_words;  /* copy documents draw from every word of the vocabulary (but the special tokens and
+                            "."), not only the invented names (default 0) */
     double drop_frac;    /* share of task documents with dropped system tokens (default 0.2) */
     double keep_min;     /* lowest keep ratio of a dropped document (default 0.2) */
     double multi_frac;   /* share of the in-context apps' undropped documents that are drills (default 0.5) */

@@ -520,7 +520,7 @@ TEST(corpus_recall_lists_repeat_their_entries) {
 
 /* --tokenizer: a corpus generated with another mix reuses a data directory's token ids exactly (the same
  * tokenizer.json bytes; the same words under the same ids), a tokenizer that lacks a word is refused with the word
- * named, and copy_max bounds the copy documents (checked by check_stream through the config). */
+ * named, copy_max bounds the copy documents, and copy_all_words draws them from the whole vocabulary. */
 TEST(corpus_shared_tokenizer_and_copy_max) {
     DataGenConfig c = small_config();
     char a[600], b[600], x[600], lack[700];
@@ -538,6 +538,7 @@ TEST(corpus_shared_tokenizer_and_copy_max) {
     d.corpus.recall_frac = 0.0;
     d.corpus.copy_frac = 0.9;
     d.corpus.copy_max = 4;
+    d.corpus.copy_all_words = 1;
     d.tokenizer = tok_a;
     CHECK_MSG(gen(b, 13, &d, &s, &e) == 0, "%s", e.msg);
     size_t la = 0, lb = 0;
@@ -552,7 +553,8 @@ TEST(corpus_shared_tokenizer_and_copy_max) {
     char path[800];
     snprintf(path, sizeof path, "%s/corpus/train.bin", b);
     CHECK_MSG(data_load(&td, path, tok.vocab_size, &e) == 0, "%s", e.msg);
-    int copy = tokenizer_id(&tok, "copy"), docs = 0, bad = 0;
+    int copy = tokenizer_id(&tok, "copy"), docs = 0, bad = 0, distinct = 0;
+    char *seen = calloc((size_t)tok.vocab_size, 1);
     for (size_t i = 0; i + 2 < td.n; i++)
         if (td.tok[i] == tok.bos_id && td.tok[i + 1] == copy) {
             size_t j = i + 1;
@@ -560,8 +562,13 @@ TEST(corpus_shared_tokenizer_and_copy_max) {
             long n = ((long)(j - i) + 1 - 5) / 2;
             docs++;
             bad += n < 2 || n > 4;
+            for (long k = 0; k < n; k++) seen[td.tok[i + 3 + k]] = 1;
         }
+    for (int k = 0; k < tok.vocab_size; k++) distinct += seen[k];
+    free(seen);
     CHECK_MSG(docs > 100 && bad == 0, "%d copy documents, %d outside 2..4 names", docs, bad);
+    /* copy_all_words: far more distinct words than the world's invented names */
+    CHECK_MSG(distinct > 700, "copy documents use %d distinct words", distinct);
     data_free(&td);
     /* a tokenizer without the generated words */
     const char *pieces[6] = {"[PAD]", "[UNK]", "[BOS]", "[EOS]", "copy", ":"};
