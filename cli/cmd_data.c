@@ -48,7 +48,7 @@ static void print_summary(const char *dir, unsigned long seed, const DataGenConf
 static int cmd_gen(int argc, char **argv) {
     DataGenConfig c;
     datagen_config_default(&c);
-    char d_train[32], d_dev[32], d_test[32], d_ent[32], d_tok[32], d_val[32], d_wf[32], d_df[32], d_km[32], d_mf[32], d_sf[32], d_rf[32], d_cf[32];
+    char d_train[32], d_dev[32], d_test[32], d_ent[32], d_tok[32], d_val[32], d_wf[32], d_df[32], d_km[32], d_mf[32], d_sf[32], d_rf[32], d_cf[32], d_cm[32];
     snprintf(d_train, sizeof d_train, "%d", c.apps.n_split[0]);
     snprintf(d_dev, sizeof d_dev, "%d", c.apps.n_split[1]);
     snprintf(d_test, sizeof d_test, "%d", c.apps.n_split[2]);
@@ -62,6 +62,7 @@ static int cmd_gen(int argc, char **argv) {
     snprintf(d_sf, sizeof d_sf, "%g", c.corpus.skill_frac);
     snprintf(d_rf, sizeof d_rf, "%g", c.corpus.recall_frac);
     snprintf(d_cf, sizeof d_cf, "%g", c.corpus.copy_frac);
+    snprintf(d_cm, sizeof d_cm, "%d", c.corpus.copy_max);
     CliFlag fl[] = {
         {"out", "DIR", "data directory to write", "data"},
         {"seed", "S", "seed of everything generated", "1"},
@@ -77,10 +78,10 @@ static int cmd_gen(int argc, char **argv) {
         {"multi-frac", "F", "share of the in-context apps' other documents that are drills (several questions)", d_mf},
         {"skill-frac", "F", "share of corpus tokens from skill drills (fresh short lists and passages)", d_sf},
         {"recall-frac", "F", "share of corpus tokens from recall lists (a fresh list, then every entry again)", d_rf},
-        {"copy-frac", "F", "share of corpus tokens from copy documents (random names, then the same again)", d_cf},
+        {"copy-frac", "F", "share of corpus tokens from copy documents (random words, then the same again)", d_cf},
         {"items-only", NULL, "write items, tokenizer.json and data.json but no corpus", NULL},
-        {"copy-max", "N", "most names in a copy document (2..64)", "24"},
-        {"copy-all-words", NULL, "copy documents draw from the whole vocabulary, not only the invented names", NULL},
+        {"copy-max", "N", "most words in a copy document (2..64)", d_cm},
+        {"copy-names-only", NULL, "copy documents draw only from the invented names (default: the whole vocabulary)", NULL},
         {"tokenizer", "FILE", "use this tokenizer.json instead of building one (it must hold every word used), so "
                               "that a corpus with another mix shares another data directory's token ids", NULL},
     };
@@ -120,7 +121,7 @@ static int cmd_gen(int argc, char **argv) {
     long copy_max;
     if (cli_int("data", "copy-max", fl[16].value, CORPUS_COPY_MIN, CORPUS_COPY_MAX, &copy_max)) return 2;
     c.corpus.copy_max = (int)copy_max;
-    c.corpus.copy_all_words = fl[17].value != NULL;
+    c.corpus.copy_all_words = fl[17].value == NULL;
     c.tokenizer = fl[18].value;
     if (!c.items_only && (c.apps.n_split[0] == 0 || c.apps.n_split[1] == 0)) {
         fprintf(stderr, "elms data: the corpus needs train and dev items (or pass --items-only)\n");

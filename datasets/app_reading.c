@@ -1,10 +1,11 @@
 /* app_reading: the SciQ-like app. The system prompt is a passage about three people (names from a fixed list,
- * every value drawn fresh for the item, so nothing can be memorised): each person's value for the asked
- * relation, one more statement about each of them, and two sentences that carry no answer, in random order.
- * The question asks one person's value; the four choices are the three people's values for that relation plus
- * one value the passage does not state, so only binding the value to the right person answers it. The query
- * ends with the start of the statement it asks about ("... ? anna lives in"), so that the answer continues it as
- * the passage does. */
+ * every value drawn fresh for the item, so nothing can be memorised): the asked person's value for the asked
+ * relation, one statement of another relation about each of the other people, one more statement (of a third
+ * relation) about each person, and two sentences that carry no answer, in random order. Only the answer
+ * sentence states the asked relation. As in SciQ, the three wrong choices are values of that relation that the
+ * passage does not state: the answer is found by reading the passage, and without it the four choices are
+ * equally likely. The query ends with the start of the statement it asks about ("... ? anna lives in"), so
+ * that the answer continues it as the passage does. */
 #include <gsl/gsl_randist.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,14 +46,24 @@ int app_reading_build(const World *w, gsl_rng *r, int n_people, int n_fillers, I
     (void)w;
     if (n_people < 1 || n_people > READING_N_PEOPLE || n_fillers < 0 || n_fillers > READING_N_FILLERS)
         return err_set(e, "reading: %d people and %d fillers", n_people, n_fillers);
-    int person[READING_N_PEOPLE], value[READING_N_PEOPLE + 1], filler[READING_N_FILLERS];
+    int person[READING_N_PEOPLE], value[4], filler[READING_N_FILLERS]; /* value[0] stated, value[1..3] not */
     int rel = PICK(r, LEX_N_PREL);
     appgen_distinct(r, LEX_N_PEOPLE, n_people, NULL, 0, person);
-    appgen_distinct(r, LEX_PREL_VALUES, READING_N_PEOPLE + 1, NULL, 0, value); /* value[n_people..] unstated */
+    appgen_distinct(r, LEX_PREL_VALUES, 4, NULL, 0, value);
     appgen_distinct(r, LEX_N_FILLERS, n_fillers, NULL, 0, filler);
     int asked = PICK(r, n_people);
+    /* each person's two statement relations: distinct, and only the asked person's first is the asked one */
+    int srel[2][READING_N_PEOPLE];
+    for (int i = 0; i < n_people; i++) {
+        int others[LEX_N_PREL - 1], two[2];
+        for (int k = 0; k < LEX_N_PREL - 1; k++) others[k] = (rel + 1 + k) % LEX_N_PREL;
+        appgen_distinct(r, LEX_N_PREL - 1, 2, NULL, 0, two);
+        srel[0][i] = i == asked ? rel : others[two[0]];
+        srel[1][i] = others[two[1]];
+    }
 
-    /* sentence s < P: person s's asked relation; P <= s < 2P: another relation of person s-P; then fillers */
+    /* sentence s < P: person s's statement (the asked relation for the asked person, another relation for the
+     * others); P <= s < 2P: one more statement of another relation about person s-P; then fillers */
     const int n_sent = 2 * n_people + n_fillers, P = n_people;
     int order[MAX_SENT];
     for (int s = 0; s < n_sent; s++) order[s] = s;
@@ -65,25 +76,21 @@ int app_reading_build(const World *w, gsl_rng *r, int n_people, int n_fillers, I
     int span[1][2] = {{0, 0}};
     for (int k = 0; k < n_sent; k++) {
         int s = order[k], start = sys.n_words;
-        if (s < P) {
-            statement(&sys, rel, lex_people[person[s]], lex_prel_values[rel][value[s]]);
-            if (s == asked) {
-                span[0][0] = start;
-                span[0][1] = sys.n_words;
-            }
+        if (s == asked) {
+            statement(&sys, rel, lex_people[person[s]], lex_prel_values[rel][value[0]]);
+            span[0][0] = start;
+            span[0][1] = sys.n_words;
         } else if (s < 2 * P) {
-            int other = (rel + 1 + PICK(r, LEX_N_PREL - 1)) % LEX_N_PREL;
-            statement(&sys, other, lex_people[person[s - P]], lex_prel_values[other][PICK(r, LEX_PREL_VALUES)]);
+            int i = s % P, sr = srel[s / P][i];
+            statement(&sys, sr, lex_people[person[i]], lex_prel_values[sr][PICK(r, LEX_PREL_VALUES)]);
         } else {
             text_add(&sys, lex_fillers[filler[s - 2 * P]]);
         }
     }
     question(r, rel, lex_people[person[asked]], &q);
 
-    const char *choices[4]; /* the asked person's value, the others', then unstated ones up to four */
-    choices[0] = lex_prel_values[rel][value[asked]];
-    for (int i = 0, k = 1; i <= READING_N_PEOPLE; i++)
-        if (i != asked) choices[k++] = lex_prel_values[rel][value[i]];
+    const char *choices[4]; /* the stated value, then three the passage does not state */
+    for (int i = 0; i < 4; i++) choices[i] = lex_prel_values[rel][value[i]];
     int answer = appgen_shuffle(r, choices, 4);
     int rc = text_ok(&sys) && text_ok(&q) ? appgen_fill(out, &sys, &q, choices, 4, answer, (const int(*)[2])span, 1, e)
                                            : err_set(e, "reading: out of memory");

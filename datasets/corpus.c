@@ -12,13 +12,14 @@ const char *const corpus_source_names[CORPUS_N_SOURCES] = {"world", "task",   "t
                                                            "skill", "recall", "copy"};
 
 void corpus_config_default(CorpusConfig *c) {
-    c->train_tokens = 8000000;
-    c->val_tokens = 250000;
-    c->world_frac = 0.3;
+    c->train_tokens = 12000000;
+    c->val_tokens = 200000;
+    c->world_frac = 0.25;
     c->skill_frac = 0.15;
     c->recall_frac = 0.1;
-    c->copy_frac = 0.1;
-    c->copy_max = 24;
+    c->copy_frac = 0.3;
+    c->copy_max = 12;
+    c->copy_all_words = 1;
     c->drop_frac = 0.2;
     c->keep_min = 0.2;
     c->multi_frac = 0.5;

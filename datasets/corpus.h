@@ -15,9 +15,10 @@
  *                skill is learnt fastest.
  *   recall       a fresh list (4..24 apps or 3..12 functions) followed by "recall :" and every entry again, in
  *                a random order ("weather NAME ;"): one lookup every 3 or 4 tokens;
- *   copy         "copy :", 2..copy_max (default 24) random invented names (or words: copy_all_words), ".", and the same names again: half the tokens are
- *                predictable only by finding where the previous token occurred before and copying what followed
- *                it (an induction head, the circuit the in-context apps' lookups are built from).
+ *   copy         "copy :", 2..copy_max (default 12) random words (copy_all_words, the default) or invented
+ *                names, ".", and the same words again: half the tokens are predictable only by finding
+ *                where the previous token occurred before and copying what followed it (an induction head,
+ *                the circuit the in-context apps' lookups are built from).
  * A drill stops adding questions before it would exceed CORPUS_DRILL_MAX_TOKENS.
  * Task documents come from the six apps in turn (equally many documents each), each app cycling through its
  * items in a seeded shuffled order; a document is dropped with probability drop_frac, else (in-context apps) a
@@ -45,16 +46,16 @@ extern const char *const corpus_source_names[CORPUS_N_SOURCES];
 #define CORPUS_COPY_WORDS "copy :"
 
 typedef struct CorpusConfig {
-    long train_tokens;   /* target size of train.bin (default 8,000,000); sources stop at the document that reaches
+    long train_tokens;   /* target size of train.bin (default 12,000,000); sources stop at the document that reaches
                             their share */
-    long val_tokens;     /* target size of val.bin (default 250,000) */
-    double world_frac;   /* share of the tokens from world text (default 0.3) */
+    long val_tokens;     /* target size of val.bin (default 200,000) */
+    double world_frac;   /* share of the tokens from world text (default 0.25) */
     double skill_frac;   /* share of the tokens from skill drills (default 0.15) */
     double recall_frac;  /* share of the tokens from recall lists (default 0.1) */
-    double copy_frac;    /* share of the tokens from copy documents (default 0.1) */
-    int copy_max;        /* most names in a copy document, CORPUS_COPY_MIN..CORPUS_COPY_MAX (default 24) */
+    double copy_frac;    /* share of the tokens from copy documents (default 0.3) */
+    int copy_max;        /* most names in a copy document, CORPUS_COPY_MIN..CORPUS_COPY_MAX (default 12) */
     int copy_all_words;  /* copy documents draw from every word of the vocabulary (but the special tokens and
-                            "."), not only the invented names (default 0) */
+                            "."), not only the invented names (default 1) */
     double drop_frac;    /* share of task documents with dropped system tokens (default 0.2) */
     double keep_min;     /* lowest keep ratio of a dropped document (default 0.2) */
     double multi_frac;   /* share of the in-context apps' undropped documents that are drills (default 0.5) */

@@ -87,6 +87,14 @@ TEST(apps_world_is_balanced_and_unique) {
     CHECK_MSG(world_build(&w, &c, 1, &e) == -1 && strstr(e.msg, "n_entities"), "bad size accepted: %s", e.msg);
 }
 
+/* has_word: whether text holds word as a whole space-separated word. */
+static int has_word(const char *text, const char *word) {
+    size_t n = strlen(word);
+    for (const char *p = strstr(text, word); p; p = strstr(p + 1, word))
+        if ((p == text || p[-1] == ' ') && (p[n] == ' ' || p[n] == 0)) return 1;
+    return 0;
+}
+
 /* The single words of the lexicon lists must not collide across lists (a word with two roles would blur the
  * world's facts). Traits and effects are phrases; their words repeat by design ("has", "it"). */
 TEST(apps_lexicon_words_have_one_role) {
@@ -320,6 +328,10 @@ TEST(apps_items_are_well_formed) {
                         bad++;
                 if (it->n_relevant) with_span++;
                 if (!strcmp(it->choices[it->answer], "none")) none++;
+                /* reading: as in SciQ, the passage states the answer and none of the wrong choices */
+                if (app == 5)
+                    for (int a = 0; a < it->n_choices; a++)
+                        if ((a == it->answer) != (has_word(it->system, it->choices[a]) != 0)) bad++;
                 /* funcall / uinav: the span is the answer's entry "KEY.. NAME ;"; reading: the statement of the
                  * answer; and the query ends with the words that precede the answer in the span */
                 if (it->n_relevant && (app == 2 || app == 3 || app == 5)) {
