@@ -22,7 +22,7 @@ run() {
 
 # 1. data (the exact command the shipped models were trained on; README "Shipped models")
 if [ ! -f data/data.json ]; then
-    run "$ELMS" data gen --out data --seed 1 --tokens 14000000 --val-tokens 200000
+    run "$ELMS" data gen --out data --seed 1
 fi
 
 # 2. accuracy of the shipped models on the test split

@@ -48,7 +48,7 @@ static void print_summary(const char *dir, unsigned long seed, const DataGenConf
 static int cmd_gen(int argc, char **argv) {
     DataGenConfig c;
     datagen_config_default(&c);
-    char d_train[32], d_dev[32], d_test[32], d_ent[32], d_tok[32], d_val[32], d_wf[32], d_df[32], d_km[32], d_mf[32], d_sf[32], d_rf[32], d_cf[32], d_cm[32];
+    char d_train[32], d_dev[32], d_test[32], d_ent[32], d_tok[32], d_val[32], d_wf[32], d_df[32], d_km[32], d_mf[32], d_sf[32], d_rf[32], d_cf[32], d_cm[32], d_cr[32];
     snprintf(d_train, sizeof d_train, "%d", c.apps.n_split[0]);
     snprintf(d_dev, sizeof d_dev, "%d", c.apps.n_split[1]);
     snprintf(d_test, sizeof d_test, "%d", c.apps.n_split[2]);
@@ -63,6 +63,7 @@ static int cmd_gen(int argc, char **argv) {
     snprintf(d_rf, sizeof d_rf, "%g", c.corpus.recall_frac);
     snprintf(d_cf, sizeof d_cf, "%g", c.corpus.copy_frac);
     snprintf(d_cm, sizeof d_cm, "%d", c.corpus.copy_max);
+    snprintf(d_cr, sizeof d_cr, "%g", c.corpus.copy_repeat_frac);
     CliFlag fl[] = {
         {"out", "DIR", "data directory to write", "data"},
         {"seed", "S", "seed of everything generated", "1"},
@@ -84,6 +85,8 @@ static int cmd_gen(int argc, char **argv) {
         {"copy-names-only", NULL, "copy documents draw only from the invented names (default: the whole vocabulary)", NULL},
         {"tokenizer", "FILE", "use this tokenizer.json instead of building one (it must hold every word used), so "
                               "that a corpus with another mix shares another data directory's token ids", NULL},
+        {"copy-repeat-frac", "F", "share of copy documents drawn from a few words, so that copying needs more than "
+                                  "the last word", d_cr},
     };
     const int nf = sizeof fl / sizeof fl[0];
     int pr = cli_parse(argc, argv, "elms data gen --out DIR [--seed S] [--train N --dev N --test N] [--tokens N] ...",
@@ -123,6 +126,13 @@ static int cmd_gen(int argc, char **argv) {
     c.corpus.copy_max = (int)copy_max;
     c.corpus.copy_all_words = fl[17].value == NULL;
     c.tokenizer = fl[18].value;
+    double cr;
+    if (cli_double("data", "copy-repeat-frac", fl[19].value, &cr)) return 2;
+    if (!(cr >= 0 && cr <= 1)) {
+        fprintf(stderr, "elms data: --copy-repeat-frac expects a fraction in [0, 1], got '%s'\n", fl[19].value);
+        return 2;
+    }
+    c.corpus.copy_repeat_frac = cr;
     if (!c.items_only && (c.apps.n_split[0] == 0 || c.apps.n_split[1] == 0)) {
         fprintf(stderr, "elms data: the corpus needs train and dev items (or pass --items-only)\n");
         return 2;

@@ -20,6 +20,7 @@ void corpus_config_default(CorpusConfig *c) {
     c->copy_frac = 0.3;
     c->copy_max = 12;
     c->copy_all_words = 1;
+    c->copy_repeat_frac = 0.5;
     c->drop_frac = 0.2;
     c->keep_min = 0.2;
     c->multi_frac = 0.5;
@@ -40,6 +41,8 @@ int corpus_config_check(const CorpusConfig *c, Err *e) {
           c->world_frac + c->skill_frac + c->recall_frac + c->copy_frac <= 1))
         return err_set(e, "corpus: world_frac + skill_frac + recall_frac + copy_frac must be at most 1, got %g + %g + %g + %g",
                        c->world_frac, c->skill_frac, c->recall_frac, c->copy_frac);
+    if (!(c->copy_repeat_frac >= 0 && c->copy_repeat_frac <= 1))
+        return err_set(e, "corpus: copy_repeat_frac must be in [0, 1], got %g", c->copy_repeat_frac);
     if (c->copy_max < CORPUS_COPY_MIN || c->copy_max > CORPUS_COPY_MAX)
         return err_set(e, "corpus: copy_max must be in [%d, %d], got %d", CORPUS_COPY_MIN, CORPUS_COPY_MAX, c->copy_max);
     if (!(c->drop_frac >= 0 && c->drop_frac <= 1))
@@ -399,7 +402,13 @@ static int add_copies(DocBuf *b, const World *w, const Tokenizer *t, long target
         d[0] = t->bos_id;
         d[1] = head[0];
         d[2] = head[1];
-        for (int i = 0; i < n; i++) d[3 + i] = d[4 + n + i] = pool_ids[gsl_rng_uniform_int(r, (unsigned long)n_pool)];
+        /* a repeat document draws its n words from max(2, n/3) words, so that a word is followed by different
+         * words at different places and only the words before it tell which comes next */
+        int k = gsl_rng_uniform(r) < c->copy_repeat_frac ? (n / 3 > 2 ? n / 3 : 2) : 0, few[CORPUS_COPY_MAX];
+        for (int i = 0; i < k; i++) few[i] = pool_ids[gsl_rng_uniform_int(r, (unsigned long)n_pool)];
+        for (int i = 0; i < n; i++)
+            d[3 + i] = d[4 + n + i] = k ? few[gsl_rng_uniform_int(r, (unsigned long)k)]
+                                        : pool_ids[gsl_rng_uniform_int(r, (unsigned long)n_pool)];
         d[3 + n] = stop;
         d[len - 1] = t->eos_id;
         b->len += len;

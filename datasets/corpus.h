@@ -18,7 +18,9 @@
  *   copy         "copy :", 2..copy_max (default 12) random words (copy_all_words, the default) or invented
  *                names, ".", and the same words again: half the tokens are predictable only by finding
  *                where the previous token occurred before and copying what followed it (an induction head,
- *                the circuit the in-context apps' lookups are built from).
+ *                the circuit the in-context apps' lookups are built from). In copy_repeat_frac of them the
+ *                words come from a few words, so that continuing needs the two or three words before (funcall's
+ *                entries share verbs and objects: "send photo", "share photo").
  * A drill stops adding questions before it would exceed CORPUS_DRILL_MAX_TOKENS.
  * Task documents come from the six apps in turn (equally many documents each), each app cycling through its
  * items in a seeded shuffled order; a document is dropped with probability drop_frac, else (in-context apps) a
@@ -54,6 +56,8 @@ typedef struct CorpusConfig {
     double recall_frac;  /* share of the tokens from recall lists (default 0.1) */
     double copy_frac;    /* share of the tokens from copy documents (default 0.3) */
     int copy_max;        /* most names in a copy document, CORPUS_COPY_MIN..CORPUS_COPY_MAX (default 12) */
+    double copy_repeat_frac; /* share of copy documents whose words come from a few (max(2, n/3)) words, so
+                                that continuing the copy needs the words before the last one (default 0.5) */
     int copy_all_words;  /* copy documents draw from every word of the vocabulary (but the special tokens and
                             "."), not only the invented names (default 1) */
     double drop_frac;    /* share of task documents with dropped system tokens (default 0.2) */

@@ -190,6 +190,7 @@ static int write_manifest(const char *dir, unsigned long seed, const DataGenConf
         cJSON_AddNumberToObject(cc, "recall_frac", c->corpus.recall_frac);
         cJSON_AddNumberToObject(cc, "copy_frac", c->corpus.copy_frac);
         cJSON_AddNumberToObject(cc, "copy_max", c->corpus.copy_max);
+        cJSON_AddNumberToObject(cc, "copy_repeat_frac", c->corpus.copy_repeat_frac);
         cJSON_AddBoolToObject(cc, "copy_all_words", c->corpus.copy_all_words);
         cJSON_AddNumberToObject(cc, "drop_frac", c->corpus.drop_frac);
         cJSON_AddNumberToObject(cc, "keep_min", c->corpus.keep_min);

@@ -584,3 +584,67 @@ TEST(corpus_shared_tokenizer_and_copy_max) {
     CHECK(gen(x, 13, &d, &s, &e) != 0 && strstr(e.msg, "copy_max"));
     tokenizer_free(&tok);
 }
+
+/* copy_docs_distinct: over the copy documents of DIR's train.bin, how many there are, how many have at most
+ * max(2, n/3) distinct words among their n, and how many do not repeat their words exactly after the ".". */
+static void copy_docs_distinct(TestCtx *t, const char *dir, int *docs, int *few, int *bad) {
+    Tokenizer tok;
+    Err e;
+    char path[800];
+    snprintf(path, sizeof path, "%s/tokenizer.json", dir);
+    CHECK_MSG(tokenizer_load(&tok, path, &e) == 0, "%s", e.msg);
+    TokenData td;
+    snprintf(path, sizeof path, "%s/corpus/train.bin", dir);
+    CHECK_MSG(data_load(&td, path, tok.vocab_size, &e) == 0, "%s", e.msg);
+    int copy = tokenizer_id(&tok, "copy");
+    *docs = *few = *bad = 0;
+    for (size_t i = 0; i + 2 < td.n; i++) {
+        if (td.tok[i] != tok.bos_id || td.tok[i + 1] != copy) continue;
+        size_t j = i + 1;
+        while (j < td.n && td.tok[j] != tok.eos_id) j++;
+        int n = (int)(((long)(j - i) + 1 - 5) / 2), distinct = 0;
+        const int *w = td.tok + i + 3;
+        for (int a = 0; a < n; a++) {
+            int seen = 0;
+            for (int b = 0; b < a; b++) seen |= w[b] == w[a];
+            distinct += !seen;
+            *bad += w[a] != w[n + 1 + a];
+        }
+        (*docs)++;
+        *few += distinct <= (n / 3 > 2 ? n / 3 : 2);
+    }
+    data_free(&td);
+    tokenizer_free(&tok);
+}
+
+/* copy_repeat_frac: 1 makes every copy document draw its words from max(2, n/3) words (so a word is followed by
+ * different words and only longer contexts continue the copy); 0 draws them from the whole vocabulary; the copy
+ * stays exact either way; a fraction outside [0, 1] is refused. */
+TEST(corpus_copy_repeat_documents) {
+    DataGenSummary s;
+    Err e;
+    int docs[2], few[2], bad[2];
+    for (int k = 0; k < 2; k++) {
+        DataGenConfig c = small_config();
+        c.corpus.world_frac = 0.05;
+        c.corpus.skill_frac = 0.0;
+        c.corpus.recall_frac = 0.0;
+        c.corpus.copy_frac = 0.9;
+        c.corpus.copy_max = 12;
+        c.corpus.copy_repeat_frac = k;
+        char dir[600];
+        snprintf(dir, sizeof dir, "%s/r%d", test_tmpdir(), k);
+        CHECK_MSG(gen(dir, 13, &c, &s, &e) == 0, "%s", e.msg);
+        copy_docs_distinct(t, dir, &docs[k], &few[k], &bad[k]);
+    }
+    CHECK_MSG(docs[1] > 1000 && few[1] == docs[1] && bad[1] == 0, "repeat: %d of %d documents with few words, %d miscopied",
+              few[1], docs[1], bad[1]);
+    /* without repeats only the shortest documents (2..5 words, where max(2, n/3) words can be all) qualify */
+    CHECK_MSG(docs[0] > 1000 && few[0] < docs[0] / 2 && bad[0] == 0, "plain: %d of %d documents with few words, %d miscopied",
+              few[0], docs[0], bad[0]);
+    DataGenConfig c = small_config();
+    c.corpus.copy_repeat_frac = 1.5;
+    char dir[600];
+    snprintf(dir, sizeof dir, "%s/rbad", test_tmpdir());
+    CHECK(gen(dir, 13, &c, &s, &e) != 0 && strstr(e.msg, "copy_repeat_frac"));
+}

@@ -308,12 +308,16 @@ TEST(elastic_anchors_find_the_critical_layer) {
 }
 
 TEST(elastic_anchor_default_count) {
-    /* models/base: 10 layers, dim 192, 6 heads = 6 KV groups, ffn 512 */
-    ModelConfig base = {.dim = 192, .n_layers = 10, .n_heads = 6, .n_kv_heads = 6, .head_dim = 32, .ffn_dim = 512,
+    /* models/base: 8 layers, dim 192, 6 heads = 6 KV groups, ffn 512 (two anchors alone would read 25%) */
+    ModelConfig base = {.dim = 192, .n_layers = 8, .n_heads = 6, .n_kv_heads = 6, .head_dim = 32, .ffn_dim = 512,
                         .vocab_size = 2000, .max_seq = 512, .norm_eps = 1e-5f, .rope_theta = 1e4f};
     CHECK(anchors_default_count(&base) == 1);
     CHECK(anchors_min_fraction(&base, 2) > 0.2);  /* two anchors would make level 0.2 unreachable */
     CHECK(anchors_min_fraction(&base, 1) <= 0.2);
+    /* the former 10-layer base shape: still one (two anchors alone read 20%, plus the other layers' units) */
+    ModelConfig ten = base;
+    ten.n_layers = 10;
+    CHECK(anchors_default_count(&ten) == 1 && anchors_min_fraction(&ten, 2) > 0.2);
     /* Llama-3-8B: the paper's 6 anchors of 32 layers plus one KV group and one neuron in each other layer
      * already read 20.7% of the layer parameters, so the rule keeps 5 */
     ModelConfig llama = {.dim = 4096, .n_layers = 32, .n_heads = 32, .n_kv_heads = 8, .head_dim = 128,
@@ -325,7 +329,7 @@ TEST(elastic_anchor_default_count) {
     Model m;
     Err e;
     CHECK(model_alloc(&m, &base, &e) == 0);
-    unsigned char anchor[10] = {0};
+    unsigned char anchor[8] = {0};
     anchor[0] = 1;
     ElasticView v;
     CHECK(levels_view(&m, anchor, 0.2, &v, &e) == 0);
