@@ -58,12 +58,28 @@ static char *read_all(const char *dir, const char *rel, size_t *len) {
     return io_read_file(path, &buf, len, &e) == 0 ? buf : NULL;
 }
 
+/* copy_config: the small configuration with a corpus of 90% copy documents of at most copy_max words. */
+static DataGenConfig copy_config(int copy_max) {
+    DataGenConfig c = small_config();
+    c.corpus.world_frac = 0.05;
+    c.corpus.skill_frac = 0.0;
+    c.corpus.recall_frac = 0.0;
+    c.corpus.copy_frac = 0.9;
+    c.corpus.copy_max = copy_max;
+    return c;
+}
+
+/* tmp_dirs: the paths a, b and x under the test's temporary directory (600 bytes each). */
+static void tmp_dirs(char a[600], char b[600], char x[600]) {
+    snprintf(a, 600, "%s/a", test_tmpdir());
+    snprintf(b, 600, "%s/b", test_tmpdir());
+    snprintf(x, 600, "%s/x", test_tmpdir());
+}
+
 TEST(corpus_data_dir_is_deterministic) {
     DataGenConfig c = small_config();
     char a[600], b[600], x[600];
-    snprintf(a, sizeof a, "%s/a", test_tmpdir());
-    snprintf(b, sizeof b, "%s/b", test_tmpdir());
-    snprintf(x, sizeof x, "%s/x", test_tmpdir());
+    tmp_dirs(a, b, x);
     DataGenSummary s;
     Err e;
     CHECK_MSG(gen(a, 13, &c, &s, &e) == 0, "%s", e.msg);
@@ -524,20 +540,13 @@ TEST(corpus_recall_lists_repeat_their_entries) {
 TEST(corpus_shared_tokenizer_and_copy_max) {
     DataGenConfig c = small_config();
     char a[600], b[600], x[600], lack[700];
-    snprintf(a, sizeof a, "%s/a", test_tmpdir());
-    snprintf(b, sizeof b, "%s/b", test_tmpdir());
-    snprintf(x, sizeof x, "%s/x", test_tmpdir());
+    tmp_dirs(a, b, x);
     DataGenSummary s;
     Err e;
     CHECK_MSG(gen(a, 13, &c, &s, &e) == 0, "%s", e.msg);
     char tok_a[700];
     snprintf(tok_a, sizeof tok_a, "%s/tokenizer.json", a);
-    DataGenConfig d = small_config();
-    d.corpus.world_frac = 0.05;
-    d.corpus.skill_frac = 0.0;
-    d.corpus.recall_frac = 0.0;
-    d.corpus.copy_frac = 0.9;
-    d.corpus.copy_max = 4;
+    DataGenConfig d = copy_config(4);
     d.corpus.copy_all_words = 1;
     d.tokenizer = tok_a;
     CHECK_MSG(gen(b, 13, &d, &s, &e) == 0, "%s", e.msg);
@@ -625,12 +634,7 @@ TEST(corpus_copy_repeat_documents) {
     Err e;
     int docs[2], few[2], bad[2];
     for (int k = 0; k < 2; k++) {
-        DataGenConfig c = small_config();
-        c.corpus.world_frac = 0.05;
-        c.corpus.skill_frac = 0.0;
-        c.corpus.recall_frac = 0.0;
-        c.corpus.copy_frac = 0.9;
-        c.corpus.copy_max = 12;
+        DataGenConfig c = copy_config(12);
         c.corpus.copy_repeat_frac = k;
         char dir[600];
         snprintf(dir, sizeof dir, "%s/r%d", test_tmpdir(), k);
