@@ -40,6 +40,14 @@ static void make_data_dir(TestCtx *t, const char *dir) {
     free(ids);
 }
 
+/* tmp_data_dir: makes the small data directory at TMP/data (its path in data) and returns TMP. */
+static const char *tmp_data_dir(TestCtx *t, char data[1024]) {
+    const char *tmp = test_tmpdir();
+    snprintf(data, 1024, "%s/data", tmp);
+    make_data_dir(t, data);
+    return tmp;
+}
+
 static bool exists(const char *dir, const char *name) {
     char p[1200];
     struct stat st;
@@ -129,10 +137,8 @@ TEST(train_cli_resume_log_and_outputs) {
 }
 
 TEST(train_cli_errors) {
-    const char *tmp = test_tmpdir();
     char args[2048], data[1024];
-    snprintf(data, sizeof data, "%s/data", tmp);
-    make_data_dir(t, data);
+    const char *tmp = tmp_data_dir(t, data);
     char *out;
     int st = test_run_cli("train --out x", &out);
     CHECK_MSG(st == 2 && strstr(out, "--data"), "exit %d: %s", st, out);
@@ -171,10 +177,8 @@ TEST(train_cli_errors) {
 /* --init: a run that starts from a model's weights continues from them (with a vanishing learning rate the result
  * stays within 1e-5 of them, while a fresh run differs); a different shape is refused with both shapes named. */
 TEST(train_cli_init_from_a_model) {
-    const char *tmp = test_tmpdir();
     char data[1024], args[4096];
-    snprintf(data, sizeof data, "%s/data", tmp);
-    make_data_dir(t, data);
+    const char *tmp = tmp_data_dir(t, data);
     char *out;
     snprintf(args, sizeof args, "train --data %s --out %s/first --db %s/db " SHAPE, data, tmp, tmp);
     CHECK(test_run_cli(args, &out) == 0);
