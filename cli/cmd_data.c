@@ -45,6 +45,16 @@ static void print_summary(const char *dir, unsigned long seed, const DataGenConf
     }
 }
 
+/* fraction_arg: the flag's value as a fraction in [0, 1]; nonzero (after a message) when it is not one. */
+static int fraction_arg(const CliFlag *fl, double *out) {
+    if (cli_double("data", fl->name, fl->value, out)) return 1;
+    if (!(*out >= 0 && *out <= 1)) {
+        fprintf(stderr, "elms data: --%s expects a fraction in [0, 1], got '%s'\n", fl->name, fl->value);
+        return 1;
+    }
+    return 0;
+}
+
 static int cmd_gen(int argc, char **argv) {
     DataGenConfig c;
     datagen_config_default(&c);
@@ -100,13 +110,8 @@ static int cmd_gen(int argc, char **argv) {
         cli_int("data", "val-tokens", fl[7].value, 1000, 2000000000L, &v[5]))
         return 2;
     double f[7];
-    for (int i = 0; i < 7; i++) {
-        if (cli_double("data", fl[8 + i].name, fl[8 + i].value, &f[i])) return 2;
-        if (!(f[i] >= 0 && f[i] <= 1)) {
-            fprintf(stderr, "elms data: --%s expects a fraction in [0, 1], got '%s'\n", fl[8 + i].name, fl[8 + i].value);
-            return 2;
-        }
-    }
+    for (int i = 0; i < 7; i++)
+        if (fraction_arg(&fl[8 + i], &f[i])) return 2;
     c.apps.n_split[0] = (int)v[0];
     c.apps.n_split[1] = (int)v[1];
     c.apps.n_split[2] = (int)v[2];
@@ -126,13 +131,7 @@ static int cmd_gen(int argc, char **argv) {
     c.corpus.copy_max = (int)copy_max;
     c.corpus.copy_all_words = fl[17].value == NULL;
     c.tokenizer = fl[18].value;
-    double cr;
-    if (cli_double("data", "copy-repeat-frac", fl[19].value, &cr)) return 2;
-    if (!(cr >= 0 && cr <= 1)) {
-        fprintf(stderr, "elms data: --copy-repeat-frac expects a fraction in [0, 1], got '%s'\n", fl[19].value);
-        return 2;
-    }
-    c.corpus.copy_repeat_frac = cr;
+    if (fraction_arg(&fl[19], &c.corpus.copy_repeat_frac)) return 2;
     if (!c.items_only && (c.apps.n_split[0] == 0 || c.apps.n_split[1] == 0)) {
         fprintf(stderr, "elms data: the corpus needs train and dev items (or pass --items-only)\n");
         return 2;
