@@ -450,7 +450,7 @@ static int cmd_train(int argc, char **argv) {
         [F_BATCH] = {"batch", "B", "sequences per micro-batch", "16"},
         [F_ACCUM] = {"accum", "A", "micro-batches per optimizer step", "1"},
         [F_STEPS] = {"steps", "S", "optimizer steps", "1000"},
-        [F_LR] = {"lr", "LR", "peak learning rate", "3e-3"},
+        [F_LR] = {"lr", "LR", "peak learning rate", "7e-4"},
         [F_MIN_LR] = {"min-lr", "LR", "final learning rate of the cosine (default: lr / 10)", NULL},
         [F_WARMUP] = {"warmup", "W", "linear warm-up steps", "100"},
         [F_WD] = {"wd", "WD", "AdamW weight decay (not on norms)", "0.1"},

@@ -39,7 +39,7 @@ typedef struct TrainConfig {
     unsigned long seed; /* data order */
 } TrainConfig;
 
-/* train_config_default: B 16, T 256, accum 1, 1000 steps, lr 3e-3 -> 3e-4, warm-up 100, wd 0.1,
+/* train_config_default: B 16, T 256, accum 1, 1000 steps, lr 7e-4 -> 7e-5, warm-up 100, wd 0.1,
  * betas (0.9, 0.95), eps 1e-8, clip 1.0, seed 1. */
 void train_config_default(TrainConfig *c);
 /* train_config_to_json: add every field of c to the JSON object o (seed as a decimal string, so that 64-bit

@@ -16,8 +16,8 @@ void train_config_default(TrainConfig *c) {
     c->seq = 256;
     c->accum = 1;
     c->steps = 1000;
-    c->lr = 3e-3f;
-    c->min_lr = 3e-4f;
+    c->lr = 7e-4f;
+    c->min_lr = 7e-5f;
     c->warmup = 100;
     c->wd = 0.1f;
     c->beta1 = 0.9f;
