@@ -20,7 +20,18 @@ run() {
     "$@"
 }
 
-# 1. data (the exact command the shipped models were trained on; README "Shipped models")
+# 1. data (the exact command the shipped models were trained on; README "Shipped models"). A data/ left by
+#    other generator options (its tokenizer.json differs from the models') is moved aside, not scored against.
+if [ -f data/data.json ] && [ -f models/base/tokenizer.json ] && ! cmp -s data/tokenizer.json models/base/tokenizer.json; then
+    if [ -e data.previous ]; then
+        echo "reproduce: data/ was generated with other options than models/base (tokenizer.json differs);" \
+            "move it or data.previous/ away and rerun" >&2
+        exit 1
+    fi
+    echo "reproduce: data/ was generated with other options than models/base (tokenizer.json differs):" \
+        "moving it to data.previous/ and generating it again" >&2
+    mv data data.previous
+fi
 if [ ! -f data/data.json ]; then
     run "$ELMS" data gen --out data --seed 1
 fi

@@ -20,7 +20,7 @@ void corpus_config_default(CorpusConfig *c) {
     c->copy_frac = 0.3;
     c->copy_max = 12;
     c->copy_all_words = 1;
-    c->copy_repeat_frac = 0.5;
+    c->copy_repeat_frac = 0.8;
     c->drop_frac = 0.2;
     c->keep_min = 0.2;
     c->multi_frac = 0.5;

@@ -6,7 +6,7 @@
 #include <string.h>
 
 void world_config_default(WorldConfig *c) {
-    c->n_entities = 600;
+    c->n_entities = 1000;
     c->n_tools = 48;
     c->n_fn_names = 160;
     c->n_app_names = 240;

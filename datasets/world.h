@@ -22,7 +22,7 @@
 #define WORLD_TRAITS_PER_KIND 4
 
 typedef struct WorldConfig {
-    int n_entities;  /* creatures (default 600): the main knob of how much there is to memorise */
+    int n_entities;  /* creatures (default 1000): the main knob of how much there is to memorise */
     int n_tools;     /* tools (default 48), spread evenly over the 16 uses */
     int n_fn_names;  /* pool of function names (default 160; at least 20) */
     int n_app_names; /* pool of app names (default 240; at least 77) */

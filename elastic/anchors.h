@@ -16,9 +16,9 @@ int anchors_pick(const double *loss, int n_layers, int count, int *out, Err *e);
 
 /* anchors_default_count: about a fifth of the layers (round(n_layers / 5)), reduced while the smallest level
  * (0.2) would be unreachable, i.e. while the anchors plus one KV group and one FFN neuron in every other layer
- * already read more than a fifth of the per-token layer parameters. For 10 layers of the shape of models/base it
- * gives 1 (2 anchors alone read 20%); for Llama-3-8B's shape 5 (the paper's 6 of 32 would leave level 0.2 at
- * 20.7% of the parameters). */
+ * already read more than a fifth of the per-token layer parameters. For the 8 layers of models/base it gives 1
+ * (2 anchors alone read 25%); for Llama-3-8B's shape 5 (the paper's 6 of 32 would leave level 0.2 at 20.7% of the
+ * parameters). */
 int anchors_default_count(const ModelConfig *c);
 
 /* anchors_min_fraction: the smallest fraction of per-token layer parameters a level view can read with

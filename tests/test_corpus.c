@@ -312,9 +312,11 @@ static void check_stream(TestCtx *t, const char *dir, const char *name, const To
     }
     CHECK_MSG(bad == 0, "%s: %ld malformed documents", name, bad);
     CHECK_MSG(leaked == 0, "%s: %ld documents of a split it must not use", name, leaked);
-    /* a dropped document whose ratio rounds to dropping nothing is indistinguishable from a plain one */
+    /* a dropped document whose ratio rounds to dropping nothing is indistinguishable from a plain one; that
+     * happens to about one in fifty (binomial), and 3 + n/25 lies above its mean plus three standard deviations
+     * for any n, while a generator that stopped dropping would lose them all */
     long lost = part->src_docs[CORPUS_TASK_DROPPED] - docs[CORPUS_TASK_DROPPED];
-    CHECK_MSG(lost >= 0 && lost <= 1 + part->src_docs[CORPUS_TASK_DROPPED] / 50, "%s: %ld dropped documents missing",
+    CHECK_MSG(lost >= 0 && lost <= 3 + part->src_docs[CORPUS_TASK_DROPPED] / 25, "%s: %ld dropped documents missing",
               name, lost);
     docs[CORPUS_TASK_DROPPED] += lost;
     docs[CORPUS_TASK] -= lost;

@@ -308,14 +308,18 @@ TEST(elastic_anchors_find_the_critical_layer) {
 }
 
 TEST(elastic_anchor_default_count) {
-    /* models/base: 8 layers, dim 192, 6 heads = 6 KV groups, ffn 512 (two anchors alone would read 25%) */
-    ModelConfig base = {.dim = 192, .n_layers = 8, .n_heads = 6, .n_kv_heads = 6, .head_dim = 32, .ffn_dim = 512,
-                        .vocab_size = 2000, .max_seq = 512, .norm_eps = 1e-5f, .rope_theta = 1e4f};
+    /* models/base: 8 layers, dim 256, 8 heads = 8 KV groups, ffn 672 (two anchors alone would read 25%) */
+    ModelConfig base = {.dim = 256, .n_layers = 8, .n_heads = 8, .n_kv_heads = 8, .head_dim = 32, .ffn_dim = 672,
+                        .vocab_size = 2186, .max_seq = 512, .norm_eps = 1e-5f, .rope_theta = 1e4f};
     CHECK(anchors_default_count(&base) == 1);
     CHECK(anchors_min_fraction(&base, 2) > 0.2);  /* two anchors would make level 0.2 unreachable */
     CHECK(anchors_min_fraction(&base, 1) <= 0.2);
-    /* the former 10-layer base shape: still one (two anchors alone read 20%, plus the other layers' units) */
-    ModelConfig ten = base;
+    /* the former base shapes (dim 192, 6 KV groups, ffn 512; 8 and 10 layers): also one (with 10 layers two
+     * anchors alone read 20%, plus the other layers' units) */
+    ModelConfig eight = {.dim = 192, .n_layers = 8, .n_heads = 6, .n_kv_heads = 6, .head_dim = 32, .ffn_dim = 512,
+                         .vocab_size = 2000, .max_seq = 512, .norm_eps = 1e-5f, .rope_theta = 1e4f};
+    CHECK(anchors_default_count(&eight) == 1 && anchors_min_fraction(&eight, 2) > 0.2);
+    ModelConfig ten = eight;
     ten.n_layers = 10;
     CHECK(anchors_default_count(&ten) == 1 && anchors_min_fraction(&ten, 2) > 0.2);
     /* Llama-3-8B: the paper's 6 anchors of 32 layers plus one KV group and one neuron in each other layer
