@@ -165,6 +165,11 @@ int model_prefill(const Model *m, const ElasticView *v, KVCache *c, const int *t
 int model_decode(const Model *m, const ElasticView *v, KVCache *c, int token, float *logits, Err *e);
 /* model_logits: convenience: fresh cache, prefill tokens, logits (n, vocab). */
 int model_logits(const Model *m, const ElasticView *v, const int *tokens, int n, float *logits, Err *e);
+/* model_residuals: run tokens (n, fresh cache, positions 0..n-1) through view v and write the residual stream
+ * res (2*n_layers + 1, n, dim): res[0] = the embeddings, res[2l+1] = after layer l's attention sub-block,
+ * res[2l+2] = after layer l's MLP sub-block (a skipped sub-block repeats its input). The same layer loop as
+ * model_prefill. Fails on n outside 1..max_seq, tokens out of range or an invalid view. */
+int model_residuals(const Model *m, const ElasticView *v, const int *tokens, int n, float *res, Err *e);
 
 /* ---- structure edits (used by tests and by reordering) ---- */
 

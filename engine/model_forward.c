@@ -1,5 +1,6 @@
 /* model_forward: inference under an ElasticView: the KV cache, batched prefill (BLAS sgemm over all new
- * tokens) and single-token decode (sgemv), with an optional unmerged LoRA adapter. Every linear layer reads a
+ * tokens) and single-token decode (sgemv), with an optional unmerged LoRA adapter, and the capture of the
+ * residual stream for layer-importance scores (through the same layer loop). Every linear layer reads a
  * prefix of rows of its weight tensor (see the elastic layout in model.h), so views cost no copy. */
 #include "engine/model.h"
 #include "engine/ops.h"
@@ -217,8 +218,8 @@ static int ffn_block(const Model *m, const ElasticView *v, int l, int n, Scratch
 
 /* ---- prefill / decode ---- */
 
-int model_prefill(const Model *m, const ElasticView *v, KVCache *c, const int *tokens, int n, float *logits,
-                  float *last_logits, Err *e) {
+/* prefill_check: the inputs model_prefill rejects before touching any state. */
+static int prefill_check(const Model *m, const ElasticView *v, const KVCache *c, const int *tokens, int n, Err *e) {
     const ModelConfig *cf = &m->cfg;
     if (n < 1) return err_set(e, "prefill: no tokens");
     if (v->n_layers != cf->n_layers || c->n_layers != cf->n_layers)
@@ -233,16 +234,37 @@ int model_prefill(const Model *m, const ElasticView *v, KVCache *c, const int *t
     for (int l = 0; l < cf->n_layers; l++)
         if (kv_width(m, &v->layer[l]) != c->kv_width[l])
             return err_set(e, "prefill: the KV cache was sized for another view (layer %d)", l);
-    Scratch s;
-    if (scratch_get(c, m, v, n, &s, e)) return -1;
-    int d = cf->dim;
-    embedding_forward(s.x, m->w.tok_emb, tokens, n, d);
+    return 0;
+}
+
+/* forward_layers: the one forward pass of the engine: n tokens at positions [c->len, c->len+n) through every
+ * layer of the view, appending to the cache; the final residual (n, dim) is left in s->x. When res is non-NULL
+ * it receives the residual stream (2*n_layers + 1, n, dim): the embeddings, then the stream after each
+ * attention and each MLP sub-block (a skipped sub-block repeats its input). */
+static int forward_layers(const Model *m, const ElasticView *v, KVCache *c, const int *tokens, int n, float *res,
+                          Scratch *s, Err *e) {
+    const ModelConfig *cf = &m->cfg;
+    if (prefill_check(m, v, c, tokens, n, e) || scratch_get(c, m, v, n, s, e)) return -1;
+    size_t plane = (size_t)n * cf->dim;
+    embedding_forward(s->x, m->w.tok_emb, tokens, n, cf->dim);
+    if (res) memcpy(res, s->x, sizeof(float) * plane);
     for (int l = 0; l < cf->n_layers; l++) {
         const LayerView *L = &v->layer[l];
-        if (!L->skip_attn && L->attn_units > 0) attention_block(m, v, l, c, n, &s);
-        if (!L->skip_ffn && ffn_block(m, v, l, n, &s, e)) return -1;
+        if (!L->skip_attn && L->attn_units > 0) attention_block(m, v, l, c, n, s);
+        if (res) memcpy(res + (2 * (size_t)l + 1) * plane, s->x, sizeof(float) * plane);
+        if (!L->skip_ffn && ffn_block(m, v, l, n, s, e)) return -1;
+        if (res) memcpy(res + (2 * (size_t)l + 2) * plane, s->x, sizeof(float) * plane);
     }
     c->len += n;
+    return 0;
+}
+
+int model_prefill(const Model *m, const ElasticView *v, KVCache *c, const int *tokens, int n, float *logits,
+                  float *last_logits, Err *e) {
+    const ModelConfig *cf = &m->cfg;
+    Scratch s;
+    if (forward_layers(m, v, c, tokens, n, NULL, &s, e)) return -1;
+    int d = cf->dim;
     if (logits) {
         rmsnorm_forward(s.xn, NULL, s.x, m->w.final_norm, n, d, cf->norm_eps);
         matmul_nt(logits, s.xn, m->w.lm_head, n, d, cf->vocab_size, d, 0);
@@ -265,6 +287,17 @@ int model_logits(const Model *m, const ElasticView *v, const int *tokens, int n,
         return err_set(e, "%d tokens: expected 1 to %d (the model's context)", n, m->cfg.max_seq);
     if (kvcache_init(&c, m, v, n, e)) return -1;
     int rc = model_prefill(m, v, &c, tokens, n, logits, NULL, e);
+    kvcache_free(&c);
+    return rc;
+}
+
+int model_residuals(const Model *m, const ElasticView *v, const int *tokens, int n, float *res, Err *e) {
+    KVCache c;
+    Scratch s;
+    if (n < 1 || n > m->cfg.max_seq)
+        return err_set(e, "residuals: %d tokens, expected 1 to %d (the model's context)", n, m->cfg.max_seq);
+    if (kvcache_init(&c, m, v, n, e)) return -1;
+    int rc = forward_layers(m, v, &c, tokens, n, res, &s, e);
     kvcache_free(&c);
     return rc;
 }

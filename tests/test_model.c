@@ -1,6 +1,7 @@
 /* Model-level invariants of the engine: the forward pass against a naive double-precision reference,
  * permutation consistency, prefix view = physically sliced model, KV-cache decode = full recompute,
- * shared-prefix choice scoring = scoring alone, unmerged LoRA = merged weights, neuron subsets and skips. */
+ * shared-prefix choice scoring = scoring alone, unmerged LoRA = merged weights, neuron subsets and skips, and the
+ * captured residual stream against the logits. */
 #include "engine/model.h"
 #include "engine/ops.h"
 #include "engine/score.h"
@@ -425,6 +426,67 @@ TEST(model_neuron_subsets_and_skips) {
     CHECK(model_logits(&m, &v, tok, n, x, &e) == -1 && strstr(e.msg, "vocabulary"));
     free(x), free(y);
     lora_free(&a);
+    model_free(&m);
+}
+
+/* head_ref: logits (n, vocab) of a final residual x (n, dim): final RMSNorm and LM head, in double. */
+static void head_ref(const Model *m, const float *x, int n, float *logits) {
+    const ModelConfig *c = &m->cfg;
+    int d = c->dim;
+    for (int i = 0; i < n; i++) {
+        const float *xi = x + (size_t)i * d;
+        double ss = 0;
+        for (int j = 0; j < d; j++) ss += (double)xi[j] * xi[j];
+        double r = 1.0 / sqrt(ss / d + c->norm_eps);
+        for (int o = 0; o < c->vocab_size; o++) {
+            double a = 0;
+            for (int j = 0; j < d; j++) a += xi[j] * r * m->w.final_norm[j] * m->w.lm_head[(size_t)o * d + j];
+            logits[(size_t)i * c->vocab_size + o] = (float)a;
+        }
+    }
+}
+
+TEST(model_residuals_match_logits_and_skips) {
+    ModelConfig c = util_config();
+    Model m;
+    util_model(&m, &c, 1200);
+    int n = 9, tok[9], L = c.n_layers, d = c.dim;
+    util_tokens(tok, n, c.vocab_size, 21);
+    size_t plane = (size_t)n * d, sz = (size_t)n * c.vocab_size;
+    float *res = malloc(sizeof(float) * (2 * L + 1) * plane);
+    float *x = malloc(sizeof(float) * sz), *y = malloc(sizeof(float) * sz);
+    Err e;
+    ElasticView v;
+    view_full(&m, &v);
+    /* the last residual through the final norm and the head = the engine's logits; res[0] = the embeddings */
+    CHECK_MSG(model_residuals(&m, &v, tok, n, res, &e) == 0, "%s", e.msg);
+    CHECK(model_logits(&m, &v, tok, n, x, &e) == 0);
+    head_ref(&m, res + 2 * L * plane, n, y);
+    CHECK_MSG(rel_diff(y, x, sz) <= 1e-5, "full view: relative diff %g", rel_diff(y, x, sz));
+    int emb_ok = 1, moved = 1;
+    for (int i = 0; i < n; i++)
+        emb_ok &= memcmp(res + (size_t)i * d, m.w.tok_emb + (size_t)tok[i] * d, sizeof(float) * d) == 0;
+    for (int k = 1; k <= 2 * L; k++) moved &= util_max_abs_diff(res + k * plane, res + (k - 1) * plane, plane) > 0;
+    CHECK(emb_ok);
+    CHECK_MSG(moved, "every sub-block of the full view changes the stream");
+    /* a skipped sub-block (or one with no units) repeats its input exactly; the others still match the logits */
+    v.layer[0].skip_ffn = true;
+    v.layer[1].skip_attn = true;
+    v.layer[2].attn_units = 0;
+    CHECK(model_residuals(&m, &v, tok, n, res, &e) == 0);
+    CHECK(util_max_abs_diff(res + 2 * plane, res + 1 * plane, plane) == 0.0);
+    CHECK(util_max_abs_diff(res + 3 * plane, res + 2 * plane, plane) == 0.0);
+    CHECK(util_max_abs_diff(res + 5 * plane, res + 4 * plane, plane) == 0.0);
+    CHECK(util_max_abs_diff(res + 1 * plane, res + 0 * plane, plane) > 0);
+    CHECK(util_max_abs_diff(res + 4 * plane, res + 3 * plane, plane) > 0);
+    CHECK(model_logits(&m, &v, tok, n, x, &e) == 0);
+    head_ref(&m, res + 2 * L * plane, n, y);
+    CHECK_MSG(rel_diff(y, x, sz) <= 1e-5, "skips: relative diff %g", rel_diff(y, x, sz));
+    /* bad input is rejected with a message */
+    CHECK(model_residuals(&m, &v, tok, 0, res, &e) == -1 && strstr(e.msg, "tokens"));
+    tok[2] = -1;
+    CHECK(model_residuals(&m, &v, tok, n, res, &e) == -1 && strstr(e.msg, "vocabulary"));
+    free(res), free(x), free(y);
     model_free(&m);
 }
 
