@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "base/hash.h"
 #include "elastic/dirs.h"
 #include "engine/io.h"
 #include "policies/compressor_relevant.h"
