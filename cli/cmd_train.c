@@ -9,9 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "base/clock.h"
 #include "cli/cli.h"
 #include "cli/train_log.h"
 #include "engine/io.h"
@@ -21,12 +21,6 @@
 static volatile sig_atomic_t g_signal;
 
 static void on_signal(int sig) { g_signal = sig; }
-
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 static bool file_exists(const char *p) {
     struct stat st;
@@ -59,7 +53,7 @@ static int on_step(void *p, const TrainLogRow *r) {
         c->failed = 1;
         return 1;
     }
-    double t = now_s(), run_el = t - c->t_start;
+    double t = clock_wall_s(), run_el = t - c->t_start;
     long done = r->step - c->start_step;
     double eta = done > 0 ? run_el / (double)done * (double)(c->total - r->step) : NAN;
     char eta_s[32], el_s[32];
@@ -374,7 +368,7 @@ static int run_train(const Opts *o, const char *command) {
     }
 
     RunCtx ctx = {.log = &log, .total = o->tc.steps, .start_step = tr.step, .stop_after = o->stop_after,
-                  .t_start = now_s(), .max_time = o->max_time, .tty = isatty(STDERR_FILENO)};
+                  .t_start = clock_wall_s(), .max_time = o->max_time, .tty = isatty(STDERR_FILENO)};
     ctx.last.loss = ctx.last.val_loss = NAN;
     snprintf(path, sizeof path, "%s/model.safetensors", o->out);
     if (tr.step >= o->tc.steps && file_exists(path)) {
