@@ -1,6 +1,7 @@
 /* bench_engine: engine throughput per elastic level (uniform prefix widths in every layer), view-switch time
  * and peak memory, next to this machine's sgemm rate and memory bandwidth so the figures can be judged. */
 #include "base/clock.h"
+#include "base/fileutil.h"
 #include "bench/bench.h"
 #include "engine/io.h"
 #include "engine/model.h"
@@ -11,7 +12,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #define PREFILL_TOKENS 256
 #define DECODE_TOKENS 128
@@ -150,8 +150,7 @@ void bench_engine(void) {
     model_init_random(&m, 1);
     bench_model("random model of the base shape", &m);
     model_free(&m);
-    struct stat st;
-    if (stat("../shared/models/stories260K", &st) == 0) {
+    if (path_is_dir("../shared/models/stories260K")) {
         if (model_load(&m, "../shared/models/stories260K", &e)) printf("stories260K: %s\n", e.msg);
         else {
             bench_model("stories260K", &m);

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "base/clock.h"
+#include "base/fileutil.h"
 #include "elastic/dirs.h"
 #include "engine/io.h"
 
@@ -46,7 +47,7 @@ int recover_level(Model *m, const unsigned char *anchor, double level, const Tok
     char path[2048], ckpt[2048], found[2100];
     if (recover_adapter_path(path, sizeof path, dir, level) || recover_ckpt_path(ckpt, sizeof ckpt, dir, level))
         return err_set(e, "lora: model directory path too long");
-    if (file_exists(path) && !force) {
+    if (path_is_file(path) && !force) {
         r->skipped = true;
         return 0;
     }
