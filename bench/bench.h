@@ -3,8 +3,6 @@
 #ifndef ELMS_BENCH_H
 #define ELMS_BENCH_H
 
-/* bench_now: monotonic time in seconds. */
-double bench_now(void);
 /* bench_peak_rss_mb: peak resident memory of the process so far, MiB. */
 double bench_peak_rss_mb(void);
 

@@ -1,5 +1,7 @@
 /* bench_engine: engine throughput per elastic level (uniform prefix widths in every layer), view-switch time
  * and peak memory, next to this machine's sgemm rate and memory bandwidth so the figures can be judged. */
+#include "base/clock.h"
+#include "base/fileutil.h"
 #include "bench/bench.h"
 #include "engine/io.h"
 #include "engine/model.h"
@@ -10,7 +12,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #define PREFILL_TOKENS 256
 #define DECODE_TOKENS 128
@@ -21,12 +22,12 @@ static double sgemm_rate(int n, int k, int m) {
     float *o = calloc((size_t)n * m, sizeof(float));
     for (size_t i = 0; i < (size_t)n * k; i++) x[i] = (float)(i % 7) * 0.1f;
     for (size_t i = 0; i < (size_t)m * k; i++) w[i] = (float)(i % 5) * 0.1f;
-    double flops = 2.0 * n * k * m, t0 = bench_now(), t;
+    double flops = 2.0 * n * k * m, t0 = clock_wall_s(), t;
     int reps = 0;
     do {
         matmul_nt(o, x, w, n, k, m, k, 0);
         reps++;
-    } while ((t = bench_now() - t0) < 0.3);
+    } while ((t = clock_wall_s() - t0) < 0.3);
     free(x), free(w), free(o);
     return flops * reps / t / 1e9;
 }
@@ -37,7 +38,7 @@ static double read_bandwidth(void) {
     float *b = malloc(n * sizeof(float));
     for (size_t i = 0; i < n; i++) b[i] = (float)(i & 15);
     volatile float sink = 0;
-    double t0 = bench_now();
+    double t0 = clock_wall_s();
     int reps = 3;
     for (int r = 0; r < reps; r++) {
         float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
@@ -49,7 +50,7 @@ static double read_bandwidth(void) {
         }
         sink += s0 + s1 + s2 + s3;
     }
-    double t = bench_now() - t0;
+    double t = clock_wall_s() - t0;
     (void)sink;
     free(b);
     return (double)n * sizeof(float) * reps / t / 1e9;
@@ -88,22 +89,22 @@ static void bench_model(const char *name, const Model *m) {
             return;
         }
         /* prefill: repeat until 0.5 s */
-        double t0 = bench_now(), tp;
+        double t0 = clock_wall_s(), tp;
         int reps = 0;
         do {
             kvcache_truncate(&kv, 0);
             model_prefill(m, &v, &kv, tok, n, NULL, logits, &e);
             reps++;
-        } while ((tp = bench_now() - t0) < 0.5);
+        } while ((tp = clock_wall_s() - t0) < 0.5);
         double prefill_tps = (double)n * reps / tp, gflops = prefill_flops(m, &v, n) * reps / tp / 1e9;
         /* decode DECODE_TOKENS tokens after the prompt, repeated */
         double td = 0;
         int dreps = 0;
         do {
             kvcache_truncate(&kv, n);
-            double t1 = bench_now();
+            double t1 = clock_wall_s();
             for (int i = 0; i < DECODE_TOKENS; i++) model_decode(m, &v, &kv, tok[n + i], logits, &e);
-            td += bench_now() - t1;
+            td += clock_wall_s() - t1;
             dreps++;
         } while (td < 0.5);
         double decode_tps = (double)DECODE_TOKENS * dreps / td;
@@ -119,14 +120,14 @@ static void bench_model(const char *name, const Model *m) {
     ElasticView v;
     Lora dummy = {.rank = 8, .alpha = 16, .n_layers = c->n_layers};
     long iters = 2000000;
-    double t0 = bench_now();
+    double t0 = clock_wall_s();
     for (long i = 0; i < iters; i++) {
         int a = (int)(1 + i % c->n_kv_heads), f = (int)(1 + i % c->ffn_dim);
         view_uniform(m, a, f, &v);
         v.lora = (i & 1) ? &dummy : NULL;
         if (view_check(m, &v, &e)) break;
     }
-    double sw = (bench_now() - t0) / iters;
+    double sw = (clock_wall_s() - t0) / iters;
     printf("view switch (new widths + adapter pointer + validation): %.3f us; weights copied: 0 bytes\n", sw * 1e6);
     printf("peak RSS so far: %.1f MB (weights %.1f MB)\n", bench_peak_rss_mb(), (double)m->n_params * 4 / 1e6);
     free(tok);
@@ -149,8 +150,7 @@ void bench_engine(void) {
     model_init_random(&m, 1);
     bench_model("random model of the base shape", &m);
     model_free(&m);
-    struct stat st;
-    if (stat("../shared/models/stories260K", &st) == 0) {
+    if (path_is_dir("../shared/models/stories260K")) {
         if (model_load(&m, "../shared/models/stories260K", &e)) printf("stories260K: %s\n", e.msg);
         else {
             bench_model("stories260K", &m);

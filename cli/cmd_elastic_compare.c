@@ -8,11 +8,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/fileutil.h"
 #include "cli/cli.h"
 #include "cli/engine_args.h"
 #include "cli/grid_wiring.h"
 #include "elastic/calib.h"
-#include "elastic/dirs.h"
 #include "elastic/grid.h"
 
 #define CMP_MAX_APPS 16
@@ -46,7 +46,7 @@ static int print_losses(const Model *orig, const Model *el, const LevelSet *s_or
                         const char *data, int windows, int seq) {
     char path[2048];
     snprintf(path, sizeof path, "%s/corpus/val.bin", data);
-    if (!file_exists(path)) {
+    if (!path_is_file(path)) {
         fprintf(stderr, "elms elastic-compare: note: no %s, no held-out losses\n", path);
         return 0;
     }

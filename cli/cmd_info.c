@@ -4,8 +4,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
+#include "base/fileutil.h"
 #include "cli/cli.h"
 #include "cli/engine_args.h"
 #include "engine/io.h"
@@ -86,9 +86,8 @@ static int cmd_info(int argc, char **argv) {
     else
         printf("tokenizer          none\n");
     char ep[1200];
-    struct stat st;
     snprintf(ep, sizeof ep, "%s/elastic.json", dir);
-    printf("elastic            %s\n", stat(ep, &st) == 0 ? "elastic.json" : "none");
+    printf("elastic            %s\n", path_is_file(ep) ? "elastic.json" : "none");
     print_lora(dir);
     engine_model_free(&em);
     return 0;

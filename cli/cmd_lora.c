@@ -7,8 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/fileutil.h"
 #include "cli/cli.h"
-#include "elastic/dirs.h"
 #include "elastic/recover.h"
 #include "engine/io.h"
 #include "sim/profile.h"
@@ -118,10 +118,10 @@ static int cmd_lora(int argc, char **argv) {
     memset(&set, 0, sizeof set);
     unsigned char anchor[ELMS_MAX_LAYERS];
     int n_anchors = 0;
-    if (!file_exists(meta)) fprintf(stderr, "elms lora: note: %s has no elastic.json (no anchors, original unit order)\n", dir);
+    if (!path_is_file(meta)) fprintf(stderr, "elms lora: note: %s has no elastic.json (no anchors, original unit order)\n", dir);
     if (levels_read_anchors(dir, m.cfg.n_layers, anchor, &n_anchors, &e) ||
         data_load(&train, corpus, m.cfg.vocab_size, &e) ||
-        (!fl[2].value && file_exists(val) && data_load(&eval, val, m.cfg.vocab_size, &e))) {
+        (!fl[2].value && path_is_file(val) && data_load(&eval, val, m.cfg.vocab_size, &e))) {
         cli_error("lora", "%s", e.msg);
         goto done;
     }

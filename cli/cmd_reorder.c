@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/fileutil.h"
 #include "cli/cli.h"
 #include "elastic/anchors.h"
 #include "elastic/dirs.h"
@@ -129,7 +130,7 @@ static int cmd_reorder(int argc, char **argv) {
     char tok_src[2200];
     snprintf(tok_src, sizeof tok_src, "%s/tokenizer.json", src);
     snprintf(path, sizeof path, "%s/tokenizer.json", tmp);
-    if (file_exists(tok_src) && dir_copy_file(tok_src, path, &e)) {
+    if (path_is_file(tok_src) && dir_copy_file(tok_src, path, &e)) {
         cli_error("reorder", "%s", e.msg);
         goto fail_tmp;
     }

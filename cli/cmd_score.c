@@ -4,8 +4,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
+#include "base/fileutil.h"
 #include "cli/cli.h"
 #include "cli/engine_args.h"
 #include "cli/score_items.h"
@@ -17,8 +17,7 @@ enum { F_MODEL, F_ITEMS, F_DROP, F_SEED, F_LEVEL, F_ATTN, F_FFN, F_APP, F_SPLIT,
 static int ensure_items(const char *data, const char *app, const char *split, unsigned long data_seed, char *path,
                         size_t cap) {
     if (apps_items_path(path, cap, data, app, split)) return cli_error("score", "--data path too long: %s", data);
-    struct stat st;
-    if (stat(path, &st) == 0) return 0;
+    if (path_is_file(path)) return 0;
     fprintf(stderr, "elms score: %s is missing; generating the items of every app into %s/items (seed %lu)\n", path,
             data, data_seed);
     Err e;

@@ -8,10 +8,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "base/clock.h"
+#include "base/fileutil.h"
 #include "cli/cli.h"
 #include "cli/train_log.h"
 #include "engine/io.h"
@@ -21,17 +21,6 @@
 static volatile sig_atomic_t g_signal;
 
 static void on_signal(int sig) { g_signal = sig; }
-
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static bool file_exists(const char *p) {
-    struct stat st;
-    return stat(p, &st) == 0 && S_ISREG(st.st_mode);
-}
 
 static void fmt_duration(char *buf, size_t n, double s) {
     if (!(s >= 0) || s > 1e7) snprintf(buf, n, "?");
@@ -59,7 +48,7 @@ static int on_step(void *p, const TrainLogRow *r) {
         c->failed = 1;
         return 1;
     }
-    double t = now_s(), run_el = t - c->t_start;
+    double t = clock_wall_s(), run_el = t - c->t_start;
     long done = r->step - c->start_step;
     double eta = done > 0 ? run_el / (double)done * (double)(c->total - r->step) : NAN;
     char eta_s[32], el_s[32];
@@ -291,7 +280,7 @@ static int run_train(const Opts *o, const char *command) {
     char path[1200], tok_path[1200], ckpt[1200], found[1300];
     /* tokenizer: DATA/tokenizer.json, else DATA/corpus/tokenizer.json */
     snprintf(tok_path, sizeof tok_path, "%s/tokenizer.json", o->data);
-    if (!file_exists(tok_path)) snprintf(tok_path, sizeof tok_path, "%s/corpus/tokenizer.json", o->data);
+    if (!path_is_file(tok_path)) snprintf(tok_path, sizeof tok_path, "%s/corpus/tokenizer.json", o->data);
     Tokenizer tok;
     if (tokenizer_load(&tok, tok_path, &e) != 0)
         return cli_error(C, "%s (expected DATA/tokenizer.json or DATA/corpus/tokenizer.json)", e.msg);
@@ -338,7 +327,7 @@ static int run_train(const Opts *o, const char *command) {
         goto done;
     }
     snprintf(path, sizeof path, "%s/corpus/val.bin", o->data);
-    if (file_exists(path)) {
+    if (path_is_file(path)) {
         if (data_load(&val, path, vocab, &e) != 0) {
             cli_error(C, "%s", e.msg);
             goto done;
@@ -374,10 +363,10 @@ static int run_train(const Opts *o, const char *command) {
     }
 
     RunCtx ctx = {.log = &log, .total = o->tc.steps, .start_step = tr.step, .stop_after = o->stop_after,
-                  .t_start = now_s(), .max_time = o->max_time, .tty = isatty(STDERR_FILENO)};
+                  .t_start = clock_wall_s(), .max_time = o->max_time, .tty = isatty(STDERR_FILENO)};
     ctx.last.loss = ctx.last.val_loss = NAN;
     snprintf(path, sizeof path, "%s/model.safetensors", o->out);
-    if (tr.step >= o->tc.steps && file_exists(path)) {
+    if (tr.step >= o->tc.steps && path_is_file(path)) {
         printf("train: %s is already trained to step %ld of %ld; nothing to do\n", o->out, tr.step, o->tc.steps);
         rc = 0;
         goto done;

@@ -6,8 +6,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
+
+#include "base/clock.h"
 
 static void print_usage(FILE *f, const char *usage, const CliFlag *flags, int n_flags) {
     fprintf(f, "usage: %s\n", usage);
@@ -119,24 +120,18 @@ int cli_error(const char *cmd, const char *fmt, ...) {
     return 1;
 }
 
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 void progress_start(Progress *p, const char *label, long total) {
     p->label = label;
     p->total = total;
     p->done = 0;
-    p->t0 = p->last = now_s();
+    p->t0 = p->last = clock_wall_s();
     p->tty = isatty(STDERR_FILENO);
 }
 
 void progress_update(Progress *p, long done) {
     p->done = done;
     if (!p->tty) return;
-    double t = now_s();
+    double t = clock_wall_s();
     if (t - p->last < 0.2 && done < p->total) return;
     p->last = t;
     double el = t - p->t0, rate = el > 0 ? (double)done / el : 0;
@@ -146,7 +141,7 @@ void progress_update(Progress *p, long done) {
 }
 
 void progress_finish(Progress *p) {
-    double el = now_s() - p->t0;
+    double el = clock_wall_s() - p->t0;
     if (p->tty) fputc('\r', stderr);
     fprintf(stderr, "%s %ld/%ld done in %.1fs (%.1f/s)%s\n", p->label, p->done, p->total, el,
             el > 0 ? (double)p->done / el : 0.0, p->tty ? "          " : "");

@@ -8,8 +8,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
+#include "base/fileutil.h"
 #include "cli/cli.h"
 #include "elastic/levels.h"
 #include "engine/io.h"
@@ -21,8 +21,7 @@ int engine_model_load(const char *cmd, const char *dir, EngineModel *em) {
     if (model_load(&em->model, dir, &e) != 0) return cli_error(cmd, "%s", e.msg);
     char tp[1200];
     snprintf(tp, sizeof tp, "%s/tokenizer.json", dir);
-    struct stat st;
-    if (stat(tp, &st) == 0) {
+    if (path_is_file(tp)) {
         if (tokenizer_load(&em->tok, tp, &e) != 0) {
             model_free(&em->model);
             return cli_error(cmd, "%s", e.msg);
@@ -69,8 +68,7 @@ int engine_view_flags(const char *cmd, EngineModel *em, const char *attn, const 
         if (levels_view(&em->model, anchor, m, &em->view, &e) != 0) return cli_error(cmd, "%s: %s", em->dir, e.msg);
         char lp[1300];
         snprintf(lp, sizeof lp, "%s/lora/level-%.1f.safetensors", em->dir, m);
-        struct stat st;
-        if (m < 1 && stat(lp, &st) == 0) {
+        if (m < 1 && path_is_file(lp)) {
             if (lora_load(&em->lora, c, lp, &e) != 0) return cli_error(cmd, "%s", e.msg);
             em->has_lora = 1;
         }

@@ -6,7 +6,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "elastic/dirs.h"
+#include "base/fileutil.h"
+#include "base/hash.h"
 #include "engine/io.h"
 #include "policies/compressor_relevant.h"
 
@@ -150,7 +151,7 @@ int grid_write_figure(const char *cmd, const char *dir, const char *name, const 
     printf("wrote %s\n", dat);
     if (!plot) return 0;
     const char *script = "analysis/grid_heatmap.gp";
-    if (!file_exists(script) || !safe_for_gnuplot(dat) || !safe_for_gnuplot(title) ||
+    if (!path_is_file(script) || !safe_for_gnuplot(dat) || !safe_for_gnuplot(title) ||
         system("command -v gnuplot >/dev/null 2>&1") != 0) {
         fprintf(stderr, "elms %s: note: no heatmap drawn (needs gnuplot and %s in the current directory)\n", cmd,
                 script);

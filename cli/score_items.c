@@ -1,13 +1,12 @@
 /* score_items: per-app accuracy accumulation and multiple-choice scoring of item sets for the CLI. */
 #include "cli/score_items.h"
 
-#include <gsl/gsl_randist.h>
-#include <gsl/gsl_rng.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "base/keepmask.h"
 #include "cli/cli.h"
 #include "engine/score.h"
 
@@ -71,15 +70,13 @@ void app_tally_print(const AppTally *t, FILE *f) {
     free(order);
 }
 
-/* drop_mask: keep (n) = 1 except round(drop * n) positions chosen uniformly without replacement by r. */
-static void drop_mask(unsigned char *keep, int n, double drop, gsl_rng *r, int *scratch) {
-    for (int i = 0; i < n; i++) keep[i] = 1;
-    int k = (int)lround(drop * n);
-    if (k <= 0 || n <= 0) return;
-    if (k > n) k = n;
-    for (int i = 0; i < n; i++) scratch[i] = i;
-    gsl_ran_shuffle(r, scratch, (size_t)n, sizeof *scratch);
-    for (int i = 0; i < k; i++) keep[scratch[i]] = 0;
+/* drop_mask: keep (n) with round(drop * n) positions dropped, the kept ones a keepmask_random subset seeded per
+ * item (tag "drop-system", ratio 1 - drop), so an item's mask does not depend on the other items or their order.
+ * Returns -1 when out of memory. */
+static int drop_mask(unsigned char *keep, int n, double drop, unsigned long seed, const Item *it) {
+    int k = n - (int)lround(drop * n);
+    if (k < 0) k = 0;
+    return keepmask_random(keep, n, k, keepmask_seed(seed, "drop-system", it->app, it->id, 1.0 - drop)) < 0 ? -1 : 0;
 }
 
 int score_itemset(const char *cmd, const char *src, const EngineModel *em, const ItemSet *s, double drop,
@@ -92,9 +89,7 @@ int score_itemset(const char *cmd, const char *src, const EngineModel *em, const
     EncodedItem *enc = calloc((size_t)(s->n ? s->n : 1), sizeof *enc); /* (n items) */
     int **prompt = calloc((size_t)(s->n ? s->n : 1), sizeof *prompt);   /* (n items) arrays of (plen[i]) ids */
     int *plen = calloc((size_t)(s->n ? s->n : 1), sizeof *plen);        /* (n items) */
-    gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
-    if (!enc || !prompt || !plen || !r) rc = cli_error(cmd, "out of memory");
-    if (r) gsl_rng_set(r, seed);
+    if (!enc || !prompt || !plen) rc = cli_error(cmd, "out of memory");
     /* pass 1: encode and check every item, so that a bad item fails the run before any output */
     for (int i = 0; !rc && i < s->n; i++) {
         const Item *it = &s->items[i];
@@ -105,16 +100,11 @@ int score_itemset(const char *cmd, const char *src, const EngineModel *em, const
         }
         EncodedItem *x = &enc[i];
         int ns = x->n_system;
-        unsigned char *keep = malloc((size_t)(ns ? ns : 1));             /* (n_system) 0/1 */
-        int *scratch = malloc((size_t)(ns ? ns : 1) * sizeof *scratch); /* (n_system) */
+        unsigned char *keep = malloc((size_t)(ns ? ns : 1)); /* (n_system) 0/1 */
         prompt[i] = malloc((size_t)(1 + ns + x->n_query) * sizeof **prompt);
-        if (!keep || !scratch || !prompt[i]) rc = cli_error(cmd, "out of memory");
-        if (!rc) {
-            drop_mask(keep, ns, drop, r, scratch);
-            plen[i] = item_prompt(x, keep, bos, prompt[i]);
-        }
+        if (!keep || !prompt[i] || drop_mask(keep, ns, drop, seed, it)) rc = cli_error(cmd, "out of memory");
+        else plen[i] = item_prompt(x, keep, bos, prompt[i]);
         free(keep);
-        free(scratch);
         if (rc) break;
         int longest = 0;
         for (int c = 0; c < x->n_choices; c++)
@@ -159,6 +149,5 @@ int score_itemset(const char *cmd, const char *src, const EngineModel *em, const
     free(enc);
     free(prompt);
     free(plen);
-    if (r) gsl_rng_free(r);
     return rc;
 }

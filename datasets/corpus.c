@@ -215,7 +215,11 @@ static long add_drill_rest(DocBuf *b, const AppDef *def, const World *w, const I
     return rc == 0 ? b->len - begin : -1;
 }
 
-/* keep_mask: keep (n) all ones except round((1 - ratio) * n) positions drawn without replacement. */
+/* keep_mask: keep (n) all ones except round((1 - ratio) * n) positions drawn without replacement, by a partial
+ * Fisher-Yates shuffle on the corpus's running generator r. Deliberately not base/keepmask: this is a frozen part
+ * of the corpus generator. Its draws interleave with every other draw from r, so the corpus the shipped models
+ * were trained on (every byte `elms data gen` writes after the first dropped document) stays the same only while
+ * this consumes r exactly as it does; a mask with its own per-item generator would change them all. */
 static void keep_mask(gsl_rng *r, unsigned char *keep, int *scratch, int n, double ratio) {
     for (int i = 0; i < n; i++) {
         keep[i] = 1;

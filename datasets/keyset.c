@@ -1,18 +1,10 @@
 /* keyset: string set for split bookkeeping (see keyset.h). */
 #include "datasets/keyset.h"
 
-#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-static uint64_t fnv1a(const char *s) {
-    uint64_t h = 1469598103934665603ull;
-    for (; *s; s++) {
-        h ^= (unsigned char)*s;
-        h *= 1099511628211ull;
-    }
-    return h;
-}
+#include "base/hash.h"
 
 void keyset_init(KeySet *s) { memset(s, 0, sizeof *s); }
 
@@ -23,7 +15,7 @@ void keyset_free(KeySet *s) {
 }
 
 static size_t probe(char *const *slot, size_t cap, const char *key) {
-    size_t i = (size_t)fnv1a(key) & (cap - 1);
+    size_t i = (size_t)hash_fnv1a(HASH_FNV_OFFSET, key, strlen(key)) & (cap - 1);
     while (slot[i] && strcmp(slot[i], key)) i = (i + 1) & (cap - 1);
     return i;
 }

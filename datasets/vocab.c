@@ -1,9 +1,10 @@
 /* vocab: word counting and the frequency-ordered word-level tokenizer (see vocab.h). */
 #include "datasets/vocab.h"
 
-#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "base/hash.h"
 
 const char *const vocab_specials[VOCAB_N_SPECIAL] = {"[PAD]", "[UNK]", "[BOS]", "[EOS]"};
 
@@ -16,17 +17,8 @@ void vocab_free(VocabCounter *v) {
     memset(v, 0, sizeof *v);
 }
 
-static uint64_t fnv1a(const char *s, size_t n) {
-    uint64_t h = 1469598103934665603ull;
-    for (size_t i = 0; i < n; i++) {
-        h ^= (unsigned char)s[i];
-        h *= 1099511628211ull;
-    }
-    return h;
-}
-
 static size_t probe(char *const *word, size_t cap, const char *s, size_t n) {
-    size_t i = (size_t)fnv1a(s, n) & (cap - 1);
+    size_t i = (size_t)hash_fnv1a(HASH_FNV_OFFSET, s, n) & (cap - 1);
     while (word[i] && !(strlen(word[i]) == n && !memcmp(word[i], s, n))) i = (i + 1) & (cap - 1);
     return i;
 }

@@ -9,17 +9,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "base/fileutil.h"
 #include "engine/io.h"
-
-int dir_exists(const char *path) {
-    struct stat st;
-    return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
-}
-
-int file_exists(const char *path) {
-    struct stat st;
-    return stat(path, &st) == 0 && S_ISREG(st.st_mode);
-}
 
 static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
     (void)st;
@@ -41,7 +32,7 @@ int dir_replace(const char *tmp, const char *dst, Err *e) {
     char old[2048];
     if ((size_t)snprintf(old, sizeof old, "%s.old", dst) >= sizeof old) return err_set(e, "%s: path too long", dst);
     if (dir_remove_tree(old, e)) return -1;
-    int had = dir_exists(dst);
+    int had = path_is_dir(dst);
     if (had && rename(dst, old) != 0) return err_set(e, "%s: cannot move aside: %s", dst, strerror(errno));
     if (rename(tmp, dst) != 0) {
         int err = errno;

@@ -13,8 +13,5 @@ int dir_remove_tree(const char *path, Err *e);
 int dir_replace(const char *tmp, const char *dst, Err *e);
 /* dir_copy_file: copy src to dst (atomically). */
 int dir_copy_file(const char *src, const char *dst, Err *e);
-/* dir_exists / file_exists: path is a directory / a regular file. */
-int dir_exists(const char *path);
-int file_exists(const char *path);
 
 #endif

@@ -6,8 +6,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
+#include "base/fileutil.h"
 #include "engine/io.h"
 
 const double LEVELS[N_LEVELS] = {0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0};
@@ -59,8 +59,7 @@ int levels_read_anchors(const char *dir, int n_layers, unsigned char *anchor, in
     *n_anchors = 0;
     char path[1200];
     snprintf(path, sizeof path, "%s/elastic.json", dir);
-    struct stat st;
-    if (stat(path, &st) != 0) return 0;
+    if (!path_is_file(path)) return 0;
     cJSON *root;
     if (io_read_json(path, &root, e)) return -1;
     if (!cJSON_IsObject(root)) {
@@ -102,8 +101,7 @@ int levelset_load(LevelSet *s, const Model *m, const char *dir, bool with_lora, 
         if (!dir || !with_lora || i == N_LEVELS - 1) continue;
         char path[1200];
         snprintf(path, sizeof path, "%s/lora/level-%.1f.safetensors", dir, LEVELS[i]);
-        struct stat st;
-        if (stat(path, &st) != 0) continue;
+        if (!path_is_file(path)) continue;
         if (lora_load(&s->lora[i], &m->cfg, path, e)) {
             err_prefix(e, "level %.1f adapter", LEVELS[i]);
             goto fail;

@@ -4,8 +4,9 @@
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 
+#include "base/clock.h"
+#include "base/fileutil.h"
 #include "elastic/dirs.h"
 #include "engine/io.h"
 
@@ -37,28 +38,16 @@ int recover_ckpt_path(char *out, size_t cap, const char *dir, double level) {
     return (size_t)snprintf(out, cap, "%s/lora/ckpt-level-%.1f", dir, level) < cap ? 0 : -1;
 }
 
-static double wall_now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static double cpu_now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 int recover_level(Model *m, const unsigned char *anchor, double level, const TokenData *train, const char *dir,
                   const RecoverOpts *o, bool force, RecoverResult *r, Err *e) {
     memset(r, 0, sizeof *r);
     r->loss_before = r->loss_after = NAN;
-    double w0 = wall_now(), c0 = cpu_now();
+    double w0 = clock_wall_s(), c0 = clock_cpu_s();
     if (!(level > 0.0 && level < 1.0)) return err_set(e, "lora: level %g, expected a value in (0, 1)", level);
     char path[2048], ckpt[2048], found[2100];
     if (recover_adapter_path(path, sizeof path, dir, level) || recover_ckpt_path(ckpt, sizeof ckpt, dir, level))
         return err_set(e, "lora: model directory path too long");
-    if (file_exists(path) && !force) {
+    if (path_is_file(path) && !force) {
         r->skipped = true;
         return 0;
     }
@@ -94,8 +83,8 @@ int recover_level(Model *m, const unsigned char *anchor, double level, const Tok
     train_free(&t);
     data_loader_free(&d);
     lora_free(&a);
-    r->wall_s = wall_now() - w0;
-    r->cpu_s = cpu_now() - c0;
+    r->wall_s = clock_wall_s() - w0;
+    r->cpu_s = clock_cpu_s() - c0;
     return rc ? err_prefix(e, "lora level %.1f", level) : 0;
 }
 
@@ -104,10 +93,10 @@ void recover_switch(ElasticView *active, const LevelSet *s, int i) { *active = s
 double recover_switch_us(const LevelSet *s, long reps) {
     static ElasticView active; /* static: the compiler cannot drop the stores */
     if (reps < 1) reps = 1;
-    double t0 = wall_now();
+    double t0 = clock_wall_s();
     for (long r = 0; r < reps; r++) {
         recover_switch(&active, s, (int)(r % N_LEVELS));
         __asm__ __volatile__("" : : "r"(&active) : "memory");
     }
-    return (wall_now() - t0) * 1e6 / (double)reps;
+    return (clock_wall_s() - t0) * 1e6 / (double)reps;
 }

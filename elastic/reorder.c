@@ -3,8 +3,8 @@
 
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "base/clock.h"
 #include "elastic/anchors.h"
 #include "elastic/levels.h"
 
@@ -75,18 +75,6 @@ int reorder_level_table(const Model *m, ElasticMeta *meta, Err *e) {
     return 0;
 }
 
-static double wall_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static double cpu_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 int reorder_prepare(Model *m, const Calib *c, const ReorderOpts *o, ElasticMeta *meta, ReorderCost *cost, Err *e) {
     const ModelConfig *cfg = &m->cfg;
     int n_anchors = o->n_anchors < 0 ? anchors_default_count(cfg) : o->n_anchors;
@@ -98,16 +86,16 @@ int reorder_prepare(Model *m, const Calib *c, const ReorderOpts *o, ElasticMeta 
     Importance imp;
     ReorderCost k = {0};
     if (importance_alloc(&imp, cfg, e)) goto fail;
-    double w0 = wall_s(), c0 = cpu_s();
+    double w0 = clock_wall_s(), c0 = clock_cpu_s();
     if (importance_taylor(m, c, o->batch, &imp, &meta->calib_loss, e)) goto fail;
-    k.importance_wall = wall_s() - w0;
-    k.importance_cpu = cpu_s() - c0;
-    w0 = wall_s();
-    c0 = cpu_s();
+    k.importance_wall = clock_wall_s() - w0;
+    k.importance_cpu = clock_cpu_s() - c0;
+    w0 = clock_wall_s();
+    c0 = clock_cpu_s();
     if (anchors_loo(m, c, meta->loo_loss, NULL, e)) goto fail;
     if (anchors_pick(meta->loo_loss, cfg->n_layers, n_anchors, meta->anchors, e)) goto fail;
-    k.anchors_wall = wall_s() - w0;
-    k.anchors_cpu = cpu_s() - c0;
+    k.anchors_wall = clock_wall_s() - w0;
+    k.anchors_cpu = clock_cpu_s() - c0;
     meta->n_anchors = n_anchors;
     if (reorder_apply(m, &imp, meta->attn_order, meta->ffn_order, e)) goto fail;
     memcpy(meta->attn_imp, imp.attn, sizeof(double) * (size_t)cfg->n_layers * cfg->n_kv_heads);

@@ -9,6 +9,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "base/fileutil.h"
+
 /* One tensor of a checkpoint: its file name and shape, where it lives in memory, and whether memory holds it
  * transposed ((cols, rows) instead of the file's (rows, cols)). cols = 0 for 1-D tensors. */
 typedef struct TensorSlot {
@@ -69,24 +71,18 @@ static int ends_with(const char *s, const char *suf) {
     return a >= b && !strcmp(s + a - b, suf);
 }
 
-static int file_exists(const char *path) {
-    struct stat st;
-    return stat(path, &st) == 0;
-}
-
 int model_load(Model *m, const char *dir, Err *e) {
     memset(m, 0, sizeof *m);
     char cpath[1200], wpath[1200];
     snprintf(cpath, sizeof cpath, "%s/config.json", dir);
     snprintf(wpath, sizeof wpath, "%s/model.safetensors", dir);
-    struct stat st;
-    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) return err_set(e, "%s: not a model directory", dir);
+    if (!path_is_dir(dir)) return err_set(e, "%s: not a model directory", dir);
     ModelConfig c;
     if (config_read(cpath, &c, e) != 0) return -1;
-    if (!file_exists(wpath)) {
+    if (!path_is_file(wpath)) {
         char ipath[1300];
         snprintf(ipath, sizeof ipath, "%s.index.json", wpath);
-        if (file_exists(ipath))
+        if (path_is_file(ipath))
             return err_set(e, "%s: sharded checkpoints are not supported; merge the shards into model.safetensors",
                            ipath);
         return err_set(e, "%s: missing (the model's weights)", wpath);

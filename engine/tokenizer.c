@@ -4,10 +4,10 @@
 
 #include <cJSON.h>
 #include <math.h>
-#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/hash.h"
 #include "engine/io.h"
 
 /* The opaque part of a Tokenizer: the hash table and the list of added tokens. */
@@ -20,20 +20,11 @@ typedef struct TokMap {
     int split_punct;  /* 1: Whitespace (\w+ | [^\w\s]+), 0: WhitespaceSplit (runs of non-space) */
 } TokMap;
 
-static uint64_t hash_bytes(const char *s, size_t n) {
-    uint64_t h = 1469598103934665603ull; /* FNV-1a */
-    for (size_t i = 0; i < n; i++) {
-        h ^= (unsigned char)s[i];
-        h *= 1099511628211ull;
-    }
-    return h;
-}
-
 /* map_find: id of the piece s[0..n), or -1. */
 static int map_find(const Tokenizer *t, const char *s, size_t n) {
     const TokMap *m = t->map;
     if (!m) return -1;
-    for (size_t i = hash_bytes(s, n) & (m->cap - 1);; i = (i + 1) & (m->cap - 1)) {
+    for (size_t i = hash_fnv1a(HASH_FNV_OFFSET, s, n) & (m->cap - 1);; i = (i + 1) & (m->cap - 1)) {
         int id = m->slots[i];
         if (id < 0) return -1;
         const char *p = t->id_to_piece[id];
@@ -45,7 +36,7 @@ static int map_find(const Tokenizer *t, const char *s, size_t n) {
 static void map_insert(Tokenizer *t, int id) {
     TokMap *m = t->map;
     const char *p = t->id_to_piece[id];
-    size_t i = hash_bytes(p, strlen(p)) & (m->cap - 1);
+    size_t i = hash_fnv1a(HASH_FNV_OFFSET, p, strlen(p)) & (m->cap - 1);
     while (m->slots[i] >= 0) i = (i + 1) & (m->cap - 1);
     m->slots[i] = id;
 }

@@ -9,18 +9,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
+#include "base/fileutil.h"
 #include "engine/io.h"
 #include "engine/train.h"
 
 #define CKPT_FORMAT "elms-train-checkpoint"
-
-static bool is_dir(const char *p) {
-    struct stat st;
-    return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
-}
 
 /* Remove a checkpoint directory: its regular files, then the directory (nothing recursive beyond that). */
 static int remove_dir(const char *dir, Err *e) {
@@ -112,7 +107,7 @@ int train_ckpt_save(const Trainer *t, const DataLoader *d, const char *dir, Err 
         remove_dir(tmp, &ignore);
         return err_prefix(e, "checkpoint %s", dir);
     }
-    if (is_dir(dir)) {
+    if (path_is_dir(dir)) {
         if (remove_dir(old, e) != 0) return err_prefix(e, "checkpoint");
         if (rename(dir, old) != 0) return err_set(e, "checkpoint: cannot rename %s: %s", dir, strerror(errno));
     }
@@ -126,8 +121,7 @@ bool train_ckpt_find(const char *dir, char *found, size_t cap) {
     const char *suffix[2] = {"", ".old"};
     for (int i = 0; i < 2; i++) {
         snprintf(p, sizeof p, "%s%s/state.json", dir, suffix[i]);
-        struct stat st;
-        if (stat(p, &st) == 0 && S_ISREG(st.st_mode)) {
+        if (path_is_file(p)) {
             snprintf(found, cap, "%s%s", dir, suffix[i]);
             return true;
         }

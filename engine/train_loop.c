@@ -1,24 +1,18 @@
 /* train_loop: a whole training run: steps until the configured count, periodic validation and checkpoints, one
  * log row per step through a callback (the CLI turns rows into progress lines and SQLite rows). */
 #include <math.h>
-#include <time.h>
 
+#include "base/clock.h"
 #include "engine/train.h"
-
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 int train_run(Trainer *t, DataLoader *d, const TrainRunOpts *o, bool *stopped, Err *e) {
     if (stopped) *stopped = false;
-    double t0 = now_s(), last_ckpt = t0, elapsed0 = t->elapsed_s;
+    double t0 = clock_wall_s(), last_ckpt = t0, elapsed0 = t->elapsed_s;
     while (t->step < t->cfg.steps) {
-        double ts = now_s();
+        double ts = clock_wall_s();
         TrainStepStats st;
         if (train_step(t, d, &st, e) != 0) return -1;
-        double te = now_s();
+        double te = clock_wall_s();
         TrainLogRow row = {
             .step = t->step,
             .loss = st.loss,
@@ -31,13 +25,13 @@ int train_run(Trainer *t, DataLoader *d, const TrainRunOpts *o, bool *stopped, E
         bool last = t->step >= t->cfg.steps;
         if (o->val && ((o->val_every > 0 && t->step % o->val_every == 0) || last))
             if (train_eval(t, o->val, o->val_windows, &row.val_loss, e) != 0) return err_prefix(e, "validation");
-        t->elapsed_s = elapsed0 + (now_s() - t0);
+        t->elapsed_s = elapsed0 + (clock_wall_s() - t0);
         if (o->ckpt_dir) {
             bool due = last || (o->ckpt_every > 0 ? t->step % o->ckpt_every == 0
-                                                  : o->ckpt_secs > 0 && now_s() - last_ckpt >= o->ckpt_secs);
+                                                  : o->ckpt_secs > 0 && clock_wall_s() - last_ckpt >= o->ckpt_secs);
             if (due) {
                 if (train_ckpt_save(t, d, o->ckpt_dir, e) != 0) return -1;
-                last_ckpt = now_s();
+                last_ckpt = clock_wall_s();
                 row.checkpointed = true;
             }
         }

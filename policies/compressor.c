@@ -1,13 +1,10 @@
 /* compressor: the compressor registry and the built-in "none" and "random" compressors (see compressor.h). */
 #include "policies/compressor.h"
 
-#include <gsl/gsl_randist.h>
-#include <gsl/gsl_rng.h>
-#include <stdlib.h>
 #include <string.h>
 
+#include "base/keepmask.h"
 #include "elastic/levels.h"
-#include "traces/strtab.h"
 
 typedef struct CompressorEntry {
     const char *name, *summary;
@@ -75,34 +72,11 @@ COMPRESSOR_REGISTER("none", "no compression: every system token is kept", none_c
 
 /* ---- random ---- */
 
+/* random_keep: keepmask_random with the per-item seed of the run seed, app, item and ratio (no tag). */
 static int random_keep(Compressor *c, const PolicyRequest *r, double ratio, unsigned char *keep, Err *e) {
     int S = r->enc->n_system, k = levels_kept_system(S, r->enc->n_query, ratio);
-    memset(keep, 0, (size_t)S);
-    if (k == S) {
-        memset(keep, 1, (size_t)S);
-        return k;
-    }
-    if (k == 0) return 0;
-    int *all = malloc(sizeof *all * (size_t)S), *pick = malloc(sizeof *pick * (size_t)k);
-    gsl_rng *g = gsl_rng_alloc(gsl_rng_mt19937);
-    if (!all || !pick || !g) {
-        free(all);
-        free(pick);
-        if (g) gsl_rng_free(g);
+    if (keepmask_random(keep, S, k, keepmask_seed(c->seed, NULL, r->app, r->item, ratio)) < 0)
         return err_set(e, "out of memory");
-    }
-    long permille = (long)(ratio * 1000 + 0.5);
-    uint64_t h = strtab_hash(STRTAB_FNV_OFFSET, &c->seed, sizeof c->seed);
-    h = strtab_hash(h, r->app, strlen(r->app) + 1);
-    h = strtab_hash(h, r->item, strlen(r->item) + 1);
-    h = strtab_hash(h, &permille, sizeof permille);
-    gsl_rng_set(g, (unsigned long)(h ^ (h >> 32)));
-    for (int i = 0; i < S; i++) all[i] = i;
-    gsl_ran_choose(g, pick, (size_t)k, all, (size_t)S, sizeof *all);
-    for (int i = 0; i < k; i++) keep[pick[i]] = 1;
-    free(all);
-    free(pick);
-    gsl_rng_free(g);
     return k;
 }
 

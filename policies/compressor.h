@@ -4,9 +4,9 @@
  * which ones, and kept tokens stay in their original order.
  *
  * Built in: "none" (keeps everything whatever the ratio: a policy's grid collapses to p = 1) and "random"
- * (a seeded uniform subset; the seed mixes the run seed with the app, item and ratio so that the mask of a
- * request does not depend on replay order). Later compressors (the tiny LM's score head, LLMLingua-style
- * classifiers) register the same way. */
+ * (a seeded uniform subset, base/keepmask.h; the seed mixes the run seed with the app, item and ratio so that
+ * the mask of a request does not depend on replay order). Later compressors (the tiny LM's score head,
+ * LLMLingua-style classifiers) register the same way. */
 #ifndef ELMS_COMPRESSOR_H
 #define ELMS_COMPRESSOR_H
 

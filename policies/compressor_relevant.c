@@ -1,13 +1,11 @@
 /* compressor_relevant: the "oracle-relevant" compressor (see compressor_relevant.h). */
 #include "policies/compressor_relevant.h"
 
-#include <gsl/gsl_randist.h>
-#include <gsl/gsl_rng.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/keepmask.h"
 #include "elastic/levels.h"
-#include "traces/strtab.h"
 
 typedef struct RelevantState {
     CompressorItemFn fn;
@@ -22,35 +20,6 @@ int compressor_relevant_set_items(Compressor *c, CompressorItemFn fn, void *ctx,
     RelevantState *s = c->state;
     s->fn = fn;
     s->ctx = ctx;
-    return 0;
-}
-
-/* fill_random: keep `more` further tokens drawn uniformly from those not yet kept. */
-static int fill_random(Compressor *c, const PolicyRequest *r, double ratio, unsigned char *keep, int S, int more,
-                       Err *e) {
-    int *rest = malloc(sizeof *rest * (size_t)S), *pick = malloc(sizeof *pick * (size_t)(more > 0 ? more : 1));
-    gsl_rng *g = gsl_rng_alloc(gsl_rng_mt19937);
-    if (!rest || !pick || !g) {
-        free(rest);
-        free(pick);
-        if (g) gsl_rng_free(g);
-        return err_set(e, "out of memory");
-    }
-    int n = 0;
-    for (int i = 0; i < S; i++)
-        if (!keep[i]) rest[n++] = i;
-    long permille = (long)(ratio * 1000 + 0.5);
-    uint64_t h = strtab_hash(STRTAB_FNV_OFFSET, RELEVANT_NAME, sizeof RELEVANT_NAME);
-    h = strtab_hash(h, &c->seed, sizeof c->seed);
-    h = strtab_hash(h, r->app, strlen(r->app) + 1);
-    h = strtab_hash(h, r->item, strlen(r->item) + 1);
-    h = strtab_hash(h, &permille, sizeof permille);
-    gsl_rng_set(g, (unsigned long)(h ^ (h >> 32)));
-    gsl_ran_choose(g, pick, (size_t)more, rest, (size_t)n, sizeof *rest);
-    for (int i = 0; i < more; i++) keep[pick[i]] = 1;
-    free(rest);
-    free(pick);
-    gsl_rng_free(g);
     return 0;
 }
 
@@ -71,7 +40,8 @@ static int relevant_keep(Compressor *c, const PolicyRequest *r, double ratio, un
                 kept++;
             }
     }
-    if (kept < k && fill_random(c, r, ratio, keep, S, k - kept, e)) return -1;
+    uint64_t seed = keepmask_seed(c->seed, RELEVANT_NAME, r->app, r->item, ratio);
+    if (kept < k && keepmask_add_random(keep, S, k - kept, seed) < 0) return err_set(e, "out of memory");
     return k;
 }
 

@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/hash.h"
+
 void evalcache_init(EvalCache *c, Db *db) {
     memset(c, 0, sizeof *c);
     strtab_init(&c->keys);
@@ -78,17 +80,12 @@ int evalcache_put(EvalCache *c, const char *model_hash, const char *config, cons
     return 0;
 }
 
-void hash_floats(const float *x, size_t n, char out[17]) {
-    uint64_t h = strtab_hash(STRTAB_FNV_OFFSET, x, n * sizeof *x);
-    snprintf(out, 17, "%016llx", (unsigned long long)h);
-}
-
 /* Appends one layer's description to out: "a<attn>f<ffn>" plus "-A"/"-F" for skipped sub-blocks and
  * "i<count>:<hash>" for an explicit neuron subset. */
 static int layer_desc(const LayerView *L, char *out, size_t cap) {
     char sub[40] = "";
     if (L->ffn_idx) {
-        uint64_t h = strtab_hash(STRTAB_FNV_OFFSET, L->ffn_idx, sizeof(int) * (size_t)L->n_ffn_idx);
+        uint64_t h = hash_fnv1a(HASH_FNV_OFFSET, L->ffn_idx, sizeof(int) * (size_t)L->n_ffn_idx);
         snprintf(sub, sizeof sub, "i%d:%08llx", L->n_ffn_idx, (unsigned long long)(h & 0xffffffffULL));
     }
     return snprintf(out, cap, "a%df%d%s%s%s", L->attn_units, L->ffn_units, L->skip_attn ? "-A" : "",
@@ -133,15 +130,17 @@ int config_key_keep(const unsigned char *keep, int n_system, char *out, size_t c
         kept = 0;
         for (int i = 0; i < n_system; i++) kept += keep[i] != 0;
         if (kept < n_system) {
-            h = STRTAB_FNV_OFFSET;
+            h = HASH_FNV_OFFSET;
             for (int i = 0; i < n_system; i++) {
                 unsigned char b = keep[i] != 0;
-                h = strtab_hash(h, &b, 1);
+                h = hash_fnv1a(h, &b, 1);
             }
         }
     }
+    char hex[17];
+    hash_hex(h, hex);
     if (kept == n_system) w = snprintf(out, cap, ";keep=all");
-    else w = snprintf(out, cap, ";keep=%d/%d:%016llx", kept, n_system, (unsigned long long)h);
+    else w = snprintf(out, cap, ";keep=%d/%d:%s", kept, n_system, hex);
     return w < 0 || (size_t)w >= cap ? -1 : w;
 }
 

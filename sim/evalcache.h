@@ -32,8 +32,6 @@ int evalcache_get(EvalCache *c, const char *model_hash, const char *config, cons
 int evalcache_put(EvalCache *c, const char *model_hash, const char *config, const char *app, const char *item,
                   const EvalOutcome *o, Err *e);
 
-/* hash_floats: FNV-1a 64 of n floats' bytes, as 16 hex digits into out (17 bytes). */
-void hash_floats(const float *x, size_t n, char out[17]);
 /* config_key: the configuration key of a view and keep-mask (keep NULL = all of n_system kept).
  * lora_hash: the adapter's hash or NULL; select_key: the selector's key or NULL. Returns -1 if cap is short. */
 int config_key(const ElasticView *v, const char *lora_hash, const char *select_key, const unsigned char *keep,

@@ -10,6 +10,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/fileutil.h"
+
 typedef struct TestEntry {
     const char *name, *file;
     TestFn fn;
@@ -26,8 +28,7 @@ void test_register(const char *name, const char *file, TestFn fn) {
 const char *test_tmpdir(void) { return g_tmpdir; }
 
 const char *test_shared_dir(void) {
-    struct stat st;
-    return stat("../shared", &st) == 0 && S_ISDIR(st.st_mode) ? "../shared" : NULL;
+    return path_is_dir("../shared") ? "../shared" : NULL;
 }
 
 int test_run_cli(const char *args, char **out) {

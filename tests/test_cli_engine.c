@@ -263,6 +263,21 @@ TEST(cli_score_matches_hand_scoring) {
     CHECK(test_cli(&o1, "score --model %s --items %s --drop-system 0.5 --seed 9", dir, ip) == 0);
     CHECK(test_cli(&o2, "score --model %s --items %s --drop-system 0.5 --seed 9", dir, ip) == 0);
     CHECK(!strcmp(o1, o2) && strstr(o1, "macro "));
+    free(o2);
+    /* each item's mask is seeded by the item itself: the same items in the opposite order score the same */
+    ItemSet rev;
+    Err e;
+    CHECK(items_read(&rev, ip, &e) == 0);
+    for (int i = 0, j = rev.n - 1; i < j; i++, j--) {
+        Item tmp = rev.items[i];
+        rev.items[i] = rev.items[j];
+        rev.items[j] = tmp;
+    }
+    const char *rp = test_path("items-reversed.jsonl");
+    CHECK(items_write(&rev, rp, &e) == 0);
+    items_free(&rev);
+    CHECK(test_cli(&o2, "score --model %s --items %s --drop-system 0.5 --seed 9", dir, rp) == 0);
+    CHECK_MSG(!strcmp(o1, o2), "in order:\n%sreversed:\n%s", o1, o2);
     free(o1);
     free(o2);
     /* a sub-model by width and by level */

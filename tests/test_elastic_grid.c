@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/hash.h"
 #include "elastic/grid.h"
 #include "engine/io.h"
 #include "engine/score.h"

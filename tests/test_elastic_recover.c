@@ -7,7 +7,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "elastic/dirs.h"
+#include "base/fileutil.h"
 #include "elastic/elastic_meta.h"
 #include "elastic/recover.h"
 #include "elastic/reorder.h"
@@ -68,8 +68,8 @@ TEST(elastic_lora_level_trains_saves_and_switches) {
     char path[2048], ckpt[2048];
     recover_adapter_path(path, sizeof path, dir, LEVELS[li]);
     recover_ckpt_path(ckpt, sizeof ckpt, dir, LEVELS[li]);
-    CHECK(file_exists(path));
-    CHECK(!dir_exists(ckpt)); /* the checkpoint is removed once the adapter is written */
+    CHECK(path_is_file(path));
+    CHECK(!path_is_dir(ckpt)); /* the checkpoint is removed once the adapter is written */
     CHECK(strstr(path, "lora/level-0.5.safetensors") != NULL);
     /* a second call finds the adapter and trains nothing */
     RecoverResult r2;
@@ -136,7 +136,7 @@ TEST(elastic_lora_resumes_to_the_same_adapter) {
     CHECK_MSG(strstr(e.msg, "stopped") != NULL, "%s", e.msg);
     char ckpt[2048], pa[2048], pb[2048];
     recover_ckpt_path(ckpt, sizeof ckpt, b_dir, 0.3);
-    CHECK(dir_exists(ckpt));
+    CHECK(path_is_dir(ckpt));
     o.log = NULL;
     CHECK_MSG(recover_level(&m, NULL, 0.3, &d, b_dir, &o, false, &r, &e) == 0, "%s", e.msg);
     CHECK(r.resumed && r.steps == 5);
@@ -191,9 +191,9 @@ TEST(elastic_smoke_reorder_and_lora_cli) {
     CHECK(strstr(text, "level 0.5 param_fraction") != NULL);
     free(text);
     snprintf(path, sizeof path, "%s/tokenizer.json", out);
-    CHECK(file_exists(path));
+    CHECK(path_is_file(path));
     snprintf(path, sizeof path, "%s.tmp", out);
-    CHECK(!dir_exists(path));
+    CHECK(!path_is_dir(path));
     ElasticMeta meta;
     snprintf(path, sizeof path, "%s/elastic.json", out);
     CHECK_MSG(elastic_meta_read(&meta, &c, path, &e) == 0, "%s", e.msg);
@@ -213,7 +213,7 @@ TEST(elastic_smoke_reorder_and_lora_cli) {
     CHECK(strstr(text, "adapters 1 of 8 levels loaded") != NULL);
     free(text);
     snprintf(path, sizeof path, "%s/lora/level-0.5.safetensors", out);
-    CHECK(file_exists(path));
+    CHECK(path_is_file(path));
     st = test_run_cli(args, &text); /* resumable: the finished adapter is skipped */
     CHECK(st == 0 && strstr(text, "skipped") != NULL);
     free(text);

@@ -1,6 +1,7 @@
 /* Tests of engine/io: half-precision conversions against hand-derived values, safetensors round trips (F32 exact,
  * F16 within half precision, BF16 read from a file built by hand), metadata, validation errors, config.json,
  * model directories (save -> load gives identical logits; files hold the Hugging Face layout) and LoRA files. */
+#include "base/fileutil.h"
 #include "engine/io.h"
 #include "engine/model.h"
 #include "tests/test.h"
@@ -11,7 +12,6 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 static void write_bytes(const char *path, const void *p, size_t n) {
     FILE *f = fopen(path, "wb");
@@ -582,8 +582,7 @@ TEST(io_files) {
     const char *p = test_path("a/b/c");
     CHECK(io_mkdirs(p, &e) == 0);
     CHECK(io_mkdirs(p, &e) == 0); /* idempotent */
-    struct stat st;
-    CHECK(stat(p, &st) == 0 && S_ISDIR(st.st_mode));
+    CHECK(path_is_dir(p));
     const char *fp = test_path("a/b/file.txt");
     CHECK(io_write_atomic(fp, "hello\n", 6, &e) == 0);
     CHECK(io_write_atomic(fp, "bye\n", 4, &e) == 0);

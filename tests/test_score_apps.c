@@ -1,12 +1,12 @@
 /* `elms score --app APP|all --split S --data DIR`: items are generated when missing, the output has one line per
  * app and a macro line, and bad app or split names are usage errors. */
+#include "base/fileutil.h"
 #include "engine/tokenizer.h"
 #include "tests/test.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 TEST(score_app_generates_items_and_prints_per_app) {
     char cmd[2048], *out = NULL;
@@ -33,9 +33,8 @@ TEST(score_app_generates_items_and_prints_per_app) {
     CHECK_MSG(strstr(out, "reading accuracy ") && strstr(out, "/500 = ") && strstr(out, "\nmacro "), "%s", out);
     free(out);
     char path[1024];
-    struct stat st;
     snprintf(path, sizeof path, "%s/fresh/items/uinav/test.jsonl", d);
-    CHECK(stat(path, &st) == 0);
+    CHECK(path_is_file(path));
     /* all six apps from the existing directory (20 test items each): six app lines, sorted, then macro */
     snprintf(cmd, sizeof cmd, "score --model %s/m --app all --data %s/data", d, d);
     CHECK(test_run_cli(cmd, &out) == 0);

@@ -5,8 +5,8 @@
 #include <sqlite3.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
+#include "base/fileutil.h"
 #include "engine/data.h"
 #include "engine/io.h"
 #include "engine/tokenizer.h"
@@ -50,9 +50,8 @@ static const char *tmp_data_dir(TestCtx *t, char data[1024]) {
 
 static bool exists(const char *dir, const char *name) {
     char p[1200];
-    struct stat st;
     snprintf(p, sizeof p, "%s/%s", dir, name);
-    return stat(p, &st) == 0;
+    return path_is_file(p);
 }
 
 /* SELECT count(*), count(val_loss), min(step), max(step) of a run. */

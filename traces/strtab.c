@@ -4,14 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-uint64_t strtab_hash(uint64_t h, const void *data, size_t len) {
-    const unsigned char *p = data;
-    for (size_t i = 0; i < len; i++) {
-        h ^= p[i];
-        h *= 1099511628211ULL;
-    }
-    return h;
-}
+#include "base/hash.h"
 
 void strtab_init(StrTab *t) { memset(t, 0, sizeof *t); }
 
@@ -24,7 +17,7 @@ void strtab_free(StrTab *t) {
 
 static size_t slot_of(const StrTab *t, const char *s) {
     size_t mask = t->n_slots - 1;
-    size_t i = (size_t)strtab_hash(STRTAB_FNV_OFFSET, s, strlen(s)) & mask;
+    size_t i = (size_t)hash_fnv1a(HASH_FNV_OFFSET, s, strlen(s)) & mask;
     while (t->slot[i] && strcmp(t->str[t->slot[i] - 1], s)) i = (i + 1) & mask;
     return i;
 }

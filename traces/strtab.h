@@ -1,10 +1,9 @@
-/* strtab: string interning (string -> dense index) with an open-addressing hash table (FNV-1a 64).
- * Used for app and item names in traces and for lookups in the simulator. Strings are copied. */
+/* strtab: string interning (string -> dense index) with an open-addressing hash table (FNV-1a 64 from
+ * base/hash.h). Used for app and item names in traces and for lookups in the simulator. Strings are copied. */
 #ifndef ELMS_STRTAB_H
 #define ELMS_STRTAB_H
 
 #include <stddef.h>
-#include <stdint.h>
 
 typedef struct StrTab {
     char **str;       /* (n) interned strings, index = id */
@@ -12,10 +11,6 @@ typedef struct StrTab {
     int *slot;        /* (n_slots) id + 1, 0 = empty */
     size_t n_slots;   /* power of two */
 } StrTab;
-
-/* strtab_hash: FNV-1a 64 of len bytes, continuing from h (start with STRTAB_FNV_OFFSET). */
-#define STRTAB_FNV_OFFSET 1469598103934665603ULL
-uint64_t strtab_hash(uint64_t h, const void *data, size_t len);
 
 void strtab_init(StrTab *t);
 void strtab_free(StrTab *t);

@@ -1,0 +1,14 @@
+/* clock: wall-clock and CPU time in seconds, for progress rates and ETAs, cost lines (wall and CPU seconds of an
+ * offline step), calibration timings and benchmarks. Results never depend on them, and tests never assert on
+ * them. */
+#ifndef ELMS_BASE_CLOCK_H
+#define ELMS_BASE_CLOCK_H
+
+/* clock_wall_s: seconds on the monotonic clock (CLOCK_MONOTONIC). The origin is arbitrary: use differences.
+ * Never goes backwards, unaffected by changes of the system time. */
+double clock_wall_s(void);
+
+/* clock_cpu_s: CPU seconds the whole process (all its threads) has used so far (CLOCK_PROCESS_CPUTIME_ID). */
+double clock_cpu_s(void);
+
+#endif
