@@ -23,7 +23,7 @@ BUILD   := build/asan
 BIN     := bin/asan
 endif
 
-LIB_DIRS := base engine elastic policies datasets traces sim
+LIB_DIRS := base engine datasets eval elastic traces policies sim
 LIB_SRC  := $(foreach d,$(LIB_DIRS),$(wildcard $(d)/*.c))
 CLI_SRC  := $(wildcard cli/*.c)
 TEST_SRC := $(wildcard tests/*.c)

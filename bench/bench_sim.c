@@ -58,7 +58,7 @@ static int replay(SimContext *ctx, const PolicyEnv *env, const char *policy, con
     long run = 0;
     if (db) {
         DbRun r = {.created = "bench", .command = "elms-bench", .policy = policy, .trace = "bench", .profile = "normalized",
-                   .model = "random", .model_hash = sim_weight_hash(ctx, env->base), .scheduler = "fcfs",
+                   .model = "random", .model_hash = env->base->hash, .scheduler = "fcfs",
                    .n_requests = t->n};
         if (db_run_begin(db, &r, &run, e)) {
             policy_destroy(&p);

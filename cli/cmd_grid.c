@@ -149,7 +149,7 @@ static int cmd_grid(int argc, char **argv) {
             computed += c->computed;
             total += c->total;
         }
-    printf("model_hash %s items %d lora %s (%d adapters) compressor %s seed %ld\n", w.model_hash, items.n,
+    printf("model_hash %s items %d lora %s (%d adapters) compressor %s seed %ld\n", em.model.hash, items.n,
            use_lora ? "on" : "off", set.n_lora, comp, seed);
     printf("computed %ld of %ld evaluations (the rest from the cache)\n", computed, total);
     if (!db) printf("no database: nothing cached\n");

@@ -34,13 +34,23 @@ static char *git_revision(void) {
     return buf[0] ? strdup(buf) : NULL;
 }
 
+/* sim_usage: the usage line followed by every registered policy with its summary. */
+static void sim_usage(char *out, size_t cap) {
+    const char *names[64], *sums[64];
+    int n = policy_names(names, sums, 64);
+    size_t len = (size_t)snprintf(out, cap, "elms sim --trace T --policy P[,P...] --profile F --model DIR --db FILE\n\n"
+                                            "policies (offline artefacts: elms prepare POLICY --model DIR):");
+    for (int i = 0; i < n && len < cap; i++)
+        len += (size_t)snprintf(out + len, cap - len, "\n  %-16s %s", names[i], sums[i]);
+}
 
 static int cmd_sim(int argc, char **argv) {
     CliFlag fl[] = {
         {"trace", "T", "trace (JSONL, see elms trace)", NULL},
         {"policy", "P[,P...]", "policies to replay (one run each)", "full"},
         {"profile", "F", "device profile: a name in sim/profiles/ or a path", "normalized"},
-        {"model", "DIR", "base model directory (with tokenizer.json)", NULL},
+        {"model", "DIR", "base model directory (with tokenizer.json; policies' artefacts in DIR/policies/)",
+         "models/base-elastic"},
         {"db", "FILE", "SQLite results database (created if missing; runs are appended)", NULL},
         {"data", "DIR", "datasets directory holding items/APP/SPLIT.jsonl", "data"},
         {"split", "NAME", "item split the trace refers to", "test"},
@@ -50,11 +60,12 @@ static int cmd_sim(int argc, char **argv) {
         {"profiles", "DIR", "directory of named profiles", "sim/profiles"},
     };
     const int nf = sizeof fl / sizeof fl[0];
-    int pr = cli_parse(argc, argv, "elms sim --trace T --policy P[,P...] --profile F --model M --db results/elms.db",
-                       fl, nf, NULL, 0, NULL);
+    char usage[4096];
+    sim_usage(usage, sizeof usage);
+    int pr = cli_parse(argc, argv, usage, fl, nf, NULL, 0, NULL);
     if (pr) return pr > 0 ? 0 : 2;
-    if (!fl[0].value || !fl[3].value) {
-        fprintf(stderr, "elms sim: --trace and --model are required (see --help)\n");
+    if (!fl[0].value) {
+        fprintf(stderr, "elms sim: --trace is required (see --help)\n");
         return 2;
     }
     long seed;
@@ -132,7 +143,7 @@ static int cmd_sim(int argc, char **argv) {
         long run_id = 0;
         DbRun run = {.created = created, .git_rev = git, .command = cmdline, .seed = seed, .policy = pols[i],
                      .compressor = fl[7].value, .trace = fl[0].value, .profile = prof.name, .model = fl[3].value,
-                     .model_hash = sim_weight_hash(&ctx, &em.model), .scheduler = fl[9].value,
+                     .model_hash = em.model.hash, .scheduler = fl[9].value,
                      .n_requests = trace.n};
         if (dbp && db_run_begin(dbp, &run, &run_id, &e)) {
             policy_destroy(&p);

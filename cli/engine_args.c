@@ -1,6 +1,8 @@
 /* engine_args: model directory loading, token lists and view flags shared by the engine subcommands. */
 #include "cli/engine_args.h"
 
+#include "eval/eval.h"
+
 #include <ctype.h>
 #include <errno.h>
 #include <limits.h>
@@ -116,8 +118,7 @@ int engine_parse_tokens(const char *cmd, const char *s, int vocab, int **out) {
 }
 
 int engine_bos(const EngineModel *em) {
-    if (em->model.cfg.bos_id >= 0) return em->model.cfg.bos_id;
-    return em->has_tok ? em->tok.bos_id : -1;
+    return eval_bos(em->has_tok ? &em->tok : NULL, &em->model);
 }
 
 int engine_eos(const EngineModel *em) {

@@ -33,7 +33,8 @@ int engine_view_flags(const char *cmd, EngineModel *em, const char *attn, const 
  * or -1 after printing the error. */
 int engine_parse_tokens(const char *cmd, const char *s, int vocab, int **out);
 
-/* engine_bos / engine_eos: the model config's id, else the tokenizer's, else -1. */
+/* engine_bos: the one BOS rule (eval_bos: the tokenizer's id, else the model config's, else -1).
+ * engine_eos: the model config's id, else the tokenizer's, else -1. */
 int engine_bos(const EngineModel *em);
 int engine_eos(const EngineModel *em);
 

@@ -35,6 +35,8 @@ int grid_wiring_open(GridWiring *w, const char *cmd, const char *db_path, const 
         w->has_db = 1;
     }
     evalcache_init(&w->cache, w->has_db ? &w->db : NULL);
+    EvalStore store = evalcache_store(&w->cache);
+    evaluator_init(&w->ev, tok, m, &store);
     w->env = (PolicyEnv){.base = m, .tok = tok, .compressor = comp, .seed = seed};
     if (compressor_create(&w->comp, comp, &w->env, &e)) {
         grid_wiring_close(w);
@@ -45,14 +47,12 @@ int grid_wiring_open(GridWiring *w, const char *cmd, const char *db_path, const 
         grid_wiring_close(w);
         return cli_error(cmd, "%s", e.msg);
     }
-    hash_floats(m->params, m->n_params, w->model_hash);
     return 0;
 }
 
 void grid_wiring_set_model(GridWiring *w, const Model *m) {
     w->model = m;
     w->env.base = m;
-    hash_floats(m->params, m->n_params, w->model_hash);
 }
 
 void grid_wiring_close(GridWiring *w) {
@@ -72,42 +72,6 @@ static int hook_keep(void *ctx, const Item *it, const EncodedItem *x, double rat
     return k;
 }
 
-/* lora_hash: the adapter's hash (computed once per adapter), or NULL without one. */
-static const char *lora_hash(GridWiring *w, const Lora *a) {
-    if (!a) return NULL;
-    for (int i = 0; i < w->n_lora; i++)
-        if (w->lora_ptr[i] == a) return w->lora_hash[i];
-    int slot = w->n_lora < N_LEVELS ? w->n_lora++ : N_LEVELS - 1;
-    w->lora_ptr[slot] = a;
-    hash_floats(a->params, a->n_params, w->lora_hash[slot]);
-    return w->lora_hash[slot];
-}
-
-static int query_key(GridWiring *w, const GridQuery *q, char *out, size_t cap, Err *e) {
-    if (config_key(q->view, lora_hash(w, q->view->lora), NULL, q->keep, q->n_system, out, cap))
-        return err_set(e, "item '%s': configuration key too long", q->item);
-    return 0;
-}
-
-static int hook_get(void *ctx, const GridQuery *q, GridOutcome *out, int *found, Err *e) {
-    GridWiring *w = ctx;
-    char key[4096];
-    EvalOutcome o;
-    if (query_key(w, q, key, sizeof key, e) ||
-        evalcache_get(&w->cache, w->model_hash, key, q->app, q->item, &o, found, e))
-        return -1;
-    if (*found) *out = (GridOutcome){o.choice, o.correct, o.margin};
-    return 0;
-}
-
-static int hook_put(void *ctx, const GridQuery *q, const GridOutcome *o, Err *e) {
-    GridWiring *w = ctx;
-    char key[4096];
-    EvalOutcome x = {.choice = o->choice, .correct = o->correct != 0, .margin = o->margin};
-    if (query_key(w, q, key, sizeof key, e)) return -1;
-    return evalcache_put(&w->cache, w->model_hash, key, q->app, q->item, &x, e);
-}
-
 static void hook_progress(void *ctx, long done, long total) {
     GridWiring *w = ctx;
     (void)total;
@@ -115,7 +79,7 @@ static void hook_progress(void *ctx, long done, long total) {
 }
 
 void grid_wiring_hooks(GridWiring *w, GridHooks *h, const char *label, long total) {
-    *h = (GridHooks){.ctx = w, .keep = hook_keep, .get = hook_get, .put = hook_put, .progress = hook_progress};
+    *h = (GridHooks){.ctx = w, .keep = hook_keep, .ev = &w->ev, .progress = hook_progress};
     w->show_progress = label != NULL;
     if (label) progress_start(&w->progress, label, total);
 }

@@ -1,7 +1,7 @@
 /* grid_wiring: what `elms grid` and `elms elastic-compare` plug into elastic/grid: the prompt compressor
- * (policies/compressor.h; "oracle-relevant" gets the current item's spans), the simulator's evaluation cache
- * backed by the results database (sim/evalcache.h: the same model hash and configuration keys as `elms sim`,
- * so the two share evaluations), a progress line, and writing a grid as a gnuplot data file plus heatmap. */
+ * (policies/compressor.h; "oracle-relevant" gets the current item's spans), an evaluator (eval/eval.h) whose
+ * store is the simulator's evaluation cache backed by the results database (sim/evalcache.h: the same keys
+ * as `elms sim`, so the two share evaluations), a progress line, and writing a grid as a gnuplot data file plus heatmap. */
 #ifndef ELMS_CLI_GRID_WIRING_H
 #define ELMS_CLI_GRID_WIRING_H
 
@@ -20,10 +20,7 @@ typedef struct GridWiring {
     int has_comp;
     PolicyEnv env;
     const Model *model;
-    char model_hash[17];
-    const Lora *lora_ptr[N_LEVELS];   /* adapters seen so far and their hashes */
-    char lora_hash[N_LEVELS][17];
-    int n_lora;
+    Evaluator ev;                     /* the one evaluation path, storing outcomes in cache */
     const Item *current;              /* the item being compressed (oracle-relevant's lookup) */
     Progress progress;
     int show_progress;
@@ -34,7 +31,7 @@ typedef struct GridWiring {
 int grid_wiring_open(GridWiring *w, const char *cmd, const char *db_path, const char *comp, unsigned long seed,
                      const Model *m, const Tokenizer *tok);
 void grid_wiring_close(GridWiring *w);
-/* grid_wiring_set_model: evaluate another model from now on (its hash keys the cache). */
+/* grid_wiring_set_model: evaluate another model from now on (its weight hash keys the cache). */
 void grid_wiring_set_model(GridWiring *w, const Model *m);
 /* grid_wiring_hooks: hooks for grid_run; label names the progress line (NULL: no progress line). */
 void grid_wiring_hooks(GridWiring *w, GridHooks *h, const char *label, long total);

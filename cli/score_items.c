@@ -8,7 +8,7 @@
 
 #include "base/keepmask.h"
 #include "cli/cli.h"
-#include "engine/score.h"
+#include "eval/eval.h"
 
 void app_tally_init(AppTally *t) { memset(t, 0, sizeof *t); }
 
@@ -85,11 +85,12 @@ int score_itemset(const char *cmd, const char *src, const EngineModel *em, const
         return cli_error(cmd, "%s/tokenizer.json: missing (scoring text items needs the model's tokenizer)", em->dir);
     if (!(drop >= 0 && drop <= 1)) return cli_error(cmd, "drop fraction %g outside [0, 1]", drop);
     const Model *m = &em->model;
-    int bos = engine_bos(em), rc = 0;
+    Evaluator ev;
+    evaluator_init(&ev, em->has_tok ? &em->tok : NULL, m, NULL);
+    int rc = 0;
     EncodedItem *enc = calloc((size_t)(s->n ? s->n : 1), sizeof *enc); /* (n items) */
-    int **prompt = calloc((size_t)(s->n ? s->n : 1), sizeof *prompt);   /* (n items) arrays of (plen[i]) ids */
-    int *plen = calloc((size_t)(s->n ? s->n : 1), sizeof *plen);        /* (n items) */
-    if (!enc || !prompt || !plen) rc = cli_error(cmd, "out of memory");
+    unsigned char **keep = calloc((size_t)(s->n ? s->n : 1), sizeof *keep); /* (n items) masks of (n_system) */
+    if (!enc || !keep) rc = cli_error(cmd, "out of memory");
     /* pass 1: encode and check every item, so that a bad item fails the run before any output */
     for (int i = 0; !rc && i < s->n; i++) {
         const Item *it = &s->items[i];
@@ -100,20 +101,20 @@ int score_itemset(const char *cmd, const char *src, const EngineModel *em, const
         }
         EncodedItem *x = &enc[i];
         int ns = x->n_system;
-        unsigned char *keep = malloc((size_t)(ns ? ns : 1)); /* (n_system) 0/1 */
-        prompt[i] = malloc((size_t)(1 + ns + x->n_query) * sizeof **prompt);
-        if (!keep || !prompt[i] || drop_mask(keep, ns, drop, seed, it)) rc = cli_error(cmd, "out of memory");
-        else plen[i] = item_prompt(x, keep, bos, prompt[i]);
-        free(keep);
+        keep[i] = malloc((size_t)(ns ? ns : 1));                              /* (n_system) 0/1 */
+        int *prompt = malloc((size_t)(1 + ns + x->n_query) * sizeof *prompt); /* (1 + n_system + n_query) */
+        int plen = 0, longest = 0;
+        if (!keep[i] || !prompt || drop_mask(keep[i], ns, drop, seed, it)) rc = cli_error(cmd, "out of memory");
+        else plen = eval_prompt(&ev, x, keep[i], prompt);
+        free(prompt);
         if (rc) break;
-        int longest = 0;
         for (int c = 0; c < x->n_choices; c++)
             if (x->choice_len[c] > longest) longest = x->choice_len[c];
-        if (plen[i] < 1)
+        if (plen < 1)
             rc = cli_error(cmd, "%s: item '%s': empty prompt (no BOS token, system or query)", src, it->id);
-        else if (plen[i] + longest > m->cfg.max_seq)
+        else if (plen + longest > m->cfg.max_seq)
             rc = cli_error(cmd, "%s: item '%s': prompt of %d tokens + longest choice of %d exceeds the context of %d",
-                           src, it->id, plen[i], longest, m->cfg.max_seq);
+                           src, it->id, plen, longest, m->cfg.max_seq);
     }
     /* pass 2: score (progress only on a terminal, so that piped output holds nothing but the results) */
     AppTally local;
@@ -123,15 +124,15 @@ int score_itemset(const char *cmd, const char *src, const EngineModel *em, const
     if (show) progress_start(&pg, "scoring", s->n);
     for (int i = 0; !rc && i < s->n; i++) {
         if (show) progress_update(&pg, i);
-        ScoreResult res;
+        EvalOutcome o;
         Err e;
-        if (score_choices(m, &em->view, prompt[i], plen[i], (const int *const *)enc[i].choices, enc[i].choice_len,
-                          enc[i].n_choices, &res, &e) != 0) {
-            rc = cli_error(cmd, "%s: item '%s': %s", src, s->items[i].id, e.msg);
+        EvalQuery q = {.model = m, .view = &em->view, .keep = keep[i], .x = &enc[i], .app = s->items[i].app,
+                       .item = s->items[i].id};
+        if (eval_item(&ev, &q, &o, &e) != 0) {
+            rc = cli_error(cmd, "%s: %s", src, e.msg);
             break;
         }
-        if (app_tally_add(&local, s->items[i].app, res.best == enc[i].answer) != 0) rc = cli_error(cmd, "out of memory");
-        score_result_free(&res);
+        if (app_tally_add(&local, s->items[i].app, o.correct) != 0) rc = cli_error(cmd, "out of memory");
     }
     if (show && !rc) {
         progress_update(&pg, s->n);
@@ -144,10 +145,9 @@ int score_itemset(const char *cmd, const char *src, const EngineModel *em, const
     app_tally_free(&local);
     for (int i = 0; i < s->n; i++) {
         if (enc) encoded_item_free(&enc[i]);
-        if (prompt) free(prompt[i]);
+        if (keep) free(keep[i]);
     }
     free(enc);
-    free(prompt);
-    free(plen);
+    free(keep);
     return rc;
 }

@@ -4,7 +4,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine/score.h"
 
 void grid_spec_init(GridSpec *g, const Model *m, const Tokenizer *tok, const LevelSet *levels) {
     memset(g, 0, sizeof *g);
@@ -16,19 +15,6 @@ void grid_spec_init(GridSpec *g, const Model *m, const Tokenizer *tok, const Lev
     g->n_ratio = N_RATIOS;
     for (int i = 0; i < N_LEVELS; i++) g->level_idx[i] = i;
     for (int i = 0; i < N_RATIOS; i++) g->ratio_idx[i] = i;
-}
-
-/* eval_item: score the prompt under view v. */
-static int eval_item(const Model *m, const ElasticView *v, const EncodedItem *x, const int *prompt, int n_prompt,
-                     GridOutcome *o, Err *e) {
-    ScoreResult r;
-    if (score_choices(m, v, prompt, n_prompt, (const int *const *)x->choices, x->choice_len, x->n_choices, &r, e))
-        return -1;
-    o->choice = r.best;
-    o->correct = r.best == x->answer;
-    o->margin = r.margin;
-    score_result_free(&r);
-    return 0;
 }
 
 static int check_spec(const GridSpec *g, const GridHooks *h, Err *e) {
@@ -59,10 +45,10 @@ int grid_run(const GridSpec *g, const ItemSet *items, const GridHooks *h, GridCe
             c->param_fraction = view_param_fraction(g->model, &views[a]);
         }
     }
-    /* the same BOS rule as the simulator: the tokenizer's, else the model config's */
-    int bos = g->tok->bos_id >= 0 ? g->tok->bos_id : g->model->cfg.bos_id;
+    Evaluator own, *ev = h && h->ev ? h->ev : &own;
+    if (ev == &own) evaluator_init(&own, g->tok, g->model, NULL);
     long total = (long)items->n * n_cells, done = 0;
-    GridOutcome first[N_LEVELS]; /* the first ratio's outcomes, copied to the others when nothing is compressed */
+    EvalOutcome first[N_LEVELS]; /* the first ratio's outcomes, copied to the others when nothing is compressed */
     int rc = 0;
     for (int i = 0; !rc && i < items->n; i++) {
         const Item *it = &items->items[i];
@@ -79,22 +65,19 @@ int grid_run(const GridSpec *g, const ItemSet *items, const GridHooks *h, GridCe
                 rc = err_prefix(e, "item '%s'", it->id);
                 break;
             }
-            int plen = item_prompt(&x, keep, bos, prompt);
+            int plen = eval_prompt(ev, &x, keep, prompt);
             for (int a = 0; !rc && a < g->n_level; a++) {
                 GridCell *c = &cells[a * g->n_ratio + b];
-                GridQuery q = {&views[a], keep, x.n_system, it->app, it->id, c->level, ratio};
-                GridOutcome o = {0};
-                int found = 0;
+                EvalQuery q = {.model = g->model, .view = &views[a], .keep = keep, .x = &x, .app = it->app,
+                               .item = it->id};
+                EvalOutcome o = {0};
                 if (!g->compresses && b > 0) {
                     o = first[a];
-                    found = 1;
-                }
-                if (!found && h && h->get) rc = h->get(h->ctx, &q, &o, &found, e);
-                if (!rc && !found) {
-                    rc = eval_item(g->model, &views[a], &x, prompt, plen, &o, e);
-                    if (rc) err_prefix(e, "item '%s' at level %.1f", it->id, c->level);
-                    else c->computed++;
-                    if (!rc && h && h->put) rc = h->put(h->ctx, &q, &o, e);
+                } else {
+                    long before = ev->computed;
+                    rc = eval_item(ev, &q, &o, e);
+                    if (rc) err_prefix(e, "level %.1f", c->level);
+                    c->computed += ev->computed - before;
                 }
                 if (rc) break;
                 first[a] = o;

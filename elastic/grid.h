@@ -2,11 +2,11 @@
  * ratio p) of the 9 x 10 elastic space, on one model (its level views from levels_view, with each level's
  * recovery adapter unless disabled) and one prompt compressor.
  *
+ * Every item is evaluated through the one evaluation path (eval/eval.h) with the caller's Evaluator, whose
+ * store the caller chooses (cli/ plugs in the simulator's `evals` table, so grid and simulator share entries).
  * The module knows nothing of the database or of compressor implementations: the caller plugs them in through
- * GridHooks (keep-mask, cached lookup, store, progress), so that cli/ wires the simulator's evaluation cache
- * (the `evals` table, with the simulator's own model hash and configuration key, so grid and simulator share
- * entries) and the policies' compressors without elastic/ depending on either. A compressor that does not
- * compress gives the same prompt at every ratio, so its ratios are evaluated once and copied. */
+ * GridHooks (keep-mask, evaluator, progress). A compressor that does not compress gives the same prompt at
+ * every ratio, so its ratios are evaluated once and copied. */
 #ifndef ELMS_GRID_H
 #define ELMS_GRID_H
 
@@ -18,30 +18,14 @@
 #include "engine/err.h"
 #include "engine/model.h"
 #include "engine/tokenizer.h"
-
-typedef struct GridOutcome {
-    int choice;     /* the chosen choice */
-    int correct;    /* 1 when it is the answer */
-    double margin;  /* its length-normalised log-likelihood minus the best other choice's */
-} GridOutcome;
-
-/* One evaluation as the cache sees it: what the engine runs on which item. */
-typedef struct GridQuery {
-    const ElasticView *view;        /* the level's view, adapter included when used */
-    const unsigned char *keep;      /* (n_system) keep-mask of the system tokens */
-    int n_system;
-    const char *app, *item;
-    double level, ratio;            /* the cell (labels only) */
-} GridQuery;
+#include "eval/eval.h"
 
 typedef struct GridHooks {
     void *ctx;
     /* keep: keep-mask (x->n_system) of item it for ratio; returns the number of kept tokens or -1. */
     int (*keep)(void *ctx, const Item *it, const EncodedItem *x, double ratio, unsigned char *keep, Err *e);
-    /* get: *found = 1 and *out when q is cached; may be NULL (no cache). */
-    int (*get)(void *ctx, const GridQuery *q, GridOutcome *out, int *found, Err *e);
-    /* put: store one computed outcome; may be NULL. */
-    int (*put)(void *ctx, const GridQuery *q, const GridOutcome *o, Err *e);
+    /* ev: the evaluator (and its store) every item goes through; NULL: a private one without a store */
+    Evaluator *ev;
     /* progress: evaluations looked up or computed so far, of total; may be NULL. */
     void (*progress)(void *ctx, long done, long total);
 } GridHooks;

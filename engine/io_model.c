@@ -126,6 +126,7 @@ int model_load(Model *m, const char *dir, Err *e) {
     free(slots);
     st_close(&f);
     if (rc) model_free(m);
+    else model_rehash(m);
     return rc;
 }
 
@@ -261,6 +262,7 @@ int lora_load(Lora *a, const ModelConfig *c, const char *path, Err *e) {
     free(slots);
     st_close(&f);
     if (rc && a->params) lora_free(a);
+    else if (!rc) lora_rehash(a);
     return rc;
 }
 

@@ -77,4 +77,5 @@ void lora_init(Lora *a, unsigned long seed) {
         }
     }
     gsl_rng_free(r);
+    lora_rehash(a);
 }

@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/hash.h"
+
 int model_config_check(const ModelConfig *c, Err *e) {
     struct {
         const char *name;
@@ -131,7 +133,12 @@ void model_init_random(Model *m, unsigned long seed) {
     fill_const(m->w.final_norm, d, 1.0f);
     if (!c->tied) fill_normal(r, m->w.lm_head, (size_t)c->vocab_size * d, sd);
     gsl_rng_free(r);
+    model_rehash(m);
 }
+
+void model_rehash(Model *m) { hash_floats(m->params, m->n_params, m->hash); }
+
+void lora_rehash(Lora *a) { hash_floats(a->params, a->n_params, a->hash); }
 
 /* ---- views ---- */
 

@@ -57,6 +57,8 @@ typedef struct Model {
     float *params;     /* one allocation of n_params floats */
     size_t n_params;
     ModelWeights w;    /* tensors carved from params */
+    char hash[17];     /* FNV-1a 64 of params' bytes (16 hex digits), set by model_rehash: by every function that
+                          loads or makes weights; "" until then. Keys the evaluation cache (eval/eval.h). */
 } Model;
 
 /* LoRA adapter on q,k,v,o,gate,up,down of every layer, applied unmerged: y += (alpha/rank) * B (A x).
@@ -79,6 +81,7 @@ typedef struct Lora {
     float *params;     /* one allocation of n_params floats */
     size_t n_params;
     LoraLayer layer[ELMS_MAX_LAYERS];
+    char hash[17];     /* as Model.hash (lora_rehash) */
 } Lora;
 
 /* Dynamic FFN neuron selection (contextual sparsity): called with the FFN input of one token (normed, (dim)),
@@ -128,6 +131,11 @@ void model_carve(const ModelConfig *c, float *base, ModelWeights *w);
 /* model_alloc: allocate zeroed parameters for c and carve them. */
 int model_alloc(Model *m, const ModelConfig *c, Err *e);
 void model_free(Model *m);
+/* model_rehash / lora_rehash: recompute the weight hash after the parameters changed. model_load, lora_load,
+ * model_init_random, lora_init, model_permute_units and model_slice call them; code that edits parameters
+ * directly (training, merging, tests) must call them before the weights are evaluated. */
+void model_rehash(Model *m);
+void lora_rehash(Lora *a);
 /* model_init_random: seeded initialisation (normal(0, 0.02), out-projections scaled by 1/sqrt(2*n_layers),
  * norms = 1). Deterministic for a seed. */
 void model_init_random(Model *m, unsigned long seed);

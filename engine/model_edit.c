@@ -51,6 +51,7 @@ int model_permute_units(Model *m, int l, const int *attn_perm, const int *ffn_pe
         permute_rows(W->w_down_t, ffn_perm, c->ffn_dim, d, tmp);
     }
     free(tmp);
+    model_rehash(m);
     return 0;
 }
 
@@ -83,5 +84,6 @@ int model_slice(const Model *src, int attn_units, int ffn_units, Model *dst, Err
     }
     memcpy(dst->w.final_norm, src->w.final_norm, sizeof(float) * d);
     if (!c->tied) memcpy(dst->w.lm_head, src->w.lm_head, sizeof(float) * (size_t)c->vocab_size * d);
+    model_rehash(dst);
     return 0;
 }

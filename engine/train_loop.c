@@ -5,7 +5,7 @@
 #include "base/clock.h"
 #include "engine/train.h"
 
-int train_run(Trainer *t, DataLoader *d, const TrainRunOpts *o, bool *stopped, Err *e) {
+static int run_steps(Trainer *t, DataLoader *d, const TrainRunOpts *o, bool *stopped, Err *e) {
     if (stopped) *stopped = false;
     double t0 = clock_wall_s(), last_ckpt = t0, elapsed0 = t->elapsed_s;
     while (t->step < t->cfg.steps) {
@@ -43,4 +43,12 @@ int train_run(Trainer *t, DataLoader *d, const TrainRunOpts *o, bool *stopped, E
         }
     }
     return 0;
+}
+
+int train_run(Trainer *t, DataLoader *d, const TrainRunOpts *o, bool *stopped, Err *e) {
+    int rc = run_steps(t, d, o, stopped, e);
+    /* the weights changed: their hash (the evaluation cache's key) follows them, even after a failure */
+    if (t->lora) lora_rehash(t->lora);
+    else model_rehash(t->model);
+    return rc;
 }

@@ -1,9 +1,14 @@
 /* policy: the policy registry and the checks applied to every decision (see policy.h). */
 #include "policies/policy.h"
 
+#include <cJSON.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "base/fileutil.h"
+#include "engine/io.h"
 
 typedef struct PolicyEntry {
     const char *name, *summary;
@@ -83,4 +88,33 @@ void decision_full(const PolicyEnv *env, Decision *d) {
     view_full(env->base, &d->view);
     d->level = 1.0;
     d->ratio = 1.0;
+}
+
+const char *policy_summary(const char *name) {
+    for (int i = 0; i < g_n_policies; i++)
+        if (!strcmp(g_policies[i].name, name)) return g_policies[i].summary;
+    return NULL;
+}
+
+int policy_artefacts(const Policy *p, char *out, size_t cap, Err *e) {
+    const PolicyEnv *env = p->env;
+    const char *dir = env && env->model_dir ? env->model_dir : NULL;
+    if (!dir) return err_set(e, "policy %s needs the model directory its artefacts live in", p->name);
+    if ((size_t)snprintf(out, cap, "%s/policies/%s", dir, p->name) >= cap)
+        return err_set(e, "policy %s: path too long", p->name);
+    char manifest[1200];
+    snprintf(manifest, sizeof manifest, "%s/prepare.json", out);
+    if (!path_is_file(manifest))
+        return err_set(e, "%s: missing (prepare it first: elms prepare %s --model %s --data DATA)", manifest, p->name,
+                       dir);
+    cJSON *j;
+    if (io_read_json(manifest, &j, e)) return -1;
+    const cJSON *h = cJSON_GetObjectItemCaseSensitive(j, "model_hash");
+    int rc = 0;
+    if (!cJSON_IsString(h)) rc = err_set(e, "%s: model_hash: expected a string", manifest);
+    else if (strcmp(h->valuestring, env->base->hash))
+        rc = err_set(e, "%s: prepared for weights with hash %s, but %s has %s (rebuild: elms prepare %s --model %s "
+                        "--data DATA --force)", manifest, h->valuestring, dir, env->base->hash, p->name, dir);
+    cJSON_Delete(j);
+    return rc;
 }

@@ -16,6 +16,7 @@
 #include "engine/err.h"
 #include "engine/model.h"
 #include "engine/tokenizer.h"
+#include "eval/eval.h"
 
 /* One request as a policy sees it. */
 typedef struct PolicyRequest {
@@ -48,13 +49,6 @@ typedef struct Decision {
                                     ffn_select is set */
 } Decision;
 
-/* Outcome of running the engine on a request under a decision. */
-typedef struct EvalOutcome {
-    int choice;
-    bool correct;
-    double margin;
-} EvalOutcome;
-
 /* Callbacks the simulator provides. */
 typedef struct PolicyHooks {
     void *ctx;
@@ -81,10 +75,16 @@ typedef struct PolicyMemory {
     double tlm_params;           /* its tiny LM, if any */
 } PolicyMemory;
 
+struct BuildEnv; /* policies/build.h */
+
 typedef struct Policy {
     const char *name;
     void *state;
     const PolicyEnv *env;        /* set by policy_prepare */
+    /* build (offline, optional): write the policy's artefacts into dir, a fresh directory that becomes
+     * MODEL/policies/NAME/ when it succeeds (policies/build.h: `elms prepare NAME`). */
+    int (*build)(const struct BuildEnv *env, const char *dir, Err *e);
+    /* prepare (online): load the artefacts (policy_artefacts finds them) and anything else the policy keeps. */
     int (*prepare)(struct Policy *p, Err *e);
     int (*decide)(struct Policy *p, const PolicyRequest *r, Decision *d, Err *e);
     void (*memory)(const struct Policy *p, PolicyMemory *m);
@@ -108,9 +108,13 @@ void policy_destroy(Policy *p);
 /* policy_names: up to max registered names (sorted); returns the count. */
 int policy_names(const char **names, const char **summaries, int max);
 
-/* policy_within: a time meets a limit (with a relative tolerance of 1e-9 for rounding in products such as
- * m * p); the simulator and hindsight policies use the same test. */
-static inline bool policy_within(double ms, double limit_ms) { return ms <= limit_ms * (1.0 + 1e-9) + 1e-12; }
+/* policy_summary: the one-line summary name was registered with, or NULL. */
+const char *policy_summary(const char *name);
+
+/* policy_artefacts: the policy's prepared folder MODEL/policies/NAME into out (cap bytes). Fails, naming the
+ * `elms prepare` command that builds it, when the folder (or its prepare.json) is missing or was prepared for
+ * other weights (its recorded model hash differs from env->base's). */
+int policy_artefacts(const Policy *p, char *out, size_t cap, Err *e);
 
 /* decision_full: a decision for the whole base model with the whole prompt (labels 1, 1). */
 void decision_full(const PolicyEnv *env, Decision *d);

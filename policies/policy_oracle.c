@@ -9,6 +9,7 @@
 
 #include "elastic/levels.h"
 #include "policies/compressor.h"
+#include "policies/fit.h"
 #include "policies/policy.h"
 
 typedef struct OracleState {
@@ -70,12 +71,9 @@ static int oracle_decide(Policy *p, const PolicyRequest *r, Decision *d, Err *e)
         for (int ri = 0; ri < n_ratios; ri++) {
             Decision x;
             fill(p, s, li, ri, r->enc ? s->mask + (size_t)ri * s->cap : NULL, &x);
-            double ttft, tpot;
-            if (h->price(h->ctx, r, &x, &ttft, &tpot, e)) return -1;
-            ttft += r->queue_ms;
-            double a = 1.0 - ttft / r->slo_ttft_ms, b = 1.0 - tpot / r->slo_tpot_ms;
-            c[n++] = (Cand){li, ri, a < b ? a : b,
-                            policy_within(ttft, r->slo_ttft_ms) && policy_within(tpot, r->slo_tpot_ms)};
+            Fit f;
+            if (fit_check(p->env, r, &x, &f, e)) return -1;
+            c[n++] = (Cand){li, ri, f.slack, f.feasible};
         }
     qsort(c, (size_t)n, sizeof c[0], cmp_cand);
     int pick = 0;

@@ -7,8 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "base/hash.h"
-#include "engine/score.h"
+#include "policies/fit.h"
 #include "sim/evq.h"
 
 void sim_context_init(SimContext *c, const Model *base, const Tokenizer *tok, const Profile *profile,
@@ -19,23 +18,12 @@ void sim_context_init(SimContext *c, const Model *base, const Tokenizer *tok, co
     c->profile = profile;
     c->items = items;
     c->cache = cache;
-    c->bos_id = tok && tok->bos_id >= 0 ? tok->bos_id : base->cfg.bos_id;
-    c->key_len = -1;
+    EvalStore store = evalcache_store(cache);
+    evaluator_init(&c->ev, tok, base, cache ? &store : NULL);
 }
-
-static const char *hash_of(SimContext *c, const void *ptr, const float *x, size_t n) {
-    for (int i = 0; i < c->n_hash; i++)
-        if (c->hash_ptr[i] == ptr) return c->hash_hex[i];
-    int slot = c->n_hash < 32 ? c->n_hash++ : 31; /* beyond 32 distinct weights, the last slot is recycled */
-    c->hash_ptr[slot] = ptr;
-    hash_floats(x, n, c->hash_hex[slot]);
-    return c->hash_hex[slot];
-}
-
-const char *sim_weight_hash(SimContext *c, const Model *m) { return hash_of(c, m, m->params, m->n_params); }
 
 /* Prompt tokens priced under d: kept system tokens + query (BOS is a fixed cost, inside prefill's a). */
-static int kept_prompt(const SimContext *c, const PolicyRequest *r, const Decision *d) {
+static int kept_prompt(const PolicyRequest *r, const Decision *d) {
     if (!r->enc) {
         if (d->ratio >= 1.0) return r->n_prompt;
         long k = (long)floor(d->ratio * r->n_prompt + 1e-9);
@@ -46,76 +34,42 @@ static int kept_prompt(const SimContext *c, const PolicyRequest *r, const Decisi
         ks = 0;
         for (int i = 0; i < r->enc->n_system; i++) ks += d->keep[i] != 0;
     }
-    (void)c;
     return ks + r->enc->n_query;
 }
 
 static double mean_ctx(int prompt, int out) { return prompt + (out - 1) / 2.0; }
 
+/* What the profile charges for a decision (switching aside, which depends on history). */
+typedef struct Price {
+    CostShape shape;
+    int kept;                  /* prompt tokens priced */
+    double tlm_ms, prefill_ms, tpot_ms;
+} Price;
+
+/* price: the one place a decision is priced (the policies' hook and the replay both call it). */
+static void price(const SimContext *c, const PolicyRequest *r, const Decision *d, Price *p) {
+    cost_shape(c->base, d->model, &d->view, d->extra_lin, &p->shape);
+    p->kept = kept_prompt(r, d);
+    p->tlm_ms = profile_tlm_ms(c->profile, d->tlm_tokens);
+    p->prefill_ms = profile_prefill_ms(c->profile, &p->shape, p->kept);
+    p->tpot_ms = profile_decode_ms(c->profile, &p->shape, mean_ctx(p->kept, r->output_tokens));
+}
+
 static int hook_price(void *ctx, const PolicyRequest *r, const Decision *d, double *ttft, double *tpot, Err *e) {
     (void)e;
-    SimContext *c = ctx;
-    CostShape s;
-    cost_shape(c->base, d->model, &d->view, d->extra_lin, &s);
-    int n = kept_prompt(c, r, d);
-    *ttft = profile_tlm_ms(c->profile, d->tlm_tokens) + profile_prefill_ms(c->profile, &s, n);
-    *tpot = profile_decode_ms(c->profile, &s, mean_ctx(n, r->output_tokens));
-    return 0;
-}
-
-/* The model hash and configuration key of a decision. The view part is memoised: consecutive decisions
- * usually share a view, and describing it is most of the cost of a cached lookup. */
-static int decision_keys(SimContext *c, const PolicyRequest *r, const Decision *d, const char **mh, char *cfg,
-                         size_t cap, Err *e) {
-    *mh = sim_weight_hash(c, d->model);
-    const char *sel = d->select_key ? d->select_key : "";
-    bool subsets = false; /* explicit neuron subsets may live in reused buffers: never memoise those */
-    for (int l = 0; l < d->view.n_layers; l++) subsets |= d->view.layer[l].ffn_idx != NULL;
-    if (subsets || c->key_len < 0 || c->key_lora != (const void *)d->view.lora || strcmp(c->key_select, sel) ||
-        !view_equal(&c->key_view, &d->view)) {
-        const char *lh = d->view.lora ? hash_of(c, d->view.lora, d->view.lora->params, d->view.lora->n_params) : NULL;
-        c->key_len = config_key_view(&d->view, lh, d->select_key, c->key_text, sizeof c->key_text);
-        if (c->key_len < 0 || strlen(sel) >= sizeof c->key_select)
-            return err_set(e, "request %ld: configuration key too long", r->id);
-        c->key_view = d->view;
-        c->key_lora = d->view.lora;
-        snprintf(c->key_select, sizeof c->key_select, "%s", sel);
-    }
-    if ((size_t)c->key_len >= cap) return err_set(e, "request %ld: configuration key too long", r->id);
-    memcpy(cfg, c->key_text, (size_t)c->key_len);
-    if (config_key_keep(d->keep, r->enc ? r->enc->n_system : 0, cfg + c->key_len, cap - (size_t)c->key_len) < 0)
-        return err_set(e, "request %ld: configuration key too long", r->id);
-    return 0;
-}
-
-static int run_engine(SimContext *c, const PolicyRequest *r, const Decision *d, EvalOutcome *o, Err *e) {
-    const EncodedItem *x = r->enc;
-    int *prompt = malloc(sizeof *prompt * (size_t)(1 + x->n_system + x->n_query));
-    if (!prompt) return err_set(e, "out of memory");
-    int n = item_prompt(x, d->keep, c->bos_id, prompt);
-    ScoreResult res;
-    int rc = score_choices(d->model, &d->view, prompt, n, (const int *const *)x->choices, x->choice_len,
-                           x->n_choices, &res, e);
-    free(prompt);
-    if (rc) return err_prefix(e, "item %s of app %s", r->item, r->app);
-    o->choice = res.best;
-    o->correct = res.best == x->answer;
-    o->margin = res.margin;
-    score_result_free(&res);
+    Price p;
+    price(ctx, r, d, &p);
+    *ttft = p.tlm_ms + p.prefill_ms;
+    *tpot = p.tpot_ms;
     return 0;
 }
 
 static int hook_eval(void *ctx, const PolicyRequest *r, const Decision *d, EvalOutcome *o, Err *e) {
     SimContext *c = ctx;
     if (!r->enc) return err_set(e, "request %ld has no item to evaluate", r->id);
-    const char *mh;
-    char cfg[2048];
-    if (decision_keys(c, r, d, &mh, cfg, sizeof cfg, e)) return -1;
-    int found;
-    if (evalcache_get(c->cache, mh, cfg, r->app, r->item, o, &found, e)) return -1;
-    if (found) return 0;
-    if (run_engine(c, r, d, o, e)) return -1;
-    return evalcache_put(c->cache, mh, cfg, r->app, r->item, o, e);
+    EvalQuery q = {.model = d->model, .view = &d->view, .select_key = d->select_key, .keep = d->keep, .x = r->enc,
+                   .app = r->app, .item = r->item};
+    return eval_item(&c->ev, &q, o, e);
 }
 
 PolicyHooks sim_hooks(SimContext *c) { return (PolicyHooks){c, hook_price, hook_eval}; }
@@ -187,8 +141,8 @@ static int dispatch(Run *R, double now, Err *e) {
     };
     Decision d;
     if (policy_decide(R->p, &r, &d, e)) return -1;
-    CostShape s;
-    cost_shape(R->c->base, d.model, &d.view, d.extra_lin, &s);
+    Price pr;
+    price(R->c, &r, &d, &pr);
     DbRequest *x = &R->cur;
     memset(x, 0, sizeof *x);
     x->request = q->id;
@@ -200,20 +154,20 @@ static int dispatch(Run *R, double now, Err *e) {
     x->level = d.level;
     x->ratio = d.ratio;
     x->prompt_tokens = p->n_prompt;
-    x->kept_tokens = kept_prompt(R->c, &r, &d);
+    x->kept_tokens = pr.kept;
     x->output_tokens = q->output_tokens;
     x->queue_ms = r.queue_ms;
-    x->tlm_ms = profile_tlm_ms(prof, d.tlm_tokens);
+    x->tlm_ms = pr.tlm_ms;
     if (R->last_model && R->last_model != d.model) x->switch_ms = prof->switch_model_ms;
     else if (R->last_model && !view_equal(&R->last_view, &d.view)) x->switch_ms = prof->switch_view_ms;
     R->last_model = d.model;
     R->last_view = d.view;
-    x->prefill_ms = profile_prefill_ms(prof, &s, x->kept_tokens);
-    x->tpot_ms = profile_decode_ms(prof, &s, mean_ctx(x->kept_tokens, q->output_tokens));
+    x->prefill_ms = pr.prefill_ms;
+    x->tpot_ms = pr.tpot_ms;
     x->decode_ms = (q->output_tokens - 1) * x->tpot_ms;
     x->ttft_ms = x->queue_ms + x->tlm_ms + x->switch_ms + x->prefill_ms;
-    x->ttft_met = policy_within(x->ttft_ms, x->slo_ttft_ms);
-    x->tpot_met = policy_within(x->tpot_ms, x->slo_tpot_ms);
+    x->ttft_met = fit_within(x->ttft_ms, x->slo_ttft_ms);
+    x->tpot_met = fit_within(x->tpot_ms, x->slo_tpot_ms);
     x->slo_met = x->ttft_met && x->tpot_met;
     x->choice = x->correct = -1;
     if (r.enc) {
@@ -222,7 +176,7 @@ static int dispatch(Run *R, double now, Err *e) {
         x->choice = o.choice;
         x->correct = o.correct;
     }
-    x->memory_bytes = R->weight_bytes + profile_kv_bytes(prof, &s, x->kept_tokens + q->output_tokens,
+    x->memory_bytes = R->weight_bytes + profile_kv_bytes(prof, &pr.shape, x->kept_tokens + q->output_tokens,
                                                          cost_kv_elems_per_token(&R->c->base->cfg));
     double end = now + x->tlm_ms + x->switch_ms + x->prefill_ms + x->decode_ms;
     R->busy = true;
@@ -263,10 +217,7 @@ static double quantile(double *x, long n, double q) {
 int sim_run(SimContext *c, Policy *p, const Trace *t, const SimOptions *opt, Db *db, long run_id, SimSummary *out,
             Err *e) {
     memset(out, 0, sizeof *out);
-    /* weights are hashed by pointer: forget hashes from earlier runs, whose models or adapters may have been
-     * freed and their addresses reused */
-    c->n_hash = 0;
-    c->key_len = -1;
+    c->ev.key_len = -1; /* models and adapters of earlier runs may have been freed */
     Run R = {.c = c, .p = p, .t = t, .opt = opt, .db = db, .run_id = run_id, .sum = out};
     int rc = -1;
     evq_init(&R.events);

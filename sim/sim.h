@@ -20,6 +20,7 @@
 
 #include "engine/model.h"
 #include "engine/tokenizer.h"
+#include "eval/eval.h"
 #include "policies/policy.h"
 #include "sim/db.h"
 #include "sim/evalcache.h"
@@ -38,17 +39,7 @@ typedef struct SimContext {
     const Profile *profile;
     ItemStore *items;
     EvalCache *cache;
-    int bos_id;                    /* BOS prepended to prompts, or -1 */
-    /* weight hashes memoised by pointer (models and adapters), forgotten at the start of every sim_run */
-    const void *hash_ptr[32];
-    char hash_hex[32][17];
-    int n_hash;
-    /* the view part of the last configuration key (most decisions repeat a view) */
-    ElasticView key_view;
-    const void *key_lora;
-    char key_select[128];
-    char key_text[2048];
-    int key_len;                   /* -1 when empty */
+    Evaluator ev;                  /* the one evaluation path, storing outcomes in cache */
 } SimContext;
 
 typedef struct SimOptions {
@@ -73,13 +64,12 @@ typedef struct SimSummary {
     bool interrupted;
 } SimSummary;
 
-/* sim_context_init: bos_id from the tokenizer (or the model config). */
+/* sim_context_init: a context whose evaluations go through eval_item with cache as the store (cache may be
+ * NULL: every evaluation runs the engine). */
 void sim_context_init(SimContext *c, const Model *base, const Tokenizer *tok, const Profile *profile,
                       ItemStore *items, EvalCache *cache);
 /* sim_hooks: the PolicyHooks (price, eval) a policy of this context is prepared with. */
 PolicyHooks sim_hooks(SimContext *c);
-/* sim_weight_hash: hash of a model's weights (memoised by pointer). */
-const char *sim_weight_hash(SimContext *c, const Model *m);
 
 /* sim_run: replay trace under policy p (already prepared with sim_hooks(c)). Requests are written to db as
  * run run_id when db is non-NULL. */

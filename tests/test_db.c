@@ -68,7 +68,7 @@ static int replay(SimFixture *f, Db *db, const char *policy, const Trace *tr, lo
     if (policy_create(&p, policy, &e) || policy_prepare(&p, &env, &e)) return -1;
     DbRun run = {.created = "2000-01-01T00:00:00Z", .command = "test", .seed = 42, .policy = policy,
                  .compressor = "random", .trace = "t", .profile = f->prof.name, .model = "m",
-                 .model_hash = sim_weight_hash(&f->ctx, &f->model), .scheduler = "fcfs", .n_requests = tr->n};
+                 .model_hash = f->model.hash, .scheduler = "fcfs", .n_requests = tr->n};
     long id;
     Stopper st = {stop_after, 0};
     SimOptions o = {.stop = &st.stop, .on_record = stop_after ? count_down : NULL, .hook_ctx = &st};

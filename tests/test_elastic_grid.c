@@ -19,41 +19,17 @@
 
 #define N_WORDS 58
 
-/* The wiring `elms grid` uses, rebuilt from the library parts: compressor + evaluation cache on a database. */
+/* The wiring `elms grid` uses, rebuilt from the library parts: compressor + an evaluator whose store is the
+ * evaluation cache on a database. */
 typedef struct Wire {
     Compressor comp;
     EvalCache cache;
-    char model_hash[17];
 } Wire;
 
 static int w_keep(void *ctx, const Item *it, const EncodedItem *x, double ratio, unsigned char *keep, Err *e) {
     Wire *w = ctx;
     PolicyRequest r = {.app = it->app, .item = it->id, .enc = x, .n_prompt = 1 + x->n_system + x->n_query};
     return compressor_keep(&w->comp, &r, ratio, keep, e);
-}
-
-static int w_key(const GridQuery *q, char *key, size_t cap) {
-    char lh[17];
-    if (q->view->lora) hash_floats(q->view->lora->params, q->view->lora->n_params, lh);
-    return config_key(q->view, q->view->lora ? lh : NULL, NULL, q->keep, q->n_system, key, cap);
-}
-
-static int w_get(void *ctx, const GridQuery *q, GridOutcome *out, int *found, Err *e) {
-    Wire *w = ctx;
-    char key[2048];
-    EvalOutcome o;
-    if (w_key(q, key, sizeof key)) return err_set(e, "key too long");
-    if (evalcache_get(&w->cache, w->model_hash, key, q->app, q->item, &o, found, e)) return -1;
-    if (*found) *out = (GridOutcome){o.choice, o.correct, o.margin};
-    return 0;
-}
-
-static int w_put(void *ctx, const GridQuery *q, const GridOutcome *o, Err *e) {
-    Wire *w = ctx;
-    char key[2048];
-    if (w_key(q, key, sizeof key)) return err_set(e, "key too long");
-    EvalOutcome x = {.choice = o->choice, .correct = o->correct != 0, .margin = o->margin};
-    return evalcache_put(&w->cache, w->model_hash, key, q->app, q->item, &x, e);
 }
 
 /* A tiny world: model, tokenizer, items, level views (anchor: layer 0). */
@@ -100,8 +76,10 @@ TEST(elastic_grid_cells_and_cache) {
         CHECK(db_open(&db, db_path, &e) == 0);
         evalcache_init(&wire.cache, &db);
         CHECK(compressor_create(&wire.comp, "random", NULL, &e) == 0);
-        hash_floats(w.m.params, w.m.n_params, wire.model_hash);
-        GridHooks h = {.ctx = &wire, .keep = w_keep, .get = w_get, .put = w_put};
+        EvalStore store = evalcache_store(&wire.cache);
+        Evaluator ev;
+        evaluator_init(&ev, &w.tok, &w.m, &store);
+        GridHooks h = {.ctx = &wire, .keep = w_keep, .ev = &ev};
         CHECK_MSG(grid_run(&g, &w.items, &h, run ? b : a, &e) == 0, "%s", e.msg);
         for (int k = 0; k < N_LEVELS * N_RATIOS; k++) computed[run] += (run ? b : a)[k].computed;
         compressor_destroy(&wire.comp);

@@ -111,7 +111,7 @@ static int direct_correct(SimFixture *f, const Trace *t, long i, const ElasticVi
     Err e;
     if (itemstore_get(&f->items, trace_app(t, &t->req[i]), trace_item(t, &t->req[i]), &x, &e)) return -1;
     int prompt[512];
-    int n = item_prompt(&x->enc, keep, f->ctx.bos_id, prompt);
+    int n = item_prompt(&x->enc, keep, f->ctx.ev.bos_id, prompt);
     ScoreResult r;
     if (score_choices(&f->model, v, prompt, n, (const int *const *)x->enc.choices, x->enc.choice_len,
                       x->enc.n_choices, &r, &e))
@@ -292,6 +292,7 @@ TEST(sim_cache_never_recomputes_and_interrupts_cleanly) {
     EvalCache fresh;
     evalcache_init(&fresh, &db);
     f.ctx.cache = &fresh;
+    f.ctx.ev.store = evalcache_store(&fresh);
     L3.stop_after = 25;
     CHECK(run(&f, "oracle", "random", &tr, SCHED_FCFS, &L3, &s3, NULL, 0) == 0);
     CHECK(fresh.computed == 0 && fresh.db_hits > 0);
@@ -317,25 +318,25 @@ TEST(sim_config_key_identifies_the_computation) {
     view_full(&f.model, &b);
     char ka[512], kb[512];
     unsigned char m1[10] = {1, 1, 0, 1, 1, 1, 1, 1, 1, 1}, m2[10] = {1, 1, 1, 0, 1, 1, 1, 1, 1, 1};
-    CHECK(config_key(&a, NULL, NULL, NULL, 10, ka, sizeof ka) == 0);
-    CHECK(config_key(&b, NULL, NULL, m1, 10, kb, sizeof kb) == 0);
+    CHECK(eval_key_config(&a, NULL, NULL, NULL, 10, ka, sizeof ka) == 0);
+    CHECK(eval_key_config(&b, NULL, NULL, m1, 10, kb, sizeof kb) == 0);
     CHECK(strcmp(ka, kb) != 0);
-    CHECK(config_key(&a, NULL, NULL, m2, 10, ka, sizeof ka) == 0);
+    CHECK(eval_key_config(&a, NULL, NULL, m2, 10, ka, sizeof ka) == 0);
     CHECK_MSG(strcmp(ka, kb) != 0, "same count, different mask: %s", ka);
     unsigned char all[10];
     memset(all, 1, 10);
-    CHECK(config_key(&a, NULL, NULL, all, 10, ka, sizeof ka) == 0);
-    CHECK(config_key(&b, NULL, NULL, NULL, 10, kb, sizeof kb) == 0);
+    CHECK(eval_key_config(&a, NULL, NULL, all, 10, ka, sizeof ka) == 0);
+    CHECK(eval_key_config(&b, NULL, NULL, NULL, 10, kb, sizeof kb) == 0);
     CHECK(!strcmp(ka, kb)); /* a mask keeping everything is the same computation as no mask */
     b.layer[1].ffn_units--;
-    CHECK(config_key(&b, NULL, NULL, NULL, 10, kb, sizeof kb) == 0);
+    CHECK(eval_key_config(&b, NULL, NULL, NULL, 10, kb, sizeof kb) == 0);
     CHECK(strcmp(ka, kb) != 0);
     b.layer[1].ffn_units++;
     b.layer[2].skip_attn = true;
-    CHECK(config_key(&b, NULL, NULL, NULL, 10, kb, sizeof kb) == 0);
+    CHECK(eval_key_config(&b, NULL, NULL, NULL, 10, kb, sizeof kb) == 0);
     CHECK(strcmp(ka, kb) != 0);
-    CHECK(config_key(&a, "0123456789abcdef", "dejavu-1", NULL, 10, kb, sizeof kb) == 0);
+    CHECK(eval_key_config(&a, "0123456789abcdef", "dejavu-1", NULL, 10, kb, sizeof kb) == 0);
     CHECK(strstr(kb, "lora=0123456789abcdef") && strstr(kb, "select=dejavu-1"));
-    CHECK(config_key(&a, NULL, NULL, NULL, 10, kb, 8) == -1);
+    CHECK(eval_key_config(&a, NULL, NULL, NULL, 10, kb, 8) == -1);
     fixture_free(&f);
 }

@@ -27,6 +27,7 @@ void util_model(Model *m, const ModelConfig *c, unsigned long seed) {
             m->w.layer[l].attn_norm[j] = 1.0f + 0.1f * (float)((j * 7 + l) % 5);
             m->w.layer[l].ffn_norm[j] = 1.0f - 0.05f * (float)((j * 3 + l) % 4);
         }
+    model_rehash(m);
 }
 
 void util_tokens(int *out, int n, int vocab, unsigned long seed) {

@@ -1,0 +1,120 @@
+/* build: the `elms prepare` driver (see build.h). */
+#include "policies/build.h"
+
+#include <cJSON.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "base/clock.h"
+#include "base/fileutil.h"
+#include "elastic/dirs.h"
+#include "engine/data.h"
+#include "engine/io.h"
+#include "policies/policy.h"
+
+void build_env_defaults(BuildEnv *env) {
+    memset(env, 0, sizeof *env);
+    env->calib_windows = 32;
+    env->calib_seq = 128;
+    env->seed = 1;
+    env->laco_threshold = NAN; /* laco_options_default */
+}
+
+void build_progress(const BuildEnv *env, const char *stage, long done, long total) {
+    if (env->progress) env->progress(env->progress_ctx, stage, done, total);
+}
+
+int build_calib(const BuildEnv *env, Calib *c, Err *e) {
+    if (!env->data_dir) return err_set(e, "calibration windows need the data directory (--data)");
+    char path[1200];
+    snprintf(path, sizeof path, "%s/corpus/train.bin", env->data_dir);
+    if (env->calib_seq > env->model->cfg.max_seq)
+        return err_set(e, "calibration windows of %d tokens exceed the model context of %d", env->calib_seq,
+                       env->model->cfg.max_seq);
+    TokenData d;
+    if (data_load(&d, path, env->model->cfg.vocab_size, e)) return -1;
+    int rc = calib_sample(c, &d, env->calib_windows, env->calib_seq, env->seed, e);
+    data_free(&d);
+    return rc;
+}
+
+/* read_recorded: the cost recorded in an existing prepare.json (0 when unreadable). */
+static void read_recorded(const char *dir, BuildReport *out) {
+    char path[1300];
+    snprintf(path, sizeof path, "%s/prepare.json", dir);
+    cJSON *j;
+    Err e;
+    if (io_read_json(path, &j, &e)) return;
+    const cJSON *c = cJSON_GetObjectItemCaseSensitive(j, "cpu_s"), *w = cJSON_GetObjectItemCaseSensitive(j, "wall_s");
+    if (cJSON_IsNumber(c)) out->cpu_s = c->valuedouble;
+    if (cJSON_IsNumber(w)) out->wall_s = w->valuedouble;
+    cJSON_Delete(j);
+}
+
+/* write_manifest: DIR/prepare.json for a finished build. */
+static int write_manifest(const char *dir, const char *name, const BuildEnv *env, double cpu_s, double wall_s,
+                          Err *e) {
+    cJSON *j = cJSON_CreateObject();
+    if (!j) return err_set(e, "out of memory");
+    cJSON_AddStringToObject(j, "format", "elms-policy-1");
+    cJSON_AddStringToObject(j, "policy", name);
+    cJSON_AddStringToObject(j, "model_hash", env->model->hash);
+    if (env->command) cJSON_AddStringToObject(j, "command", env->command);
+    cJSON *cal = cJSON_AddObjectToObject(j, "calibration");
+    if (cal) {
+        cJSON_AddStringToObject(cal, "corpus", "corpus/train.bin");
+        cJSON_AddNumberToObject(cal, "windows", env->calib_windows);
+        cJSON_AddNumberToObject(cal, "seq", env->calib_seq);
+        cJSON_AddNumberToObject(cal, "seed", (double)env->seed);
+    }
+    cJSON_AddNumberToObject(j, "cpu_s", cpu_s);
+    cJSON_AddNumberToObject(j, "wall_s", wall_s);
+    cJSON_AddNumberToObject(j, "cpu_min", cpu_s / 60.0);
+    char *text = cJSON_Print(j);
+    cJSON_Delete(j);
+    if (!text) return err_set(e, "out of memory");
+    char path[1300];
+    snprintf(path, sizeof path, "%s/prepare.json", dir);
+    int rc = io_write_atomic(path, text, strlen(text), e);
+    free(text);
+    return rc;
+}
+
+int policy_build(const char *name, const BuildEnv *env, bool force, BuildReport *out, Err *e) {
+    memset(out, 0, sizeof *out);
+    Policy p;
+    if (policy_create(&p, name, e)) return -1;
+    bool builds = p.build != NULL;
+    int (*build)(const struct BuildEnv *, const char *, Err *) = p.build;
+    policy_destroy(&p);
+    if (!builds) return err_set(e, "policy %s has nothing to prepare", name);
+    if (!env->model || !env->model->hash[0]) return err_set(e, "policy %s: no model (with a weight hash) to prepare", name);
+    char root[1100], tmp[1200];
+    snprintf(root, sizeof root, "%s/policies", env->model_dir);
+    if ((size_t)snprintf(out->dir, sizeof out->dir, "%s/%s", root, name) >= sizeof out->dir)
+        return err_set(e, "%s: path too long", root);
+    snprintf(tmp, sizeof tmp, "%s.tmp", out->dir);
+    char manifest[1300];
+    snprintf(manifest, sizeof manifest, "%s/prepare.json", out->dir);
+    if (!force && path_is_file(manifest)) {
+        out->skipped = true;
+        read_recorded(out->dir, out);
+        return 0;
+    }
+    if (dir_remove_tree(tmp, e) || io_mkdirs(tmp, e)) return -1;
+    double w0 = clock_wall_s(), c0 = clock_cpu_s();
+    int rc = build(env, tmp, e);
+    if (rc) err_prefix(e, "elms prepare %s", name);
+    out->wall_s = clock_wall_s() - w0;
+    out->cpu_s = clock_cpu_s() - c0;
+    if (!rc) rc = write_manifest(tmp, name, env, out->cpu_s, out->wall_s, e);
+    if (!rc) rc = dir_replace(tmp, out->dir, e);
+    if (rc) {
+        Err ignore;
+        dir_remove_tree(tmp, &ignore);
+    }
+    return rc;
+}

@@ -1,0 +1,50 @@
+/* policy_attndrop: AttnDrop (He et al., "What Matters in Transformers? Not All Attention is Needed", 2024):
+ * attention and MLP sub-blocks are dropped separately. Offline: every sub-block's importance
+ * 1 - mean over tokens of cos(input, output) on calibration windows of the training corpus
+ * (elastic/layerscore.h); the 2L sub-blocks are ranked jointly, least important first (attention sub-blocks
+ * usually come first, as the paper found). Online: drop the fewest sub-blocks the SLO allows (the ladder of
+ * policies/ranking.h). What a dropped sub-block saves is priced by the profile from the view (its real share
+ * of parameters, KV cache and attention work), not by the fixed 1/3 and 2/3 of the ELMS code. */
+#include <stdlib.h>
+
+#include "elastic/layerscore.h"
+#include "policies/build.h"
+#include "policies/policy.h"
+#include "policies/ranking.h"
+
+static int attndrop_build(const BuildEnv *env, const char *dir, Err *e) {
+    Calib c;
+    if (build_calib(env, &c, e)) return -1;
+    int L = env->model->cfg.n_layers;
+    double *attn = malloc(sizeof *attn * (size_t)L), *ffn = malloc(sizeof *ffn * (size_t)L); /* (n_layers) */
+    double *score = malloc(sizeof *score * (size_t)(2 * L));                              /* (2 n_layers) */
+    Ranking r;
+    int rc = attn && ffn && score ? 0 : err_set(e, "out of memory");
+    build_progress(env, "sub-block scores", 0, 1);
+    if (!rc) rc = layerscore_subblocks(env->model, &c, attn, ffn, e);
+    build_progress(env, "sub-block scores", 1, 1);
+    for (int l = 0; !rc && l < L; l++) {
+        score[2 * l] = attn[l];
+        score[2 * l + 1] = ffn[l];
+    }
+    if (!rc) rc = ranking_from_scores(&r, score, 2 * L, true, e);
+    if (!rc) rc = ranking_write(&r, dir, e);
+    free(attn);
+    free(ffn);
+    free(score);
+    calib_free(&c);
+    return rc;
+}
+
+static int attndrop_create(Policy *p, Err *e) {
+    (void)e;
+    p->build = attndrop_build;
+    p->prepare = ranking_policy_prepare;
+    p->decide = ranking_policy_decide;
+    p->memory = ranking_policy_memory;
+    p->destroy = ranking_policy_destroy;
+    return 0;
+}
+
+POLICY_REGISTER("attndrop", "baseline: drop the attention and MLP sub-blocks that change their input least",
+                attndrop_create)

@@ -1,0 +1,190 @@
+/* policy_laco: LaCo (Yang et al., "LaCo: Large Language Model Pruning via Layer Collapse", 2024). Offline: for
+ * every depth from n_layers - 1 down to the shallowest LaCo can reach (layer 0 is never merged), the LaCo
+ * algorithm (elastic/laco.h: runs of adjacent layers collapsed into one by adding parameter differences,
+ * theta = theta_l + sum_k (theta_{l+k} - theta_l), a merge accepted while the cosine similarity of the final
+ * hidden states on calibration windows stays above a threshold, lowered when a pass accepts nothing) on the
+ * training corpus; laco.json records each depth's merges (first layer and count, in the order applied), its
+ * similarity and the log. Online: the merged models are rebuilt from the base by replaying the merges (they are
+ * separate weights: all of them stay resident and memory counts every one; a change of model is priced as the
+ * profile's model switch), and the deepest feasible model is chosen, the base itself first, else the cheapest. */
+#include <cJSON.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "elastic/laco.h"
+#include "engine/io.h"
+#include "policies/build.h"
+#include "policies/fit.h"
+#include "policies/policy.h"
+
+#define LACO_MAX_MERGES ELMS_MAX_LAYERS
+
+typedef struct LacoState {
+    int n;                        /* merged models, deepest first */
+    Model model[ELMS_MAX_LAYERS];
+} LacoState;
+
+/* parse_merges: the (first, count) pairs of laco_collapse's log lines "merge COUNT layers at FIRST: ...". */
+static cJSON *parse_merges(const char *log) {
+    cJSON *a = cJSON_CreateArray();
+    for (const char *p = log; a && p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL) {
+        int count, first;
+        if (sscanf(p, "merge %d layers at %d:", &count, &first) == 2) {
+            int pair[2] = {first, count};
+            cJSON_AddItemToArray(a, cJSON_CreateIntArray(pair, 2));
+        }
+    }
+    return a;
+}
+
+static int laco_build(const BuildEnv *env, const char *dir, Err *e) {
+    Calib c;
+    if (build_calib(env, &c, e)) return -1;
+    LacoOptions o;
+    laco_options_default(&o);
+    if (!isnan(env->laco_threshold)) o.threshold = env->laco_threshold;
+    const Model *m = env->model;
+    cJSON *j = cJSON_CreateObject(), *levels = cJSON_AddArrayToObject(j, "levels");
+    int rc = j && levels ? 0 : err_set(e, "out of memory");
+    cJSON *opt = rc ? NULL : cJSON_AddObjectToObject(j, "options");
+    if (opt) {
+        cJSON_AddNumberToObject(opt, "merge_layers", o.merge_layers);
+        cJSON_AddNumberToObject(opt, "interval", o.interval);
+        cJSON_AddNumberToObject(opt, "threshold", o.threshold);
+        cJSON_AddNumberToObject(opt, "threshold_step", o.threshold_step);
+        cJSON_AddNumberToObject(opt, "lowest", o.lowest);
+    }
+    int L = m->cfg.n_layers, total = L - 1 - o.lowest;
+    static char log[16384];
+    for (int k = L - 1; !rc && k >= o.lowest + 1; k--) {
+        build_progress(env, "collapse", L - 1 - k, total);
+        Model out;
+        double sim;
+        if (laco_collapse(m, &c, k, &o, &out, log, sizeof log, e)) {
+            rc = err_prefix(e, "collapsing to %d layers", k);
+            break;
+        }
+        rc = laco_similarity(&out, m, &c, &sim, e);
+        cJSON *lv = cJSON_CreateObject();
+        if (!rc && lv) {
+            cJSON_AddNumberToObject(lv, "layers", out.cfg.n_layers);
+            cJSON_AddNumberToObject(lv, "similarity", sim);
+            cJSON_AddItemToObject(lv, "merges", parse_merges(log));
+            cJSON_AddStringToObject(lv, "log", log);
+            cJSON_AddItemToArray(levels, lv);
+        } else cJSON_Delete(lv);
+        model_free(&out);
+    }
+    build_progress(env, "collapse", total, total);
+    char *text = rc ? NULL : cJSON_Print(j), path[1200];
+    cJSON_Delete(j);
+    if (!rc && !text) rc = err_set(e, "out of memory");
+    snprintf(path, sizeof path, "%s/laco.json", dir);
+    if (!rc) rc = io_write_atomic(path, text, strlen(text), e);
+    free(text);
+    calib_free(&c);
+    return rc;
+}
+
+/* replay: the merged model of one laco.json level, rebuilt from base by applying its merges in order. */
+static int replay(const Model *base, const cJSON *merges, const char *path, int li, Model *out, Err *e) {
+    Model cur;
+    if (laco_merge(base, 0, 1, &cur, e)) return -1; /* a copy */
+    const cJSON *mg;
+    int i = 0;
+    cJSON_ArrayForEach(mg, merges) {
+        const cJSON *f = cJSON_GetArrayItem(mg, 0), *c = cJSON_GetArrayItem(mg, 1);
+        if (!cJSON_IsArray(mg) || cJSON_GetArraySize(mg) != 2 || !cJSON_IsNumber(f) || !cJSON_IsNumber(c)) {
+            model_free(&cur);
+            return err_set(e, "%s: levels[%d].merges[%d]: expected [first, count]", path, li, i);
+        }
+        Model next;
+        if (laco_merge(&cur, (int)f->valuedouble, (int)c->valuedouble, &next, e)) {
+            model_free(&cur);
+            return err_prefix(e, "%s: levels[%d].merges[%d]", path, li, i);
+        }
+        model_free(&cur);
+        cur = next;
+        i++;
+    }
+    *out = cur;
+    return 0;
+}
+
+static int laco_prepare(Policy *p, Err *e) {
+    LacoState *s = calloc(1, sizeof *s);
+    if (!s) return err_set(e, "out of memory");
+    p->state = s;
+    char dir[1200], path[1300];
+    if (policy_artefacts(p, dir, sizeof dir, e)) return -1;
+    snprintf(path, sizeof path, "%s/laco.json", dir);
+    cJSON *j;
+    if (io_read_json(path, &j, e)) return -1;
+    const cJSON *levels = cJSON_GetObjectItemCaseSensitive(j, "levels"), *lv;
+    int rc = cJSON_IsArray(levels) && cJSON_GetArraySize(levels) <= ELMS_MAX_LAYERS
+                 ? 0 : err_set(e, "%s: levels: expected an array", path);
+    const cJSON *walk = rc ? NULL : levels;
+    cJSON_ArrayForEach(lv, walk) {
+        const cJSON *mg = cJSON_GetObjectItemCaseSensitive(lv, "merges"), *ly = cJSON_GetObjectItemCaseSensitive(lv, "layers");
+        if (!cJSON_IsArray(mg) || !cJSON_IsNumber(ly)) {
+            rc = err_set(e, "%s: levels[%d]: expected layers and merges", path, s->n);
+            break;
+        }
+        if ((rc = replay(p->env->base, mg, path, s->n, &s->model[s->n], e))) break;
+        s->n++;
+        if (s->model[s->n - 1].cfg.n_layers != (int)ly->valuedouble) {
+            rc = err_set(e, "%s: levels[%d]: the merges give %d layers, not %d", path, s->n - 1,
+                         s->model[s->n - 1].cfg.n_layers, (int)ly->valuedouble);
+            break;
+        }
+    }
+    cJSON_Delete(j);
+    return rc;
+}
+
+static int fill_model(void *ctx, const PolicyRequest *r, int i, Decision *d, Err *e) {
+    (void)r;
+    (void)e;
+    const Policy *p = ctx;
+    const LacoState *s = p->state;
+    const Model *m = i == 0 ? p->env->base : &s->model[i - 1];
+    d->model = m;
+    view_full(m, &d->view);
+    d->level = (double)m->cfg.n_layers / (double)p->env->base->cfg.n_layers;
+    d->ratio = 1.0;
+    return 0;
+}
+
+static int laco_decide(Policy *p, const PolicyRequest *r, Decision *d, Err *e) {
+    const LacoState *s = p->state;
+    return fit_ladder(p->env, r, fill_model, p, 1 + s->n, d, NULL, NULL, e);
+}
+
+static void laco_memory(const Policy *p, PolicyMemory *m) {
+    const LacoState *s = p->state;
+    m->params = (double)p->env->base->n_params;
+    for (int i = 0; s && i < s->n; i++) m->params += (double)s->model[i].n_params;
+    m->tlm_params = 0;
+}
+
+static void laco_destroy(Policy *p) {
+    LacoState *s = p->state;
+    if (!s) return;
+    for (int i = 0; i < s->n; i++) model_free(&s->model[i]);
+    free(s);
+    p->state = NULL;
+}
+
+static int laco_create(Policy *p, Err *e) {
+    (void)e;
+    p->build = laco_build;
+    p->prepare = laco_prepare;
+    p->decide = laco_decide;
+    p->memory = laco_memory;
+    p->destroy = laco_destroy;
+    return 0;
+}
+
+POLICY_REGISTER("laco", "baseline: the deepest LaCo layer-collapsed model that is feasible", laco_create)
