@@ -4,6 +4,7 @@
 #   make test-asan   the same suite built with AddressSanitizer + UndefinedBehaviorSanitizer
 #   make bench       print engine benchmark figures (asserts nothing)
 #   make reproduce   the main job, end to end (see README.md)
+#   make prepare     rebuild the shipped offline artefacts (models/base-elastic) from models/ and data/
 #   make deps        install the missing Debian packages (needs root or sudo)
 #   make clean       remove build products (keeps models/ and results/golden/)
 
@@ -34,7 +35,7 @@ TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/%.o)
 BENCH_OBJ := $(BENCH_SRC:%.c=$(BUILD)/%.o)
 DEPS_OK  := build/.deps-ok
 
-.PHONY: all deps test test-asan bench reproduce clean figures
+.PHONY: all deps test test-asan bench reproduce prepare clean figures
 all: $(BIN)/elms
 
 # ---- Debian packages: checked once per build tree, installed when missing ----
@@ -86,6 +87,10 @@ bench: $(BIN)/elms $(BIN)/elms-bench
 # ---- the main job ----
 reproduce: $(BIN)/elms
 	@sh analysis/reproduce.sh
+
+# ---- offline artefacts (models/base-elastic: reordering, adapters, every policy's folder); FORCE=1 rebuilds ----
+prepare: $(BIN)/elms
+	@FORCE=$(FORCE) sh analysis/prepare.sh
 
 clean:
 	rm -rf build bin

@@ -3,7 +3,9 @@
 #   1. regenerate the six apps and the corpus the shipped models were trained on (deterministic, seed 1)
 #   2. score base, small and tiny on every app's test split, and base with 70% of system tokens dropped
 #   3. synthesise the paper's three traces (alpha 0, 0.25, -0.25) and import the paper's own files when present
-#   4. replay the traces under `full` and `oracle` on the normalized and phone profiles into results/elms.db
+#   4. replay the traces under every policy (full, oracle and the six baselines) on the reordered base
+#      (models/base-elastic) with the normalized, phone and host profiles into results/elms.db, and run the
+#      standalone comparison (analysis/standalone.sh: five SLO settings x six apps, STANDALONE_ITEMS per app)
 #   5. draw the training curves of the shipped models
 # Every step prints what it runs; outputs go to results/ (the database, results/reproduce/*.txt, figures).
 set -eu
@@ -67,16 +69,24 @@ else
     echo "../shared is absent: skipping the import of the paper's trace files" >&2
 fi
 
-# 4. simulation (the evaluation cache in the database makes reruns cheap)
-if [ -f models/base/model.safetensors ]; then
+# 4. simulation on the reordered base with its adapters and every policy's prepared artefacts
+#    (models/base-elastic; `make prepare` rebuilds them); the evaluation cache in the database makes reruns cheap
+EL=models/base-elastic
+POLICIES=full,oracle,llm-pruner,layer-reduction,shortgpt,laco,attndrop,offtheshelf
+if [ -f "$EL/elastic.json" ]; then
     for a in 0 0.25 -0.25; do
         for p in normalized sd8gen3-llama2-7b-q4; do
-            run "$ELMS" sim --trace "results/traces/paper-alpha$a.jsonl" --policy full,oracle --profile "$p" \
-                --model models/base --db "$DB" --data data | tail -n 2 | tee "$OUT/sim-alpha$a-$p.txt"
+            run "$ELMS" sim --trace "results/traces/paper-alpha$a.jsonl" --policy "$POLICIES" --profile "$p" \
+                --model "$EL" --db "$DB" --data data | tee "$OUT/sim-alpha$a-$p.txt"
         done
     done
-    run "$ELMS" sim --trace results/traces/poisson-alpha0.jsonl --policy full,oracle --profile host \
-        --model models/base --db "$DB" --data data | tail -n 2 | tee "$OUT/sim-poisson-host.txt"
+    run "$ELMS" sim --trace results/traces/poisson-alpha0.jsonl --policy "$POLICIES" --profile host \
+        --model "$EL" --db "$DB" --data data | tee "$OUT/sim-poisson-host.txt"
+    # 4b. the standalone comparison: five SLO settings x six apps x every method (STANDALONE_ITEMS per app;
+    #     500 = every test item)
+    run sh analysis/standalone.sh "${STANDALONE_ITEMS:-100}" "$DB" "$EL"
+else
+    echo "$EL is missing: run 'make prepare' first; skipping the simulations" >&2
 fi
 
 # 5. training curves (from each shipped model's committed training log, models/NAME/train_log.csv)

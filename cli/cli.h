@@ -31,7 +31,8 @@ char *cli_command_line(int argc, char **argv);
 /* cli_error: print "elms CMD: msg" to stderr and return 1. */
 int cli_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* progress: a line with rate and ETA that redraws on a terminal, or one summary line at the end otherwise. */
+/* progress: a line with rate and ETA that redraws on a terminal; otherwise (a file, a pipe) a line every 30 s
+ * and one summary line at the end. */
 typedef struct Progress {
     const char *label;
     long total, done;

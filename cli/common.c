@@ -130,13 +130,16 @@ void progress_start(Progress *p, const char *label, long total) {
 
 void progress_update(Progress *p, long done) {
     p->done = done;
-    if (!p->tty) return;
     double t = clock_wall_s();
-    if (t - p->last < 0.2 && done < p->total) return;
+    /* a terminal redraws its line every 0.2 s; a file or pipe gets a whole line every 30 s */
+    if (p->tty ? t - p->last < 0.2 && done < p->total
+               : t - p->last < 30.0 || done >= p->total) /* progress_finish prints the last line */
+        return;
     p->last = t;
     double el = t - p->t0, rate = el > 0 ? (double)done / el : 0;
     double eta = rate > 0 && p->total > done ? (double)(p->total - done) / rate : 0;
-    fprintf(stderr, "\r%s %ld/%ld  %.1f/s  ETA %.0fs   ", p->label, done, p->total, rate, eta);
+    fprintf(stderr, p->tty ? "\r%s %ld/%ld  %.1f/s  ETA %.0fs   " : "%s %ld/%ld  %.1f/s  ETA %.0fs\n", p->label, done,
+            p->total, rate, eta);
     fflush(stderr);
 }
 

@@ -49,6 +49,7 @@ int laco_merge(const Model *src, int first, int count, Model *dst, Err *e) {
         for (int i = 0; i < 9; i++)
             for (size_t j = 0; j < sz[i]; j++) to[i][j] += from[i][j] - base[i][j];
     }
+    model_rehash(dst);
     return 0;
 }
 

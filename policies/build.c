@@ -41,17 +41,21 @@ int build_calib(const BuildEnv *env, Calib *c, Err *e) {
     return rc;
 }
 
-/* read_recorded: the cost recorded in an existing prepare.json (0 when unreadable). */
-static void read_recorded(const char *dir, BuildReport *out) {
+/* read_recorded: whether DIR/prepare.json exists and was prepared for weights with hash model_hash; if so, the
+ * cost it records goes into out. */
+static bool read_recorded(const char *dir, const char *model_hash, BuildReport *out) {
     char path[1300];
     snprintf(path, sizeof path, "%s/prepare.json", dir);
     cJSON *j;
     Err e;
-    if (io_read_json(path, &j, &e)) return;
+    if (!path_is_file(path) || io_read_json(path, &j, &e)) return false;
     const cJSON *c = cJSON_GetObjectItemCaseSensitive(j, "cpu_s"), *w = cJSON_GetObjectItemCaseSensitive(j, "wall_s");
-    if (cJSON_IsNumber(c)) out->cpu_s = c->valuedouble;
-    if (cJSON_IsNumber(w)) out->wall_s = w->valuedouble;
+    const cJSON *h = cJSON_GetObjectItemCaseSensitive(j, "model_hash");
+    bool same = cJSON_IsString(h) && !strcmp(h->valuestring, model_hash);
+    if (same && cJSON_IsNumber(c)) out->cpu_s = c->valuedouble;
+    if (same && cJSON_IsNumber(w)) out->wall_s = w->valuedouble;
     cJSON_Delete(j);
+    return same;
 }
 
 /* write_manifest: DIR/prepare.json for a finished build. */
@@ -97,11 +101,8 @@ int policy_build(const char *name, const BuildEnv *env, bool force, BuildReport 
     if ((size_t)snprintf(out->dir, sizeof out->dir, "%s/%s", root, name) >= sizeof out->dir)
         return err_set(e, "%s: path too long", root);
     snprintf(tmp, sizeof tmp, "%s.tmp", out->dir);
-    char manifest[1300];
-    snprintf(manifest, sizeof manifest, "%s/prepare.json", out->dir);
-    if (!force && path_is_file(manifest)) {
+    if (!force && read_recorded(out->dir, env->model->hash, out)) {
         out->skipped = true;
-        read_recorded(out->dir, out);
         return 0;
     }
     if (dir_remove_tree(tmp, e) || io_mkdirs(tmp, e)) return -1;

@@ -41,9 +41,10 @@ typedef struct BuildReport {
 /* build_env_defaults: the defaults above (model, dirs and tokenizer left NULL). */
 void build_env_defaults(BuildEnv *env);
 
-/* policy_build: build policy name's artefacts into MODEL/policies/NAME/ (see the header). An existing folder is
- * kept (skipped = true, its recorded cost reported) unless force; a stale NAME.tmp is removed first. Fails
- * for an unknown policy or one that prepares nothing, leaving no folder behind. */
+/* policy_build: build policy name's artefacts into MODEL/policies/NAME/ (see the header). An existing folder
+ * prepared for the same weights (its model hash) is kept (skipped = true, its recorded cost reported) unless
+ * force; one prepared for other weights is rebuilt; a stale NAME.tmp is removed first. Fails for an unknown
+ * policy or one that prepares nothing, leaving no folder behind (an existing one stays as it was). */
 int policy_build(const char *name, const BuildEnv *env, bool force, BuildReport *out, Err *e);
 
 /* build_calib: the calibration windows of env (DATA/corpus/train.bin, calib_windows x calib_seq, seed). */

@@ -12,28 +12,22 @@
 #include "policies/policy.h"
 #include "policies/ranking.h"
 
-static int attndrop_build(const BuildEnv *env, const char *dir, Err *e) {
-    Calib c;
-    if (build_calib(env, &c, e)) return -1;
-    int L = env->model->cfg.n_layers;
+/* subblock_scores: score (2 n_layers): layer l's attention sub-block at 2l, its MLP at 2l + 1. */
+static int subblock_scores(const Model *m, const Calib *c, double *score, Err *e) {
+    int L = m->cfg.n_layers;
     double *attn = malloc(sizeof *attn * (size_t)L), *ffn = malloc(sizeof *ffn * (size_t)L); /* (n_layers) */
-    double *score = malloc(sizeof *score * (size_t)(2 * L));                              /* (2 n_layers) */
-    Ranking r;
-    int rc = attn && ffn && score ? 0 : err_set(e, "out of memory");
-    build_progress(env, "sub-block scores", 0, 1);
-    if (!rc) rc = layerscore_subblocks(env->model, &c, attn, ffn, e);
-    build_progress(env, "sub-block scores", 1, 1);
+    int rc = attn && ffn ? layerscore_subblocks(m, c, attn, ffn, e) : err_set(e, "out of memory");
     for (int l = 0; !rc && l < L; l++) {
         score[2 * l] = attn[l];
         score[2 * l + 1] = ffn[l];
     }
-    if (!rc) rc = ranking_from_scores(&r, score, 2 * L, true, e);
-    if (!rc) rc = ranking_write(&r, dir, e);
     free(attn);
     free(ffn);
-    free(score);
-    calib_free(&c);
     return rc;
+}
+
+static int attndrop_build(const BuildEnv *env, const char *dir, Err *e) {
+    return ranking_build(env, dir, subblock_scores, true, "sub-block scores", e);
 }
 
 static int attndrop_create(Policy *p, Err *e) {

@@ -1,6 +1,6 @@
 /* policy_laco: LaCo (Yang et al., "LaCo: Large Language Model Pruning via Layer Collapse", 2024). Offline: for
- * every depth from n_layers - 1 down to the shallowest LaCo can reach (layer 0 is never merged), the LaCo
- * algorithm (elastic/laco.h: runs of adjacent layers collapsed into one by adding parameter differences,
+ * every depth from n_layers - 1 down to one layer (layer 0 is merged only for the one-layer model, so that the
+ * method has a configuration for the tightest SLOs), the LaCo algorithm (elastic/laco.h: runs of adjacent layers collapsed into one by adding parameter differences,
  * theta = theta_l + sum_k (theta_{l+k} - theta_l), a merge accepted while the cosine similarity of the final
  * hidden states on calibration windows stays above a threshold, lowered when a pass accepts nothing) on the
  * training corpus; laco.json records each depth's merges (first layer and count, in the order applied), its
@@ -16,15 +16,9 @@
 #include "elastic/laco.h"
 #include "engine/io.h"
 #include "policies/build.h"
-#include "policies/fit.h"
+#include "policies/modelset.h"
 #include "policies/policy.h"
 
-#define LACO_MAX_MERGES ELMS_MAX_LAYERS
-
-typedef struct LacoState {
-    int n;                        /* merged models, deepest first */
-    Model model[ELMS_MAX_LAYERS];
-} LacoState;
 
 /* parse_merges: the (first, count) pairs of laco_collapse's log lines "merge COUNT layers at FIRST: ...". */
 static cJSON *parse_merges(const char *log) {
@@ -56,13 +50,15 @@ static int laco_build(const BuildEnv *env, const char *dir, Err *e) {
         cJSON_AddNumberToObject(opt, "threshold_step", o.threshold_step);
         cJSON_AddNumberToObject(opt, "lowest", o.lowest);
     }
-    int L = m->cfg.n_layers, total = L - 1 - o.lowest;
+    int L = m->cfg.n_layers, total = L - 1;
     static char log[16384];
-    for (int k = L - 1; !rc && k >= o.lowest + 1; k--) {
+    for (int k = L - 1; !rc && k >= 1; k--) {
         build_progress(env, "collapse", L - 1 - k, total);
+        LacoOptions ok = o; /* below lowest + 1 layers, the bottom layers may be merged too (down to one layer) */
+        if (k < ok.lowest + 1) ok.lowest = k - 1;
         Model out;
         double sim;
-        if (laco_collapse(m, &c, k, &o, &out, log, sizeof log, e)) {
+        if (laco_collapse(m, &c, k, &ok, &out, log, sizeof log, e)) {
             rc = err_prefix(e, "collapsing to %d layers", k);
             break;
         }
@@ -114,16 +110,15 @@ static int replay(const Model *base, const cJSON *merges, const char *path, int 
 }
 
 static int laco_prepare(Policy *p, Err *e) {
-    LacoState *s = calloc(1, sizeof *s);
-    if (!s) return err_set(e, "out of memory");
-    p->state = s;
+    if (modelset_attach(p, e)) return -1;
+    ModelSet *s = p->state;
     char dir[1200], path[1300];
     if (policy_artefacts(p, dir, sizeof dir, e)) return -1;
     snprintf(path, sizeof path, "%s/laco.json", dir);
     cJSON *j;
     if (io_read_json(path, &j, e)) return -1;
     const cJSON *levels = cJSON_GetObjectItemCaseSensitive(j, "levels"), *lv;
-    int rc = cJSON_IsArray(levels) && cJSON_GetArraySize(levels) <= ELMS_MAX_LAYERS
+    int rc = cJSON_IsArray(levels) && cJSON_GetArraySize(levels) <= MODELSET_MAX
                  ? 0 : err_set(e, "%s: levels: expected an array", path);
     const cJSON *walk = rc ? NULL : levels;
     cJSON_ArrayForEach(lv, walk) {
@@ -144,46 +139,13 @@ static int laco_prepare(Policy *p, Err *e) {
     return rc;
 }
 
-static int fill_model(void *ctx, const PolicyRequest *r, int i, Decision *d, Err *e) {
-    (void)r;
-    (void)e;
-    const Policy *p = ctx;
-    const LacoState *s = p->state;
-    const Model *m = i == 0 ? p->env->base : &s->model[i - 1];
-    d->model = m;
-    view_full(m, &d->view);
-    d->level = (double)m->cfg.n_layers / (double)p->env->base->cfg.n_layers;
-    d->ratio = 1.0;
-    return 0;
-}
-
-static int laco_decide(Policy *p, const PolicyRequest *r, Decision *d, Err *e) {
-    const LacoState *s = p->state;
-    return fit_ladder(p->env, r, fill_model, p, 1 + s->n, d, NULL, NULL, e);
-}
-
-static void laco_memory(const Policy *p, PolicyMemory *m) {
-    const LacoState *s = p->state;
-    m->params = (double)p->env->base->n_params;
-    for (int i = 0; s && i < s->n; i++) m->params += (double)s->model[i].n_params;
-    m->tlm_params = 0;
-}
-
-static void laco_destroy(Policy *p) {
-    LacoState *s = p->state;
-    if (!s) return;
-    for (int i = 0; i < s->n; i++) model_free(&s->model[i]);
-    free(s);
-    p->state = NULL;
-}
-
 static int laco_create(Policy *p, Err *e) {
     (void)e;
     p->build = laco_build;
     p->prepare = laco_prepare;
-    p->decide = laco_decide;
-    p->memory = laco_memory;
-    p->destroy = laco_destroy;
+    p->decide = modelset_policy_decide;
+    p->memory = modelset_policy_memory;
+    p->destroy = modelset_policy_destroy;
     return 0;
 }
 

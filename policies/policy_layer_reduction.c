@@ -5,28 +5,18 @@
  * removal costs least are dropped first. Online: keep the best layers, as many as the SLO allows: the ladder
  * drop 0, 1, ..., L-1 layers, the first feasible (all layers at SLO 1.0: the released code drops one even
  * there), else the cheapest. No adapter, no prompt compression. */
-#include <stdlib.h>
-
 #include "elastic/anchors.h"
 #include "policies/build.h"
 #include "policies/policy.h"
 #include "policies/ranking.h"
 
+/* loo_scores: the calibration loss with each layer removed (higher = the layer matters more). */
+static int loo_scores(const Model *m, const Calib *c, double *score, Err *e) {
+    return anchors_loo(m, c, score, NULL, e);
+}
+
 static int layer_reduction_build(const BuildEnv *env, const char *dir, Err *e) {
-    Calib c;
-    if (build_calib(env, &c, e)) return -1;
-    int L = env->model->cfg.n_layers;
-    double *loss = malloc(sizeof *loss * (size_t)L); /* (n_layers) loss with layer l removed */
-    Ranking r;
-    int rc = loss ? 0 : err_set(e, "out of memory");
-    build_progress(env, "leave-one-layer-out losses", 0, L);
-    if (!rc) rc = anchors_loo(env->model, &c, loss, NULL, e);
-    build_progress(env, "leave-one-layer-out losses", L, L);
-    if (!rc) rc = ranking_from_scores(&r, loss, L, false, e);
-    if (!rc) rc = ranking_write(&r, dir, e);
-    free(loss);
-    calib_free(&c);
-    return rc;
+    return ranking_build(env, dir, loo_scores, false, "leave-one-layer-out losses", e);
 }
 
 static int layer_reduction_create(Policy *p, Err *e) {

@@ -9,7 +9,7 @@
 
 #include "base/fileutil.h"
 #include "elastic/levels.h"
-#include "policies/fit.h"
+#include "policies/feasible.h"
 #include "policies/policy.h"
 
 static int llm_pruner_prepare(Policy *p, Err *e) {
@@ -42,7 +42,7 @@ static int fill_level(void *ctx, const PolicyRequest *r, int i, Decision *d, Err
 }
 
 static int llm_pruner_decide(Policy *p, const PolicyRequest *r, Decision *d, Err *e) {
-    return fit_ladder(p->env, r, fill_level, p, N_LEVELS, d, NULL, NULL, e);
+    return feasible_ladder(p->env, r, fill_level, p, N_LEVELS, d, NULL, NULL, e);
 }
 
 static void llm_pruner_memory(const Policy *p, PolicyMemory *m) {

@@ -15,15 +15,10 @@
 #include "elastic/dirs.h"
 #include "engine/io.h"
 #include "policies/build.h"
-#include "policies/fit.h"
+#include "policies/modelset.h"
 #include "policies/policy.h"
 
 #define OTS_MAX 8
-
-typedef struct OtsState {
-    int n;                   /* smaller models */
-    Model model[OTS_MAX];
-} OtsState;
 
 /* same_file: two files hold the same bytes. */
 static int same_file(const char *a, const char *b, Err *e) {
@@ -100,9 +95,8 @@ static int ots_build(const BuildEnv *env, const char *dir, Err *e) {
 }
 
 static int ots_prepare(Policy *p, Err *e) {
-    OtsState *s = calloc(1, sizeof *s);
-    if (!s) return err_set(e, "out of memory");
-    p->state = s;
+    if (modelset_attach(p, e)) return -1;
+    ModelSet *s = p->state;
     char dir[1200], path[1300];
     if (policy_artefacts(p, dir, sizeof dir, e)) return -1;
     snprintf(path, sizeof path, "%s/models.json", dir);
@@ -138,47 +132,13 @@ static int ots_prepare(Policy *p, Err *e) {
     return rc;
 }
 
-static int fill_model(void *ctx, const PolicyRequest *r, int i, Decision *d, Err *e) {
-    (void)r;
-    (void)e;
-    const Policy *p = ctx;
-    const OtsState *s = p->state;
-    const Model *m = i == 0 ? p->env->base : &s->model[i - 1];
-    d->model = m;
-    view_full(m, &d->view);
-    d->level = (double)m->n_params / (double)p->env->base->n_params;
-    if (d->level > 1.0) d->level = 1.0;
-    d->ratio = 1.0;
-    return 0;
-}
-
-static int ots_decide(Policy *p, const PolicyRequest *r, Decision *d, Err *e) {
-    const OtsState *s = p->state;
-    return fit_ladder(p->env, r, fill_model, p, 1 + s->n, d, NULL, NULL, e);
-}
-
-static void ots_memory(const Policy *p, PolicyMemory *m) {
-    const OtsState *s = p->state;
-    m->params = (double)p->env->base->n_params;
-    for (int i = 0; s && i < s->n; i++) m->params += (double)s->model[i].n_params;
-    m->tlm_params = 0;
-}
-
-static void ots_destroy(Policy *p) {
-    OtsState *s = p->state;
-    if (!s) return;
-    for (int i = 0; i < s->n; i++) model_free(&s->model[i]);
-    free(s);
-    p->state = NULL;
-}
-
 static int ots_create(Policy *p, Err *e) {
     (void)e;
     p->build = ots_build;
     p->prepare = ots_prepare;
-    p->decide = ots_decide;
-    p->memory = ots_memory;
-    p->destroy = ots_destroy;
+    p->decide = modelset_policy_decide;
+    p->memory = modelset_policy_memory;
+    p->destroy = modelset_policy_destroy;
     return 0;
 }
 

@@ -9,7 +9,7 @@
 
 #include "elastic/levels.h"
 #include "policies/compressor.h"
-#include "policies/fit.h"
+#include "policies/feasible.h"
 #include "policies/policy.h"
 
 typedef struct OracleState {
@@ -71,8 +71,8 @@ static int oracle_decide(Policy *p, const PolicyRequest *r, Decision *d, Err *e)
         for (int ri = 0; ri < n_ratios; ri++) {
             Decision x;
             fill(p, s, li, ri, r->enc ? s->mask + (size_t)ri * s->cap : NULL, &x);
-            Fit f;
-            if (fit_check(p->env, r, &x, &f, e)) return -1;
+            Feasibility f;
+            if (feasible_check(p->env, r, &x, &f, e)) return -1;
             c[n++] = (Cand){li, ri, f.slack, f.feasible};
         }
     qsort(c, (size_t)n, sizeof c[0], cmp_cand);

@@ -8,7 +8,8 @@
 #include <string.h>
 
 #include "engine/io.h"
-#include "policies/fit.h"
+#include "policies/build.h"
+#include "policies/feasible.h"
 #include "policies/policy.h"
 
 int ranking_from_scores(Ranking *r, const double *score, int n, bool subblocks, Err *e) {
@@ -110,6 +111,26 @@ void ranking_view(const Ranking *r, const Model *m, int n_drop, ElasticView *v) 
     }
 }
 
+/* ---- the offline side ---- */
+
+int ranking_build(const BuildEnv *env, const char *dir, RankingScoreFn fn, bool subblocks, const char *stage,
+                  Err *e) {
+    Calib c;
+    if (build_calib(env, &c, e)) return -1;
+    int n = (subblocks ? 2 : 1) * env->model->cfg.n_layers;
+    double *score = malloc(sizeof *score * (size_t)n); /* (n) one score per unit */
+    Ranking r;
+    int rc = score ? 0 : err_set(e, "out of memory");
+    build_progress(env, stage, 0, 1);
+    if (!rc) rc = fn(env->model, &c, score, e);
+    build_progress(env, stage, 1, 1);
+    if (!rc) rc = ranking_from_scores(&r, score, n, subblocks, e);
+    if (!rc) rc = ranking_write(&r, dir, e);
+    free(score);
+    calib_free(&c);
+    return rc;
+}
+
 /* ---- the online side ---- */
 
 typedef struct RankingState {
@@ -151,7 +172,7 @@ static int fill_rung(void *ctx, const PolicyRequest *r, int i, Decision *d, Err 
 
 int ranking_policy_decide(Policy *p, const PolicyRequest *r, Decision *d, Err *e) {
     const RankingState *s = p->state;
-    return fit_ladder(p->env, r, fill_rung, p, s->n_rungs, d, NULL, NULL, e);
+    return feasible_ladder(p->env, r, fill_rung, p, s->n_rungs, d, NULL, NULL, e);
 }
 
 void ranking_policy_memory(const Policy *p, PolicyMemory *m) {

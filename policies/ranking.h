@@ -32,6 +32,18 @@ int ranking_read(Ranking *r, const char *dir, int n_layers, Err *e);
 void ranking_view(const Ranking *r, const Model *m, int n_drop, ElasticView *v);
 
 
+/* ---- the offline side shared by the ranking policies ---- */
+struct BuildEnv;
+struct Calib;
+
+/* RankingScoreFn: n scores (n = n_layers, or 2 n_layers for sub-blocks) of model m on calibration windows c. */
+typedef int (*RankingScoreFn)(const Model *m, const struct Calib *c, double *score, Err *e);
+
+/* ranking_build: calibration windows of env (build_calib), the scores of fn (progress stage `stage`), and the
+ * ranking written as DIR/ranking.json. */
+int ranking_build(const struct BuildEnv *env, const char *dir, RankingScoreFn fn, bool subblocks, const char *stage,
+                  Err *e);
+
 /* ---- the online side shared by the ranking policies ---- */
 struct Policy;
 struct PolicyRequest;

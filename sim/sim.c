@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "policies/fit.h"
+#include "policies/feasible.h"
 #include "sim/evq.h"
 
 void sim_context_init(SimContext *c, const Model *base, const Tokenizer *tok, const Profile *profile,
@@ -166,8 +166,8 @@ static int dispatch(Run *R, double now, Err *e) {
     x->tpot_ms = pr.tpot_ms;
     x->decode_ms = (q->output_tokens - 1) * x->tpot_ms;
     x->ttft_ms = x->queue_ms + x->tlm_ms + x->switch_ms + x->prefill_ms;
-    x->ttft_met = fit_within(x->ttft_ms, x->slo_ttft_ms);
-    x->tpot_met = fit_within(x->tpot_ms, x->slo_tpot_ms);
+    x->ttft_met = feasible_within(x->ttft_ms, x->slo_ttft_ms);
+    x->tpot_met = feasible_within(x->tpot_ms, x->slo_tpot_ms);
     x->slo_met = x->ttft_met && x->tpot_met;
     x->choice = x->correct = -1;
     if (r.enc) {

@@ -15,7 +15,7 @@
 #include "engine/data.h"
 #include "engine/io.h"
 #include "policies/build.h"
-#include "policies/fit.h"
+#include "policies/feasible.h"
 #include "policies/policy.h"
 #include "policies/ranking.h"
 #include "sim/sim.h"
@@ -111,7 +111,7 @@ static int fill_cost(void *ctx, const PolicyRequest *r, int i, Decision *d, Err 
     return 0;
 }
 
-TEST(fit_ladder_takes_the_first_feasible_else_the_cheapest) {
+TEST(feasible_ladder_takes_the_first_feasible_else_the_cheapest) {
     World w;
     world_init(t, &w, 11);
     Err e;
@@ -120,15 +120,15 @@ TEST(fit_ladder_takes_the_first_feasible_else_the_cheapest) {
         Decision d;
         int pick;
         bool feas;
-        CHECK_MSG(fit_ladder(&w.penv, &r, fill_cost, &w, 8, &d, &pick, &feas, &e) == 0, "%s", e.msg);
+        CHECK_MSG(feasible_ladder(&w.penv, &r, fill_cost, &w, 8, &d, &pick, &feas, &e) == 0, "%s", e.msg);
         int first = -1, cheapest = 0;
         double best = 1e300;
         for (int i = 0; i < 8; i++) { /* brute force: price every rung independently */
             Decision x;
             memset(&x, 0, sizeof x);
             fill_cost(&w, &r, i, &x, &e);
-            Fit f;
-            CHECK(fit_check(&w.penv, &r, &x, &f, &e) == 0);
+            Feasibility f;
+            CHECK(feasible_check(&w.penv, &r, &x, &f, &e) == 0);
             if (f.feasible && first < 0) first = i;
             if (f.excess < best) best = f.excess, cheapest = i;
         }
@@ -301,8 +301,11 @@ TEST(baselines_decide_feasibly_on_an_slo_sweep) {
     CHECK(build_calib(&w.benv, &cal, &e) == 0);
     LacoOptions lo;
     laco_options_default(&lo);
-    for (int k = w.m.cfg.n_layers - 1; k >= lo.lowest + 1; k--)
-        CHECK_MSG(laco_collapse(&w.m, &cal, k, &lo, &merged[n_merged++], NULL, 0, &e) == 0, "%s", e.msg);
+    for (int k = w.m.cfg.n_layers - 1; k >= 1; k--) {
+        LacoOptions ok = lo;
+        ok.lowest = k < lo.lowest + 1 ? k - 1 : lo.lowest;
+        CHECK_MSG(laco_collapse(&w.m, &cal, k, &ok, &merged[n_merged++], NULL, 0, &e) == 0, "%s", e.msg);
+    }
     calib_free(&cal);
     for (int k = 1; k < 6; k++) CHECK_MSG(policy_build(names[k], &w.benv, false, &rep, &e) == 0, "%s: %s", names[k], e.msg);
     LevelSet ls;
@@ -331,8 +334,8 @@ TEST(baselines_decide_feasibly_on_an_slo_sweep) {
                     else if (ranked) x.model = &w.m, ranking_view(&rk, &w.m, i, &x.view);
                     else if (k == 4) x.model = i == 0 ? &w.m : &w.small, view_full(x.model, &x.view);
                     else x.model = i == 0 ? &w.m : &merged[i - 1], view_full(x.model, &x.view);
-                    Fit f;
-                    CHECK(fit_check(&w.penv, &r, &x, &f, &e) == 0);
+                    Feasibility f;
+                    CHECK(feasible_check(&w.penv, &r, &x, &f, &e) == 0);
                     if (f.feasible) first = i;
                     if (first == i) {
                         bool same = k == 0   ? fabs(d.level - LEVELS[N_LEVELS - 1 - i]) < 1e-12
@@ -343,8 +346,8 @@ TEST(baselines_decide_feasibly_on_an_slo_sweep) {
                                   "%s at (%.1f, %.1f): not the first feasible configuration %d", names[k], a, b, i);
                     }
                 }
-                Fit fd;
-                CHECK(fit_check(&w.penv, &r, &d, &fd, &e) == 0);
+                Feasibility fd;
+                CHECK(feasible_check(&w.penv, &r, &d, &fd, &e) == 0);
                 CHECK_MSG(fd.feasible == (first >= 0), "%s at (%.1f, %.1f): decision feasible %d, any feasible %d",
                           names[k], a, b, fd.feasible, first >= 0);
                 n_feasible_any += first >= 0;

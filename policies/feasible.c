@@ -1,27 +1,27 @@
-/* fit: feasibility, slack and the ladder rule (see fit.h). */
-#include "policies/fit.h"
+/* feasible: feasibility, slack and the ladder rule (see feasible.h). */
+#include "policies/feasible.h"
 
 #include <string.h>
 
-Fit fit_times(double ttft_ms, double tpot_ms, double slo_ttft_ms, double slo_tpot_ms) {
-    Fit f = {.ttft_ms = ttft_ms, .tpot_ms = tpot_ms};
+Feasibility feasible_times(double ttft_ms, double tpot_ms, double slo_ttft_ms, double slo_tpot_ms) {
+    Feasibility f = {.ttft_ms = ttft_ms, .tpot_ms = tpot_ms};
     double a = ttft_ms / slo_ttft_ms, b = tpot_ms / slo_tpot_ms;
     f.excess = a > b ? a : b;
     f.slack = 1.0 - f.excess;
-    f.feasible = fit_within(ttft_ms, slo_ttft_ms) && fit_within(tpot_ms, slo_tpot_ms);
+    f.feasible = feasible_within(ttft_ms, slo_ttft_ms) && feasible_within(tpot_ms, slo_tpot_ms);
     return f;
 }
 
-int fit_check(const PolicyEnv *env, const PolicyRequest *r, const Decision *d, Fit *out, Err *e) {
+int feasible_check(const PolicyEnv *env, const PolicyRequest *r, const Decision *d, Feasibility *out, Err *e) {
     const PolicyHooks *h = &env->hooks;
     if (!h->price) return err_set(e, "no pricing hook: a policy is priced by the simulator");
     double ttft, tpot;
     if (h->price(h->ctx, r, d, &ttft, &tpot, e)) return -1;
-    *out = fit_times(r->queue_ms + ttft, tpot, r->slo_ttft_ms, r->slo_tpot_ms);
+    *out = feasible_times(r->queue_ms + ttft, tpot, r->slo_ttft_ms, r->slo_tpot_ms);
     return 0;
 }
 
-int fit_ladder(const PolicyEnv *env, const PolicyRequest *r, FitFillFn fill, void *ctx, int n, Decision *d,
+int feasible_ladder(const PolicyEnv *env, const PolicyRequest *r, FeasibleFillFn fill, void *ctx, int n, Decision *d,
                int *pick, bool *feasible, Err *e) {
     if (n < 1) return err_set(e, "a ladder of %d configurations", n);
     int best = -1;
@@ -29,8 +29,8 @@ int fit_ladder(const PolicyEnv *env, const PolicyRequest *r, FitFillFn fill, voi
     for (int i = 0; i < n; i++) {
         Decision x;
         memset(&x, 0, sizeof x);
-        Fit f;
-        if (fill(ctx, r, i, &x, e) || fit_check(env, r, &x, &f, e)) return -1;
+        Feasibility f;
+        if (fill(ctx, r, i, &x, e) || feasible_check(env, r, &x, &f, e)) return -1;
         if (f.feasible) {
             *d = x;
             if (pick) *pick = i;
