@@ -37,8 +37,8 @@ for s in 0.8:0.9 0.6:0.8 0.4:0.7 0.2:0.6 0.2:0.5; do
         --compressor random | sed "s/^/slo $s /" | tee -a "$OUT/standalone-runs.txt"
 done
 
-# The per-app table: the newest complete run of each (policy, trace) of this script.
-sqlite3 -header -column "$DB" "
+# The per-app table: the newest complete run of each (policy, trace) of this script; also as Markdown.
+QUERY="
 WITH latest AS (
   SELECT MAX(id) AS id FROM runs
   WHERE complete = 1 AND trace LIKE 'results/traces/standalone-$N-%' AND profile = '$PROFILE' AND model = '$MODEL'
@@ -55,4 +55,6 @@ SELECT r.policy AS method,
        printf('%.3f', AVG(q.slo_met)) AS slo_met,
        printf('%.1f', r.memory_bytes / 1048576.0) AS memory_mb
 FROM runs r JOIN latest l ON r.id = l.id JOIN requests q ON q.run = r.id
-GROUP BY r.id ORDER BY slo DESC, method;" | tee "$OUT/standalone.txt"
+GROUP BY r.id ORDER BY slo DESC, method;"
+sqlite3 -header -column "$DB" "$QUERY" | tee "$OUT/standalone.txt"
+sqlite3 -markdown "$DB" "$QUERY" > "$OUT/standalone.md"
