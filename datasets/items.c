@@ -38,7 +38,9 @@ static int dup_string(const cJSON *o, const char *key, int optional, char **out,
         *out = strdup(v->valuestring);
     } else if (cJSON_IsNumber(v) && !strcmp(key, "id")) { /* numeric ids are accepted and kept as text */
         char buf[40];
-        snprintf(buf, sizeof buf, "%.17g", v->valuedouble);
+        double d;
+        if (io_json_double(v, NULL, -HUGE_VAL, HUGE_VAL, &d, where, e)) return err_prefix(e, "field 'id'");
+        snprintf(buf, sizeof buf, "%.17g", d);
         *out = strdup(buf);
     } else {
         return err_set(e, "%s: field '%s' %s", where, key, v ? "must be a string" : "is missing (a string)");
@@ -47,10 +49,10 @@ static int dup_string(const cJSON *o, const char *key, int optional, char **out,
 }
 
 /* int_of: a JSON number that is an integer in [lo, hi]. */
-static int int_of(const cJSON *v, double lo, double hi, int *out) {
-    if (!cJSON_IsNumber(v) || v->valuedouble != floor(v->valuedouble) || v->valuedouble < lo || v->valuedouble > hi)
-        return -1;
-    *out = (int)v->valuedouble;
+static int int_of(const cJSON *v, long lo, long hi, int *out) {
+    long x;
+    if (!v || io_json_int(v, NULL, lo, hi, &x, "", NULL) != 0) return -1;
+    *out = (int)x;
     return 0;
 }
 
@@ -88,8 +90,8 @@ static int parse_item(const cJSON *o, Item *it, const char *where, Err *e) {
         for (int i = 0; i < k; i++) {
             const cJSON *p = cJSON_GetArrayItem(rel, i);
             int s, en;
-            if (!cJSON_IsArray(p) || cJSON_GetArraySize(p) != 2 || int_of(cJSON_GetArrayItem(p, 0), 0, 1e9, &s) ||
-                int_of(cJSON_GetArrayItem(p, 1), 0, 1e9, &en) || en < s)
+            if (!cJSON_IsArray(p) || cJSON_GetArraySize(p) != 2 || int_of(cJSON_GetArrayItem(p, 0), 0, 1000000000L, &s) ||
+                int_of(cJSON_GetArrayItem(p, 1), 0, 1000000000L, &en) || en < s)
                 return err_set(e, "%s: field 'relevant[%d]' must be [start, end] with 0 <= start <= end", where, i);
             it->relevant[i][0] = s;
             it->relevant[i][1] = en;
@@ -133,9 +135,9 @@ int items_read(ItemSet *s, const char *path, Err *e) {
                 s->items = ni;
                 cap = nc;
             }
-            cJSON *o = cJSON_ParseWithLength(txt + pos, end - pos);
-            if (!o) {
-                rc = err_set(e, "%s: malformed JSON", where);
+            cJSON *o;
+            if (io_json_parse(txt + pos, end - pos, where, &o, e)) {
+                rc = -1;
             } else {
                 rc = parse_item(o, &s->items[s->n], where, e);
                 s->n++; /* counted even on failure so that items_free releases its parts */

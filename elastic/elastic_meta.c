@@ -2,6 +2,7 @@
 #include "elastic/elastic_meta.h"
 
 #include <cJSON.h>
+#include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -132,11 +133,12 @@ static int get_ints(const cJSON *o, const char *key, int n, int lo, int hi, int 
     if (!cJSON_IsArray(a) || cJSON_GetArraySize(a) != n)
         return err_set(e, "%s: field %s: expected an array of %d integers", where, key, n);
     int i = 0;
+    char at[1600];
     cJSON_ArrayForEach(v, a) {
-        if (!cJSON_IsNumber(v) || v->valuedouble != floor(v->valuedouble) || v->valuedouble < lo ||
-            v->valuedouble > hi)
-            return err_set(e, "%s: field %s[%d]: expected an integer in [%d, %d]", where, key, i, lo, hi);
-        out[i++] = (int)v->valuedouble;
+        long x;
+        snprintf(at, sizeof at, "%s: field %s[%d]", where, key, i);
+        if (io_json_int(v, NULL, lo, hi, &x, at, e)) return -1;
+        out[i++] = (int)x;
     }
     return 0;
 }
@@ -147,18 +149,24 @@ static int get_doubles(const cJSON *o, const char *key, int n, double *out, cons
     if (!cJSON_IsArray(a) || cJSON_GetArraySize(a) != n)
         return err_set(e, "%s: field %s: expected an array of %d numbers", where, key, n);
     int i = 0;
+    char at[1600];
     cJSON_ArrayForEach(v, a) {
-        if (!cJSON_IsNumber(v)) return err_set(e, "%s: field %s[%d]: expected a number", where, key, i);
-        out[i++] = v->valuedouble;
+        snprintf(at, sizeof at, "%s: field %s[%d]", where, key, i);
+        if (io_json_double(v, NULL, -HUGE_VAL, HUGE_VAL, &out[i++], at, e)) return -1;
     }
     return 0;
 }
 
-static int get_number(const cJSON *o, const char *key, double *out, const char *where, Err *e) {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
-    if (!cJSON_IsNumber(v)) return err_set(e, "%s: field %s: expected a number", where, key);
-    *out = v->valuedouble;
+/* get_int: the integer field key of o in [lo, hi]. */
+static int get_int(const cJSON *o, const char *key, long lo, long hi, int *out, const char *where, Err *e) {
+    long x;
+    if (io_json_int(o, key, lo, hi, &x, where, e)) return -1;
+    *out = (int)x;
     return 0;
+}
+
+static int get_number(const cJSON *o, const char *key, double *out, const char *where, Err *e) {
+    return io_json_double(o, key, -HUGE_VAL, HUGE_VAL, out, where, e);
 }
 
 static void get_string(const cJSON *o, const char *key, char *out, size_t cap) {
@@ -197,13 +205,12 @@ static int parse_meta(ElasticMeta *x, const cJSON *root, const char *path, Err *
     const cJSON *cal = cJSON_GetObjectItemCaseSensitive(root, "calibration");
     if (!cJSON_IsObject(cal)) return err_set(e, "%s: field calibration: expected an object", path);
     snprintf(where, sizeof where, "%s: calibration", path);
-    double samples = 0, seq = 0, seed = 0;
-    if (get_number(cal, "samples", &samples, where, e) || get_number(cal, "seq", &seq, where, e) ||
-        get_number(cal, "seed", &seed, where, e) || get_number(cal, "loss", &x->calib_loss, where, e))
+    long seed = 0;
+    if (get_int(cal, "samples", 0, INT_MAX, &x->calib_samples, where, e) ||
+        get_int(cal, "seq", 0, INT_MAX, &x->calib_seq, where, e) ||
+        io_json_int(cal, "seed", 0, LONG_MAX, &seed, where, e) || get_number(cal, "loss", &x->calib_loss, where, e))
         return -1;
-    x->calib_samples = (int)samples;
-    x->calib_seq = (int)seq;
-    x->calib_seed = seed >= 0 ? (unsigned long)seed : 0;
+    x->calib_seed = (unsigned long)seed;
     get_string(cal, "corpus", x->corpus, sizeof x->corpus);
     if (get_doubles(root, "loo_loss", x->n_layers, x->loo_loss, path, e)) return -1;
     if (get_number(root, "max_abs_diff", &x->max_abs_diff, path, e)) return -1;

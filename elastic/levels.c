@@ -72,13 +72,15 @@ int levels_read_anchors(const char *dir, int n_layers, unsigned char *anchor, in
         return err_set(e, "%s: field anchors: expected an array of layer indices", path);
     }
     cJSON_ArrayForEach(x, a) {
-        double l = cJSON_IsNumber(x) ? x->valuedouble : -1;
-        if (!(l >= 0 && l < n_layers) || l != floor(l)) {
+        long l;
+        char at[1600];
+        snprintf(at, sizeof at, "%s: field anchors", path);
+        if (io_json_int(x, NULL, 0, n_layers - 1, &l, at, e)) {
             cJSON_Delete(root);
-            return err_set(e, "%s: field anchors: expected layer indices in [0, %d)", path, n_layers);
+            return -1;
         }
-        if (!anchor[(int)l]) (*n_anchors)++;
-        anchor[(int)l] = 1;
+        if (!anchor[l]) (*n_anchors)++;
+        anchor[l] = 1;
     }
     cJSON_Delete(root);
     return 0;

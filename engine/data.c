@@ -8,13 +8,19 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "engine/io.h"
 
 int data_load(TokenData *d, const char *path, int vocab_size, Err *e) {
     memset(d, 0, sizeof *d);
-    FILE *f = fopen(path, "rb");
-    if (!f) return err_set(e, "%s: cannot open: %s", path, strerror(errno));
+    int fd = io_open_read(path, e);
+    if (fd < 0) return -1;
+    FILE *f = fdopen(fd, "rb");
+    if (!f) {
+        close(fd);
+        return err_set(e, "%s: cannot open: %s", path, strerror(errno));
+    }
     if (fseek(f, 0, SEEK_END) != 0) {
         fclose(f);
         return err_set(e, "%s: cannot seek", path);

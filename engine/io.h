@@ -103,10 +103,29 @@ int lora_save(const Lora *a, const ModelConfig *c, const char *path, Err *e);
 int io_write_atomic(const char *path, const void *buf, size_t len, Err *e);
 /* io_read_file: read a whole file (NUL-terminated); caller frees *out. */
 int io_read_file(const char *path, char **out, size_t *len, Err *e);
-/* io_read_json: read and parse a whole JSON file; the error names the file and the byte where parsing failed
- * ("PATH: malformed JSON near byte N"). Caller frees *out with cJSON_Delete. */
+/* io_open_read: open path for reading (O_RDONLY, close-on-exec) only if it is a regular file: a FIFO, device or
+ * directory is refused with "PATH: not a regular file" without blocking (opened non-blocking, checked with
+ * fstat, then switched back to blocking). Returns the descriptor, or -1 with the error in e. Every reader of a
+ * file the user names goes through it (io_read_file, st_open, data_load). */
+int io_open_read(const char *path, Err *e);
+/* io_read_json: read and parse a whole JSON file strictly (io_json_parse); the error names the file and what
+ * is wrong ("PATH: malformed JSON near byte N"). Caller frees *out with cJSON_Delete. */
 struct cJSON;
 int io_read_json(const char *path, struct cJSON **out, Err *e);
+/* io_json_parse: parse the JSON text txt (len bytes) strictly: refused, with `where` (a file, or FILE:LINE)
+ * leading the message, are a NUL byte or a \u0000 escape in the text, malformed JSON, anything but
+ * whitespace after the value ("trailing data"), and a key that appears twice in any object ("field 'K' appears
+ * twice"; Python would take the last, cJSON the first). 0 with *out (caller frees with cJSON_Delete), or -1. */
+int io_json_parse(const char *txt, size_t len, const char *where, struct cJSON **out, Err *e);
+/* io_json_int: the number obj.field (obj itself when field is NULL) as a long, required to be an integer in
+ * [lo, hi]: no float-to-integer conversion happens before the range is checked, so 1e300, 2^63 or NaN are
+ * refused, never converted. Message: "PATH: field FIELD: expected an integer in [LO, HI], got V" (PATH alone
+ * names the value when field is NULL, e.g. "f.json: field anchors[2]"). 0, or -1 with *out untouched. */
+int io_json_int(const struct cJSON *obj, const char *field, long lo, long hi, long *out, const char *path, Err *e);
+/* io_json_double: as io_json_int for a finite number in [lo, hi] (pass -HUGE_VAL, HUGE_VAL for any finite
+ * number); NaN and infinities are always refused. */
+int io_json_double(const struct cJSON *obj, const char *field, double lo, double hi, double *out, const char *path,
+                   Err *e);
 /* io_mkdirs: mkdir -p. */
 int io_mkdirs(const char *path, Err *e);
 

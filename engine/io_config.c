@@ -2,6 +2,8 @@
 #include "engine/io.h"
 
 #include <cJSON.h>
+#include <float.h>
+#include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,10 +20,11 @@ static int get_int(const char *path, const cJSON *root, const char *key, const i
     }
     if (!cJSON_IsNumber(v)) return err_set(e, "%s: field '%s' must be a positive integer, not %s", path, key,
                                            cJSON_IsString(v) ? "a string" : "a non-number");
-    double d = v->valuedouble;
-    if (d != floor(d) || !(d >= 1) || d > 2147483647.0)
-        return err_set(e, "%s: field '%s' must be a positive integer, got %g", path, key, d);
-    *out = (int)d;
+    char at[1600];
+    long x;
+    snprintf(at, sizeof at, "%s: field '%s'", path, key);
+    if (io_json_int(v, NULL, 1, INT_MAX, &x, at, e)) return -1;
+    *out = (int)x;
     return 0;
 }
 
@@ -36,10 +39,12 @@ static int get_pos_float(const char *path, const cJSON *root, const char *key, c
         }
         return err_set(e, "%s: missing field '%s' (a positive number)", path, key);
     }
-    if (!cJSON_IsNumber(v) || !isfinite(v->valuedouble) || !(v->valuedouble > 0) ||
-        !isfinite((float)v->valuedouble) || (float)v->valuedouble <= 0)
-        return err_set(e, "%s: field '%s' must be a positive finite number", path, key);
-    *out = (float)v->valuedouble;
+    double d;
+    char at[1600];
+    snprintf(at, sizeof at, "%s: field '%s'", path, key);
+    if (io_json_double(v, NULL, 0, FLT_MAX, &d, at, e)) return -1;
+    if (!((float)d > 0)) return err_set(e, "%s: field '%s' must be a positive finite number", path, key);
+    *out = (float)d;
     return 0;
 }
 
@@ -52,10 +57,10 @@ static int get_token_id(const char *path, const cJSON *root, const char *key, in
         if (cJSON_GetArraySize(v) == 0) return 0;
         v = cJSON_GetArrayItem(v, 0);
     }
-    if (!cJSON_IsNumber(v) || v->valuedouble != floor(v->valuedouble) || v->valuedouble < 0 ||
-        v->valuedouble > 2147483647.0)
+    long x;
+    if (io_json_int(v, NULL, 0, INT_MAX, &x, "", NULL) != 0)
         return err_set(e, "%s: field '%s' must be a non-negative integer token id (or null)", path, key);
-    *out = (int)v->valuedouble;
+    *out = (int)x;
     return 0;
 }
 

@@ -82,15 +82,33 @@ int io_write_atomic(const char *path, const void *buf, size_t len, Err *e) {
     return io_atomic_commit(&a, e);
 }
 
+int io_open_read(const char *path, Err *e) {
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) return err_set(e, "%s: cannot open: %s", path, strerror(errno));
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        return err_set(e, "%s: not a regular file", path);
+    }
+    int fl = fcntl(fd, F_GETFL);
+    if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) != 0) {
+        int er = errno;
+        close(fd);
+        return err_set(e, "%s: cannot open: %s", path, strerror(er));
+    }
+    return fd;
+}
+
 int io_read_file(const char *path, char **out, size_t *len, Err *e) {
     *out = NULL;
     if (len) *len = 0;
-    FILE *f = fopen(path, "rb");
-    if (!f) return err_set(e, "%s: cannot open: %s", path, strerror(errno));
+    int fd = io_open_read(path, e);
+    if (fd < 0) return -1;
     struct stat st;
-    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
-        fclose(f);
-        return err_set(e, "%s: not a regular file", path);
+    FILE *f = fstat(fd, &st) == 0 ? fdopen(fd, "rb") : NULL;
+    if (!f) {
+        close(fd);
+        return err_set(e, "%s: cannot open: %s", path, strerror(errno));
     }
     size_t cap = (size_t)st.st_size + 1, n = 0;
     char *buf = malloc(cap);
@@ -153,13 +171,7 @@ int io_read_json(const char *path, cJSON **out, Err *e) {
     size_t len;
     *out = NULL;
     if (io_read_file(path, &txt, &len, e) != 0) return -1;
-    *out = cJSON_ParseWithLength(txt, len);
-    if (!*out) {
-        const char *at = cJSON_GetErrorPtr();
-        long off = at && at >= txt && at <= txt + len ? (long)(at - txt) : -1;
-        free(txt);
-        return err_set(e, "%s: malformed JSON near byte %ld", path, off);
-    }
+    int rc = io_json_parse(txt, len, path, out, e);
     free(txt);
-    return 0;
+    return rc;
 }

@@ -96,10 +96,9 @@ void st_close(StFile *f) {
 
 /* json_offset: a JSON number that is a non-negative integer below 2^53. */
 static int json_offset(const cJSON *v, uint64_t *out) {
-    if (!cJSON_IsNumber(v)) return -1;
-    double d = v->valuedouble;
-    if (!(d >= 0) || d > 9007199254740992.0 || d != floor(d)) return -1;
-    *out = (uint64_t)d;
+    long x;
+    if (!v || io_json_int(v, NULL, 0, 1L << 53, &x, "", NULL) != 0) return -1;
+    *out = (uint64_t)x;
     return 0;
 }
 
@@ -164,9 +163,17 @@ static int parse_tensor(const char *path, const cJSON *it, size_t data_len, StTe
     return 0;
 }
 
-/* check_layout: tensors must not overlap and names must be distinct. */
+/* check_layout: tensors must not overlap, names must be distinct, and no byte may follow the last tensor's data
+ * (trailing bytes mean a damaged or concatenated file). */
 static int check_layout(const StFile *f, Err *e) {
     int n = f->n_tensors;
+    size_t end = 0;
+    for (int i = 0; i < n; i++)
+        if (f->tensors[i].offset + f->tensors[i].nbytes > end) end = f->tensors[i].offset + f->tensors[i].nbytes;
+    if (f->data_len > end)
+        return err_set(e, "%s: %zu trailing bytes after the last tensor's data (the data section holds %zu bytes, "
+                          "the tensors end at byte %zu)",
+                       f->path, f->data_len - end, f->data_len, end);
     if (n < 2) return 0;
     const StTensor **p = malloc((size_t)n * sizeof *p);
     if (!p) return err_set(e, "%s: out of memory", f->path);
@@ -192,12 +199,12 @@ static cJSON *header_parse(const StFile *f, uint64_t hlen) {
 int st_open(StFile *f, const char *path, Err *e) {
     memset(f, 0, sizeof *f);
     snprintf(f->path, sizeof f->path, "%s", path);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return err_set(e, "%s: cannot open: %s", path, strerror(errno));
+    int fd = io_open_read(path, e);
+    if (fd < 0) return -1;
     struct stat st;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    if (fstat(fd, &st) != 0) {
         close(fd);
-        return err_set(e, "%s: not a regular file", path);
+        return err_set(e, "%s: cannot stat: %s", path, strerror(errno));
     }
     size_t size = (size_t)st.st_size;
     if (size < 8) {
@@ -228,10 +235,12 @@ int st_open(StFile *f, const char *path, Err *e) {
     }
     f->data = (unsigned char *)f->map + 8 + hlen;
     f->data_len = size - 8 - (size_t)hlen;
-    cJSON *h = header_parse(f, hlen);
-    if (!h || !cJSON_IsObject(h)) {
+    cJSON *h;
+    Err why;
+    if (io_json_parse((const char *)f->map + 8, (size_t)hlen, path, &h, &why) || !cJSON_IsObject(h)) {
         cJSON_Delete(h);
-        int rc = err_set(e, "%s: header is not a JSON object (malformed JSON)", path);
+        int rc = h ? err_set(e, "%s: header is not a JSON object", path)
+                   : err_set(e, "%s: header is not a JSON object (%s)", path, why.msg + strlen(path) + 2);
         st_close(f);
         return rc;
     }

@@ -160,10 +160,9 @@ int tokenizer_from_vocab(Tokenizer *t, const char *const *pieces, int n, const c
 
 /* json_id: a JSON number that is an integer id in [0, limit). */
 static int json_id(const cJSON *v, int limit, int *out) {
-    if (!cJSON_IsNumber(v) || v->valuedouble != floor(v->valuedouble) || v->valuedouble < 0 ||
-        v->valuedouble >= limit)
-        return -1;
-    *out = (int)v->valuedouble;
+    long x;
+    if (!v || io_json_int(v, NULL, 0, (long)limit - 1, &x, "", NULL) != 0) return -1;
+    *out = (int)x;
     return 0;
 }
 

@@ -6,6 +6,7 @@
 #include <cJSON.h>
 #include <dirent.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +17,7 @@
 #include "engine/train.h"
 
 #define CKPT_FORMAT "elms-train-checkpoint"
+#define CKPT_MAX_COUNT (1L << 53) /* steps, tokens and positions: integers a JSON number holds exactly */
 
 /* Remove a checkpoint directory: its regular files, then the directory (nothing recursive beyond that). */
 static int remove_dir(const char *dir, Err *e) {
@@ -129,16 +131,14 @@ bool train_ckpt_find(const char *dir, char *found, size_t cap) {
     return false;
 }
 
-/* A required number from state.json. */
-static int json_num(const cJSON *o, const char *key, const char *path, double *out, Err *e) {
-    const cJSON *x = cJSON_GetObjectItemCaseSensitive(o, key);
-    if (!cJSON_IsNumber(x)) return err_set(e, "%s: field \"%s\" missing or not a number", path, key);
-    *out = x->valuedouble;
-    return 0;
+/* A required integer from state.json, in [0, hi]. */
+static int json_count(const cJSON *o, const char *key, long hi, const char *path, long *out, Err *e) {
+    return io_json_int(o, key, 0, hi, out, path, e);
 }
 
 typedef struct CkptState {
-    double n_train, step, tokens, epoch, pos, batch, seq, elapsed;
+    long n_train, step, tokens, epoch, pos, batch, seq;
+    double elapsed;
     unsigned long seed;
     bool lora;
 } CkptState;
@@ -162,14 +162,18 @@ static int read_state(const char *path, CkptState *s, Err *e) {
     } else if (!cJSON_IsString(seed) || (s->seed = strtoul(seed->valuestring, &end, 10), end == seed->valuestring) ||
                *end) {
         err_set(e, "%s: field \"seed\" must be a decimal string", path);
-    } else if (json_num(o, "n_train", path, &s->n_train, e) == 0 && json_num(o, "step", path, &s->step, e) == 0 &&
-               json_num(o, "tokens", path, &s->tokens, e) == 0 &&
-               json_num(o, "data_epoch", path, &s->epoch, e) == 0 &&
-               json_num(o, "data_pos", path, &s->pos, e) == 0 && json_num(o, "batch", path, &s->batch, e) == 0 &&
-               json_num(o, "seq", path, &s->seq, e) == 0) {
+    } else if (json_count(o, "n_train", CKPT_MAX_COUNT, path, &s->n_train, e) == 0 &&
+               json_count(o, "step", CKPT_MAX_COUNT, path, &s->step, e) == 0 &&
+               json_count(o, "tokens", CKPT_MAX_COUNT, path, &s->tokens, e) == 0 &&
+               json_count(o, "data_epoch", CKPT_MAX_COUNT, path, &s->epoch, e) == 0 &&
+               json_count(o, "data_pos", CKPT_MAX_COUNT, path, &s->pos, e) == 0 &&
+               json_count(o, "batch", INT_MAX, path, &s->batch, e) == 0 &&
+               json_count(o, "seq", INT_MAX, path, &s->seq, e) == 0) {
         s->lora = !strcmp(mode->valuestring, "lora");
+        s->elapsed = 0.0; /* informative only: a missing or odd value restarts the clock */
         const cJSON *el = cJSON_GetObjectItemCaseSensitive(o, "elapsed_s");
-        s->elapsed = cJSON_IsNumber(el) && el->valuedouble >= 0 ? el->valuedouble : 0.0;
+        Err ignore;
+        if (el && io_json_double(el, NULL, 0, 1e12, &s->elapsed, path, &ignore) != 0) s->elapsed = 0.0;
         rc = 0;
     }
     cJSON_Delete(o);
@@ -212,11 +216,10 @@ int train_ckpt_load(Trainer *t, DataLoader *d, const char *dir, Err *e) {
         return err_set(e, "%s: a %s checkpoint, the trainer is in %s mode", path, s.lora ? "LoRA" : "full",
                        t->lora ? "LoRA" : "full");
     if ((size_t)s.n_train != t->n_train)
-        return err_set(e, "%s: %.0f trained parameters, the trainer has %zu", path, s.n_train, t->n_train);
-    if (s.seed != t->cfg.seed || (int)s.batch != t->cfg.batch || (int)s.seq != t->cfg.seq)
-        return err_set(e, "%s: run used seed %lu, batch %d, seq %d; resuming needs the same (got %lu, %d, %d)",
-                       path, s.seed, (int)s.batch, (int)s.seq, t->cfg.seed, t->cfg.batch, t->cfg.seq);
-    if (s.step < 0 || s.tokens < 0) return err_set(e, "%s: negative step or tokens", path);
+        return err_set(e, "%s: %ld trained parameters, the trainer has %zu", path, s.n_train, t->n_train);
+    if (s.seed != t->cfg.seed || s.batch != t->cfg.batch || s.seq != t->cfg.seq)
+        return err_set(e, "%s: run used seed %lu, batch %ld, seq %ld; resuming needs the same (got %lu, %d, %d)",
+                       path, s.seed, s.batch, s.seq, t->cfg.seed, t->cfg.batch, t->cfg.seq);
     if (load_params(t, dir, e) != 0) return -1;
     StFile f;
     snprintf(path, sizeof path, "%s/optim.safetensors", dir);
@@ -225,9 +228,9 @@ int train_ckpt_load(Trainer *t, DataLoader *d, const char *dir, Err *e) {
     if (rc == 0) rc = st_read_f32(&f, "adamw.v", (int64_t)t->n_train, 0, t->v, e);
     st_close(&f);
     if (rc != 0) return -1;
-    if (d && data_loader_seek(d, (long)s.epoch, (long)s.pos, e) != 0) return err_prefix(e, "%s/state.json", dir);
-    t->step = (long)s.step;
-    t->tokens = (long)s.tokens;
+    if (d && data_loader_seek(d, s.epoch, s.pos, e) != 0) return err_prefix(e, "%s/state.json", dir);
+    t->step = s.step;
+    t->tokens = s.tokens;
     t->elapsed_s = s.elapsed;
     return 0;
 }

@@ -52,8 +52,9 @@ static bool read_recorded(const char *dir, const char *model_hash, BuildReport *
     const cJSON *c = cJSON_GetObjectItemCaseSensitive(j, "cpu_s"), *w = cJSON_GetObjectItemCaseSensitive(j, "wall_s");
     const cJSON *h = cJSON_GetObjectItemCaseSensitive(j, "model_hash");
     bool same = cJSON_IsString(h) && !strcmp(h->valuestring, model_hash);
-    if (same && cJSON_IsNumber(c)) out->cpu_s = c->valuedouble;
-    if (same && cJSON_IsNumber(w)) out->wall_s = w->valuedouble;
+    Err ignore; /* the cost line is informative: an odd value is left out */
+    if (same && c) io_json_double(c, NULL, 0, HUGE_VAL, &out->cpu_s, path, &ignore);
+    if (same && w) io_json_double(w, NULL, 0, HUGE_VAL, &out->wall_s, path, &ignore);
     cJSON_Delete(j);
     return same;
 }

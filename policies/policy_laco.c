@@ -91,13 +91,20 @@ static int replay(const Model *base, const cJSON *merges, const char *path, int 
     const cJSON *mg;
     int i = 0;
     cJSON_ArrayForEach(mg, merges) {
-        const cJSON *f = cJSON_GetArrayItem(mg, 0), *c = cJSON_GetArrayItem(mg, 1);
-        if (!cJSON_IsArray(mg) || cJSON_GetArraySize(mg) != 2 || !cJSON_IsNumber(f) || !cJSON_IsNumber(c)) {
+        long f, c;
+        char at[1600];
+        snprintf(at, sizeof at, "%s: field levels[%d].merges[%d]", path, li, i);
+        if (!cJSON_IsArray(mg) || cJSON_GetArraySize(mg) != 2) {
             model_free(&cur);
-            return err_set(e, "%s: levels[%d].merges[%d]: expected [first, count]", path, li, i);
+            return err_set(e, "%s: expected [first, count]", at);
+        }
+        if (io_json_int(cJSON_GetArrayItem(mg, 0), NULL, 0, ELMS_MAX_LAYERS, &f, at, e) ||
+            io_json_int(cJSON_GetArrayItem(mg, 1), NULL, 0, ELMS_MAX_LAYERS, &c, at, e)) {
+            model_free(&cur);
+            return -1;
         }
         Model next;
-        if (laco_merge(&cur, (int)f->valuedouble, (int)c->valuedouble, &next, e)) {
+        if (laco_merge(&cur, (int)f, (int)c, &next, e)) {
             model_free(&cur);
             return err_prefix(e, "%s: levels[%d].merges[%d]", path, li, i);
         }
@@ -123,15 +130,19 @@ static int laco_prepare(Policy *p, Err *e) {
     const cJSON *walk = rc ? NULL : levels;
     cJSON_ArrayForEach(lv, walk) {
         const cJSON *mg = cJSON_GetObjectItemCaseSensitive(lv, "merges"), *ly = cJSON_GetObjectItemCaseSensitive(lv, "layers");
-        if (!cJSON_IsArray(mg) || !cJSON_IsNumber(ly)) {
-            rc = err_set(e, "%s: levels[%d]: expected layers and merges", path, s->n);
+        long n_ly = 0;
+        char at[1600];
+        snprintf(at, sizeof at, "%s: field levels[%d]", path, s->n);
+        if (!cJSON_IsArray(mg) || !ly) {
+            rc = err_set(e, "%s: expected layers and merges", at);
             break;
         }
+        if ((rc = io_json_int(ly, NULL, 1, ELMS_MAX_LAYERS, &n_ly, at, e))) break;
         if ((rc = replay(p->env->base, mg, path, s->n, &s->model[s->n], e))) break;
         s->n++;
-        if (s->model[s->n - 1].cfg.n_layers != (int)ly->valuedouble) {
-            rc = err_set(e, "%s: levels[%d]: the merges give %d layers, not %d", path, s->n - 1,
-                         s->model[s->n - 1].cfg.n_layers, (int)ly->valuedouble);
+        if (s->model[s->n - 1].cfg.n_layers != (int)n_ly) {
+            rc = err_set(e, "%s: levels[%d]: the merges give %d layers, not %ld", path, s->n - 1,
+                         s->model[s->n - 1].cfg.n_layers, n_ly);
             break;
         }
     }

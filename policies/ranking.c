@@ -60,10 +60,10 @@ static int read_array(const cJSON *j, const char *path, const char *name, int n,
         return err_set(e, "%s: %s: expected an array of %d numbers", path, name, n);
     int i = 0;
     const cJSON *x;
+    char at[1600];
     cJSON_ArrayForEach(x, a) {
-        if (!cJSON_IsNumber(x) || !isfinite(x->valuedouble))
-            return err_set(e, "%s: %s[%d]: expected a finite number", path, name, i);
-        out[i++] = x->valuedouble;
+        snprintf(at, sizeof at, "%s: field %s[%d]", path, name, i);
+        if (io_json_double(x, NULL, -HUGE_VAL, HUGE_VAL, &out[i++], at, e)) return -1;
     }
     return 0;
 }

