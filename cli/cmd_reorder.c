@@ -135,7 +135,7 @@ static int cmd_reorder(int argc, char **argv) {
         goto fail_tmp;
     }
     double diff = 0;
-    if (model_load(&back, tmp, &e) || calib_logits_diff(&orig, &back, &cal, (int)check, &diff, &e)) {
+    if (model_load_staged(&back, tmp, &e) || calib_logits_diff(&orig, &back, &cal, (int)check, &diff, &e)) {
         cli_error("reorder", "%s", e.msg);
         goto fail_tmp;
     }

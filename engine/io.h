@@ -9,6 +9,7 @@
 #ifndef ELMS_IO_H
 #define ELMS_IO_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -43,6 +44,10 @@ typedef struct StFile {
 int st_open(StFile *f, const char *path, Err *e);
 void st_close(StFile *f);
 const StTensor *st_find(const StFile *f, const char *name);
+/* st_check_shape: 0 if tensor name is present with shape rows x cols (cols = 0 for 1-D); else -1 with a message
+ * naming the file, the tensor, its shape and the expected one. Reads no data: callers check every shape before
+ * they allocate. */
+int st_check_shape(const StFile *f, const char *name, int64_t rows, int64_t cols, Err *e);
 /* st_read_f32: copy tensor name (expected shape rows x cols; cols = 0 for 1-D) into out as F32. */
 int st_read_f32(const StFile *f, const char *name, int64_t rows, int64_t cols, float *out, Err *e);
 
@@ -85,9 +90,18 @@ char *config_json(const ModelConfig *c);
 
 /* model_load: read DIR/config.json and DIR/model.safetensors into the elastic layout (allocated with
  * model_alloc). Every tensor must be present with its exact shape and no unknown tensor may appear (a
- * "rotary_emb.inv_freq" buffer, or lm_head.weight of a tied model, is ignored); messages name the file and
- * tensor. */
+ * "rotary_emb.inv_freq" buffer, or lm_head.weight of a tied model, is ignored); all of this is checked against
+ * the file's header before any parameter memory is allocated, so a config.json that does not describe the
+ * weights costs nothing. Every weight must be finite (io_allow_nonfinite); messages name the file and tensor.
+ * A directory whose name ends in ".tmp", or that lies inside one (an interrupted checkpoint or write), is
+ * refused. */
 int model_load(Model *m, const char *dir, Err *e);
+/* model_load_staged: model_load without the ".tmp" refusal, for a writer that verifies the staging directory it
+ * has just written (DIR.tmp) before renaming it into place. Nobody else should read a staging directory. */
+int model_load_staged(Model *m, const char *dir, Err *e);
+/* io_allow_nonfinite: true when the environment variable ELMS_ALLOW_NONFINITE is "1": model_load and lora_load
+ * then accept NaN and infinite weights (for users who inspect damaged checkpoints on purpose). */
+bool io_allow_nonfinite(void);
 /* model_save: write DIR/config.json and DIR/model.safetensors (creating DIR); dtype ST_F32 or ST_F16. Other
  * files in DIR (tokenizer.json, elastic.json, lora/) are left alone. */
 int model_save(const Model *m, const char *dir, StDtype dtype, Err *e);

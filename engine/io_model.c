@@ -71,7 +71,43 @@ static int ends_with(const char *s, const char *suf) {
     return a >= b && !strcmp(s + a - b, suf);
 }
 
+bool io_allow_nonfinite(void) {
+    const char *v = getenv("ELMS_ALLOW_NONFINITE");
+    return v && !strcmp(v, "1");
+}
+
+/* check_finite: every one of the n floats at x is finite (unless io_allow_nonfinite); the message names the file,
+ * the tensor and the first bad element. */
+static int check_finite(const char *path, const char *name, const float *x, size_t n, Err *e) {
+    if (io_allow_nonfinite()) return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!isfinite(x[i]))
+            return err_set(e, "%s: tensor '%s': element %zu is %s (weights must be finite; set ELMS_ALLOW_NONFINITE=1 "
+                              "to load anyway)",
+                           path, name, i, isnan(x[i]) ? "NaN" : "infinite");
+    return 0;
+}
+
+/* staging_name: whether a component of dir ends in ".tmp" (DIR.tmp, or DIR.tmp/sub): an unfinished write. */
+static int staging_name(const char *dir) {
+    size_t n = strlen(dir);
+    while (n > 1 && dir[n - 1] == '/') n--;
+    for (size_t i = 0; i <= n; i++) {
+        if (i < n && dir[i] != '/') continue;
+        if (i >= 4 && !memcmp(dir + i - 4, ".tmp", 4)) return 1;
+    }
+    return 0;
+}
+
 int model_load(Model *m, const char *dir, Err *e) {
+    memset(m, 0, sizeof *m);
+    if (staging_name(dir))
+        return err_set(e, "%s: a temporary directory (a name ending in .tmp is an interrupted write, not a model)",
+                       dir);
+    return model_load_staged(m, dir, e);
+}
+
+int model_load_staged(Model *m, const char *dir, Err *e) {
     memset(m, 0, sizeof *m);
     char cpath[1200], wpath[1200];
     snprintf(cpath, sizeof cpath, "%s/config.json", dir);
@@ -95,8 +131,11 @@ int model_load(Model *m, const char *dir, Err *e) {
         st_close(&f);
         return err_set(e, "%s: out of memory", wpath);
     }
-    int rc = model_alloc(m, &c, e);
-    int n = rc ? 0 : model_slots(&c, &m->w, slots);
+    /* names and shapes first, from a weight table without memory: nothing is allocated for a config.json that
+     * does not describe these weights */
+    ModelWeights none;
+    memset(&none, 0, sizeof none);
+    int n = model_slots(&c, &none, slots), rc = 0;
     /* every tensor in the file must be one we know: a mismatch usually means a config that does not match */
     for (int i = 0; !rc && i < f.n_tensors; i++) {
         const char *name = f.tensors[i].name;
@@ -107,6 +146,9 @@ int model_load(Model *m, const char *dir, Err *e) {
             rc = err_set(e, "%s: unexpected tensor '%s' (config.json describes %d layers%s)", wpath, name, c.n_layers,
                          c.tied ? ", tied embeddings" : "");
     }
+    for (int i = 0; !rc && i < n; i++) rc = st_check_shape(&f, slots[i].name, slots[i].rows, slots[i].cols, e);
+    if (!rc) rc = model_alloc(m, &c, e);
+    if (!rc) model_slots(&c, &m->w, slots);
     float *tmp = NULL; /* (dim, max(ffn, n_heads*head_dim)) staging for transposed tensors */
     if (!rc) {
         size_t big = (size_t)c.dim * (size_t)(c.ffn_dim > c.n_heads * c.head_dim ? c.ffn_dim : c.n_heads * c.head_dim);
@@ -115,12 +157,11 @@ int model_load(Model *m, const char *dir, Err *e) {
     }
     for (int i = 0; !rc && i < n; i++) {
         TensorSlot *s = &slots[i];
-        if (!s->transposed) {
-            rc = st_read_f32(&f, s->name, s->rows, s->cols, s->data, e);
-        } else {
-            rc = st_read_f32(&f, s->name, s->rows, s->cols, tmp, e);
-            if (!rc) transpose(s->data, tmp, s->rows, s->cols);
-        }
+        size_t count = (size_t)s->rows * (size_t)(s->cols ? s->cols : 1);
+        float *dst = s->transposed ? tmp : s->data;
+        rc = st_read_f32(&f, s->name, s->rows, s->cols, dst, e);
+        if (!rc) rc = check_finite(wpath, s->name, dst, count, e);
+        if (!rc && s->transposed) transpose(s->data, tmp, s->rows, s->cols);
     }
     free(tmp);
     free(slots);
@@ -243,13 +284,22 @@ int lora_load(Lora *a, const ModelConfig *c, const char *path, Err *e) {
     int rc = meta_number(&f, "rank", &rank, e) || meta_number(&f, "alpha", &alpha, e) ? -1 : 0;
     if (!rc && (rank != floor(rank) || rank < 1 || rank > 65536))
         rc = err_set(e, "%s: \"__metadata__\" rank %g must be a positive integer", path, rank);
-    if (!rc && lora_alloc(a, c, (int)rank, (float)alpha, e) != 0) rc = err_prefix(e, "%s", path);
+    if (!rc && !isfinite(alpha) && !io_allow_nonfinite())
+        rc = err_set(e, "%s: \"__metadata__\" alpha must be finite", path);
     TensorSlot *slots = NULL;
     int n = 0;
     if (!rc) {
         slots = malloc((size_t)(14 * c->n_layers + 1) * sizeof *slots);
         if (!slots) rc = err_set(e, "%s: out of memory", path);
-        else n = lora_slots(c, a, slots);
+    }
+    if (!rc) { /* names and shapes from an adapter without memory, checked before anything is allocated */
+        Lora *none = calloc(1, sizeof *none);
+        if (!none) rc = err_set(e, "%s: out of memory", path);
+        else {
+            none->rank = (int)rank;
+            n = lora_slots(c, none, slots);
+            free(none);
+        }
     }
     for (int i = 0; !rc && i < f.n_tensors; i++) {
         int known = 0;
@@ -258,7 +308,14 @@ int lora_load(Lora *a, const ModelConfig *c, const char *path, Err *e) {
             rc = err_set(e, "%s: unexpected tensor '%s' (expected PEFT LoRA names for %d layers)", path,
                          f.tensors[i].name, c->n_layers);
     }
-    for (int i = 0; !rc && i < n; i++) rc = st_read_f32(&f, slots[i].name, slots[i].rows, slots[i].cols, slots[i].data, e);
+    for (int i = 0; !rc && i < n; i++) rc = st_check_shape(&f, slots[i].name, slots[i].rows, slots[i].cols, e);
+    if (!rc && lora_alloc(a, c, (int)rank, (float)alpha, e) != 0) rc = err_prefix(e, "%s", path);
+    if (!rc) lora_slots(c, a, slots);
+    for (int i = 0; !rc && i < n; i++) {
+        TensorSlot *s = &slots[i];
+        rc = st_read_f32(&f, s->name, s->rows, s->cols, s->data, e);
+        if (!rc) rc = check_finite(path, s->name, s->data, (size_t)s->rows * (size_t)s->cols, e);
+    }
     free(slots);
     st_close(&f);
     if (rc && a->params) lora_free(a);

@@ -296,7 +296,7 @@ int st_meta_get(const StFile *f, const char *key, char *out, size_t cap) {
     return rc;
 }
 
-int st_read_f32(const StFile *f, const char *name, int64_t rows, int64_t cols, float *out, Err *e) {
+int st_check_shape(const StFile *f, const char *name, int64_t rows, int64_t cols, Err *e) {
     const StTensor *t = st_find(f, name);
     if (!t) return err_set(e, "%s: missing tensor '%s'", f->path, name);
     int want_nd = cols ? 2 : 1;
@@ -312,6 +312,12 @@ int st_read_f32(const StFile *f, const char *name, int64_t rows, int64_t cols, f
                            (long long)rows, (long long)cols);
         return err_set(e, "%s: tensor '%s' has shape %s, expected [%lld]", f->path, name, got, (long long)rows);
     }
+    return 0;
+}
+
+int st_read_f32(const StFile *f, const char *name, int64_t rows, int64_t cols, float *out, Err *e) {
+    if (st_check_shape(f, name, rows, cols, e) != 0) return -1;
+    const StTensor *t = st_find(f, name);
     size_t n = (size_t)rows * (size_t)(cols ? cols : 1);
     const unsigned char *src = f->data + t->offset;
     if (t->dtype == ST_F32) {

@@ -358,3 +358,38 @@ TEST(bad_init_leaves_nothing) {
     }
     CHECK(count_entries(test_tmpdir()) == 1);
 }
+
+TEST(bad_nonfinite_weights_and_temporary_directories) {
+    char base[1024];
+    snprintf(base, sizeof base, "%s", test_path("base"));
+    make_base(base);
+    Model m;
+    Err e;
+    CHECK_MSG(model_load(&m, base, &e) == 0, "%s", e.msg);
+    m.w.layer[1].wq[5] = NAN;
+    m.w.layer[0].w_down_t[7] = INFINITY; /* a tensor stored transposed */
+    const char *d = test_path("nan");
+    CHECK(model_save(&m, d, ST_F32, &e) == 0);
+    char args[2048];
+    snprintf(args, sizeof args, "logits --model %s --tokens 1", d);
+    EXPECT_FAIL("logits", args, "model.safetensors", "model.layers.0.mlp.down_proj.weight", "infinite",
+                "ELMS_ALLOW_NONFINITE");
+    m.w.layer[0].w_down_t[7] = 0;
+    CHECK(model_save(&m, d, ST_F32, &e) == 0);
+    snprintf(args, sizeof args, "info --model %s", d);
+    EXPECT_FAIL("info", args, "model.layers.1.self_attn.q_proj.weight", "NaN");
+    /* the documented opt-out loads it anyway */
+    char *out;
+    setenv("ELMS_ALLOW_NONFINITE", "1", 1);
+    int rc = test_cli(&out, "logits --model %s --tokens 1", d);
+    unsetenv("ELMS_ALLOW_NONFINITE");
+    CHECK_MSG(rc == 0, "%s", out);
+    free(out);
+    /* a directory left by an interrupted write (NAME.tmp) is not a model, whatever it holds */
+    m.w.layer[1].wq[5] = 0;
+    const char *tmp = test_path("checkpoint.tmp");
+    CHECK(model_save(&m, tmp, ST_F32, &e) == 0);
+    snprintf(args, sizeof args, "info --model %s", tmp);
+    EXPECT_FAIL("info", args, "checkpoint.tmp", "temporary directory");
+    model_free(&m);
+}

@@ -132,6 +132,66 @@ TEST(harden_checkpoint_state_numbers_out_of_range) {
     model_free(&m);
 }
 
+/* ---- 2. non-finite weights ---- */
+
+TEST(harden_nonfinite_lora_is_refused_unless_allowed) {
+    ModelConfig c = util_config();
+    Lora a, b;
+    Err e;
+    CHECK(lora_alloc(&a, &c, 4, 8.0f, &e) == 0);
+    lora_init(&a, 5);
+    a.layer[2].b_up[3] = INFINITY;
+    const char *path = test_path("level-0.5.safetensors");
+    CHECK_MSG(lora_save(&a, &c, path, &e) == 0, "%s", e.msg);
+    int rc = lora_load(&b, &c, path, &e);
+    CHECK_MSG(rc != 0 && strstr(e.msg, "level-0.5.safetensors") &&
+                  strstr(e.msg, "base_model.model.model.layers.2.mlp.up_proj.lora_B.weight") && strstr(e.msg, "infinite"),
+              "rc %d: %s", rc, e.msg);
+    if (rc == 0) lora_free(&b);
+    setenv("ELMS_ALLOW_NONFINITE", "1", 1);
+    rc = lora_load(&b, &c, path, &e);
+    unsetenv("ELMS_ALLOW_NONFINITE");
+    CHECK_MSG(rc == 0, "%s", e.msg);
+    if (rc == 0) lora_free(&b);
+    lora_free(&a);
+}
+
+/* ---- 3. a config.json much larger than its weights ---- */
+
+TEST(harden_big_config_over_tiny_weights_allocates_nothing) {
+    ModelConfig c = util_config();
+    Model m;
+    util_model(&m, &c, 1);
+    const char *dir = test_path("big");
+    Err e;
+    CHECK(model_save(&m, dir, ST_F32, &e) == 0);
+    model_free(&m);
+    char path[1100];
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    const char *cfg = "{\"hidden_size\": 4096, \"intermediate_size\": 11008, \"num_hidden_layers\": 32, "
+                      "\"num_attention_heads\": 32, \"num_key_value_heads\": 32, \"vocab_size\": 32000, "
+                      "\"max_position_embeddings\": 4096, \"rms_norm_eps\": 1e-5}";
+    write_text(path, cfg, strlen(cfg));
+    /* in a child limited to 1 GB of address space: the 27 GB of parameters must never be asked for */
+    pid_t pid = fork();
+    if (pid == 0) {
+#if !HARDEN_ASAN
+        struct rlimit rl = {1UL << 30, 1UL << 30};
+        setrlimit(RLIMIT_AS, &rl);
+#endif
+        Model x;
+        Err ce;
+        int rc = model_load(&x, dir, &ce);
+        int ok = rc != 0 && strstr(ce.msg, "model.safetensors") && strstr(ce.msg, "model.embed_tokens.weight") &&
+                 !strstr(ce.msg, "out of memory");
+        if (!ok) fprintf(stderr, "  child: rc %d: %s\n", rc, rc ? ce.msg : "");
+        _exit(ok ? 0 : 1);
+    }
+    int st = 0;
+    CHECK(pid > 0 && waitpid(pid, &st, 0) == pid);
+    CHECK_MSG(WIFEXITED(st) && WEXITSTATUS(st) == 0, "status %d", st);
+}
+
 /* ---- 4. a FIFO in place of a file is refused, not waited on ---- */
 
 /* fifo_case: in a child with a 3 s alarm, call reader on a FIFO; it must fail naming "not a regular file". */
