@@ -44,11 +44,16 @@ typedef struct RunCtx {
 static int on_step(void *p, const TrainLogRow *r) {
     RunCtx *c = p;
     c->last = *r;
-    if (train_log_row(c->log, r, &c->err) != 0) {
+    double t = clock_wall_s(), run_el = t - c->t_start;
+    if (g_signal) c->reason = 1;
+    else if (c->stop_after > 0 && r->step >= c->stop_after) c->reason = 2;
+    else if (c->max_time > 0 && run_el >= c->max_time) c->reason = 3;
+    TrainLogRow row = *r;
+    row.checkpointed = r->checkpointed || c->reason != 0; /* stopping checkpoints: the row is flushed first */
+    if (train_log_row(c->log, &row, &c->err) != 0) {
         c->failed = 1;
         return 1;
     }
-    double t = clock_wall_s(), run_el = t - c->t_start;
     long done = r->step - c->start_step;
     double eta = done > 0 ? run_el / (double)done * (double)(c->total - r->step) : NAN;
     char eta_s[32], el_s[32];
@@ -65,9 +70,6 @@ static int on_step(void *p, const TrainLogRow *r) {
         fflush(stderr);
         c->last_draw = t;
     }
-    if (g_signal) c->reason = 1;
-    else if (c->stop_after > 0 && r->step >= c->stop_after) c->reason = 2;
-    else if (c->max_time > 0 && run_el >= c->max_time) c->reason = 3;
     return c->reason != 0;
 }
 

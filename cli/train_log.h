@@ -2,7 +2,8 @@
  *   train_runs(run PRIMARY KEY, created, command, out_dir, config, n_params)
  *   train_log(run, step, loss, val_loss, lr, tokens_per_s, grad_norm, tokens, elapsed_s; PRIMARY KEY(run, step))
  * One row per optimizer step; val_loss is NULL where no validation ran. Rows are kept in memory and written in one
- * short transaction at every checkpoint (so the log never runs ahead of what a resume restores), every
+ * short transaction at every checkpoint (just before the checkpoint is saved, so no row is lost when a run is
+ * killed between the two; the resume drops rows after its step), every
  * TRAIN_LOG_BATCH rows and at close; no write lock is held between those, so several trainers can log into one
  * database at once (each waits up to 30 s for another's write to finish). A fresh run replaces the rows of a run
  * of the same name; a resumed run drops rows after its step. */

@@ -136,7 +136,8 @@ int train_ckpt_save(const Trainer *t, const DataLoader *d, const char *dir, Err 
  * t's. */
 int train_ckpt_load(Trainer *t, DataLoader *d, const char *dir, Err *e);
 /* train_ckpt_find: DIR (or a leftover DIR.old of an interrupted save) holds a checkpoint; *found receives the
- * directory to load from. */
+ * directory to load from. A leftover DIR.tmp (a save killed while writing) is removed: it is never loaded
+ * (model_load refuses ".tmp" directories) and the next save would replace it anyway. */
 bool train_ckpt_find(const char *dir, char *found, size_t cap);
 
 /* ---- a whole run ---- */
@@ -151,10 +152,12 @@ typedef struct TrainLogRow {
     double tokens_per_s; /* this step's throughput */
     double elapsed_s;    /* wall time of training so far, including runs before a resume */
     long tokens;         /* target tokens trained on, in total */
-    bool checkpointed;   /* a checkpoint was written after this step */
+    bool checkpointed;   /* a checkpoint is written right after this row is logged (the log callback runs first,
+                          * so a logger that flushes here never runs behind a checkpoint) */
 } TrainLogRow;
 
-/* Called after every step; return non-zero to stop early (a checkpoint is written first when a dir is set). */
+/* Called after every step, before the step's checkpoint; return non-zero to stop early (a checkpoint is then
+ * written right after the call when a dir is set, whether or not one was due: flush the log before returning). */
 typedef int (*TrainLogFn)(void *ctx, const TrainLogRow *row);
 
 typedef struct TrainRunOpts {

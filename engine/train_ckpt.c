@@ -120,6 +120,9 @@ int train_ckpt_save(const Trainer *t, const DataLoader *d, const char *dir, Err 
 
 bool train_ckpt_find(const char *dir, char *found, size_t cap) {
     char p[1100];
+    Err ignore;
+    snprintf(p, sizeof p, "%s.tmp", dir);
+    if (strlen(dir) <= 1000 && path_is_dir(p)) remove_dir(p, &ignore); /* a save that was interrupted */
     const char *suffix[2] = {"", ".old"};
     for (int i = 0; i < 2; i++) {
         snprintf(p, sizeof p, "%s%s/state.json", dir, suffix[i]);

@@ -26,18 +26,19 @@ static int run_steps(Trainer *t, DataLoader *d, const TrainRunOpts *o, bool *sto
         if (o->val && ((o->val_every > 0 && t->step % o->val_every == 0) || last))
             if (train_eval(t, o->val, o->val_windows, &row.val_loss, e) != 0) return err_prefix(e, "validation");
         t->elapsed_s = elapsed0 + (clock_wall_s() - t0);
-        if (o->ckpt_dir) {
-            bool due = last || (o->ckpt_every > 0 ? t->step % o->ckpt_every == 0
-                                                  : o->ckpt_secs > 0 && clock_wall_s() - last_ckpt >= o->ckpt_secs);
-            if (due) {
-                if (train_ckpt_save(t, d, o->ckpt_dir, e) != 0) return -1;
-                last_ckpt = clock_wall_s();
-                row.checkpointed = true;
-            }
-        }
+        /* the row is logged before the checkpoint that covers it: a run killed in between has the row logged and
+         * resumes from the previous checkpoint (the resumed run replaces the rows after it); the other order
+         * would lose the row for good */
+        row.checkpointed = o->ckpt_dir && (last || (o->ckpt_every > 0 ? t->step % o->ckpt_every == 0
+                                                                      : o->ckpt_secs > 0 &&
+                                                                            clock_wall_s() - last_ckpt >= o->ckpt_secs));
         row.elapsed_s = t->elapsed_s;
-        if (o->log && o->log(o->log_ctx, &row) != 0) {
-            if (o->ckpt_dir && !row.checkpointed && train_ckpt_save(t, d, o->ckpt_dir, e) != 0) return -1;
+        bool stop = o->log && o->log(o->log_ctx, &row) != 0;
+        if (o->ckpt_dir && (row.checkpointed || stop)) {
+            if (train_ckpt_save(t, d, o->ckpt_dir, e) != 0) return -1;
+            last_ckpt = clock_wall_s();
+        }
+        if (stop) {
             if (stopped) *stopped = !last;
             return 0;
         }

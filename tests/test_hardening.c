@@ -336,3 +336,81 @@ TEST(harden_safetensors_trailing_bytes_are_refused) {
     free(more);
     free(buf);
 }
+
+/* ---- 8. the training log and checkpoints agree ---- */
+
+typedef struct LogProbe {
+    const char *state;
+    long bad, rows;
+} LogProbe;
+
+/* on_row: a row flagged as checkpointed must be logged before its checkpoint exists on disk. */
+static int on_row(void *ctx, const TrainLogRow *r) {
+    LogProbe *p = ctx;
+    p->rows++;
+    if (!r->checkpointed) return 0;
+    cJSON *j;
+    Err e;
+    if (io_read_json(p->state, &j, &e) == 0) {
+        const cJSON *s = cJSON_GetObjectItem(j, "step");
+        if (cJSON_IsNumber(s) && s->valuedouble >= (double)r->step) p->bad++;
+        cJSON_Delete(j);
+    }
+    return 0;
+}
+
+TEST(harden_training_log_row_precedes_its_checkpoint) {
+    ModelConfig c = util_config();
+    Model m;
+    util_model(&m, &c, 3);
+    TrainConfig tc;
+    train_config_default(&tc);
+    tc.batch = 2;
+    tc.seq = 8;
+    tc.steps = 6;
+    tc.warmup = 1;
+    Trainer tr;
+    Err e;
+    CHECK_MSG(train_init(&tr, &m, NULL, &tc, &e) == 0, "%s", e.msg);
+    TokenData data = {malloc(sizeof(int) * 300), 300};
+    util_tokens(data.tok, 300, c.vocab_size, 2);
+    DataLoader d;
+    CHECK(data_loader_init(&d, &data, tc.seq, tc.seed, &e) == 0);
+    const char *dir = test_path("ckpt");
+    char state[1100];
+    snprintf(state, sizeof state, "%s/state.json", dir);
+    LogProbe p = {state, 0, 0};
+    TrainRunOpts o = {.ckpt_dir = dir, .ckpt_every = 2, .log = on_row, .log_ctx = &p};
+    CHECK_MSG(train_run(&tr, &d, &o, NULL, &e) == 0, "%s", e.msg);
+    CHECK(p.rows == 6);
+    CHECK_MSG(p.bad == 0, "%ld checkpointed rows were logged after their checkpoint", p.bad);
+    /* a killed save leaves DIR.tmp: never a model, and cleaned when the run resumes */
+    char tmp[1100], sub[1200];
+    snprintf(tmp, sizeof tmp, "%s.tmp", dir);
+    CHECK(model_save(&m, tmp, ST_F32, &e) == 0);
+    snprintf(sub, sizeof sub, "%s/inner", tmp);
+    CHECK(model_save(&m, sub, ST_F32, &e) == 0);
+    Model x;
+    const char *bad[] = {tmp, sub};
+    for (int i = 0; i < 2; i++) {
+        memset(&e, 0, sizeof e);
+        int rc = model_load(&x, bad[i], &e);
+        CHECK_MSG(rc != 0 && strstr(e.msg, bad[i]) && strstr(e.msg, ".tmp"), "%s: rc %d: %s", bad[i], rc, e.msg);
+        if (rc == 0) model_free(&x);
+    }
+    const char *files[] = {"config.json", "model.safetensors"};
+    for (int i = 0; i < 2; i++) {
+        char f[1300];
+        snprintf(f, sizeof f, "%s/%s", sub, files[i]);
+        unlink(f);
+    }
+    rmdir(sub);
+    char found[1100];
+    CHECK(train_ckpt_find(dir, found, sizeof found));
+    struct stat sb;
+    CHECK_MSG(stat(tmp, &sb) != 0, "%s left behind", tmp);
+    data_loader_free(&d);
+    data_free(&data);
+    train_free(&tr);
+    model_free(&m);
+}
