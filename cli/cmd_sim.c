@@ -124,6 +124,10 @@ static int cmd_sim(int argc, char **argv) {
     evalcache_init(&cache, dbp);
     SimContext ctx;
     sim_context_init(&ctx, &em.model, em.has_tok ? &em.tok : NULL, &prof, &items, &cache);
+    if (sim_trace_check(&ctx, &trace, fl[0].value, &e)) { /* before any run is begun */
+        rc = cli_error("sim", "%s", e.msg);
+        goto out_items;
+    }
     PolicyEnv env = {.base = &em.model, .model_dir = fl[3].value, .tok = em.has_tok ? &em.tok : NULL,
                      .compressor = fl[7].value, .seed = (unsigned long)seed, .hooks = sim_hooks(&ctx)};
     char *git = git_revision(), *cmdline = cli_command_line(argc, argv);
@@ -187,6 +191,7 @@ static int cmd_sim(int argc, char **argv) {
             cache.db_hits, cache.hits);
     free(git);
     free(cmdline);
+out_items:
     evalcache_free(&cache);
     itemstore_free(&items);
     if (dbp) db_close(dbp);

@@ -71,6 +71,12 @@ void sim_context_init(SimContext *c, const Model *base, const Tokenizer *tok, co
 /* sim_hooks: the PolicyHooks (price, eval) a policy of this context is prepared with. */
 PolicyHooks sim_hooks(SimContext *c);
 
+/* sim_trace_check: validate the whole trace (path names it in messages) against the context before a run
+ * begins: request ids unique; arrival times sequential or in [0, TRACE_MAX_ARRIVAL_S] seconds; SLOs positive and
+ * at most TRACE_MAX_SLO; every item present in the item split of its app (loading and tokenising it); a request
+ * without an item of a built-in app; every prompt (with BOS, and for items with the longest choice) within the
+ * base model's context. 0, or -1 with the first problem ("PATH: request ID: field ...: ..."). */
+int sim_trace_check(SimContext *c, const Trace *t, const char *path, Err *e);
 /* sim_run: replay trace under policy p (already prepared with sim_hooks(c)). Requests are written to db as
  * run run_id when db is non-NULL. */
 int sim_run(SimContext *c, Policy *p, const Trace *trace, const SimOptions *opt, Db *db, long run_id,

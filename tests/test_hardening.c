@@ -337,6 +337,62 @@ TEST(harden_safetensors_trailing_bytes_are_refused) {
     free(buf);
 }
 
+/* ---- 6. a bad trace is refused before any run begins ---- */
+
+static double db_count(const char *path, const char *sql) {
+    sqlite3 *h;
+    double v = -1;
+    if (sqlite3_open_v2(path, &h, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
+        sqlite3_close(h);
+        return 0; /* no database: no runs */
+    }
+    sqlite3_stmt *s;
+    if (sqlite3_prepare_v2(h, sql, -1, &s, NULL) == SQLITE_OK && sqlite3_step(s) == SQLITE_ROW)
+        v = sqlite3_column_double(s, 0);
+    else v = 0; /* no table: no runs */
+    sqlite3_finalize(s);
+    sqlite3_close(h);
+    return v;
+}
+
+TEST(harden_sim_refuses_a_bad_trace_before_any_run) {
+    SimFixture f;
+    fixture_init(&f, "normalized", 4, 4, NULL);
+    fixture_write(&f, test_tmpdir(), 4, 4);
+    struct {
+        const char *lines, *want;
+    } cases[] = {
+        {"{\"id\":0,\"app\":\"facts\",\"item\":\"facts-0\"}\n{\"id\":1,\"app\":\"facts\",\"item\":\"facts-1\"}\n"
+         "{\"id\":0,\"app\":\"facts\",\"item\":\"facts-2\"}\n",
+         "request id 0 appears more than once"},
+        {"{\"id\":0,\"app\":\"facts\",\"item\":\"facts-0\",\"arrival_s\":0}\n"
+         "{\"id\":1,\"app\":\"facts\",\"item\":\"facts-1\",\"arrival_s\":1e308}\n",
+         "arrival_s"},
+        {"{\"id\":0,\"app\":\"facts\",\"item\":\"facts-0\"}\n{\"id\":1,\"app\":\"facts\",\"item\":\"facts-1\"}\n"
+         "{\"id\":2,\"app\":\"nosuchapp\",\"item\":\"nosuchapp-1\"}\n",
+         "nosuchapp"},
+        {"{\"id\":0,\"app\":\"facts\",\"item\":\"facts-0\"}\n{\"id\":1,\"app\":\"facts\",\"item\":\"facts-77\"}\n",
+         "facts-77"},
+        {"{\"id\":0,\"app\":\"facts\",\"item\":\"facts-0\"}\n{\"id\":1,\"app\":\"facts\",\"prompt_tokens\":100000}\n",
+         "context of 128"},
+    };
+    char tp[1100], db[1100];
+    snprintf(tp, sizeof tp, "%s/bad.jsonl", test_tmpdir());
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        snprintf(db, sizeof db, "%s/bad-%zu.db", test_tmpdir(), i);
+        write_text(tp, cases[i].lines, strlen(cases[i].lines));
+        char *out;
+        int rc = test_cli(&out, "sim --trace %s --policy full --model %s --data %s --db %s", tp, f.model_dir,
+                          f.data_dir, db);
+        CHECK_MSG(rc == 1 && strstr(out, "elms sim: ") && strstr(out, "bad.jsonl") && strstr(out, cases[i].want) &&
+                      !strstr(out, "policy full requests"),
+                  "case %zu: rc %d: %s", i, rc, out);
+        CHECK_MSG(db_count(db, "SELECT count(*) FROM runs") == 0, "case %zu: a run was begun", i);
+        free(out);
+    }
+    fixture_free(&f);
+}
+
 /* ---- 8. the training log and checkpoints agree ---- */
 
 typedef struct LogProbe {
@@ -413,4 +469,35 @@ TEST(harden_training_log_row_precedes_its_checkpoint) {
     data_free(&data);
     train_free(&tr);
     model_free(&m);
+}
+
+/* sim_trace_check itself (elms sim calls it before any run): a good trace passes; each bad one is named. */
+TEST(harden_trace_check_library) {
+    SimFixture f;
+    fixture_init(&f, "normalized", 4, 4, NULL);
+    const char *ok = "{\"id\":0,\"app\":\"facts\",\"item\":\"facts-0\",\"arrival_s\":0.5}\n"
+                     "{\"id\":1,\"app\":\"reading\",\"prompt_tokens\":100,\"output_tokens\":4}\n";
+    const char *bad[][2] = {
+        {"{\"id\":3,\"app\":\"facts\",\"item\":\"facts-0\"}\n{\"id\":3,\"app\":\"facts\",\"item\":\"facts-1\"}\n",
+         "request id 3 appears more than once"},
+        {"{\"id\":0,\"app\":\"custom\",\"prompt_tokens\":5,\"slo\":{\"ttft\":1,\"tpot\":1}}\n", "'custom' is not a known app"},
+        {"{\"id\":0,\"app\":\"facts\",\"prompt_tokens\":128}\n", "exceed the model's context of 128"},
+        {"{\"id\":0,\"app\":\"facts\",\"item\":\"facts-9\"}\n", "facts-9"},
+    };
+    const char *p = test_path("t.jsonl");
+    Trace tr;
+    Err e;
+    write_text(p, ok, strlen(ok));
+    CHECK(trace_read(&tr, p, &e) == 0);
+    CHECK_MSG(sim_trace_check(&f.ctx, &tr, p, &e) == 0, "%s", e.msg);
+    trace_free(&tr);
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        write_text(p, bad[i][0], strlen(bad[i][0]));
+        CHECK(trace_read(&tr, p, &e) == 0);
+        int rc = sim_trace_check(&f.ctx, &tr, p, &e);
+        CHECK_MSG(rc != 0 && strstr(e.msg, "t.jsonl") && strstr(e.msg, bad[i][1]), "case %zu: rc %d: %s", i, rc,
+                  e.msg);
+        trace_free(&tr);
+    }
+    fixture_free(&f);
 }
