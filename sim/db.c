@@ -1,7 +1,10 @@
 /* db: the SQLite results database (see db.h). */
 #include "sim/db.h"
 
+#include "base/clock.h"
+
 #include <math.h>
+#include <stdlib.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <string.h>
@@ -24,14 +27,24 @@ static const char *const SQL[ST_N] = {
     "VALUES (?,?,?,?,?,?,?,?)",
 };
 
+/* One write waiting in memory for the next short transaction: a request row or an evaluation. */
+typedef struct DbPending {
+    int kind;        /* ST_REQ or ST_EVAL_PUT */
+    long run;
+    DbRequest req;   /* ST_REQ (its app and item point into text[0], text[1]) */
+    char *text[4];   /* owned copies: app, item (requests); model_hash, config, app, item (evaluations) */
+    int choice, correct;
+    double margin;
+} DbPending;
+
 static int fail(Db *d, Err *e, const char *what) {
-    return err_set(e, "database: %s: %s", what, d->h ? sqlite3_errmsg(d->h) : "not open");
+    return err_set(e, "%s: database: %s: %s", d->path, what, d->h ? sqlite3_errmsg(d->h) : "not open");
 }
 
 static int exec(Db *d, const char *sql, Err *e) {
     char *msg = NULL;
     if (sqlite3_exec(d->h, sql, NULL, NULL, &msg) != SQLITE_OK) {
-        err_set(e, "database: %s: %s", sql, msg ? msg : "error");
+        err_set(e, "%s: database: %s: %s", d->path, sql, msg ? msg : "error");
         sqlite3_free(msg);
         return -1;
     }
@@ -40,13 +53,14 @@ static int exec(Db *d, const char *sql, Err *e) {
 
 int db_open(Db *d, const char *path, Err *e) {
     memset(d, 0, sizeof *d);
+    snprintf(d->path, sizeof d->path, "%s", path);
     if (sqlite3_open_v2(path, &d->h, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) != SQLITE_OK) {
-        err_set(e, "database %s: cannot open: %s", path, d->h ? sqlite3_errmsg(d->h) : "out of memory");
+        err_set(e, "%s: database: cannot open: %s", path, d->h ? sqlite3_errmsg(d->h) : "out of memory");
         sqlite3_close(d->h);
         d->h = NULL;
         return -1;
     }
-    sqlite3_busy_timeout(d->h, 10000);
+    sqlite3_busy_timeout(d->h, DB_BUSY_MS);
     if (exec(d, "PRAGMA journal_mode = WAL", e) || exec(d, "PRAGMA synchronous = NORMAL", e) ||
         exec(d, "PRAGMA foreign_keys = ON", e) || exec(d, DB_SCHEMA_SQL, e))
         goto bad;
@@ -57,39 +71,79 @@ int db_open(Db *d, const char *path, Err *e) {
         }
     return 0;
 bad:
-    err_prefix(e, "%s", path);
     db_close(d);
     return -1;
+}
+
+static void pending_clear(Db *d) {
+    for (long i = 0; i < d->n_pending; i++)
+        for (int k = 0; k < 4; k++) free(d->pending[i].text[k]);
+    d->n_pending = 0;
 }
 
 void db_close(Db *d) {
     if (!d->h) return;
     db_commit(d, NULL);
+    pending_clear(d);
+    free(d->pending);
     for (int i = 0; i < ST_N; i++) sqlite3_finalize(d->st[i]);
     sqlite3_close(d->h);
     memset(d, 0, sizeof *d);
 }
 
+static int write_request(Db *d, long run_id, const DbRequest *r, Err *e);
+static int write_eval(Db *d, const DbPending *p, Err *e);
+
+/* db_commit: the buffered writes in one short IMMEDIATE transaction (waiting up to DB_BUSY_MS for another
+ * writer); nothing else runs while it is open. On failure the transaction is rolled back and the writes stay
+ * buffered. */
 int db_commit(Db *d, Err *e) {
-    if (!d->in_tx) return 0;
-    d->in_tx = false;
-    d->pending = 0;
-    return exec(d, "COMMIT", e);
-}
-
-/* Opens a batch transaction if none is open; commits it when it holds DB_BATCH writes. */
-static int batch_before(Db *d, Err *e) {
-    if (d->in_tx) return 0;
-    if (exec(d, "BEGIN", e)) return -1;
-    d->in_tx = true;
-    d->pending = 0;
+    if (d->n_pending == 0) return 0;
+    if (exec(d, "BEGIN IMMEDIATE", e)) return -1;
+    for (long i = 0; i < d->n_pending; i++) {
+        const DbPending *p = &d->pending[i];
+        if (p->kind == ST_REQ ? write_request(d, p->run, &p->req, e) : write_eval(d, p, e)) {
+            exec(d, "ROLLBACK", NULL);
+            return -1;
+        }
+    }
+    if (exec(d, "COMMIT", e)) {
+        exec(d, "ROLLBACK", NULL);
+        return -1;
+    }
+    pending_clear(d);
     return 0;
 }
 
-static int batch_after(Db *d, Err *e) {
-    if (++d->pending >= DB_BATCH) return db_commit(d, e);
+/* pending_add: a slot for one more buffered write (zeroed), or NULL when memory runs out. */
+static DbPending *pending_add(Db *d, Err *e) {
+    if (d->n_pending == 0) d->pending_since = clock_wall_s();
+    if (d->n_pending == d->cap_pending) {
+        long nc = d->cap_pending ? 2 * d->cap_pending : 64;
+        DbPending *np = realloc(d->pending, sizeof *np * (size_t)nc);
+        if (!np) return err_set(e, "%s: database: out of memory buffering writes", d->path), NULL;
+        d->pending = np;
+        d->cap_pending = nc;
+    }
+    DbPending *p = &d->pending[d->n_pending];
+    memset(p, 0, sizeof *p);
+    return p;
+}
+
+/* pending_done: keep the slot filled by the caller (its copies must all have succeeded), and write the buffer
+ * when it holds DB_BATCH writes or its oldest is DB_FLUSH_S seconds old. */
+static int pending_done(Db *d, DbPending *p, int n_text, Err *e) {
+    for (int k = 0; k < n_text; k++)
+        if (!p->text[k]) {
+            for (k = 0; k < 4; k++) free(p->text[k]);
+            return err_set(e, "%s: database: out of memory buffering writes", d->path);
+        }
+    d->n_pending++;
+    if (d->n_pending >= DB_BATCH || clock_wall_s() - d->pending_since >= DB_FLUSH_S) return db_commit(d, e);
     return 0;
 }
+
+static char *dup_or_null(const char *s) { return s ? strdup(s) : NULL; }
 
 static void bind_text(sqlite3_stmt *s, int i, const char *v) {
     if (v) sqlite3_bind_text(s, i, v, -1, SQLITE_STATIC);
@@ -143,8 +197,7 @@ int db_run_finish(Db *d, long run_id, const DbRunSummary *x, Err *e) {
     return step_done(d, s, e, "finishing a run");
 }
 
-int db_request_add(Db *d, long run_id, const DbRequest *r, Err *e) {
-    if (batch_before(d, e)) return -1;
+static int write_request(Db *d, long run_id, const DbRequest *r, Err *e) {
     sqlite3_stmt *s = d->st[ST_REQ];
     int i = 1;
     sqlite3_bind_int64(s, i++, run_id);
@@ -177,8 +230,20 @@ int db_request_add(Db *d, long run_id, const DbRequest *r, Err *e) {
         sqlite3_bind_int(s, i++, r->correct);
     }
     sqlite3_bind_double(s, i++, r->memory_bytes);
-    if (step_done(d, s, e, "adding a request")) return -1;
-    return batch_after(d, e);
+    return step_done(d, s, e, "adding a request");
+}
+
+int db_request_add(Db *d, long run_id, const DbRequest *r, Err *e) {
+    DbPending *p = pending_add(d, e);
+    if (!p) return -1;
+    p->kind = ST_REQ;
+    p->run = run_id;
+    p->req = *r;
+    p->text[0] = dup_or_null(r->app ? r->app : "");
+    p->text[1] = dup_or_null(r->item);
+    p->req.app = p->text[0];
+    p->req.item = p->text[1];
+    return pending_done(d, p, r->item ? 2 : 1, e);
 }
 
 int db_eval_get(Db *d, const char *model_hash, const char *config, const char *app, const char *item, int *choice,
@@ -201,24 +266,31 @@ int db_eval_get(Db *d, const char *model_hash, const char *config, const char *a
     return 0;
 }
 
+static int write_eval(Db *d, const DbPending *p, Err *e) {
+    sqlite3_stmt *s = d->st[ST_EVAL_PUT];
+    for (int k = 0; k < 4; k++) bind_text(s, k + 1, p->text[k]);
+    sqlite3_bind_int(s, 5, p->choice);
+    sqlite3_bind_int(s, 6, p->correct);
+    sqlite3_bind_double(s, 7, p->margin);
+    return step_done(d, s, e, "adding an eval");
+}
+
 int db_eval_put(Db *d, const char *model_hash, const char *config, const char *app, const char *item, int choice,
                 int correct, double margin, Err *e) {
-    if (batch_before(d, e)) return -1;
-    sqlite3_stmt *s = d->st[ST_EVAL_PUT];
-    bind_text(s, 1, model_hash);
-    bind_text(s, 2, config);
-    bind_text(s, 3, app);
-    bind_text(s, 4, item);
-    sqlite3_bind_int(s, 5, choice);
-    sqlite3_bind_int(s, 6, correct);
-    sqlite3_bind_double(s, 7, margin);
-    if (step_done(d, s, e, "adding an eval")) return -1;
-    return batch_after(d, e);
+    DbPending *p = pending_add(d, e);
+    if (!p) return -1;
+    p->kind = ST_EVAL_PUT;
+    const char *src[4] = {model_hash, config, app, item};
+    for (int k = 0; k < 4; k++) p->text[k] = dup_or_null(src[k] ? src[k] : "");
+    p->choice = choice;
+    p->correct = correct;
+    p->margin = margin;
+    return pending_done(d, p, 4, e);
 }
 
 int db_calibration_add(Db *d, const char *created, const char *profile, const char *model, const char *phase,
                        double level, long tokens, double measured_ms, double predicted_ms, Err *e) {
-    if (batch_before(d, e)) return -1;
+    if (db_commit(d, e)) return -1; /* one short transaction of its own, after what is buffered */
     sqlite3_stmt *s = d->st[ST_CAL];
     bind_text(s, 1, created);
     bind_text(s, 2, profile);
@@ -229,8 +301,7 @@ int db_calibration_add(Db *d, const char *created, const char *profile, const ch
     else sqlite3_bind_null(s, 6);
     sqlite3_bind_double(s, 7, measured_ms);
     bind_real(s, 8, predicted_ms);
-    if (step_done(d, s, e, "adding a calibration point")) return -1;
-    return batch_after(d, e);
+    return step_done(d, s, e, "adding a calibration point");
 }
 
 void db_now_utc(char *out, int cap) {

@@ -1,7 +1,11 @@
 /* db: the SQLite results database (schema in sim/schema.sql, described in docs/database.md).
- * WAL journal, prepared statements, writes batched into transactions of DB_BATCH rows. A run row is committed
- * (complete = 0) before its requests, and marked complete only after the last one, so an interrupted run
- * leaves a consistent database with the run visibly incomplete. Runs are only ever added, never replaced. */
+ * WAL journal, prepared statements, and short write transactions that never wait on the engine: request rows and
+ * evaluations are buffered in memory and written in one IMMEDIATE transaction when DB_BATCH are waiting, when the
+ * oldest has waited DB_FLUSH_S seconds (checked at the next write), and at db_commit, db_run_finish and db_close.
+ * Several processes can therefore write runs into one database at once; each waits up to DB_BUSY_MS for
+ * another's short transaction. A run row is committed (complete = 0) before its requests, and marked complete
+ * only after the last one, so an interrupted run leaves a consistent database with the run visibly incomplete.
+ * Runs are only ever added, never replaced. Every error names the database file. */
 #ifndef ELMS_DB_H
 #define ELMS_DB_H
 
@@ -9,16 +13,21 @@
 
 #include "engine/err.h"
 
-#define DB_BATCH 4096
+#define DB_BATCH 512
+#define DB_FLUSH_S 1.0
+#define DB_BUSY_MS 120000
 
 struct sqlite3;
 struct sqlite3_stmt;
+struct DbPending;
 
 typedef struct Db {
     struct sqlite3 *h;
     struct sqlite3_stmt *st[8]; /* prepared statements (see db.c) */
-    long pending;               /* writes in the open transaction */
-    bool in_tx;
+    char path[1024];            /* for messages */
+    struct DbPending *pending;  /* (n_pending) buffered writes, oldest first */
+    long n_pending, cap_pending;
+    double pending_since;       /* clock_wall_s() of the oldest buffered write */
 } Db;
 
 /* The schema as compiled in; identical to sim/schema.sql (a test checks). */
@@ -54,7 +63,7 @@ typedef struct DbRequest {
 int db_open(Db *d, const char *path, Err *e);
 /* db_close: commit pending writes and close. */
 void db_close(Db *d);
-/* db_commit: commit the open batch (no-op when none). */
+/* db_commit: write the buffered writes in one short transaction (no-op when none). */
 int db_commit(Db *d, Err *e);
 
 int db_run_begin(Db *d, const DbRun *r, long *run_id, Err *e);

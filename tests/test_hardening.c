@@ -393,6 +393,110 @@ TEST(harden_sim_refuses_a_bad_trace_before_any_run) {
     fixture_free(&f);
 }
 
+/* ---- 7. two writers on one database ---- */
+
+typedef struct Writer {
+    const char *path, *policy;
+    volatile int *go;         /* the first writer sets it after its first request, then waits for other_done */
+    volatile int *other_done; /* set when the second writer has finished */
+    int rc;
+    char err[ERR_MSG_MAX];
+} Writer;
+
+static void wait_flag(volatile int *flag, double seconds) {
+    for (int i = 0; i < (int)(seconds * 1000) && !__atomic_load_n(flag, __ATOMIC_SEQ_CST); i++) usleep(1000);
+}
+
+/* write_run: a run of 50 requests (and an evaluation each) as sim_run writes them; the first writer gives the
+ * other its turn in the middle of its run, as a simulator computing its next answer does. */
+static void *write_run(void *arg) {
+    Writer *w = arg;
+    Db d;
+    Err e;
+    long id = 0;
+    int rc = db_open(&d, w->path, &e);
+    DbRun run = {.created = "2000-01-01T00:00:00Z", .command = "test", .policy = w->policy, .n_requests = 50};
+    if (!rc) rc = db_run_begin(&d, &run, &id, &e);
+    for (long i = 0; !rc && i < 50; i++) {
+        DbRequest r = {.request = i, .app = "facts", .item = "facts-1", .choice = 1, .correct = 1};
+        rc = db_request_add(&d, id, &r, &e);
+        if (!rc) rc = db_eval_put(&d, "hash", w->policy, "facts", "facts-1", 1, 1, 0.5, &e);
+        if (i == 0 && w->go) {
+            __atomic_store_n(w->go, 1, __ATOMIC_SEQ_CST);
+            wait_flag(w->other_done, 5.0);
+        }
+    }
+    DbRunSummary s = {"2000-01-01T00:00:01Z", 1.0, 1.0, 1, 1, 1};
+    if (!rc) rc = db_run_finish(&d, id, &s, &e);
+    if (d.h) db_close(&d);
+    w->rc = rc;
+    snprintf(w->err, sizeof w->err, "%s", rc ? e.msg : "");
+    return NULL;
+}
+
+static volatile int g_go, g_done;
+static int g_probe; /* SQLite's answer to a write tried, without waiting, while the first writer is mid-run */
+
+static void *second_writer(void *arg) {
+    Writer *w = arg;
+    wait_flag(&g_go, 5.0);
+    sqlite3 *h;
+    g_probe = sqlite3_open(w->path, &h);
+    if (g_probe == SQLITE_OK) g_probe = sqlite3_exec(h, "BEGIN IMMEDIATE; COMMIT", NULL, NULL, NULL);
+    sqlite3_close(h);
+    write_run(arg);
+    __atomic_store_n(&g_done, 1, __ATOMIC_SEQ_CST);
+    return NULL;
+}
+
+TEST(harden_two_writers_on_one_database_both_complete) {
+    const char *path = test_path("shared.db");
+    g_go = g_done = 0;
+    Writer a = {path, "first", &g_go, &g_done, 0, ""}, b = {path, "second", NULL, NULL, 0, ""};
+    pthread_t ta, tb;
+    CHECK(pthread_create(&tb, NULL, second_writer, &b) == 0);
+    CHECK(pthread_create(&ta, NULL, write_run, &a) == 0);
+    pthread_join(ta, NULL);
+    pthread_join(tb, NULL);
+    CHECK_MSG(g_probe == SQLITE_OK, "the first writer holds the write lock between its writes (SQLite code %d)",
+              g_probe);
+    CHECK_MSG(a.rc == 0, "first: %s", a.err);
+    CHECK_MSG(b.rc == 0, "second: %s", b.err);
+    CHECK(db_count(path, "SELECT count(*) FROM runs WHERE complete = 1") == 2);
+    CHECK(db_count(path, "SELECT count(*) FROM requests") == 100);
+    CHECK(db_count(path, "SELECT count(*) FROM evals") == 2);
+    sqlite3 *h;
+    CHECK(sqlite3_open(path, &h) == SQLITE_OK);
+    sqlite3_stmt *s;
+    CHECK(sqlite3_prepare_v2(h, "PRAGMA integrity_check", -1, &s, NULL) == SQLITE_OK && sqlite3_step(s) == SQLITE_ROW);
+    CHECK(!strcmp((const char *)sqlite3_column_text(s, 0), "ok"));
+    sqlite3_finalize(s);
+    sqlite3_close(h);
+}
+
+TEST(harden_database_errors_name_the_file) {
+    const char *path = test_path("named.db");
+    Db d;
+    Err e;
+    long id;
+    CHECK(db_open(&d, path, &e) == 0);
+    DbRun run = {.created = "2000-01-01T00:00:00Z", .command = "test", .policy = "full", .n_requests = 1};
+    CHECK(db_run_begin(&d, &run, &id, &e) == 0);
+    sqlite3 *h;
+    CHECK(sqlite3_open(path, &h) == SQLITE_OK);
+    CHECK(sqlite3_exec(h, "DROP TABLE requests", NULL, NULL, NULL) == SQLITE_OK);
+    sqlite3_close(h);
+    DbRequest r = {.request = 0, .app = "facts", .choice = -1, .correct = -1};
+    memset(&e, 0, sizeof e);
+    int rc = db_request_add(&d, id, &r, &e);
+    if (!rc) rc = db_commit(&d, &e);
+    CHECK_MSG(rc != 0 && strstr(e.msg, "named.db") && strstr(e.msg, "requests"), "rc %d: %s", rc, e.msg);
+    db_close(&d);
+    /* a directory in place of the database */
+    memset(&e, 0, sizeof e);
+    CHECK(db_open(&d, test_tmpdir(), &e) != 0 && strstr(e.msg, test_tmpdir()));
+}
+
 /* ---- 8. the training log and checkpoints agree ---- */
 
 typedef struct LogProbe {
