@@ -497,6 +497,32 @@ TEST(harden_database_errors_name_the_file) {
     CHECK(db_open(&d, test_tmpdir(), &e) != 0 && strstr(e.msg, test_tmpdir()));
 }
 
+/* The acceptance check: two `elms sim` started 0.2 s apart on one fresh database both complete (the first is
+ * still replaying when the second starts: each finds some of the other's evaluations in the database). */
+TEST(harden_two_sim_processes_share_a_fresh_database) {
+    SimFixture f;
+    fixture_init(&f, "normalized", 40, 4, NULL);
+    fixture_write(&f, test_tmpdir(), 40, 4);
+    const char *tmp = test_tmpdir(), *bin = getenv("ELMS_BIN") ? getenv("ELMS_BIN") : "bin/elms";
+    char *out;
+    CHECK(test_cli(&out, "trace gen --requests 240 --arrival sequential --seed 42 --data %s -o %s/t.jsonl", f.data_dir,
+                   tmp) == 0);
+    free(out);
+    char sim[2400];
+    snprintf(sim, sizeof sim, "sim --trace %s/t.jsonl --policy full,oracle --model %s --data %s --db %s/two.db", tmp,
+             f.model_dir, f.data_dir, tmp);
+    int rc = test_cli(&out, "%s > %s/first.out 2>&1 & sleep 0.2; %s %s 2>&1; second=$?; wait $!; echo \"first $? "
+                      "second $second\"; cat %s/first.out",
+                      sim, tmp, bin, sim, tmp);
+    CHECK_MSG(rc == 0 && strstr(out, "first 0 second 0"), "rc %d: %s", rc, out);
+    free(out);
+    char db[1100];
+    snprintf(db, sizeof db, "%s/two.db", tmp);
+    CHECK(db_count(db, "SELECT count(*) FROM runs WHERE complete = 1") == 4);
+    CHECK(db_count(db, "SELECT count(*) FROM requests") == 4 * 240);
+    fixture_free(&f);
+}
+
 /* ---- 8. the training log and checkpoints agree ---- */
 
 typedef struct LogProbe {
