@@ -3,7 +3,10 @@
 #include "sim/sim.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
+
+#include "base/fileutil.h"
 
 static int cmp_long(const void *a, const void *b) {
     long x = *(const long *)a, y = *(const long *)b;
@@ -45,6 +48,10 @@ static int check_request(SimContext *c, const Trace *t, const TraceRequest *q, c
                            path, q->id, q->prompt_tokens, max_seq);
         return 0;
     }
+    char file[1200];
+    snprintf(file, sizeof file, "%s/items/%s/%s.jsonl", c->items->data_dir, app, c->items->split);
+    if (strtab_find(&c->items->apps, app) < 0 && !path_is_file(file))
+        return err_set(e, "%s: request %ld: field app: no items for app '%s' (%s is missing)", path, q->id, app, file);
     const StoreEntry *ent;
     if (itemstore_get(c->items, app, trace_item(t, q), &ent, e)) return err_prefix(e, "%s: request %ld", path, q->id);
     const EncodedItem *x = &ent->enc;

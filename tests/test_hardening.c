@@ -371,6 +371,9 @@ TEST(harden_sim_refuses_a_bad_trace_before_any_run) {
         {"{\"id\":0,\"app\":\"facts\",\"item\":\"facts-0\"}\n{\"id\":1,\"app\":\"facts\",\"item\":\"facts-1\"}\n"
          "{\"id\":2,\"app\":\"nosuchapp\",\"item\":\"nosuchapp-1\"}\n",
          "nosuchapp"},
+        {"{\"id\":0,\"app\":\"facts\",\"item\":\"facts-0\"}\n"
+         "{\"id\":1,\"app\":\"nosuchapp\",\"item\":\"nosuchapp-1\",\"slo\":{\"ttft\":1,\"tpot\":1}}\n",
+         "no items for app 'nosuchapp'"},
         {"{\"id\":0,\"app\":\"facts\",\"item\":\"facts-0\"}\n{\"id\":1,\"app\":\"facts\",\"item\":\"facts-77\"}\n",
          "facts-77"},
         {"{\"id\":0,\"app\":\"facts\",\"item\":\"facts-0\"}\n{\"id\":1,\"app\":\"facts\",\"prompt_tokens\":100000}\n",
