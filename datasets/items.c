@@ -90,8 +90,8 @@ static int parse_item(const cJSON *o, Item *it, const char *where, Err *e) {
         for (int i = 0; i < k; i++) {
             const cJSON *p = cJSON_GetArrayItem(rel, i);
             int s, en;
-            if (!cJSON_IsArray(p) || cJSON_GetArraySize(p) != 2 || int_of(cJSON_GetArrayItem(p, 0), 0, 1000000000L, &s) ||
-                int_of(cJSON_GetArrayItem(p, 1), 0, 1000000000L, &en) || en < s)
+            if (!cJSON_IsArray(p) || cJSON_GetArraySize(p) != 2 || int_of(cJSON_GetArrayItem(p, 0), 0, 1e9, &s) ||
+                int_of(cJSON_GetArrayItem(p, 1), 0, 1e9, &en) || en < s)
                 return err_set(e, "%s: field 'relevant[%d]' must be [start, end] with 0 <= start <= end", where, i);
             it->relevant[i][0] = s;
             it->relevant[i][1] = en;

@@ -92,36 +92,43 @@ int io_json_parse(const char *txt, size_t len, const char *where, cJSON **out, E
     return 0;
 }
 
-/* num_at: obj itself (field NULL) or its member field; sets *label for messages. */
-static const cJSON *num_at(const cJSON *obj, const char *field) {
-    return field ? cJSON_GetObjectItemCaseSensitive(obj, field) : obj;
+/* number_at: the number obj.field (obj itself when field is NULL) into *d; the messages for a missing value or a
+ * non-number say what was expected (want, e.g. "an integer in [0, 9]"). Sets *sep and *name for the caller's
+ * own message ("PATH: field NAME" or "PATH"). */
+static int number_at(const cJSON *obj, const char *field, const char *want, const char *path, double *d,
+                     const char **sep, const char **name, Err *e) {
+    const cJSON *v = field ? cJSON_GetObjectItemCaseSensitive(obj, field) : obj;
+    *sep = field ? ": field " : "";
+    *name = field ? field : "";
+    if (!v) return err_set(e, "%s%s%s: missing (expected %s)", path, *sep, *name, want);
+    if (!cJSON_IsNumber(v)) return err_set(e, "%s%s%s: expected %s, got a non-number", path, *sep, *name, want);
+    *d = v->valuedouble;
+    return 0;
 }
 
 int io_json_int(const cJSON *obj, const char *field, long lo, long hi, long *out, const char *path, Err *e) {
-    const cJSON *v = num_at(obj, field);
-    const char *sep = field ? ": field " : "", *name = field ? field : "";
-    if (!v) return err_set(e, "%s%s%s: missing (expected an integer in [%ld, %ld])", path, sep, name, lo, hi);
-    if (!cJSON_IsNumber(v))
-        return err_set(e, "%s%s%s: expected an integer in [%ld, %ld], got a non-number", path, sep, name, lo, hi);
-    double d = v->valuedouble;
+    char want[96];
+    snprintf(want, sizeof want, "an integer in [%ld, %ld]", lo, hi);
+    const char *sep, *name;
+    double d;
+    if (number_at(obj, field, want, path, &d, &sep, &name, e)) return -1;
     /* (double)hi may round up past hi (LONG_MAX becomes 2^63): compare against 2^63 before any cast */
     if (!(d >= (double)lo && d <= (double)hi) || d != floor(d) || !(d < 9223372036854775808.0) ||
         !(d >= -9223372036854775808.0) || (long)d > hi || (long)d < lo)
-        return err_set(e, "%s%s%s: expected an integer in [%ld, %ld], got %.17g", path, sep, name, lo, hi, d);
+        return err_set(e, "%s%s%s: expected %s, got %.17g", path, sep, name, want, d);
     *out = (long)d;
     return 0;
 }
 
 int io_json_double(const cJSON *obj, const char *field, double lo, double hi, double *out, const char *path,
                    Err *e) {
-    const cJSON *v = num_at(obj, field);
-    const char *sep = field ? ": field " : "", *name = field ? field : "";
-    if (!v) return err_set(e, "%s%s%s: missing (expected a number in [%g, %g])", path, sep, name, lo, hi);
-    if (!cJSON_IsNumber(v))
-        return err_set(e, "%s%s%s: expected a number in [%g, %g], got a non-number", path, sep, name, lo, hi);
-    double d = v->valuedouble;
+    char want[96];
+    snprintf(want, sizeof want, "a finite number in [%g, %g]", lo, hi);
+    const char *sep, *name;
+    double d;
+    if (number_at(obj, field, want, path, &d, &sep, &name, e)) return -1;
     if (!isfinite(d) || !(d >= lo && d <= hi))
-        return err_set(e, "%s%s%s: expected a finite number in [%g, %g], got %.17g", path, sep, name, lo, hi, d);
+        return err_set(e, "%s%s%s: expected %s, got %.17g", path, sep, name, want, d);
     *out = d;
     return 0;
 }

@@ -29,9 +29,9 @@ static int run_steps(Trainer *t, DataLoader *d, const TrainRunOpts *o, bool *sto
         /* the row is logged before the checkpoint that covers it: a run killed in between has the row logged and
          * resumes from the previous checkpoint (the resumed run replaces the rows after it); the other order
          * would lose the row for good */
-        row.checkpointed = o->ckpt_dir && (last || (o->ckpt_every > 0 ? t->step % o->ckpt_every == 0
-                                                                      : o->ckpt_secs > 0 &&
-                                                                            clock_wall_s() - last_ckpt >= o->ckpt_secs));
+        bool due = last || (o->ckpt_every > 0 ? t->step % o->ckpt_every == 0
+                                              : o->ckpt_secs > 0 && clock_wall_s() - last_ckpt >= o->ckpt_secs);
+        row.checkpointed = o->ckpt_dir && due;
         row.elapsed_s = t->elapsed_s;
         bool stop = o->log && o->log(o->log_ctx, &row) != 0;
         if (o->ckpt_dir && (row.checkpointed || stop)) {

@@ -102,18 +102,25 @@ TEST(harden_elastic_meta_numbers_out_of_range) {
 static void step_huge(cJSON *r) { cJSON_ReplaceItemInObject(r, "step", cJSON_CreateNumber(1e300)); }
 static void pos_fraction(cJSON *r) { cJSON_ReplaceItemInObject(r, "data_pos", cJSON_CreateNumber(2.5)); }
 
-TEST(harden_checkpoint_state_numbers_out_of_range) {
+/* small_trainer: a full-mode trainer of util_config's model (seed 3), batch 2 x 8 tokens, for steps steps. */
+static void small_trainer(TestCtx *t, Model *m, Trainer *tr, long steps) {
     ModelConfig c = util_config();
-    Model m;
-    util_model(&m, &c, 3);
+    util_model(m, &c, 3);
     TrainConfig tc;
     train_config_default(&tc);
     tc.batch = 2;
     tc.seq = 8;
-    tc.steps = 4;
+    tc.steps = steps;
+    tc.warmup = 1;
+    Err e;
+    CHECK_MSG(train_init(tr, m, NULL, &tc, &e) == 0, "%s", e.msg);
+}
+
+TEST(harden_checkpoint_state_numbers_out_of_range) {
+    Model m;
     Trainer tr;
     Err e;
-    CHECK_MSG(train_init(&tr, &m, NULL, &tc, &e) == 0, "%s", e.msg);
+    small_trainer(t, &m, &tr, 4);
     const char *dir = test_path("ck");
     char state[1100];
     snprintf(state, sizeof state, "%s/state.json", dir);
@@ -145,7 +152,8 @@ TEST(harden_nonfinite_lora_is_refused_unless_allowed) {
     CHECK_MSG(lora_save(&a, &c, path, &e) == 0, "%s", e.msg);
     int rc = lora_load(&b, &c, path, &e);
     CHECK_MSG(rc != 0 && strstr(e.msg, "level-0.5.safetensors") &&
-                  strstr(e.msg, "base_model.model.model.layers.2.mlp.up_proj.lora_B.weight") && strstr(e.msg, "infinite"),
+                  strstr(e.msg, "base_model.model.model.layers.2.mlp.up_proj.lora_B.weight") &&
+                  strstr(e.msg, "infinite"),
               "rc %d: %s", rc, e.msg);
     if (rc == 0) lora_free(&b);
     setenv("ELMS_ALLOW_NONFINITE", "1", 1);
@@ -194,69 +202,47 @@ TEST(harden_big_config_over_tiny_weights_allocates_nothing) {
 
 /* ---- 4. a FIFO in place of a file is refused, not waited on ---- */
 
-/* fifo_case: in a child with a 3 s alarm, call reader on a FIFO; it must fail naming "not a regular file". */
-typedef int (*FifoReader)(const char *path, Err *e);
-static int rd_config(const char *p, Err *e) {
-    ModelConfig c;
-    return config_read(p, &c, e);
-}
-static int rd_st(const char *p, Err *e) {
-    StFile f;
-    int rc = st_open(&f, p, e);
-    if (!rc) st_close(&f);
-    return rc;
-}
-static int rd_tok(const char *p, Err *e) {
-    Tokenizer t;
-    int rc = tokenizer_load(&t, p, e);
-    if (!rc) tokenizer_free(&t);
-    return rc;
-}
-static int rd_items(const char *p, Err *e) {
-    ItemSet s;
-    int rc = items_read(&s, p, e);
-    if (!rc) items_free(&s);
-    return rc;
-}
-static int rd_trace(const char *p, Err *e) {
-    Trace t;
-    int rc = trace_read(&t, p, e);
-    if (!rc) trace_free(&t);
-    return rc;
-}
-static int rd_profile(const char *p, Err *e) {
-    Profile pr;
-    return profile_load(&pr, p, e);
-}
-static int rd_tokens(const char *p, Err *e) {
-    TokenData d;
-    int rc = data_load(&d, p, 100, e);
-    if (!rc) data_free(&d);
+/* read_as: read path as the file called name would be read (a config, weights, tokenizer, items, trace,
+ * profile or token file); what it returns and the message in e. */
+static int read_as(const char *name, const char *p, Err *e) {
+    union {
+        ModelConfig c;
+        StFile st;
+        Tokenizer tok;
+        ItemSet items;
+        Trace trace;
+        Profile prof;
+        TokenData data;
+    } u;
+    if (!strcmp(name, "config.json")) return config_read(p, &u.c, e);
+    if (!strcmp(name, "profile.json")) return profile_load(&u.prof, p, e);
+    int rc = -1;
+    if (!strcmp(name, "model.safetensors") && !(rc = st_open(&u.st, p, e))) st_close(&u.st);
+    if (!strcmp(name, "tokenizer.json") && !(rc = tokenizer_load(&u.tok, p, e))) tokenizer_free(&u.tok);
+    if (!strcmp(name, "items.jsonl") && !(rc = items_read(&u.items, p, e))) items_free(&u.items);
+    if (!strcmp(name, "trace.jsonl") && !(rc = trace_read(&u.trace, p, e))) trace_free(&u.trace);
+    if (!strcmp(name, "train.bin") && !(rc = data_load(&u.data, p, 100, e))) data_free(&u.data);
     return rc;
 }
 
 TEST(harden_fifo_in_place_of_a_file_is_refused) {
-    struct {
-        const char *name;
-        FifoReader fn;
-    } cases[] = {{"config.json", rd_config},  {"model.safetensors", rd_st}, {"tokenizer.json", rd_tok},
-                 {"items.jsonl", rd_items},   {"trace.jsonl", rd_trace},    {"profile.json", rd_profile},
-                 {"train.bin", rd_tokens}};
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        const char *p = test_path(cases[i].name);
+    const char *names[] = {"config.json", "model.safetensors", "tokenizer.json", "items.jsonl",
+                           "trace.jsonl", "profile.json",      "train.bin"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        const char *p = test_path(names[i]);
         CHECK(mkfifo(p, 0600) == 0);
         pid_t pid = fork();
-        if (pid == 0) {
+        if (pid == 0) { /* in a child with a 3 s alarm: a reader that waits on the FIFO is killed */
             alarm(3);
             Err e;
-            int rc = cases[i].fn(p, &e);
-            int ok = rc != 0 && strstr(e.msg, cases[i].name) && strstr(e.msg, "not a regular file");
-            if (!ok) fprintf(stderr, "  child: %s: rc %d: %s\n", cases[i].name, rc, rc ? e.msg : "");
+            int rc = read_as(names[i], p, &e);
+            int ok = rc != 0 && strstr(e.msg, names[i]) && strstr(e.msg, "not a regular file");
+            if (!ok) fprintf(stderr, "  child: %s: rc %d: %s\n", names[i], rc, rc ? e.msg : "");
             _exit(ok ? 0 : 1);
         }
         int st = 0;
         CHECK(pid > 0 && waitpid(pid, &st, 0) == pid);
-        CHECK_MSG(WIFEXITED(st) && WEXITSTATUS(st) == 0, "%s: %s", cases[i].name,
+        CHECK_MSG(WIFEXITED(st) && WEXITSTATUS(st) == 0, "%s: %s", names[i],
                   WIFSIGNALED(st) ? "hung (killed by the alarm)" : "accepted or wrong message");
         unlink(p);
     }
@@ -549,22 +535,14 @@ static int on_row(void *ctx, const TrainLogRow *r) {
 }
 
 TEST(harden_training_log_row_precedes_its_checkpoint) {
-    ModelConfig c = util_config();
     Model m;
-    util_model(&m, &c, 3);
-    TrainConfig tc;
-    train_config_default(&tc);
-    tc.batch = 2;
-    tc.seq = 8;
-    tc.steps = 6;
-    tc.warmup = 1;
     Trainer tr;
     Err e;
-    CHECK_MSG(train_init(&tr, &m, NULL, &tc, &e) == 0, "%s", e.msg);
+    small_trainer(t, &m, &tr, 6);
     TokenData data = {malloc(sizeof(int) * 300), 300};
-    util_tokens(data.tok, 300, c.vocab_size, 2);
+    util_tokens(data.tok, 300, m.cfg.vocab_size, 2);
     DataLoader d;
-    CHECK(data_loader_init(&d, &data, tc.seq, tc.seed, &e) == 0);
+    CHECK(data_loader_init(&d, &data, tr.cfg.seq, tr.cfg.seed, &e) == 0);
     const char *dir = test_path("ckpt");
     char state[1100];
     snprintf(state, sizeof state, "%s/state.json", dir);
@@ -613,7 +591,8 @@ TEST(harden_trace_check_library) {
     const char *bad[][2] = {
         {"{\"id\":3,\"app\":\"facts\",\"item\":\"facts-0\"}\n{\"id\":3,\"app\":\"facts\",\"item\":\"facts-1\"}\n",
          "request id 3 appears more than once"},
-        {"{\"id\":0,\"app\":\"custom\",\"prompt_tokens\":5,\"slo\":{\"ttft\":1,\"tpot\":1}}\n", "'custom' is not a known app"},
+        {"{\"id\":0,\"app\":\"custom\",\"prompt_tokens\":5,\"slo\":{\"ttft\":1,\"tpot\":1}}\n",
+         "'custom' is not a known app"},
         {"{\"id\":0,\"app\":\"facts\",\"prompt_tokens\":128}\n", "exceed the model's context of 128"},
         {"{\"id\":0,\"app\":\"facts\",\"item\":\"facts-9\"}\n", "facts-9"},
     };

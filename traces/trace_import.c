@@ -78,7 +78,8 @@ int trace_import_elastilm(Trace *t, const char *path, Err *e) {
             goto fail;
         }
         const TraceAppSpec *spec = trace_app_spec(app);
-        TraceRequest r = {.id = i, .arrival_s = TRACE_SEQUENTIAL, .slo_ttft = pre, .slo_tpot = dec, .prompt_tokens = -1};
+        TraceRequest r = {.id = i, .arrival_s = TRACE_SEQUENTIAL, .slo_ttft = pre, .slo_tpot = dec,
+                          .prompt_tokens = -1};
         if ((r.app = strtab_intern(&t->apps, app)) < 0) {
             err_set(e, "out of memory");
             goto fail;
