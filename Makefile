@@ -2,6 +2,7 @@
 #   make             build bin/elms (installs missing Debian packages first, see `make deps`)
 #   make test        build and run the whole test suite (tests/, one runner)
 #   make test-asan   the same suite built with AddressSanitizer + UndefinedBehaviorSanitizer
+#   make test-ubsan-clang  the same suite built by clang with UBSan incl. float-cast-overflow (installs clang)
 #   make bench       print engine benchmark figures (asserts nothing)
 #   make reproduce   the main job, end to end (see README.md)
 #   make prepare     rebuild the shipped offline artefacts (models/base-elastic) from models/ and data/
@@ -35,7 +36,7 @@ TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/%.o)
 BENCH_OBJ := $(BENCH_SRC:%.c=$(BUILD)/%.o)
 DEPS_OK  := build/.deps-ok
 
-.PHONY: all deps test test-asan bench reproduce prepare clean figures
+.PHONY: all deps test test-asan test-ubsan-clang bench reproduce prepare clean figures
 all: $(BIN)/elms
 
 # ---- Debian packages: checked once per build tree, installed when missing ----
@@ -80,6 +81,13 @@ test: $(BIN)/elms $(BIN)/elms-test
 
 test-asan:
 	@$(MAKE) --no-print-directory SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" OPT=-O1 test
+
+# clang's UndefinedBehaviorSanitizer, float-to-integer overflow included, every finding fatal; clang is installed
+# (Debian package clang) only for this target, when missing.
+test-ubsan-clang:
+	@command -v clang >/dev/null 2>&1 || $(MAKE) --no-print-directory deps DEB_PKGS=clang DEPS_OK=build/.deps-clang-ok
+	@$(MAKE) --no-print-directory CC=clang OPT=-O1 BUILD=build/ubsan-clang BIN=bin/ubsan-clang \
+	  SAN="-fsanitize=undefined,float-cast-overflow -fno-sanitize-recover=all -fno-omit-frame-pointer" test
 
 bench: $(BIN)/elms $(BIN)/elms-bench
 	@$(BIN)/elms-bench $(B)

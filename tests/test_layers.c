@@ -222,7 +222,7 @@ TEST(layers_laco_copy_and_similarity) {
     CHECK(model_logits(&m, &v, c.inputs, n, x, &e) == 0 && model_logits(&d, &v, c.inputs, n, y, &e) == 0);
     CHECK(util_max_abs_diff(x, y, (size_t)n * cfg.vocab_size) == 0.0);
     /* a model is fully similar to itself; a collapsed one less, the same both ways, as written out plainly */
-    double s, s2;
+    double s, s2 = 0;
     CHECK_MSG(laco_similarity(&m, &m, &c, &s, &e) == 0, "%s", e.msg);
     CHECK_NEAR(s, 1.0, 1e-9);
     CHECK(laco_merge(&m, 1, 3, &merged, &e) == 0);
