@@ -3,6 +3,7 @@
 #include "engine/io.h"
 
 #include <errno.h>
+#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -284,8 +285,8 @@ int lora_load(Lora *a, const ModelConfig *c, const char *path, Err *e) {
     int rc = meta_number(&f, "rank", &rank, e) || meta_number(&f, "alpha", &alpha, e) ? -1 : 0;
     if (!rc && (rank != floor(rank) || rank < 1 || rank > 65536))
         rc = err_set(e, "%s: \"__metadata__\" rank %g must be a positive integer", path, rank);
-    if (!rc && !isfinite(alpha) && !io_allow_nonfinite())
-        rc = err_set(e, "%s: \"__metadata__\" alpha must be finite", path);
+    if (!rc && !(fabs(alpha) <= FLT_MAX)) /* also what (float)alpha needs: a larger double is undefined behaviour */
+        rc = err_set(e, "%s: \"__metadata__\" alpha %g must be a finite number within float range", path, alpha);
     TensorSlot *slots = NULL;
     int n = 0;
     if (!rc) {
