@@ -27,8 +27,8 @@ COMMON="--data data --ctx 512 --seq 512 --batch 8 --steps 3000 --lr 7e-4 --min-l
 shape() {
     case "$1" in
     base) echo "--layers 8 --dim 256 --heads 8 --kv-heads 8 --ffn 672" ;;
-    small) echo "--layers 7 --dim 192 --heads 6 --kv-heads 6 --ffn 512" ;;
-    tiny) echo "--layers 5 --dim 128 --heads 4 --kv-heads 4 --ffn 384" ;;
+    small) echo "--layers 6 --dim 160 --heads 5 --kv-heads 5 --ffn 384" ;;
+    tiny) echo "--layers 4 --dim 128 --heads 4 --kv-heads 4 --ffn 384" ;;
     *) echo "train_models.sh: unknown model '$1' (base, small or tiny)" >&2; return 2 ;;
     esac
 }
