@@ -73,7 +73,10 @@ static int cmd_prepare(int argc, char **argv) {
     } else {
         Policy p;
         Err e;
-        if (policy_create(&p, pos[0], &e)) return cli_error("prepare", "%s", e.msg), 2;
+        if (policy_create(&p, pos[0], &e)) {
+            cli_error("prepare", "%s", e.msg);
+            return 2;
+        }
         bool builds = p.build != NULL;
         policy_destroy(&p);
         if (!builds) return cli_error("prepare", "policy %s has nothing to prepare (it uses the model as it is)", pos[0]);

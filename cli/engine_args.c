@@ -1,8 +1,6 @@
 /* engine_args: model directory loading, token lists and view flags shared by the engine subcommands. */
 #include "cli/engine_args.h"
 
-#include "eval/eval.h"
-
 #include <ctype.h>
 #include <errno.h>
 #include <limits.h>
@@ -15,6 +13,7 @@
 #include "cli/cli.h"
 #include "elastic/levels.h"
 #include "engine/io.h"
+#include "eval/eval.h"
 
 int engine_model_load(const char *cmd, const char *dir, EngineModel *em) {
     memset(em, 0, sizeof *em);
