@@ -48,3 +48,29 @@ int feasible_ladder(const PolicyEnv *env, const PolicyRequest *r, FeasibleFillFn
     if (feasible) *feasible = false;
     return 0;
 }
+
+typedef struct LevelLadder {
+    const PolicyEnv *env;
+    const LevelSet *s;
+    const unsigned char *keep;
+    double ratio;
+} LevelLadder;
+
+static int fill_level(void *ctx, const PolicyRequest *r, int i, Decision *d, Err *e) {
+    (void)r;
+    (void)e;
+    const LevelLadder *l = ctx;
+    int li = N_LEVELS - 1 - i; /* 1.0 first */
+    d->model = l->env->base;
+    d->view = l->s->view[li];
+    d->keep = l->keep;
+    d->level = LEVELS[li];
+    d->ratio = l->ratio;
+    return 0;
+}
+
+int feasible_level(const PolicyEnv *env, const PolicyRequest *r, const LevelSet *s, const unsigned char *keep,
+                   double ratio, Decision *d, bool *feasible, Err *e) {
+    LevelLadder l = {env, s, keep, ratio};
+    return feasible_ladder(env, r, fill_level, &l, N_LEVELS, d, NULL, feasible, e);
+}

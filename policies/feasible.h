@@ -11,6 +11,7 @@
 
 #include <stdbool.h>
 
+#include "elastic/levels.h"
 #include "policies/policy.h"
 
 typedef struct Feasibility {
@@ -37,5 +38,12 @@ typedef int (*FeasibleFillFn)(void *ctx, const PolicyRequest *r, int i, Decision
  * says which case it was. Prices every configuration until the first feasible one. n >= 1. */
 int feasible_ladder(const PolicyEnv *env, const PolicyRequest *r, FeasibleFillFn fill, void *ctx, int n, Decision *d,
                int *pick, bool *feasible, Err *e);
+
+/* feasible_level: the largest level of s (1.0, 0.9, ..., 0.2, each view with its adapter) that is feasible for r
+ * on the base model with prompt keep-mask keep (NULL: the whole prompt) labelled ratio; when none is, the
+ * cheapest level. d receives the decision; *feasible (may be NULL) says which case it was. LLM-Pruner's rule,
+ * and ELMS's fallback when its predicted pair is infeasible (keep p, take the largest feasible m). */
+int feasible_level(const PolicyEnv *env, const PolicyRequest *r, const LevelSet *s, const unsigned char *keep,
+                   double ratio, Decision *d, bool *feasible, Err *e);
 
 #endif

@@ -28,21 +28,8 @@ static int llm_pruner_prepare(Policy *p, Err *e) {
     return 0;
 }
 
-static int fill_level(void *ctx, const PolicyRequest *r, int i, Decision *d, Err *e) {
-    (void)r;
-    (void)e;
-    const Policy *p = ctx;
-    const LevelSet *s = p->state;
-    int li = N_LEVELS - 1 - i; /* 1.0 first */
-    d->model = p->env->base;
-    d->view = s->view[li];
-    d->level = LEVELS[li];
-    d->ratio = 1.0;
-    return 0;
-}
-
 static int llm_pruner_decide(Policy *p, const PolicyRequest *r, Decision *d, Err *e) {
-    return feasible_ladder(p->env, r, fill_level, p, N_LEVELS, d, NULL, NULL, e);
+    return feasible_level(p->env, r, p->state, NULL, 1.0, d, NULL, e);
 }
 
 static void llm_pruner_memory(const Policy *p, PolicyMemory *m) {
