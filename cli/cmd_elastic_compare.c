@@ -187,7 +187,7 @@ static int cmd_elastic_compare(int argc, char **argv) {
     printf("adapters loaded %d of %d\n", s_el.n_lora, N_LEVELS - 1);
     rc = 0;
 done:
-    grid_wiring_close(&w);
+    if (grid_wiring_close(&w) && !rc) rc = 1;
     levelset_free(&s_el);
     levelset_free(&s_orig);
     engine_model_free(&el);

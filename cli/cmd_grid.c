@@ -164,7 +164,7 @@ static int cmd_grid(int argc, char **argv) {
     }
 done:
     free(cells);
-    grid_wiring_close(&w);
+    if (grid_wiring_close(&w) && !rc) rc = 1;
     levelset_free(&set);
     engine_model_free(&em);
     items_free(&items);

@@ -42,6 +42,7 @@ static StDtype source_dtype(const char *dir) {
 static int copy_model(const Model *src, Model *dst, Err *e) {
     if (model_alloc(dst, &src->cfg, e)) return -1;
     memcpy(dst->params, src->params, sizeof(float) * src->n_params);
+    model_rehash(dst);
     return 0;
 }
 

@@ -194,6 +194,7 @@ static int cmd_sim(int argc, char **argv) {
 out_items:
     evalcache_free(&cache);
     itemstore_free(&items);
+    if (dbp && db_commit(dbp, &e) && !rc) rc = cli_error("sim", "%s", e.msg);
     if (dbp) db_close(dbp);
 out_model:
     engine_model_free(&em);

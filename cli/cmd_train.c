@@ -272,6 +272,7 @@ static int init_from(Model *m, const char *dir, Err *e) {
         return -1;
     }
     memcpy(m->params, src.params, sizeof(float) * m->n_params);
+    model_rehash(m);
     model_free(&src);
     return 0;
 }

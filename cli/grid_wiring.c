@@ -55,11 +55,15 @@ void grid_wiring_set_model(GridWiring *w, const Model *m) {
     w->env.base = m;
 }
 
-void grid_wiring_close(GridWiring *w) {
+int grid_wiring_close(GridWiring *w) {
+    int rc = 0;
+    Err e;
+    if (w->has_db && db_commit(&w->db, &e)) rc = cli_error(w->cmd ? w->cmd : "grid", "%s", e.msg);
     if (w->has_comp) compressor_destroy(&w->comp);
     evalcache_free(&w->cache);
     if (w->has_db) db_close(&w->db);
     memset(w, 0, sizeof *w);
+    return rc;
 }
 
 static int hook_keep(void *ctx, const Item *it, const EncodedItem *x, double ratio, unsigned char *keep, Err *e) {

@@ -30,7 +30,9 @@ typedef struct GridWiring {
  * seeded with seed for model m. Returns 0, or 1 after printing the error. */
 int grid_wiring_open(GridWiring *w, const char *cmd, const char *db_path, const char *comp, unsigned long seed,
                      const Model *m, const Tokenizer *tok);
-void grid_wiring_close(GridWiring *w);
+/* grid_wiring_close: write the buffered evaluations and close; 0, or 1 after printing why they could not be
+ * written. */
+int grid_wiring_close(GridWiring *w);
 /* grid_wiring_set_model: evaluate another model from now on (its weight hash keys the cache). */
 void grid_wiring_set_model(GridWiring *w, const Model *m);
 /* grid_wiring_hooks: hooks for grid_run; label names the progress line (NULL: no progress line). */

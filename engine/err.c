@@ -31,3 +31,9 @@ int err_prefix(Err *e, const char *fmt, ...) {
     e->msg[n + 2 + m] = 0;
     return -1;
 }
+
+const char *err_after(const Err *e, const char *prefix) {
+    size_t n = strlen(prefix);
+    if (!strncmp(e->msg, prefix, n) && e->msg[n] == ':' && e->msg[n + 1] == ' ') return e->msg + n + 2;
+    return e->msg;
+}

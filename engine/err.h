@@ -16,4 +16,8 @@ int err_set(Err *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* err_prefix: prepend "prefix: " to an existing message (adds context while unwinding); returns -1. */
 int err_prefix(Err *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* err_after: e's message without a leading "prefix: " (the whole message when it does not start with it, e.g.
+ * because a long prefix was cut off). */
+const char *err_after(const Err *e, const char *prefix);
+
 #endif

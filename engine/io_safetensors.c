@@ -240,7 +240,7 @@ int st_open(StFile *f, const char *path, Err *e) {
     if (io_json_parse((const char *)f->map + 8, (size_t)hlen, path, &h, &why) || !cJSON_IsObject(h)) {
         cJSON_Delete(h);
         int rc = h ? err_set(e, "%s: header is not a JSON object", path)
-                   : err_set(e, "%s: header is not a JSON object (%s)", path, why.msg + strlen(path) + 2);
+                   : err_set(e, "%s: header is not a JSON object (%s)", path, err_after(&why, path));
         st_close(f);
         return rc;
     }

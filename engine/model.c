@@ -136,9 +136,25 @@ void model_init_random(Model *m, unsigned long seed) {
     model_rehash(m);
 }
 
-void model_rehash(Model *m) { hash_floats(m->params, m->n_params, m->hash); }
+/* hash_int / hash_float: fold one configuration value into h (field by field: no padding bytes hashed). */
+static uint64_t hash_int(uint64_t h, int x) { return hash_fnv1a(h, &x, sizeof x); }
+static uint64_t hash_float(uint64_t h, float x) { return hash_fnv1a(h, &x, sizeof x); }
 
-void lora_rehash(Lora *a) { hash_floats(a->params, a->n_params, a->hash); }
+/* The hash covers the parameters and every configuration value that changes what the engine computes (the
+ * context length only limits it, and a model's token ids are its vocabulary's). */
+void model_rehash(Model *m) {
+    const ModelConfig *c = &m->cfg;
+    uint64_t h = hash_fnv1a(HASH_FNV_OFFSET, m->params, m->n_params * sizeof *m->params);
+    int v[] = {c->dim, c->n_layers, c->n_heads, c->n_kv_heads, c->head_dim, c->ffn_dim, c->vocab_size, c->tied};
+    for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) h = hash_int(h, v[i]);
+    h = hash_float(hash_float(h, c->norm_eps), c->rope_theta);
+    hash_hex(h, m->hash);
+}
+
+void lora_rehash(Lora *a) {
+    uint64_t h = hash_fnv1a(HASH_FNV_OFFSET, a->params, a->n_params * sizeof *a->params);
+    hash_hex(hash_float(hash_int(h, a->rank), a->alpha), a->hash);
+}
 
 /* ---- views ---- */
 

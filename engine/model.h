@@ -57,8 +57,9 @@ typedef struct Model {
     float *params;     /* one allocation of n_params floats */
     size_t n_params;
     ModelWeights w;    /* tensors carved from params */
-    char hash[17];     /* FNV-1a 64 of params' bytes (16 hex digits), set by model_rehash: by every function that
-                          loads or makes weights; "" until then. Keys the evaluation cache (eval/eval.h). */
+    char hash[17];     /* FNV-1a 64 of params' bytes and the configuration values that change the computation
+                          (16 hex digits), set by model_rehash: by every function that loads or makes weights;
+                          "" until then. Keys the evaluation cache (eval/eval.h). */
 } Model;
 
 /* LoRA adapter on q,k,v,o,gate,up,down of every layer, applied unmerged: y += (alpha/rank) * B (A x).
@@ -81,7 +82,7 @@ typedef struct Lora {
     float *params;     /* one allocation of n_params floats */
     size_t n_params;
     LoraLayer layer[ELMS_MAX_LAYERS];
-    char hash[17];     /* as Model.hash (lora_rehash) */
+    char hash[17];     /* as Model.hash: the parameters, rank and alpha (lora_rehash) */
 } Lora;
 
 /* Dynamic FFN neuron selection (contextual sparsity): called with the FFN input of one token (normed, (dim)),

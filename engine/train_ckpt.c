@@ -193,6 +193,7 @@ static int load_params(Trainer *t, const char *dir, Err *e) {
         if (ok) {
             memcpy(t->params, a.params, sizeof(float) * t->n_train);
             t->lora->alpha = a.alpha;
+            lora_rehash(t->lora);
         }
         lora_free(&a);
         if (!ok) return err_set(e, "%s: adapter rank %d, the trainer's is %d", path, a.rank, t->lora->rank);
@@ -204,7 +205,10 @@ static int load_params(Trainer *t, const char *dir, Err *e) {
     int ok = m.n_params == t->n_train && a->dim == b->dim && a->n_layers == b->n_layers &&
              a->n_heads == b->n_heads && a->n_kv_heads == b->n_kv_heads && a->head_dim == b->head_dim &&
              a->ffn_dim == b->ffn_dim && a->vocab_size == b->vocab_size && a->tied == b->tied;
-    if (ok) memcpy(t->params, m.params, sizeof(float) * t->n_train);
+    if (ok) {
+        memcpy(t->params, m.params, sizeof(float) * t->n_train);
+        model_rehash(t->model);
+    }
     model_free(&m);
     if (!ok) return err_set(e, "%s/config.json: model shape differs from the trainer's model", dir);
     return 0;

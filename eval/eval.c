@@ -94,13 +94,13 @@ int eval_key(Evaluator *ev, const EvalQuery *q, char *out, size_t cap, Err *e) {
     if (lh && !lh[0]) return err_set(e, "app %s item %s: the adapter has no weight hash", q->app, q->item);
     bool subsets = false;
     for (int l = 0; l < v->n_layers; l++) subsets |= v->layer[l].ffn_idx != NULL;
-    if (subsets || ev->key_len < 0 || ev->key_lora != lh || strcmp(ev->key_select, sel) ||
+    if (subsets || ev->key_len < 0 || strcmp(ev->key_lora, lh ? lh : "") || strcmp(ev->key_select, sel) ||
         !view_equal(&ev->key_view, v)) {
         if (strlen(sel) >= sizeof ev->key_select) return err_set(e, "app %s item %s: selector key too long", q->app, q->item);
         ev->key_len = eval_key_view(v, lh, q->select_key, ev->key_text, sizeof ev->key_text);
         if (ev->key_len < 0) return err_set(e, "app %s item %s: configuration key too long", q->app, q->item);
         ev->key_view = *v;
-        ev->key_lora = lh;
+        snprintf(ev->key_lora, sizeof ev->key_lora, "%s", lh ? lh : "");
         snprintf(ev->key_select, sizeof ev->key_select, "%s", sel);
     }
     if ((size_t)ev->key_len >= cap) return err_set(e, "app %s item %s: configuration key too long", q->app, q->item);

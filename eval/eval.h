@@ -53,7 +53,7 @@ typedef struct Evaluator {
     long computed, stored_hits;  /* engine runs; outcomes found in the store */
     /* the view part of the last configuration key (consecutive queries usually share a view) */
     ElasticView key_view;
-    const char *key_lora;
+    char key_lora[17];           /* the adapter's hash in that key ("" = none) */
     char key_select[128];
     char key_text[2048];
     int key_len;                 /* -1 when empty */

@@ -2,6 +2,7 @@
 #include "policies/build.h"
 
 #include <cJSON.h>
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,17 +42,27 @@ int build_calib(const BuildEnv *env, Calib *c, Err *e) {
     return rc;
 }
 
-/* read_recorded: whether DIR/prepare.json exists and was prepared for weights with hash model_hash; if so, the
- * cost it records goes into out. */
-static bool read_recorded(const char *dir, const char *model_hash, BuildReport *out) {
+/* options_key: the build options as one string (recorded in prepare.json; a change rebuilds). */
+static void options_key(const BuildEnv *env, char *out, size_t cap) {
+    snprintf(out, cap, "calib %dx%d seed %lu laco-threshold %g models %s", env->calib_windows, env->calib_seq,
+             env->seed, env->laco_threshold, env->models ? env->models : "-");
+}
+
+/* read_recorded: whether DIR/prepare.json exists and was prepared for weights with hash model_hash and the
+ * options of env; if so, the cost it records goes into out. */
+static bool read_recorded(const char *dir, const BuildEnv *env, BuildReport *out) {
+    const char *model_hash = env->model->hash;
     char path[1300];
     snprintf(path, sizeof path, "%s/prepare.json", dir);
     cJSON *j;
     Err e;
     if (!path_is_file(path) || io_read_json(path, &j, &e)) return false;
     const cJSON *c = cJSON_GetObjectItemCaseSensitive(j, "cpu_s"), *w = cJSON_GetObjectItemCaseSensitive(j, "wall_s");
-    const cJSON *h = cJSON_GetObjectItemCaseSensitive(j, "model_hash");
-    bool same = cJSON_IsString(h) && !strcmp(h->valuestring, model_hash);
+    const cJSON *h = cJSON_GetObjectItemCaseSensitive(j, "model_hash"), *o = cJSON_GetObjectItemCaseSensitive(j, "options");
+    char opts[2300];
+    options_key(env, opts, sizeof opts);
+    bool same = cJSON_IsString(h) && !strcmp(h->valuestring, model_hash) && cJSON_IsString(o) &&
+                !strcmp(o->valuestring, opts);
     Err ignore; /* the cost line is informative: an odd value is left out */
     if (same && c) io_json_double(c, NULL, 0, HUGE_VAL, &out->cpu_s, path, &ignore);
     if (same && w) io_json_double(w, NULL, 0, HUGE_VAL, &out->wall_s, path, &ignore);
@@ -68,6 +79,9 @@ static int write_manifest(const char *dir, const char *name, const BuildEnv *env
     cJSON_AddStringToObject(j, "policy", name);
     cJSON_AddStringToObject(j, "model_hash", env->model->hash);
     if (env->command) cJSON_AddStringToObject(j, "command", env->command);
+    char opts[2300];
+    options_key(env, opts, sizeof opts);
+    cJSON_AddStringToObject(j, "options", opts);
     cJSON *cal = cJSON_AddObjectToObject(j, "calibration");
     if (cal) {
         cJSON_AddStringToObject(cal, "corpus", "corpus/train.bin");
@@ -101,12 +115,15 @@ int policy_build(const char *name, const BuildEnv *env, bool force, BuildReport 
     snprintf(root, sizeof root, "%s/policies", env->model_dir);
     if ((size_t)snprintf(out->dir, sizeof out->dir, "%s/%s", root, name) >= sizeof out->dir)
         return err_set(e, "%s: path too long", root);
-    snprintf(tmp, sizeof tmp, "%s.tmp", out->dir);
-    if (!force && read_recorded(out->dir, env->model->hash, out)) {
+    if (!force && read_recorded(out->dir, env, out)) {
         out->skipped = true;
         return 0;
     }
-    if (dir_remove_tree(tmp, e) || io_mkdirs(tmp, e)) return -1;
+    /* a staging directory of its own (two builds at once never share one); a killed build leaves it behind,
+     * ignored by git and by every loader (a .tmp path is never a model) */
+    snprintf(tmp, sizeof tmp, "%s.tmp.XXXXXX", out->dir);
+    if (io_mkdirs(root, e)) return -1;
+    if (!mkdtemp(tmp)) return err_set(e, "%s: cannot create a staging directory: %s", tmp, strerror(errno));
     double w0 = clock_wall_s(), c0 = clock_cpu_s();
     int rc = build(env, tmp, e);
     if (rc) err_prefix(e, "elms prepare %s", name);

@@ -1,8 +1,8 @@
 /* build: offline preparation of a policy (`elms prepare POLICY`). A policy's artefacts (rankings, merged models,
  * manifests of the models it uses, predictors, a tiny LM) go into one folder per policy inside the model
- * directory, MODEL/policies/POLICY/, written as POLICY.tmp and renamed when complete, with a manifest
- * `prepare.json` recording the policy, the weights it was prepared for (model hash), the command, and the cost
- * (CPU and wall time of the build). `elms sim` only loads these folders (policy_artefacts). */
+ * directory, MODEL/policies/POLICY/, staged in POLICY.tmp.XXXXXX and renamed when complete, with a manifest
+ * `prepare.json` recording the policy, the weights it was prepared for (model hash), the options, the command, and
+ * the cost (CPU and wall time of the build). `elms sim` only loads these folders (policy_artefacts). */
 #ifndef ELMS_BUILD_H
 #define ELMS_BUILD_H
 
@@ -42,9 +42,9 @@ typedef struct BuildReport {
 void build_env_defaults(BuildEnv *env);
 
 /* policy_build: build policy name's artefacts into MODEL/policies/NAME/ (see the header). An existing folder
- * prepared for the same weights (its model hash) is kept (skipped = true, its recorded cost reported) unless
- * force; one prepared for other weights is rebuilt; a stale NAME.tmp is removed first. Fails for an unknown
- * policy or one that prepares nothing, leaving no folder behind (an existing one stays as it was). */
+ * prepared for the same weights (its model hash) and options is kept (skipped = true, its recorded cost
+ * reported) unless force; one prepared for other weights or options is rebuilt. Fails for an unknown policy or
+ * one that prepares nothing, leaving no folder behind (an existing one stays as it was). */
 int policy_build(const char *name, const BuildEnv *env, bool force, BuildReport *out, Err *e);
 
 /* build_calib: the calibration windows of env (DATA/corpus/train.bin, calib_windows x calib_seq, seed). */

@@ -66,6 +66,7 @@ static int laco_build(const BuildEnv *env, const char *dir, Err *e) {
         cJSON *lv = cJSON_CreateObject();
         if (!rc && lv) {
             cJSON_AddNumberToObject(lv, "layers", out.cfg.n_layers);
+            cJSON_AddStringToObject(lv, "hash", out.hash);
             cJSON_AddNumberToObject(lv, "similarity", sim);
             cJSON_AddItemToObject(lv, "merges", parse_merges(log));
             cJSON_AddStringToObject(lv, "log", log);
@@ -130,19 +131,21 @@ static int laco_prepare(Policy *p, Err *e) {
     const cJSON *walk = rc ? NULL : levels;
     cJSON_ArrayForEach(lv, walk) {
         const cJSON *mg = cJSON_GetObjectItemCaseSensitive(lv, "merges"), *ly = cJSON_GetObjectItemCaseSensitive(lv, "layers");
+        const cJSON *h = cJSON_GetObjectItemCaseSensitive(lv, "hash");
         long n_ly = 0;
         char at[1600];
         snprintf(at, sizeof at, "%s: field levels[%d]", path, s->n);
-        if (!cJSON_IsArray(mg) || !ly) {
-            rc = err_set(e, "%s: expected layers and merges", at);
+        if (!cJSON_IsArray(mg) || !ly || !cJSON_IsString(h)) {
+            rc = err_set(e, "%s: expected layers, hash and merges", at);
             break;
         }
         if ((rc = io_json_int(ly, NULL, 1, ELMS_MAX_LAYERS, &n_ly, at, e))) break;
         if ((rc = replay(p->env->base, mg, path, s->n, &s->model[s->n], e))) break;
         s->n++;
-        if (s->model[s->n - 1].cfg.n_layers != (int)n_ly) {
-            rc = err_set(e, "%s: levels[%d]: the merges give %d layers, not %ld", path, s->n - 1,
-                         s->model[s->n - 1].cfg.n_layers, n_ly);
+        const Model *m = &s->model[s->n - 1];
+        if (m->cfg.n_layers != (int)n_ly || strcmp(m->hash, h->valuestring)) {
+            rc = err_set(e, "%s: the merges give a model of %d layers with hash %s, not the recorded %ld layers with "
+                         "hash %s", at, m->cfg.n_layers, m->hash, n_ly, h->valuestring);
             break;
         }
     }

@@ -1,10 +1,11 @@
 /* policy_offtheshelf: off-the-shelf smaller models (the ELMS paper's seventh baseline: smaller, independently
  * pre-trained models of the same family, there OPT-2.7B and OPT-1.3B). Here: the base model and the smaller
  * models trained by this project's trainer on the same data (models/small, models/tiny). Offline
- * (`elms prepare offtheshelf --models DIR,DIR`): each smaller model is copied into the policy's folder
- * (SMALLER_i/config.json, model.safetensors) and listed in models.json with its weight hash; every model must
- * share the base's tokenizer. Online: the largest model that is feasible (the base, whole, at SLO 1.0: the
- * released code never used it), else the cheapest. All models stay resident (memory counts every one), and
+ * (`elms prepare offtheshelf --models DIR,DIR`): each smaller model is checked (the base's tokenizer, vocabulary
+ * and at least its context; fewer parameters), copied into the policy's folder (NAME/config.json,
+ * model.safetensors, NAME = the directory's name) and listed in models.json with its weight hash, most
+ * parameters first whatever the order given. Online: the largest model that is feasible (the base, whole, at
+ * SLO 1.0: the released code never used it), else the cheapest. All models stay resident (memory counts every one), and
  * changing model is priced as the profile's model switch. */
 #include <cJSON.h>
 #include <stdio.h>
@@ -35,56 +36,96 @@ static int same_file(const char *a, const char *b, Err *e) {
     return same;
 }
 
-/* copy_one: model src into DIR/NAME (NAME = src's last path component), checked against the base. */
-static int copy_one(const BuildEnv *env, const char *src, const char *dir, cJSON *list, Err *e) {
-    const char *name = strrchr(src, '/') ? strrchr(src, '/') + 1 : src;
-    char a[1200], b[1400], dst[1200];
-    snprintf(a, sizeof a, "%s/tokenizer.json", src);
+/* One smaller model as given to --models. */
+typedef struct OtsModel {
+    char src[1024];          /* its directory, trailing slashes removed */
+    char name[256];          /* its last path component: the folder it is copied to */
+    double params;
+    char hash[17];
+} OtsModel;
+
+/* ots_check: load src and check it against the base: the same tokenizer file, vocabulary and at least the base's
+ * context, fewer parameters (the ladder puts the base first). Fills x. */
+static int ots_check(const BuildEnv *env, OtsModel *x, Err *e) {
+    size_t n = strlen(x->src);
+    while (n > 1 && x->src[n - 1] == '/') x->src[--n] = 0;
+    const char *base = strrchr(x->src, '/') ? strrchr(x->src, '/') + 1 : x->src;
+    if ((size_t)snprintf(x->name, sizeof x->name, "%s", base) >= sizeof x->name)
+        return err_set(e, "--models: '%s': name too long", x->src);
+    if (!x->name[0] || !strcmp(x->name, ".") || !strcmp(x->name, ".."))
+        return err_set(e, "--models: '%s': expected a model directory with a name", x->src);
+    char a[1100], b[1400];
+    snprintf(a, sizeof a, "%s/tokenizer.json", x->src);
     snprintf(b, sizeof b, "%s/tokenizer.json", env->model_dir);
     int same = same_file(a, b, e);
     if (same < 0) return -1;
     if (!same) return err_set(e, "%s: differs from %s: an off-the-shelf model must share the base's tokenizer", a, b);
     Model m;
-    if (model_load(&m, src, e)) return -1;
-    int rc = m.cfg.vocab_size == env->model->cfg.vocab_size
-                 ? 0
-                 : err_set(e, "%s: vocabulary of %d, the base has %d", src, m.cfg.vocab_size, env->model->cfg.vocab_size);
-    snprintf(dst, sizeof dst, "%s/%s", dir, name);
-    if (!rc) rc = io_mkdirs(dst, e);
-    const char *files[] = {"config.json", "model.safetensors"};
-    for (int i = 0; !rc && i < 2; i++) {
-        snprintf(a, sizeof a, "%s/%s", src, files[i]);
-        snprintf(b, sizeof b, "%s/%s", dst, files[i]);
-        rc = dir_copy_file(a, b, e);
-    }
-    cJSON *o = cJSON_CreateObject();
-    if (!rc && o) {
-        cJSON_AddStringToObject(o, "name", name);
-        cJSON_AddStringToObject(o, "source", src);
-        cJSON_AddStringToObject(o, "hash", m.hash);
-        cJSON_AddNumberToObject(o, "params", (double)m.n_params);
-        cJSON_AddItemToArray(list, o);
-    } else cJSON_Delete(o);
+    if (model_load(&m, x->src, e)) return -1;
+    const ModelConfig *c = &m.cfg, *bc = &env->model->cfg;
+    int rc = 0;
+    if (c->vocab_size != bc->vocab_size)
+        rc = err_set(e, "%s: vocabulary of %d, the base has %d", x->src, c->vocab_size, bc->vocab_size);
+    else if (c->max_seq < bc->max_seq)
+        rc = err_set(e, "%s: context of %d, shorter than the base's %d (every request must fit)", x->src, c->max_seq,
+                     bc->max_seq);
+    else if (m.n_params >= env->model->n_params)
+        rc = err_set(e, "%s: %zu parameters, not fewer than the base's %zu", x->src, m.n_params, env->model->n_params);
+    x->params = (double)m.n_params;
+    memcpy(x->hash, m.hash, sizeof x->hash);
     model_free(&m);
     return rc;
 }
 
+/* ots_copy: x's config and weights into DIR/NAME, and its entry in list. */
+static int ots_copy(const OtsModel *x, const char *dir, cJSON *list, Err *e) {
+    char a[1100], b[1600], dst[1400];
+    snprintf(dst, sizeof dst, "%s/%s", dir, x->name);
+    int rc = io_mkdirs(dst, e);
+    const char *files[] = {"config.json", "model.safetensors"};
+    for (int i = 0; !rc && i < 2; i++) {
+        snprintf(a, sizeof a, "%s/%s", x->src, files[i]);
+        snprintf(b, sizeof b, "%s/%s", dst, files[i]);
+        rc = dir_copy_file(a, b, e);
+    }
+    cJSON *o = rc ? NULL : cJSON_CreateObject();
+    if (!rc && !o) rc = err_set(e, "out of memory");
+    if (rc) return -1;
+    cJSON_AddStringToObject(o, "name", x->name);
+    cJSON_AddStringToObject(o, "source", x->src);
+    cJSON_AddStringToObject(o, "hash", x->hash);
+    cJSON_AddNumberToObject(o, "params", x->params);
+    cJSON_AddItemToArray(list, o);
+    return 0;
+}
+
+static int cmp_params_desc(const void *a, const void *b) {
+    const OtsModel *x = a, *y = b;
+    return x->params > y->params ? -1 : x->params < y->params;
+}
+
+/* ots_build: every model of --models checked, ordered most capable (most parameters) first whatever the order
+ * given, copied, and listed in models.json. */
 static int ots_build(const BuildEnv *env, const char *dir, Err *e) {
     const char *models = env->models ? env->models : "models/small,models/tiny";
     char buf[2048];
     if ((size_t)snprintf(buf, sizeof buf, "%s", models) >= sizeof buf) return err_set(e, "--models: too long");
-    cJSON *j = cJSON_CreateObject(), *list = cJSON_AddArrayToObject(j, "models");
-    if (!j || !list) {
-        cJSON_Delete(j);
-        return err_set(e, "out of memory");
-    }
+    OtsModel x[OTS_MAX];
     int rc = 0, n = 0;
     for (char *save = NULL, *t = strtok_r(buf, ",", &save); !rc && t; t = strtok_r(NULL, ",", &save), n++) {
         if (n == OTS_MAX) rc = err_set(e, "--models: at most %d models", OTS_MAX);
-        else rc = copy_one(env, t, dir, list, e);
-        build_progress(env, "copy models", n + 1, 0);
+        else if ((size_t)snprintf(x[n].src, sizeof x[n].src, "%s", t) >= sizeof x[n].src) rc = err_set(e, "--models: path too long");
+        else rc = ots_check(env, &x[n], e);
+        for (int k = 0; !rc && k < n; k++)
+            if (!strcmp(x[k].name, x[n].name)) rc = err_set(e, "--models: two models named '%s'", x[n].name);
+        build_progress(env, "check models", n + 1, 0);
     }
     if (!rc && n == 0) rc = err_set(e, "--models: no model given");
+    if (rc) return -1;
+    qsort(x, (size_t)n, sizeof x[0], cmp_params_desc);
+    cJSON *j = cJSON_CreateObject(), *list = cJSON_AddArrayToObject(j, "models");
+    if (!j || !list) rc = err_set(e, "out of memory");
+    for (int k = 0; !rc && k < n; k++) rc = ots_copy(&x[k], dir, list, e);
     char *text = rc ? NULL : cJSON_Print(j), path[1200];
     cJSON_Delete(j);
     if (!rc && !text) rc = err_set(e, "out of memory");
@@ -123,8 +164,14 @@ static int ots_prepare(Policy *p, Err *e) {
             rc = err_set(e, "%s: weights differ from the hash in %s", mdir, path);
             break;
         }
-        if (s->model[s->n - 1].cfg.vocab_size != p->env->base->cfg.vocab_size) {
-            rc = err_set(e, "%s: vocabulary differs from the base's", mdir);
+        const Model *m = &s->model[s->n - 1], *prev = s->n > 1 ? &s->model[s->n - 2] : p->env->base;
+        if (m->cfg.vocab_size != p->env->base->cfg.vocab_size || m->cfg.max_seq < p->env->base->cfg.max_seq) {
+            rc = err_set(e, "%s: vocabulary or context differs from the base's", mdir);
+            break;
+        }
+        if (m->n_params >= prev->n_params) {
+            rc = err_set(e, "%s: models[%d]: expected fewer parameters than the model before it (most capable first)",
+                         path, s->n - 1);
             break;
         }
     }

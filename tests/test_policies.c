@@ -370,8 +370,14 @@ TEST(prepare_cli_prints_the_cost_line_and_sim_help_lists_policies) {
                       w.data_dir);
     CHECK_MSG(st == 0 && strstr(out, "cost attndrop ") && strstr(out, " cpu_min"), "exit %d: %s", st, out);
     free(out);
-    st = test_cli(&out, "prepare attndrop --model %s --data %s", w.model_dir, w.data_dir);
+    st = test_cli(&out, "prepare attndrop --model %s --data %s --calib-windows 3 --calib-seq 16", w.model_dir,
+                  w.data_dir);
     CHECK_MSG(st == 0 && strstr(out, "exists"), "exit %d: %s", st, out);
+    free(out);
+    /* other options: rebuilt */
+    st = test_cli(&out, "prepare attndrop --model %s --data %s --calib-windows 4 --calib-seq 16", w.model_dir,
+                  w.data_dir);
+    CHECK_MSG(st == 0 && strstr(out, "wrote") && !strstr(out, "exists"), "exit %d: %s", st, out);
     free(out);
     st = test_cli(&out, "prepare full --model %s --data %s", w.model_dir, w.data_dir);
     CHECK_MSG(st != 0 && strstr(out, "nothing to prepare"), "exit %d: %s", st, out);
@@ -380,5 +386,45 @@ TEST(prepare_cli_prints_the_cost_line_and_sim_help_lists_policies) {
     CHECK_MSG(st == 0 && strstr(out, "shortgpt") && strstr(out, "Block Influence") && strstr(out, "llm-pruner"),
               "exit %d: %s", st, out);
     free(out);
+    world_free(&w);
+}
+
+TEST(offtheshelf_checks_and_orders_its_models) {
+    World w;
+    world_init(t, &w, 71);
+    Err e;
+    BuildReport rep;
+    char list[2600];
+    /* a trailing slash is the same directory */
+    snprintf(list, sizeof list, "%s/", w.small_dir);
+    w.benv.models = list;
+    CHECK_MSG(policy_build("offtheshelf", &w.benv, true, &rep, &e) == 0, "%s", e.msg);
+    char path[1400];
+    snprintf(path, sizeof path, "%s/policies/offtheshelf/small/model.safetensors", w.model_dir);
+    CHECK(path_is_file(path));
+    /* the same name twice, and a model not smaller than the base, are refused */
+    snprintf(list, sizeof list, "%s,%s", w.small_dir, w.small_dir);
+    CHECK(policy_build("offtheshelf", &w.benv, true, &rep, &e) == -1 && strstr(e.msg, "two models named"));
+    snprintf(list, sizeof list, "%s,%s", w.small_dir, w.model_dir);
+    CHECK(policy_build("offtheshelf", &w.benv, true, &rep, &e) == -1 && strstr(e.msg, "not fewer than the base"));
+    /* given smallest first, the models are still laddered most capable first */
+    ModelConfig ct = w.small.cfg;
+    ct.n_layers = 1;
+    Model tiny;
+    util_model(&tiny, &ct, 5);
+    char tiny_dir[1300];
+    snprintf(tiny_dir, sizeof tiny_dir, "%s/../tiny", w.model_dir);
+    fx_write_dir(tiny_dir, &tiny, &w.tok);
+    snprintf(list, sizeof list, "%s,%s", tiny_dir, w.small_dir);
+    CHECK_MSG(policy_build("offtheshelf", &w.benv, true, &rep, &e) == 0, "%s", e.msg);
+    Policy p;
+    CHECK(policy_create(&p, "offtheshelf", &e) == 0);
+    CHECK_MSG(policy_prepare(&p, &w.penv, &e) == 0, "%s", e.msg);
+    PolicyRequest r = request(&w, 0.9, 0.95); /* the base is too slow: the next rung, small, fits */
+    Decision d;
+    CHECK(policy_decide(&p, &r, &d, &e) == 0);
+    CHECK_MSG(!strcmp(d.model->hash, w.small.hash), "picked a model with %d layers", d.model->cfg.n_layers);
+    policy_destroy(&p);
+    model_free(&tiny);
     world_free(&w);
 }

@@ -41,7 +41,7 @@ static int parse_line(Trace *t, const char *s, size_t len, const char *path, lon
     cJSON *o;
     Err why;
     if (io_json_parse(s, len, where, &o, &why)) /* why: "WHERE: what is wrong" */
-        return err_set(e, "%s: expected one JSON object per line (%s)", where, why.msg + strlen(where) + 2);
+        return err_set(e, "%s: expected one JSON object per line (%s)", where, err_after(&why, where));
     if (!cJSON_IsObject(o)) {
         cJSON_Delete(o);
         return err_set(e, "%s: expected one JSON object per line", where);
