@@ -60,12 +60,9 @@ int laco_merge(const Model *src, int first, int count, Model *dst, Err *e) {
 static int final_hidden(const Model *m, const Calib *c, float *out, Err *e) {
     const ModelConfig *cf = &m->cfg;
     int L = cf->n_layers, d = cf->dim, n = c->seq;
-    if (c->n < 1 || n < 1 || n > cf->max_seq)
-        return err_set(e, "similarity: %d windows of %d tokens, expected at least one window of 1 to %d tokens",
-                       c->n, n, cf->max_seq);
     size_t plane = (size_t)n * d;
-    float *res = malloc(sizeof(float) * (2 * (size_t)L + 1) * plane); /* (2L+1, seq, dim) */
-    if (!res) return err_set(e, "similarity: out of memory for the residual stream");
+    float *res = layerscore_residual_buffer(m, c, "similarity", e); /* (2L+1, seq, dim) */
+    if (!res) return -1;
     ElasticView v;
     view_full(m, &v);
     int rc = 0;

@@ -24,21 +24,30 @@ static double sum_cos_planes(const float *before, const float *after, int n, int
     return s;
 }
 
+float *layerscore_residual_buffer(const Model *m, const Calib *c, const char *what, Err *e) {
+    const ModelConfig *cf = &m->cfg;
+    if (c->n < 1 || c->seq < 1 || c->seq > cf->max_seq) {
+        err_set(e, "%s: %d windows of %d tokens, expected at least one window of 1 to %d tokens", what, c->n, c->seq,
+                cf->max_seq);
+        return NULL;
+    }
+    float *res = malloc(sizeof(float) * (2 * (size_t)cf->n_layers + 1) * (size_t)c->seq * (size_t)cf->dim);
+    if (!res) err_set(e, "%s: out of memory for the residual stream of %d layers", what, cf->n_layers);
+    return res;
+}
+
 /* scores: 1 - mean per-token cosine over every window, across layers (bi), attention sub-blocks (attn) and MLP
  * sub-blocks (ffn); any output may be NULL. One pass of model_residuals per window, full view. */
 static int scores(const Model *m, const Calib *c, double *bi, double *attn, double *ffn, Err *e) {
     const ModelConfig *cf = &m->cfg;
     int L = cf->n_layers, d = cf->dim, n = c->seq;
-    if (c->n < 1 || n < 1 || n > cf->max_seq)
-        return err_set(e, "layer scores: %d windows of %d tokens, expected at least one window of 1 to %d tokens",
-                       c->n, n, cf->max_seq);
     size_t plane = (size_t)n * d;
-    float *res = malloc(sizeof(float) * (2 * (size_t)L + 1) * plane); /* (2L+1, seq, dim) */
-    double *sum = calloc(3 * (size_t)L, sizeof(double));             /* (3, L): layer, attention, MLP */
-    if (!res || !sum) {
+    float *res = layerscore_residual_buffer(m, c, "layer scores", e); /* (2L+1, seq, dim) */
+    if (!res) return -1;
+    double *sum = calloc(3 * (size_t)L, sizeof(double)); /* (3, L): layer, attention, MLP */
+    if (!sum) {
         free(res);
-        free(sum);
-        return err_set(e, "layer scores: out of memory for the residual stream of %d layers", L);
+        return err_set(e, "layer scores: out of memory");
     }
     ElasticView v;
     view_full(m, &v);

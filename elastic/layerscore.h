@@ -24,6 +24,11 @@ int layerscore_block_influence(const Model *m, const Calib *c, double *bi, Err *
  * attn (n_layers), ffn (n_layers). Full view of m; fails like layerscore_block_influence. */
 int layerscore_subblocks(const Model *m, const Calib *c, double *attn, double *ffn, Err *e);
 
+/* layerscore_residual_buffer: check that c's windows fit m (at least one window of 1 to max_seq tokens) and
+ * allocate the residual stream of one window for model_residuals: (2 n_layers + 1, c->seq, dim) floats, or NULL
+ * with e naming what (for messages). */
+float *layerscore_residual_buffer(const Model *m, const Calib *c, const char *what, Err *e);
+
 /* layerscore_cosine: cos(a, b) of two (n) vectors, accumulated in double; 1 when both are zero (nothing
  * changed), 0 when only one is. */
 double layerscore_cosine(const float *a, const float *b, size_t n);
