@@ -28,7 +28,7 @@ shape() {
     case "$1" in
     base) echo "--layers 8 --dim 256 --heads 8 --kv-heads 8 --ffn 672" ;;
     small) echo "--layers 6 --dim 160 --heads 5 --kv-heads 5 --ffn 384" ;;
-    tiny) echo "--layers 4 --dim 128 --heads 4 --kv-heads 4 --ffn 384" ;;
+    tiny) echo "--layers 4 --dim 144 --heads 4 --kv-heads 4 --ffn 384" ;;
     *) echo "train_models.sh: unknown model '$1' (base, small or tiny)" >&2; return 2 ;;
     esac
 }
