@@ -51,3 +51,30 @@ int keepmask_random(unsigned char *keep, int n, int k, uint64_t seed) {
     memset(keep, 0, (size_t)n);
     return keepmask_add_random(keep, n, k, seed);
 }
+
+typedef struct Ranked {
+    float s;
+    int i;
+} Ranked;
+
+/* descending score, NaN last, then ascending position */
+static int cmp_ranked(const void *a, const void *b) {
+    const Ranked *x = a, *y = b;
+    int xn = x->s != x->s, yn = y->s != y->s;
+    if (xn != yn) return xn - yn;
+    if (!xn && x->s != y->s) return x->s > y->s ? -1 : 1;
+    return (x->i > y->i) - (x->i < y->i);
+}
+
+int keepmask_top(const float *score, int n, int k, unsigned char *keep) {
+    if (n < 0 || k < 0 || k > n) return -1;
+    memset(keep, 0, (size_t)n);
+    if (k == 0) return 0;
+    Ranked *r = malloc(sizeof *r * (size_t)n);
+    if (!r) return -1;
+    for (int i = 0; i < n; i++) r[i] = (Ranked){score[i], i};
+    qsort(r, (size_t)n, sizeof *r, cmp_ranked);
+    for (int j = 0; j < k; j++) keep[r[j].i] = 1;
+    free(r);
+    return k;
+}

@@ -30,4 +30,10 @@ int keepmask_random(unsigned char *keep, int n, int k, uint64_t seed);
  * free positions, or memory runs out (keep is then unchanged). */
 int keepmask_add_random(unsigned char *keep, int n, int more, uint64_t seed);
 
+/* keepmask_top: fill keep (n) with 1 at the k positions of highest score (n) and 0 elsewhere: the rule of every
+ * scoring prompt compressor (the tiny LM's score head, LLMLingua-style classifiers). Ties go to the earlier
+ * position, so the mask is a pure function of the scores; NaN scores rank below every number. Needs
+ * 0 <= k <= n. Returns k, or -1 when k is out of range or memory runs out (keep is then unspecified). */
+int keepmask_top(const float *score, int n, int k, unsigned char *keep);
+
 #endif

@@ -11,6 +11,7 @@
 #include "base/fileutil.h"
 #include "base/hash.h"
 #include "base/keepmask.h"
+#include <math.h>
 #include "policies/compressor.h"
 #include "policies/compressor_relevant.h"
 #include "tests/test.h"
@@ -184,4 +185,38 @@ TEST(compressor_masks_unchanged) {
             compressor_destroy(&comp);
         }
     CHECK_MSG(h == 0xecc68f33b4709c89ULL && total == 63696, "digest %016llx, %ld kept", (unsigned long long)h, total);
+}
+
+/* keepmask_top against a naive rule: position i is kept iff fewer than k positions beat it (a higher score, or
+ * the same score earlier; NaN below every number). */
+TEST(base_keepmask_top_keeps_the_highest_in_order) {
+    enum { N = 40 };
+    float s[N];
+    unsigned char keep[N];
+    unsigned long x = 12345;
+    for (int trial = 0; trial < 200; trial++) {
+        for (int i = 0; i < N; i++) {
+            x = x * 6364136223846793005UL + 1442695040888963407UL;
+            s[i] = (float)((x >> 40) % 9) / 8.0f; /* many ties */
+            if ((x >> 20) % 17 == 0) s[i] = NAN;
+        }
+        int k = trial % (N + 1);
+        CHECK(keepmask_top(s, N, k, keep) == k);
+        int ok = count_kept(keep, N) == k;
+        for (int i = 0; i < N; i++) {
+            int beat = 0;
+            for (int j = 0; j < N; j++) {
+                if (j == i) continue;
+                int ni = s[i] != s[i], nj = s[j] != s[j];
+                if (nj && !ni) continue;
+                if (ni && !nj) beat++;
+                else if (ni && nj) beat += j < i;
+                else beat += s[j] > s[i] || (s[j] == s[i] && j < i);
+            }
+            ok &= keep[i] == (beat < k);
+        }
+        CHECK(ok);
+    }
+    CHECK(keepmask_top(s, N, N + 1, keep) == -1 && keepmask_top(s, N, -1, keep) == -1);
+    CHECK(keepmask_top(s, 0, 0, keep) == 0);
 }
