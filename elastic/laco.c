@@ -31,10 +31,7 @@ int laco_merge(const Model *src, int first, int count, Model *dst, Err *e) {
     ModelConfig dc = *c;
     dc.n_layers = c->n_layers - count + 1;
     if (model_alloc(dst, &dc, e)) return err_prefix(e, "layer merge");
-    size_t emb = (size_t)c->vocab_size * c->dim;
-    memcpy(dst->w.tok_emb, src->w.tok_emb, sizeof(float) * emb);
-    memcpy(dst->w.final_norm, src->w.final_norm, sizeof(float) * (size_t)c->dim);
-    if (!c->tied) memcpy(dst->w.lm_head, src->w.lm_head, sizeof(float) * emb);
+    model_copy_outer(dst, src);
     float *from[9], *to[9], *base[9];
     size_t sz[9];
     for (int l = 0; l < dc.n_layers; l++) { /* dst layer l = src layer l, or l + count - 1 above the merge */

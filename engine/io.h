@@ -3,7 +3,8 @@
  * safetensors: 8-byte little-endian header length, a JSON header {name: {dtype, shape, data_offsets}} (parsed
  * with cJSON), then the raw data. F32, F16 and BF16 are read (converted to F32); F32 or F16 are written.
  * Tensor names are Hugging Face's (model.embed_tokens.weight, model.layers.N.self_attn.q_proj.weight, ...,
- * model.norm.weight, lm_head.weight). On load o_proj and down_proj are transposed into the elastic layout; on
+ * model.norm.weight, lm_head.weight; classifier models have classifier.weight and classifier.bias instead of
+ * lm_head.weight). On load o_proj and down_proj are transposed into the elastic layout; on
  * save they are transposed back, so files are always plain Hugging Face checkpoints.
  * Every write goes to a temporary name and is renamed into place; a failed write leaves nothing behind. */
 #ifndef ELMS_IO_H
@@ -82,7 +83,10 @@ float f16_to_f32(uint16_t h);
 uint16_t f32_to_f16(float f);
 float bf16_to_f32(uint16_t h);
 
-/* config.json <-> ModelConfig (Hugging Face LlamaConfig keys). */
+/* config.json <-> ModelConfig (Hugging Face LlamaConfig keys; for classifier models "architectures" names
+ * LlamaForTokenClassification or LlamaForSequenceClassification, with "num_labels", "problem_type" and our
+ * "label_groups"; "is_causal" is written always and read as true when absent). Every field is validated, and
+ * messages name the file and the field. */
 int config_read(const char *path, ModelConfig *c, Err *e);
 int config_write(const char *path, const ModelConfig *c, Err *e);
 /* config_json: the config.json text for c (malloc'd, NUL-terminated), or NULL when out of memory. */

@@ -1,4 +1,5 @@
-/* io_config: config.json (Hugging Face LlamaConfig keys) <-> ModelConfig, with every field validated. */
+/* io_config: config.json (Hugging Face LlamaConfig keys, the classification keys of Hugging Face's
+ * LlamaFor*Classification configs, and our label_groups) <-> ModelConfig, with every field validated. */
 #include "engine/io.h"
 
 #include <cJSON.h>
@@ -64,6 +65,95 @@ static int get_token_id(const char *path, const cJSON *root, const char *key, in
     return 0;
 }
 
+/* Head kinds by their Hugging Face class name (the first entry of "architectures"). */
+static const char *const ARCH_NAME[] = {"LlamaForCausalLM", "LlamaForTokenClassification",
+                                        "LlamaForSequenceClassification"};
+#define PROBLEM_SINGLE "single_label_classification"
+#define PROBLEM_MULTI "multi_label_classification"
+
+/* parse_labels: num_labels (or, as Hugging Face writes it, the size of id2label), problem_type and label_groups of
+ * a classifier head. */
+static int parse_labels(const char *path, const cJSON *r, ModelConfig *c, Err *e) {
+    char at[1600];
+    long x;
+    const cJSON *nl = cJSON_GetObjectItemCaseSensitive(r, "num_labels");
+    const cJSON *id2 = cJSON_GetObjectItemCaseSensitive(r, "id2label");
+    if (nl && !cJSON_IsNull(nl)) {
+        snprintf(at, sizeof at, "%s: field 'num_labels'", path);
+        if (io_json_int(nl, NULL, 1, ELMS_MAX_LABELS, &x, at, e)) return -1;
+        c->n_labels = (int)x;
+    } else if (cJSON_IsObject(id2) && cJSON_GetArraySize(id2) > 0) {
+        c->n_labels = cJSON_GetArraySize(id2);
+    } else {
+        return err_set(e, "%s: missing field 'num_labels' (a positive integer; required by %s)", path,
+                       ARCH_NAME[c->head]);
+    }
+    const cJSON *pt = cJSON_GetObjectItemCaseSensitive(r, "problem_type");
+    if (pt && !cJSON_IsNull(pt)) {
+        if (!cJSON_IsString(pt) || (strcmp(pt->valuestring, PROBLEM_SINGLE) && strcmp(pt->valuestring, PROBLEM_MULTI)))
+            return err_set(e, "%s: field 'problem_type' must be \"" PROBLEM_SINGLE "\" or \"" PROBLEM_MULTI
+                              "\" (regression is not supported)", path);
+        c->multi_label = !strcmp(pt->valuestring, PROBLEM_MULTI);
+        if (c->multi_label && c->head != HEAD_SEQUENCE)
+            return err_set(e, "%s: field 'problem_type': \"" PROBLEM_MULTI "\" is supported for %s only", path,
+                           ARCH_NAME[HEAD_SEQUENCE]);
+    }
+    const cJSON *lg = cJSON_GetObjectItemCaseSensitive(r, "label_groups");
+    if (!lg || cJSON_IsNull(lg)) {
+        if (c->head == HEAD_SEQUENCE && !c->multi_label) {
+            c->n_groups = 1;
+            c->group_size[0] = c->n_labels;
+        }
+        return 0;
+    }
+    if (c->head != HEAD_SEQUENCE || c->multi_label)
+        return err_set(e, "%s: field 'label_groups' is for single-label %s only", path, ARCH_NAME[HEAD_SEQUENCE]);
+    int n = cJSON_IsArray(lg) ? cJSON_GetArraySize(lg) : 0;
+    if (n < 1 || n > ELMS_MAX_LABEL_GROUPS)
+        return err_set(e, "%s: field 'label_groups' must be a list of 1 to %d group sizes", path,
+                       ELMS_MAX_LABEL_GROUPS);
+    long sum = 0;
+    for (int g = 0; g < n; g++) {
+        snprintf(at, sizeof at, "%s: field 'label_groups[%d]'", path, g);
+        if (io_json_int(cJSON_GetArrayItem(lg, g), NULL, 2, c->n_labels, &x, at, e)) return -1;
+        c->group_size[g] = (int)x;
+        sum += x;
+    }
+    c->n_groups = n;
+    if (sum != c->n_labels)
+        return err_set(e, "%s: field 'label_groups': sizes sum to %ld, expected num_labels = %d", path, sum,
+                       c->n_labels);
+    return 0;
+}
+
+/* parse_head: the attention mask (is_causal) and the head: architectures names the class; classifier heads read
+ * their labels. A causal language model needs neither key. */
+static int parse_head(const char *path, const cJSON *r, ModelConfig *c, Err *e) {
+    const cJSON *causal = cJSON_GetObjectItemCaseSensitive(r, "is_causal");
+    if (causal && !cJSON_IsNull(causal) && !cJSON_IsBool(causal))
+        return err_set(e, "%s: field 'is_causal' must be true or false", path);
+    c->bidirectional = cJSON_IsFalse(causal);
+    const cJSON *arch = cJSON_GetObjectItemCaseSensitive(r, "architectures");
+    if (arch && !cJSON_IsNull(arch) && !cJSON_IsArray(arch))
+        return err_set(e, "%s: field 'architectures' must be a list of class names", path);
+    const cJSON *a0 = arch ? cJSON_GetArrayItem(arch, 0) : NULL;
+    if (a0 && !cJSON_IsString(a0))
+        return err_set(e, "%s: field 'architectures[0]' must be a class name (a string)", path);
+    c->head = HEAD_LM;
+    for (int h = HEAD_TOKEN; a0 && h <= HEAD_SEQUENCE; h++)
+        if (!strcmp(a0->valuestring, ARCH_NAME[h])) c->head = (HeadKind)h;
+    if (c->head == HEAD_LM) {
+        if (cJSON_GetObjectItemCaseSensitive(r, "label_groups"))
+            return err_set(e, "%s: field 'label_groups' is for %s only (architectures names %s)", path,
+                           ARCH_NAME[HEAD_SEQUENCE], a0 ? a0->valuestring : "no class");
+        return 0;
+    }
+    if (c->tied)
+        return err_set(e, "%s: field 'tie_word_embeddings' must be false for %s (the classifier is its own tensor)",
+                       path, ARCH_NAME[c->head]);
+    return parse_labels(path, r, c, e);
+}
+
 static int parse_config(const char *path, const cJSON *r, ModelConfig *c, Err *e) {
     memset(c, 0, sizeof *c);
     if (!cJSON_IsObject(r)) return err_set(e, "%s: not a JSON object", path);
@@ -99,7 +189,8 @@ static int parse_config(const char *path, const cJSON *r, ModelConfig *c, Err *e
     if (tied && !cJSON_IsNull(tied) && !cJSON_IsBool(tied))
         return err_set(e, "%s: field 'tie_word_embeddings' must be true or false", path);
     c->tied = cJSON_IsTrue(tied);
-    if (get_token_id(path, r, "bos_token_id", &c->bos_id, e) || get_token_id(path, r, "eos_token_id", &c->eos_id, e))
+    if (get_token_id(path, r, "bos_token_id", &c->bos_id, e) || get_token_id(path, r, "eos_token_id", &c->eos_id, e) ||
+        parse_head(path, r, c, e))
         return -1;
     /* features this engine does not implement: refuse rather than compute something else */
     const cJSON *act = cJSON_GetObjectItemCaseSensitive(r, "hidden_act");
@@ -131,11 +222,25 @@ static void float_text(float v, char *buf, size_t cap) {
     }
 }
 
+/* add_labels: num_labels, problem_type and (single-label sequence heads) label_groups, one group of num_labels
+ * when c leaves n_groups at 0. */
+static void add_labels(cJSON *r, const ModelConfig *c) {
+    cJSON_AddNumberToObject(r, "num_labels", c->n_labels);
+    cJSON_AddStringToObject(r, "problem_type", c->multi_label ? PROBLEM_MULTI : PROBLEM_SINGLE);
+    if (c->head != HEAD_SEQUENCE || c->multi_label) return;
+    cJSON *g = cJSON_AddArrayToObject(r, "label_groups");
+    if (!g) return;
+    int n = c->n_groups > 0 && c->n_groups <= ELMS_MAX_LABEL_GROUPS ? c->n_groups : 0;
+    for (int i = 0; i < n; i++) cJSON_AddItemToArray(g, cJSON_CreateNumber(c->group_size[i]));
+    if (!n) cJSON_AddItemToArray(g, cJSON_CreateNumber(c->n_labels));
+}
+
 char *config_json(const ModelConfig *c) {
     cJSON *r = cJSON_CreateObject();
     if (!r) return NULL;
     cJSON *arch = cJSON_AddArrayToObject(r, "architectures");
-    if (arch) cJSON_AddItemToArray(arch, cJSON_CreateString("LlamaForCausalLM"));
+    HeadKind head = c->head >= HEAD_LM && c->head <= HEAD_SEQUENCE ? c->head : HEAD_LM;
+    if (arch) cJSON_AddItemToArray(arch, cJSON_CreateString(ARCH_NAME[head]));
     cJSON_AddStringToObject(r, "model_type", "llama");
     cJSON_AddNumberToObject(r, "hidden_size", c->dim);
     cJSON_AddNumberToObject(r, "intermediate_size", c->ffn_dim);
@@ -157,6 +262,8 @@ char *config_json(const ModelConfig *c) {
     else cJSON_AddNullToObject(r, "eos_token_id");
     cJSON_AddStringToObject(r, "hidden_act", "silu");
     cJSON_AddBoolToObject(r, "attention_bias", 0);
+    cJSON_AddBoolToObject(r, "is_causal", !c->bidirectional);
+    if (head != HEAD_LM) add_labels(r, c);
     char *s = cJSON_Print(r);
     cJSON_Delete(r);
     if (!s) return NULL;

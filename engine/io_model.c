@@ -12,6 +12,10 @@
 
 #include "base/fileutil.h"
 
+/* The most tensors a model of L layers has: embeddings, 9 per layer, final norm, and lm_head or the classifier's
+ * weight and bias. */
+#define SLOTS(L) (4 + 9 * (L))
+
 /* One tensor of a checkpoint: its file name and shape, where it lives in memory, and whether memory holds it
  * transposed ((cols, rows) instead of the file's (rows, cols)). cols = 0 for 1-D tensors. */
 typedef struct TensorSlot {
@@ -21,7 +25,7 @@ typedef struct TensorSlot {
     int transposed;
 } TensorSlot;
 
-/* model_slots: the tensors of a model in file order; returns the count (slots must hold 3 + 9*n_layers). */
+/* model_slots: the tensors of a model in file order; returns the count (slots must hold SLOTS(n_layers)). */
 static int model_slots(const ModelConfig *c, const ModelWeights *w, TensorSlot *s) {
     int n = 0;
     int64_t dim = c->dim, qd = (int64_t)c->n_heads * c->head_dim, kvd = (int64_t)c->n_kv_heads * c->head_dim;
@@ -54,7 +58,11 @@ static int model_slots(const ModelConfig *c, const ModelWeights *w, TensorSlot *
         }
     }
     s[n++] = (TensorSlot){"model.norm.weight", w->final_norm, dim, 0, 0};
-    if (!c->tied) s[n++] = (TensorSlot){"lm_head.weight", w->lm_head, c->vocab_size, dim, 0};
+    if (c->head == HEAD_LM && !c->tied) s[n++] = (TensorSlot){"lm_head.weight", w->lm_head, c->vocab_size, dim, 0};
+    if (c->head != HEAD_LM) {
+        s[n++] = (TensorSlot){"classifier.weight", w->cls_w, c->n_labels, dim, 0};
+        s[n++] = (TensorSlot){"classifier.bias", w->cls_b, c->n_labels, 0, 0};
+    }
     return n;
 }
 
@@ -126,7 +134,7 @@ int model_load_staged(Model *m, const char *dir, Err *e) {
     }
     StFile f;
     if (st_open(&f, wpath, e) != 0) return -1;
-    int cap = 3 + 9 * c.n_layers;
+    int cap = SLOTS(c.n_layers);
     TensorSlot *slots = malloc((size_t)cap * sizeof *slots);
     if (!slots) {
         st_close(&f);
@@ -144,8 +152,9 @@ int model_load_staged(Model *m, const char *dir, Err *e) {
         int known = 0;
         for (int j = 0; j < n && !known; j++) known = !strcmp(slots[j].name, name);
         if (!known)
-            rc = err_set(e, "%s: unexpected tensor '%s' (config.json describes %d layers%s)", wpath, name, c.n_layers,
-                         c.tied ? ", tied embeddings" : "");
+            rc = err_set(e, "%s: unexpected tensor '%s' (config.json describes %d layers%s%s)", wpath, name,
+                         c.n_layers, c.tied ? ", tied embeddings" : "",
+                         c.head != HEAD_LM ? ", a classifier instead of lm_head" : "");
     }
     for (int i = 0; !rc && i < n; i++) rc = st_check_shape(&f, slots[i].name, slots[i].rows, slots[i].cols, e);
     if (!rc) rc = model_alloc(m, &c, e);
@@ -189,7 +198,7 @@ int model_save(const Model *m, const char *dir, StDtype dtype, Err *e) {
     char cpath[1200], wpath[1200];
     snprintf(cpath, sizeof cpath, "%s/config.json", dir);
     snprintf(wpath, sizeof wpath, "%s/model.safetensors", dir);
-    int cap = 3 + 9 * c->n_layers;
+    int cap = SLOTS(c->n_layers);
     TensorSlot *slots = malloc((size_t)cap * sizeof *slots);
     StWriteTensor *wt = malloc((size_t)cap * sizeof *wt);
     unsigned char *tr = malloc((size_t)cap);

@@ -10,6 +10,44 @@
 
 #include "base/hash.h"
 
+/* head_check: the head fields of c agree with each other (see model_config_check). */
+static int head_check(const ModelConfig *c, Err *e) {
+    if (c->head != HEAD_LM && c->head != HEAD_TOKEN && c->head != HEAD_SEQUENCE)
+        return err_set(e, "config: head kind %d: expected language model, token or sequence classification",
+                       (int)c->head);
+    if (c->head == HEAD_LM) {
+        if (c->n_labels || c->multi_label || c->n_groups)
+            return err_set(e, "config: num_labels (%d), multi-label or label_groups given for a language model (they "
+                              "belong to classification heads)", c->n_labels);
+        return 0;
+    }
+    const char *name = model_head_name(c->head);
+    int lo = c->multi_label ? 1 : 2;
+    if (c->n_labels < lo || c->n_labels > ELMS_MAX_LABELS)
+        return err_set(e, "config field num_labels = %d: expected an integer in [%d, %d] for a %s head", c->n_labels,
+                       lo, ELMS_MAX_LABELS, name);
+    if (c->tied)
+        return err_set(e, "config field tie_word_embeddings: must be false for a %s head (the classifier is its own "
+                          "tensor)", name);
+    if (c->head == HEAD_TOKEN && c->multi_label)
+        return err_set(e, "config field problem_type: multi-label classification is for sequence heads only");
+    if (c->n_groups && (c->head == HEAD_TOKEN || c->multi_label))
+        return err_set(e, "config field label_groups: groups are for single-label sequence heads only");
+    if (c->n_groups < 0 || c->n_groups > ELMS_MAX_LABEL_GROUPS)
+        return err_set(e, "config field label_groups: %d groups, expected 1 to %d", c->n_groups,
+                       ELMS_MAX_LABEL_GROUPS);
+    long sum = 0;
+    for (int g = 0; g < c->n_groups; g++) {
+        if (c->group_size[g] < 2 || c->group_size[g] > c->n_labels)
+            return err_set(e, "config field label_groups[%d] = %d: expected an integer in [2, %d] (a softmax needs "
+                              "two labels)", g, c->group_size[g], c->n_labels);
+        sum += c->group_size[g];
+    }
+    if (c->n_groups && sum != c->n_labels)
+        return err_set(e, "config field label_groups: sizes sum to %ld, expected num_labels = %d", sum, c->n_labels);
+    return 0;
+}
+
 int model_config_check(const ModelConfig *c, Err *e) {
     struct {
         const char *name;
@@ -39,7 +77,7 @@ int model_config_check(const ModelConfig *c, Err *e) {
     if (c->bos_id >= c->vocab_size || c->eos_id >= c->vocab_size)
         return err_set(e, "config: bos_token_id/eos_token_id (%d/%d) outside vocab_size %d", c->bos_id, c->eos_id,
                        c->vocab_size);
-    return 0;
+    return head_check(c, e);
 }
 
 /* Sizes of one layer's tensors, in carving order. */
@@ -62,7 +100,8 @@ size_t model_param_count(const ModelConfig *c) {
     layer_sizes(c, sz);
     for (int i = 0; i < 9; i++) per += sz[i];
     size_t emb = (size_t)c->vocab_size * c->dim;
-    return emb + per * (size_t)c->n_layers + (size_t)c->dim + (c->tied ? 0 : emb);
+    size_t head = c->head == HEAD_LM ? (c->tied ? 0 : emb) : (size_t)c->n_labels * ((size_t)c->dim + 1);
+    return emb + per * (size_t)c->n_layers + (size_t)c->dim + head;
 }
 
 void model_carve(const ModelConfig *c, float *base, ModelWeights *w) {
@@ -83,13 +122,22 @@ void model_carve(const ModelConfig *c, float *base, ModelWeights *w) {
     }
     w->final_norm = p;
     p += c->dim;
-    w->lm_head = c->tied ? w->tok_emb : p;
+    if (c->head == HEAD_LM) {
+        w->lm_head = c->tied ? w->tok_emb : p;
+        return;
+    }
+    w->cls_w = p;
+    w->cls_b = p + (size_t)c->n_labels * c->dim;
 }
 
 int model_alloc(Model *m, const ModelConfig *c, Err *e) {
     memset(m, 0, sizeof *m);
     if (model_config_check(c, e)) return -1;
     m->cfg = *c;
+    if (c->head == HEAD_SEQUENCE && !c->multi_label && c->n_groups == 0) {
+        m->cfg.n_groups = 1;
+        m->cfg.group_size[0] = c->n_labels;
+    }
     m->n_params = model_param_count(c);
     m->params = calloc(m->n_params, sizeof(float));
     if (!m->params) return err_set(e, "out of memory allocating %zu parameters", m->n_params);
@@ -131,9 +179,41 @@ void model_init_random(Model *m, unsigned long seed) {
         fill_normal(r, L->w_down_t, sz[8], sd_out);
     }
     fill_const(m->w.final_norm, d, 1.0f);
-    if (!c->tied) fill_normal(r, m->w.lm_head, (size_t)c->vocab_size * d, sd);
+    if (c->head == HEAD_LM && !c->tied) fill_normal(r, m->w.lm_head, (size_t)c->vocab_size * d, sd);
+    if (c->head != HEAD_LM) {
+        fill_normal(r, m->w.cls_w, (size_t)c->n_labels * d, sd);
+        fill_const(m->w.cls_b, (size_t)c->n_labels, 0.0f);
+    }
     gsl_rng_free(r);
     model_rehash(m);
+}
+
+void model_copy_outer(Model *dst, const Model *src) {
+    const ModelConfig *c = &src->cfg;
+    size_t d = (size_t)c->dim;
+    memcpy(dst->w.tok_emb, src->w.tok_emb, sizeof(float) * (size_t)c->vocab_size * d);
+    memcpy(dst->w.final_norm, src->w.final_norm, sizeof(float) * d);
+    if (c->head == HEAD_LM && !c->tied)
+        memcpy(dst->w.lm_head, src->w.lm_head, sizeof(float) * (size_t)c->vocab_size * d);
+    if (c->head != HEAD_LM) {
+        memcpy(dst->w.cls_w, src->w.cls_w, sizeof(float) * (size_t)c->n_labels * d);
+        memcpy(dst->w.cls_b, src->w.cls_b, sizeof(float) * (size_t)c->n_labels);
+    }
+}
+
+/* ---- heads ---- */
+
+const char *model_head_name(HeadKind h) {
+    return h == HEAD_TOKEN ? "token-classification" : h == HEAD_SEQUENCE ? "sequence-classification"
+                                                                          : "language-model";
+}
+
+int model_head_width(const ModelConfig *c) { return c->head == HEAD_LM ? c->vocab_size : c->n_labels; }
+
+int model_head_targets(const ModelConfig *c, int T) {
+    if (c->head != HEAD_SEQUENCE) return T;
+    if (c->multi_label) return c->n_labels;
+    return c->n_groups > 0 ? c->n_groups : 1;
 }
 
 /* hash_int / hash_float: fold one configuration value into h (field by field: no padding bytes hashed). */
@@ -141,13 +221,21 @@ static uint64_t hash_int(uint64_t h, int x) { return hash_fnv1a(h, &x, sizeof x)
 static uint64_t hash_float(uint64_t h, float x) { return hash_fnv1a(h, &x, sizeof x); }
 
 /* The hash covers the parameters and every configuration value that changes what the engine computes (the
- * context length only limits it, and a model's token ids are its vocabulary's). */
+ * context length only limits it, and a model's token ids are its vocabulary's). The attention mask and the head
+ * are folded in only when they differ from a causal language model's, so such models keep the hashes they had
+ * before those options existed. */
 void model_rehash(Model *m) {
     const ModelConfig *c = &m->cfg;
     uint64_t h = hash_fnv1a(HASH_FNV_OFFSET, m->params, m->n_params * sizeof *m->params);
     int v[] = {c->dim, c->n_layers, c->n_heads, c->n_kv_heads, c->head_dim, c->ffn_dim, c->vocab_size, c->tied};
     for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) h = hash_int(h, v[i]);
     h = hash_float(hash_float(h, c->norm_eps), c->rope_theta);
+    if (c->bidirectional || c->head != HEAD_LM) {
+        int groups = c->head == HEAD_SEQUENCE && !c->multi_label ? model_head_targets(c, 0) : 0;
+        int hv[] = {c->bidirectional, (int)c->head, c->n_labels, c->multi_label, groups};
+        for (size_t i = 0; i < sizeof hv / sizeof hv[0]; i++) h = hash_int(h, hv[i]);
+        for (int g = 0; g < groups; g++) h = hash_int(h, c->n_groups ? c->group_size[g] : c->n_labels);
+    }
     hash_hex(h, m->hash);
 }
 

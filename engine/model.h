@@ -7,7 +7,13 @@
  * units of a layer reads a prefix of rows of each tensor, so switching sub-models copies no weights.
  *
  * All parameters live in one allocation (Model.params), carved into tensors by model_carve in a fixed order;
- * the trainer carves gradients and optimizer moments from arrays of the same size with the same function. */
+ * the trainer carves gradients and optimizer moments from arrays of the same size with the same function.
+ *
+ * Heads and attention. The same layers serve a language model (causal attention, logits over the vocabulary at
+ * every position: lm_head) and encoders with a classifier (classifier.weight and classifier.bias instead of
+ * lm_head): per-token labels, or labels of the whole sequence from the mean of its final-normed hidden states.
+ * A bidirectional model lets every position attend to every position of the sequence; it runs a whole sequence
+ * at once (model_classify, model_logits), never token by token. */
 #ifndef ELMS_MODEL_H
 #define ELMS_MODEL_H
 
@@ -17,6 +23,16 @@
 #include "engine/err.h"
 
 #define ELMS_MAX_LAYERS 128
+#define ELMS_MAX_LABEL_GROUPS 64
+#define ELMS_MAX_LABELS 65536
+
+/* The output head of a model. */
+typedef enum {
+    HEAD_LM = 0,       /* language model: logits over the vocabulary at every position (lm_head) */
+    HEAD_TOKEN = 1,    /* token classification: logits over n_labels at every position (classifier) */
+    HEAD_SEQUENCE = 2, /* sequence classification: logits over n_labels of the mean, over the sequence, of the
+                          final-normed hidden states (classifier) */
+} HeadKind;
 
 typedef struct ModelConfig {
     int dim;          /* hidden size */
@@ -31,6 +47,15 @@ typedef struct ModelConfig {
     float rope_theta;
     bool tied;        /* tie_word_embeddings: lm_head shares tok_emb */
     int bos_id, eos_id; /* -1 when absent */
+    bool bidirectional; /* not is_causal: every position attends to all positions of its sequence (an encoder);
+                           false, the default, is causal attention */
+    HeadKind head;      /* the output head; HEAD_LM (0) by default */
+    int n_labels;       /* classifier heads: num_labels, the rows of classifier.weight; 0 for HEAD_LM */
+    bool multi_label;   /* HEAD_SEQUENCE only: every label an independent sigmoid with binary cross-entropy */
+    int n_groups;       /* HEAD_SEQUENCE single-label: label groups, each a softmax over group_size[g] consecutive
+                           labels (group g starts at the sum of the sizes before it); model_alloc and config_read
+                           turn 0 into one group of n_labels. 0 for every other head */
+    int group_size[ELMS_MAX_LABEL_GROUPS];
 } ModelConfig;
 
 typedef struct LayerWeights {
@@ -49,7 +74,9 @@ typedef struct ModelWeights {
     float *tok_emb;    /* (vocab_size, dim) */
     LayerWeights layer[ELMS_MAX_LAYERS];
     float *final_norm; /* (dim) */
-    float *lm_head;    /* (vocab_size, dim); == tok_emb when tied */
+    float *lm_head;    /* HEAD_LM: (vocab_size, dim); == tok_emb when tied. NULL for classifier heads */
+    float *cls_w;      /* classifier heads: classifier.weight (n_labels, dim); NULL for HEAD_LM */
+    float *cls_b;      /* classifier heads: classifier.bias (n_labels); NULL for HEAD_LM */
 } ModelWeights;
 
 typedef struct Model {
@@ -123,13 +150,16 @@ typedef struct KVCache {
 
 /* ---- configuration and allocation ---- */
 
-/* model_config_check: validate a configuration (positive sizes, divisibility, limits); names the bad field. */
+/* model_config_check: validate a configuration (positive sizes, divisibility, limits, and a head that is
+ * consistent: labels only for classifier heads, at least 2 labels per softmax, groups summing to n_labels, an
+ * untied classifier); names the bad field. */
 int model_config_check(const ModelConfig *c, Err *e);
 /* model_param_count: floats needed for all tensors of c (tied head counted once). */
 size_t model_param_count(const ModelConfig *c);
-/* model_carve: point the tensors of w into base (n = model_param_count floats) in the canonical order. */
+/* model_carve: point the tensors of w into base (n = model_param_count floats) in the canonical order:
+ * tok_emb, the layers, final_norm, then lm_head (untied LM) or classifier.weight and classifier.bias. */
 void model_carve(const ModelConfig *c, float *base, ModelWeights *w);
-/* model_alloc: allocate zeroed parameters for c and carve them. */
+/* model_alloc: allocate zeroed parameters for c and carve them (m->cfg is c with n_groups made explicit). */
 int model_alloc(Model *m, const ModelConfig *c, Err *e);
 void model_free(Model *m);
 /* model_rehash / lora_rehash: recompute the weight hash after the parameters changed. model_load, lora_load,
@@ -138,8 +168,21 @@ void model_free(Model *m);
 void model_rehash(Model *m);
 void lora_rehash(Lora *a);
 /* model_init_random: seeded initialisation (normal(0, 0.02), out-projections scaled by 1/sqrt(2*n_layers),
- * norms = 1). Deterministic for a seed. */
+ * norms = 1, classifier weight normal(0, 0.02) and bias 0). Deterministic for a seed. */
 void model_init_random(Model *m, unsigned long seed);
+/* model_copy_outer: copy the tensors outside the layers (embeddings, final norm, lm_head or classifier) from src
+ * to dst, which must have the same vocabulary, width and head (used when a model is rebuilt layer by layer). */
+void model_copy_outer(Model *dst, const Model *src);
+
+/* ---- heads ---- */
+
+/* model_head_name: "language-model", "token-classification" or "sequence-classification". */
+const char *model_head_name(HeadKind h);
+/* model_head_width: the columns of the head's logits: vocab_size (HEAD_LM) or n_labels. */
+int model_head_width(const ModelConfig *c);
+/* model_head_targets: training targets per sequence of T tokens: T (one per position) for HEAD_LM and
+ * HEAD_TOKEN; for HEAD_SEQUENCE, the number of label groups (single-label) or n_labels (multi-label). */
+int model_head_targets(const ModelConfig *c, int T);
 
 /* ---- views ---- */
 
@@ -167,10 +210,12 @@ size_t kvcache_bytes_for(const Model *m, const ElasticView *v, int cap);
 
 /* model_prefill: run n tokens at positions [c->len, c->len+n) through the view, appending to the cache.
  * logits: (n, vocab) for every position, or NULL; last_logits: (vocab) for the last position, or NULL.
- * Fails (no state change) if tokens are out of range or the cache would overflow. */
+ * Fails (no state change) if tokens are out of range or the cache would overflow, if logits are asked of a
+ * classifier model (use model_classify), or if a bidirectional model's cache is not empty (its positions attend
+ * to later ones, so a sequence cannot be continued). */
 int model_prefill(const Model *m, const ElasticView *v, KVCache *c, const int *tokens, int n, float *logits,
                   float *last_logits, Err *e);
-/* model_decode: one token at position c->len; logits (vocab). */
+/* model_decode: one token at position c->len; logits (vocab). Fails for a bidirectional model. */
 int model_decode(const Model *m, const ElasticView *v, KVCache *c, int token, float *logits, Err *e);
 /* model_logits: convenience: fresh cache, prefill tokens, logits (n, vocab). */
 int model_logits(const Model *m, const ElasticView *v, const int *tokens, int n, float *logits, Err *e);
@@ -179,6 +224,12 @@ int model_logits(const Model *m, const ElasticView *v, const int *tokens, int n,
  * res[2l+2] = after layer l's MLP sub-block (a skipped sub-block repeats its input). The same layer loop as
  * model_prefill. Fails on n outside 1..max_seq, tokens out of range or an invalid view. */
 int model_residuals(const Model *m, const ElasticView *v, const int *tokens, int n, float *res, Err *e);
+/* model_classify: run tokens (n, fresh cache, positions 0..n-1; bidirectional attention when the model is
+ * configured so) through view v with the layer loop of model_prefill, then the classifier: HEAD_TOKEN writes
+ * out (n, n_labels), the logits of every position; HEAD_SEQUENCE writes out (n_labels), the logits of the mean
+ * over the n positions of the final-normed hidden states (multi-label: one sigmoid logit per label). Fails for a
+ * HEAD_LM model, n outside 1..max_seq, tokens out of range or an invalid view. */
+int model_classify(const Model *m, const ElasticView *v, const int *tokens, int n, float *out, Err *e);
 
 /* ---- structure edits (used by tests and by reordering) ---- */
 

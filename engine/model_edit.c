@@ -68,7 +68,7 @@ int model_slice(const Model *src, int attn_units, int ffn_units, Model *dst, Err
     if (model_alloc(dst, &s, e)) return -1;
     size_t d = (size_t)c->dim, qd = (size_t)s.n_heads * c->head_dim, kd = (size_t)s.n_kv_heads * c->head_dim;
     size_t f = (size_t)ffn_units;
-    memcpy(dst->w.tok_emb, src->w.tok_emb, sizeof(float) * (size_t)c->vocab_size * d);
+    model_copy_outer(dst, src);
     for (int l = 0; l < c->n_layers; l++) {
         const LayerWeights *a = &src->w.layer[l];
         LayerWeights *b = &dst->w.layer[l];
@@ -82,8 +82,6 @@ int model_slice(const Model *src, int attn_units, int ffn_units, Model *dst, Err
         memcpy(b->w_up, a->w_up, sizeof(float) * f * d);
         memcpy(b->w_down_t, a->w_down_t, sizeof(float) * f * d);
     }
-    memcpy(dst->w.final_norm, src->w.final_norm, sizeof(float) * d);
-    if (!c->tied) memcpy(dst->w.lm_head, src->w.lm_head, sizeof(float) * (size_t)c->vocab_size * d);
     model_rehash(dst);
     return 0;
 }

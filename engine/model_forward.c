@@ -1,7 +1,8 @@
 /* model_forward: inference under an ElasticView: the KV cache, batched prefill (BLAS sgemm over all new
- * tokens) and single-token decode (sgemv), with an optional unmerged LoRA adapter, and the capture of the
- * residual stream for layer-importance scores (through the same layer loop). Every linear layer reads a
- * prefix of rows of its weight tensor (see the elastic layout in model.h), so views cost no copy. */
+ * tokens) and single-token decode (sgemv), with an optional unmerged LoRA adapter, the capture of the
+ * residual stream for layer-importance scores, and the classifier heads (both through the same layer loop).
+ * Every linear layer reads a prefix of rows of its weight tensor (see the elastic layout in model.h), so views
+ * cost no copy. */
 #include "engine/model.h"
 #include "engine/ops.h"
 
@@ -123,7 +124,8 @@ static void attention_block(const Model *m, const ElasticView *v, int l, KVCache
     }
     rope_forward(s->q, n, units * rep, hd, pos0, cf->rope_theta);
     rope_forward(kc, n, units, hd, pos0, cf->rope_theta);
-    attention_forward(s->ao, s->att, s->q, c->k[l], c->v[l], n, pos0, units * rep, units, hd, 0);
+    attention_forward(s->ao, s->att, s->q, c->k[l], c->v[l], n, pos0, units * rep, units, hd, 0,
+                      !cf->bidirectional);
     matmul_nn(s->x, s->ao, qd, W->wo_t, d, n, qd, d, 1); /* x += ao (n, qd) . wo_t[:qd] (qd, d) */
     if (A) lora_add(s->x, s->ao, A->a_o, A->b_o, n, qd, qfull, d, rank, scale, s->lr);
 }
@@ -222,6 +224,9 @@ static int ffn_block(const Model *m, const ElasticView *v, int l, int n, Scratch
 static int prefill_check(const Model *m, const ElasticView *v, const KVCache *c, const int *tokens, int n, Err *e) {
     const ModelConfig *cf = &m->cfg;
     if (n < 1) return err_set(e, "prefill: no tokens");
+    if (cf->bidirectional && c->len > 0)
+        return err_set(e, "prefill: the model is bidirectional (is_causal false): it runs a whole sequence on an empty "
+                          "cache, and this cache holds %d positions", c->len);
     if (v->n_layers != cf->n_layers || c->n_layers != cf->n_layers)
         return err_set(e, "prefill: view or cache has a different layer count than the model (%d)", cf->n_layers);
     if (c->len + n > c->cap)
@@ -263,6 +268,9 @@ int model_prefill(const Model *m, const ElasticView *v, KVCache *c, const int *t
                   float *last_logits, Err *e) {
     const ModelConfig *cf = &m->cfg;
     Scratch s;
+    if ((logits || last_logits) && cf->head != HEAD_LM)
+        return err_set(e, "prefill: a %s model has no language-model logits (use model_classify)",
+                       model_head_name(cf->head));
     if (forward_layers(m, v, c, tokens, n, NULL, &s, e)) return -1;
     int d = cf->dim;
     if (logits) {
@@ -278,6 +286,9 @@ int model_prefill(const Model *m, const ElasticView *v, KVCache *c, const int *t
 }
 
 int model_decode(const Model *m, const ElasticView *v, KVCache *c, int token, float *logits, Err *e) {
+    if (m->cfg.bidirectional)
+        return err_set(e, "decode: the model is bidirectional (is_causal false): it cannot run token by token (run the "
+                          "whole sequence at once)");
     return model_prefill(m, v, c, &token, 1, NULL, logits, e);
 }
 
@@ -298,6 +309,43 @@ int model_residuals(const Model *m, const ElasticView *v, const int *tokens, int
         return err_set(e, "residuals: %d tokens, expected 1 to %d (the model's context)", n, m->cfg.max_seq);
     if (kvcache_init(&c, m, v, n, e)) return -1;
     int rc = forward_layers(m, v, &c, tokens, n, res, &s, e);
+    kvcache_free(&c);
+    return rc;
+}
+
+/* classify_head: the classifier on the final residual x (n, dim): normed into xn (n, dim), then out (n, n_labels)
+ * per position (HEAD_TOKEN) or out (n_labels) of the mean of the normed rows (HEAD_SEQUENCE, the mean written into
+ * x's first row). */
+static void classify_head(const Model *m, float *x, float *xn, int n, float *out) {
+    const ModelConfig *cf = &m->cfg;
+    int d = cf->dim, L = cf->n_labels;
+    rmsnorm_forward(xn, NULL, x, m->w.final_norm, n, d, cf->norm_eps);
+    const float *h = xn;
+    int rows = n;
+    if (cf->head == HEAD_SEQUENCE) {
+        float *pooled = x; /* (dim) */
+        for (int j = 0; j < d; j++) {
+            float acc = 0.0f;
+            for (int i = 0; i < n; i++) acc += xn[(size_t)i * d + j];
+            pooled[j] = acc / (float)n;
+        }
+        h = pooled;
+        rows = 1;
+    }
+    for (int i = 0; i < rows; i++) memcpy(out + (size_t)i * L, m->w.cls_b, sizeof(float) * (size_t)L);
+    matmul_nt(out, h, m->w.cls_w, rows, d, L, d, 1); /* out (rows, L) += h (rows, d) . cls_w^T */
+}
+
+int model_classify(const Model *m, const ElasticView *v, const int *tokens, int n, float *out, Err *e) {
+    KVCache c;
+    Scratch s;
+    if (m->cfg.head == HEAD_LM)
+        return err_set(e, "classify: a language model has no classifier (use model_logits)");
+    if (n < 1 || n > m->cfg.max_seq)
+        return err_set(e, "classify: %d tokens, expected 1 to %d (the model's context)", n, m->cfg.max_seq);
+    if (kvcache_init(&c, m, v, n, e)) return -1;
+    int rc = forward_layers(m, v, &c, tokens, n, NULL, &s, e);
+    if (!rc) classify_head(m, s.x, s.xn, n, out);
     kvcache_free(&c);
     return rc;
 }

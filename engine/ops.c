@@ -148,7 +148,7 @@ void rope_apply(float *x, int n, int n_heads, int head_dim, int pos0, const floa
                         sin_t + (size_t)(pos0 + i) * half, inverse);
 }
 
-/* ---- causal grouped-query attention ---- */
+/* ---- grouped-query attention, causal or bidirectional ---- */
 
 void softmax_inplace(float *x, int n) {
     float mx = x[0];
@@ -164,7 +164,7 @@ void softmax_inplace(float *x, int n) {
 }
 
 void attention_forward(float *out, float *att, const float *q, const float *k, const float *v, int n, int pos0,
-                       int n_q, int n_kv, int head_dim, int keep_probs) {
+                       int n_q, int n_kv, int head_dim, int keep_probs, int causal) {
     int T = pos0 + n, rep = n_q / n_kv;
     int qs = n_q * head_dim, ks = n_kv * head_dim;
     float scale = 1.0f / sqrtf((float)head_dim);
@@ -184,7 +184,7 @@ void attention_forward(float *out, float *att, const float *q, const float *k, c
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, T, head_dim, scale, qh, qs, kg, ks, 0.0f, S, T);
         for (int i = 0; i < n; i++) {
             float *row = S + (size_t)i * T;
-            int valid = pos0 + i + 1;
+            int valid = causal ? pos0 + i + 1 : T;
             softmax_inplace(row, valid);
             for (int j = valid; j < T; j++) row[j] = 0.0f;
         }
@@ -194,10 +194,10 @@ void attention_forward(float *out, float *att, const float *q, const float *k, c
 
 /* Per head h of group g, with P the kept probabilities (n, T), S = scale * Q K^T, O = P V:
  *   dV += P^T dO,  dP = dO V^T,  dS = P * (dP - rowsum(P * dP)),  dQ = scale dS K,  dK += scale dS^T Q.
- * Masked entries have P = 0, hence dS = 0: the causal mask needs no special case. */
+ * Masked entries have P = 0, hence dS = 0: the causal mask needs no special case beyond skipping them. */
 void attention_backward(float *dq, float *dk, float *dv, float *scratch, const float *dout, const float *att,
                         const float *q, const float *k, const float *v, int n, int pos0, int n_q, int n_kv,
-                        int head_dim, int accumulate) {
+                        int head_dim, int accumulate, int causal) {
     int T = pos0 + n, rep = n_q / n_kv;
     int qs = n_q * head_dim, ks = n_kv * head_dim;
     float scale = 1.0f / sqrtf((float)head_dim);
@@ -217,7 +217,7 @@ void attention_backward(float *dq, float *dk, float *dv, float *scratch, const f
         for (int i = 0; i < n; i++) {
             const float *pi = P + (size_t)i * T;
             float *di = dS + (size_t)i * T;
-            int valid = pos0 + i + 1;
+            int valid = causal ? pos0 + i + 1 : T;
             float dot = 0.0f;
             for (int j = 0; j < valid; j++) dot += pi[j] * di[j];
             for (int j = 0; j < valid; j++) di[j] = pi[j] * (di[j] - dot);

@@ -42,19 +42,20 @@ void rope_table(float *cos_t, float *sin_t, int n_pos, int head_dim, float theta
 void rope_apply(float *x, int n, int n_heads, int head_dim, int pos0, const float *cos_t, const float *sin_t,
                 int inverse);
 
-/* attention_forward: causal grouped-query attention for n new queries at positions [pos0, pos0+n).
+/* attention_forward: grouped-query attention for n new queries at positions [pos0, pos0+n). causal != 0: query
+ * i attends to keys [0, pos0+i]; causal == 0 (bidirectional): every query attends to all keys [0, pos0+n).
  * q (n, n_q*head_dim) with rep = n_q/n_kv query heads per KV group (group-major), k and v (pos0+n, n_kv*head_dim)
  * holding all positions, out (n, n_q*head_dim). att: scratch of n*(pos0+n) floats, or (n_q, n, pos0+n) probs
- * kept for backward when keep_probs != 0. */
+ * kept for backward when keep_probs != 0 (masked entries 0). */
 void attention_forward(float *out, float *att, const float *q, const float *k, const float *v, int n, int pos0,
-                       int n_q, int n_kv, int head_dim, int keep_probs);
-/* attention_backward: gradients of attention_forward from the probabilities it kept (keep_probs != 0):
- * att (n_q, n, T) with T = pos0+n; dout (n, n_q*head_dim). Writes dq (n, n_q*head_dim) and dk, dv
- * (T, n_kv*head_dim) (the rep query heads of a group sum into them; overwritten, or added to when accumulate,
- * so that blocks of queries can be processed one after the other). scratch: n*T floats. */
+                       int n_q, int n_kv, int head_dim, int keep_probs, int causal);
+/* attention_backward: gradients of attention_forward (same causal flag) from the probabilities it kept
+ * (keep_probs != 0): att (n_q, n, T) with T = pos0+n; dout (n, n_q*head_dim). Writes dq (n, n_q*head_dim) and
+ * dk, dv (T, n_kv*head_dim) (the rep query heads of a group sum into them; overwritten, or added to when
+ * accumulate, so that blocks of queries can be processed one after the other). scratch: n*T floats. */
 void attention_backward(float *dq, float *dk, float *dv, float *scratch, const float *dout, const float *att,
                         const float *q, const float *k, const float *v, int n, int pos0, int n_q, int n_kv,
-                        int head_dim, int accumulate);
+                        int head_dim, int accumulate, int causal);
 
 /* swiglu_forward: h (n) = silu(g) * u. */
 void swiglu_forward(float *h, const float *g, const float *u, size_t n);

@@ -69,7 +69,7 @@ static void attention_backward_block(Trainer *t, int l, int B, int T) {
                       s, L->lz[LZ_O], A->dz);
     }
     par_attention_backward(t->pool, A->dq, A->dk, A->dv, A->dS, A->dao, L->att, L->q, L->k, L->v, B, T, L->nq,
-                           KW / hd, hd, A->rope_cos, A->rope_sin);
+                           KW / hd, hd, A->rope_cos, A->rope_sin, !c->bidirectional);
     matmul_nt_backward(A->dxn, GW(wq), A->dq, L->xn1, w->wq, N, D, QW, D, 0);
     matmul_nt_backward(A->dxn, GW(wk), A->dk, L->xn1, w->wk, N, D, KW, D, 1);
     matmul_nt_backward(A->dxn, GW(wv), A->dv, L->xn1, w->wv, N, D, KW, D, 1);

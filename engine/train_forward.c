@@ -36,7 +36,7 @@ static void attention_block(Trainer *t, int l, int B, int T) {
         lora_forward(L->v, L->xn1, N, D, a->a_v, D, a->b_v, KW, lo->rank, s, L->lz[LZ_V]);
     }
     par_attention_forward(t->pool, L->ao, L->att, L->q, L->k, L->v, B, T, L->nq, KW / hd, hd, A->rope_cos,
-                          A->rope_sin);
+                          A->rope_sin, !c->bidirectional);
     memcpy(L->x_mid, L->x_in, sizeof(float) * (size_t)N * D);
     matmul_nn(L->x_mid, L->ao, QW, w->wo_t, D, N, QW, D, 1);
     if (lo) {

@@ -138,6 +138,8 @@ static int trainer_setup(Trainer *t, int lora_rank, Err *e) {
 
 static int common_checks(Model *m, const TrainConfig *cfg, Err *e) {
     if (train_config_check(cfg, e) != 0) return -1;
+    if (m->cfg.head != HEAD_LM)
+        return err_set(e, "train: a %s model cannot be trained yet", model_head_name(m->cfg.head));
     if (cfg->seq > m->cfg.max_seq)
         return err_set(e, "train config: seq %d exceeds the model context %d", cfg->seq, m->cfg.max_seq);
     return 0;

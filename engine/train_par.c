@@ -129,25 +129,25 @@ void par_cross_entropy_backward(Pool *p, float *dlogits, const float *logits, co
  * Causal attention only needs keys up to the last query, so each sequence runs as query blocks: block i holds
  * queries [s_i, e_i) and attends to keys [0, e_i) (attention_forward with pos0 = s_i). With 4 blocks this does
  * 10/16 of the full T x T work. Block i's probabilities (nq, e_i - s_i, e_i) follow block i-1's in the
- * sequence's (nq, T, T) slot. */
+ * sequence's (nq, T, T) slot. Bidirectional attention needs every key for every query: one block. */
 
-/* Query blocks of a sequence of T tokens: at most 4, at least 64 queries each. */
-static int att_blocks(int T) {
-    int nb = T / 64;
+/* Query blocks of a sequence of T tokens: at most 4, at least 64 queries each; 1 when bidirectional. */
+static int att_blocks(int T, int causal) {
+    int nb = causal ? T / 64 : 1;
     return nb < 1 ? 1 : nb > 4 ? 4 : nb;
 }
 
 typedef struct AttJob {
     float *out, *att, *q, *k, *dq, *dk, *dv, *scratch;
     const float *v, *dout, *att_in, *q_in, *k_in;
-    int T, nq, nkv, hd;
+    int T, nq, nkv, hd, causal;
     const float *cos_t, *sin_t;
 } AttJob;
 
 static void att_fwd_seqs(void *c, int b, int e) {
     AttJob *j = c;
     size_t qs = (size_t)j->nq * j->hd, ks = (size_t)j->nkv * j->hd, T = (size_t)j->T;
-    int nb = att_blocks(j->T);
+    int nb = att_blocks(j->T, j->causal);
     for (int s = b; s < e; s++) {
         float *q = j->q + s * T * qs, *k = j->k + s * T * ks, *att = j->att + (size_t)s * j->nq * T * T;
         rope_apply(q, j->T, j->nq, j->hd, 0, j->cos_t, j->sin_t, 0);
@@ -155,23 +155,23 @@ static void att_fwd_seqs(void *c, int b, int e) {
         for (int i = 0; i < nb; i++) {
             size_t q0 = T * i / nb, q1 = T * (i + 1) / nb;
             attention_forward(j->out + (s * T + q0) * qs, att, q + q0 * qs, k, j->v + s * T * ks, (int)(q1 - q0),
-                              (int)q0, j->nq, j->nkv, j->hd, 1);
+                              (int)q0, j->nq, j->nkv, j->hd, 1, j->causal);
             att += (size_t)j->nq * (q1 - q0) * q1;
         }
     }
 }
 
 void par_attention_forward(Pool *p, float *out, float *att, float *q, float *k, const float *v, int B, int T, int nq,
-                           int nkv, int hd, const float *cos_t, const float *sin_t) {
+                           int nkv, int hd, const float *cos_t, const float *sin_t, int causal) {
     AttJob j = {.out = out, .att = att, .q = q, .k = k, .v = v, .T = T, .nq = nq, .nkv = nkv, .hd = hd,
-                .cos_t = cos_t, .sin_t = sin_t};
+                .causal = causal, .cos_t = cos_t, .sin_t = sin_t};
     pool_for(p, B, att_fwd_seqs, &j);
 }
 
 static void att_bwd_seqs(void *c, int b, int e) {
     AttJob *j = c;
     size_t qs = (size_t)j->nq * j->hd, ks = (size_t)j->nkv * j->hd, T = (size_t)j->T;
-    int nb = att_blocks(j->T);
+    int nb = att_blocks(j->T, j->causal);
     for (int s = b; s < e; s++) {
         float *dq = j->dq + s * T * qs, *dk = j->dk + s * T * ks;
         const float *att[4];
@@ -184,8 +184,8 @@ static void att_bwd_seqs(void *c, int b, int e) {
         for (int i = nb - 1; i >= 0; i--) {
             size_t q0 = T * i / nb, q1 = T * (i + 1) / nb;
             attention_backward(dq + q0 * qs, dk, j->dv + s * T * ks, j->scratch + s * T * T,
-                               j->dout + (s * T + q0) * qs, att[i], j->q_in + (s * T + q0) * qs, j->k_in + s * T * ks, j->v + s * T * ks,
-                               (int)(q1 - q0), (int)q0, j->nq, j->nkv, j->hd, i < nb - 1);
+                               j->dout + (s * T + q0) * qs, att[i], j->q_in + (s * T + q0) * qs, j->k_in + s * T * ks,
+                               j->v + s * T * ks, (int)(q1 - q0), (int)q0, j->nq, j->nkv, j->hd, i < nb - 1, j->causal);
         }
         rope_apply(dq, j->T, j->nq, j->hd, 0, j->cos_t, j->sin_t, 1);
         rope_apply(dk, j->T, j->nkv, j->hd, 0, j->cos_t, j->sin_t, 1);
@@ -194,8 +194,8 @@ static void att_bwd_seqs(void *c, int b, int e) {
 
 void par_attention_backward(Pool *p, float *dq, float *dk, float *dv, float *scratch, const float *dout,
                             const float *att, const float *q, const float *k, const float *v, int B, int T, int nq,
-                            int nkv, int hd, const float *cos_t, const float *sin_t) {
+                            int nkv, int hd, const float *cos_t, const float *sin_t, int causal) {
     AttJob j = {.dq = dq, .dk = dk, .dv = dv, .scratch = scratch, .dout = dout, .att_in = att, .q_in = q, .k_in = k,
-                .v = v, .T = T, .nq = nq, .nkv = nkv, .hd = hd, .cos_t = cos_t, .sin_t = sin_t};
+                .v = v, .T = T, .nq = nq, .nkv = nkv, .hd = hd, .causal = causal, .cos_t = cos_t, .sin_t = sin_t};
     pool_for(p, B, att_bwd_seqs, &j);
 }

@@ -25,14 +25,14 @@ double par_cross_entropy_forward(Pool *p, double *row_loss, const float *logits,
 void par_cross_entropy_backward(Pool *p, float *dlogits, const float *logits, const int *targets, int n, int vocab,
                                 float scale);
 
-/* Attention of a batch of B sequences of T tokens: q (B*T, nq*hd), k, v (B*T, nkv*hd), out (B*T, nq*hd), att
- * (B, nq, T, T) kept probabilities. The forward applies RoPE (table cos/sin (T, hd/2)) to q and k in place first;
- * the backward returns dq, dk with RoPE undone (gradients with respect to the pre-RoPE q and k).
- * scratch: (B, T, T) floats for the backward. */
+/* Attention of a batch of B sequences of T tokens, causal (causal != 0) or bidirectional: q (B*T, nq*hd), k, v
+ * (B*T, nkv*hd), out (B*T, nq*hd), att (B, nq, T, T) kept probabilities. The forward applies RoPE (table cos/sin
+ * (T, hd/2)) to q and k in place first; the backward returns dq, dk with RoPE undone (gradients with respect to
+ * the pre-RoPE q and k). scratch: (B, T, T) floats for the backward. */
 void par_attention_forward(Pool *p, float *out, float *att, float *q, float *k, const float *v, int B, int T, int nq,
-                           int nkv, int hd, const float *cos_t, const float *sin_t);
+                           int nkv, int hd, const float *cos_t, const float *sin_t, int causal);
 void par_attention_backward(Pool *p, float *dq, float *dk, float *dv, float *scratch, const float *dout,
                             const float *att, const float *q, const float *k, const float *v, int B, int T, int nq,
-                            int nkv, int hd, const float *cos_t, const float *sin_t);
+                            int nkv, int hd, const float *cos_t, const float *sin_t, int causal);
 
 #endif

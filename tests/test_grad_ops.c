@@ -193,23 +193,24 @@ TEST(grad_rope_and_table) {
     gsl_rng_free(r);
 }
 
-/* ---- causal grouped-query attention ---- */
+/* ---- grouped-query attention, causal and bidirectional ---- */
 
 typedef struct AttCtx {
     float *q, *k, *v, *out, *att, *r;
-    int n, pos0, nq, nkv, hd;
+    int n, pos0, nq, nkv, hd, causal;
 } AttCtx;
 
 static double att_obj(void *p) {
     AttCtx *c = p;
-    attention_forward(c->out, c->att, c->q, c->k, c->v, c->n, c->pos0, c->nq, c->nkv, c->hd, 1);
+    attention_forward(c->out, c->att, c->q, c->k, c->v, c->n, c->pos0, c->nq, c->nkv, c->hd, 1, c->causal);
     return dot(c->out, c->r, (size_t)c->n * c->nq * c->hd);
 }
 
-TEST(grad_attention_causal_gqa) {
+/* attention_grad_case: dq, dk, dv of attention (causal or bidirectional) against finite differences; 4 query heads
+ * over 2 KV groups; the second case has earlier cached positions (pos0 > 0). */
+static void attention_grad_case(TestCtx *t, int causal, unsigned long seed) {
     gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
-    gsl_rng_set(r, 14);
-    /* 4 query heads over 2 KV groups; the second case has earlier cached positions (pos0 > 0) */
+    gsl_rng_set(r, seed);
     for (int pos0 = 0; pos0 <= 3; pos0 += 3) {
         int n = 6, nq = 4, nkv = 2, hd = 4, T = pos0 + n;
         size_t qn = (size_t)n * nq * hd, kn = (size_t)T * nkv * hd;
@@ -220,9 +221,9 @@ TEST(grad_attention_causal_gqa) {
         fill(k, kn, r, 1.5);
         fill(v, kn, r, 1.0);
         fill(rr, qn, r, 1.0);
-        AttCtx c = {q, k, v, out, att, rr, n, pos0, nq, nkv, hd};
+        AttCtx c = {q, k, v, out, att, rr, n, pos0, nq, nkv, hd, causal};
         att_obj(&c);
-        attention_backward(dq, dk, dv, scr, rr, att, q, k, v, n, pos0, nq, nkv, hd, 0);
+        attention_backward(dq, dk, dv, scr, rr, att, q, k, v, n, pos0, nq, nkv, hd, 0, causal);
         grad_check(t, "attention dq", att_obj, &c, q, dq, qn, 1000, r);
         grad_check(t, "attention dk", att_obj, &c, k, dk, kn, 1000, r);
         grad_check(t, "attention dv", att_obj, &c, v, dv, kn, 1000, r);
@@ -230,6 +231,10 @@ TEST(grad_attention_causal_gqa) {
     }
     gsl_rng_free(r);
 }
+
+TEST(grad_attention_causal_gqa) { attention_grad_case(t, 1, 14); }
+
+TEST(grad_attention_bidirectional_gqa) { attention_grad_case(t, 0, 15); }
 
 /* ---- SwiGLU ---- */
 

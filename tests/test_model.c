@@ -1,4 +1,5 @@
-/* Model-level invariants of the engine: the forward pass against a naive double-precision reference,
+/* Model-level invariants of the engine: the forward pass against a naive double-precision reference (causal and
+ * bidirectional, language-model logits and classifier heads),
  * permutation consistency, prefix view = physically sliced model, KV-cache decode = full recompute,
  * shared-prefix choice scoring = scoring alone, unmerged LoRA = merged weights, neuron subsets and skips, and the
  * captured residual stream against the logits. */
@@ -12,8 +13,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Naive forward: one token at a time over the full history, double accumulation, dense full model. */
-static void forward_ref(const Model *m, const int *tok, int n, float *logits) {
+/* Naive forward: one token at a time over the full history (over the whole sequence when the model is
+ * bidirectional), double accumulation, dense full model. logits (n, vocab) of the LM head unless NULL; hidden
+ * (n, dim) receives the final-normed hidden states unless NULL. */
+static void forward_ref(const Model *m, const int *tok, int n, float *logits, double *hidden) {
     const ModelConfig *c = &m->cfg;
     int d = c->dim, hd = c->head_dim, nq = c->n_heads, nkv = c->n_kv_heads, rep = nq / nkv, F = c->ffn_dim;
     int qd = nq * hd, kd = nkv * hd;
@@ -63,19 +66,20 @@ static void forward_ref(const Model *m, const int *tok, int n, float *logits) {
                     v[j] = a * cos(ang) - b * sin(ang);
                     v[j + hd / 2] = b * cos(ang) + a * sin(ang);
                 }
+            int keys = c->bidirectional ? n : i + 1; /* K and V of every position exist already */
             for (int h = 0; h < nq; h++) {
                 int g = h / rep;
                 double mx = -1e300, z = 0;
-                for (int t = 0; t <= i; t++) {
+                for (int t = 0; t < keys; t++) {
                     double a = 0;
                     for (int j = 0; j < hd; j++) a += q[h * hd + j] * K[t * kd + g * hd + j];
                     s[t] = a / sqrt((double)hd);
                     if (s[t] > mx) mx = s[t];
                 }
-                for (int t = 0; t <= i; t++) z += (s[t] = exp(s[t] - mx));
+                for (int t = 0; t < keys; t++) z += (s[t] = exp(s[t] - mx));
                 for (int j = 0; j < hd; j++) {
                     double a = 0;
-                    for (int t = 0; t <= i; t++) a += s[t] / z * Vv[t * kd + g * hd + j];
+                    for (int t = 0; t < keys; t++) a += s[t] / z * Vv[t * kd + g * hd + j];
                     ao[h * hd + j] = a;
                 }
             }
@@ -109,7 +113,8 @@ static void forward_ref(const Model *m, const int *tok, int n, float *logits) {
         for (int j = 0; j < d; j++) ss += x[i * d + j] * x[i * d + j];
         double r = 1.0 / sqrt(ss / d + c->norm_eps);
         for (int j = 0; j < d; j++) xn[j] = x[i * d + j] * r * m->w.final_norm[j];
-        for (int o = 0; o < c->vocab_size; o++) {
+        if (hidden) memcpy(hidden + (size_t)i * d, xn, sizeof(double) * d);
+        for (int o = 0; logits && o < c->vocab_size; o++) {
             double a = 0;
             for (int j = 0; j < d; j++) a += m->w.lm_head[(size_t)o * d + j] * xn[j];
             logits[(size_t)i * c->vocab_size + o] = (float)a;
@@ -139,7 +144,7 @@ TEST(model_forward_matches_naive_reference) {
         view_full(&m, &v);
         Err e;
         CHECK(model_logits(&m, &v, tok, n, a, &e) == 0);
-        forward_ref(&m, tok, n, b);
+        forward_ref(&m, tok, n, b, NULL);
         double d = rel_diff(a, b, (size_t)n * c.vocab_size);
         CHECK_MSG(d < 1e-5, "tied=%d relative diff %g", tied, d);
         free(a), free(b);
@@ -524,5 +529,111 @@ TEST(model_view_param_fraction) {
     view_uniform(&m, 1, 24, &v); /* exactly half of each */
     CHECK_NEAR(view_param_fraction(&m, &v), 0.5, 1e-12);
     CHECK(kvcache_bytes_for(&m, &v, 10) == 2 * 10 * 8 * sizeof(float) * 3);
+    model_free(&m);
+}
+
+/* A bidirectional model: model_logits against the naive reference with every key visible; the first position's
+ * logits differ from the causal model's (it now sees later tokens); a cache holding positions cannot be continued
+ * and decoding is refused, with messages that say why. */
+TEST(model_bidirectional_matches_naive_reference) {
+    ModelConfig c = util_config();
+    c.bidirectional = true;
+    Model m;
+    util_model(&m, &c, 140);
+    int n = 13, tok[13];
+    util_tokens(tok, n, c.vocab_size, 8);
+    size_t sz = (size_t)n * c.vocab_size;
+    float *a = malloc(sizeof(float) * sz), *b = malloc(sizeof(float) * sz), *cz = malloc(sizeof(float) * sz);
+    ElasticView v;
+    view_full(&m, &v);
+    Err e;
+    CHECK_MSG(model_logits(&m, &v, tok, n, a, &e) == 0, "%s", e.msg);
+    forward_ref(&m, tok, n, b, NULL);
+    CHECK_MSG(rel_diff(a, b, sz) < 1e-5, "relative diff %g", rel_diff(a, b, sz));
+    m.cfg.bidirectional = false;
+    CHECK(model_logits(&m, &v, tok, n, cz, &e) == 0);
+    m.cfg.bidirectional = true;
+    CHECK(util_max_abs_diff(a, cz, (size_t)c.vocab_size) > 1e-3);
+    KVCache kc;
+    CHECK(kvcache_init(&kc, &m, &v, 20, &e) == 0);
+    CHECK_MSG(model_prefill(&m, &v, &kc, tok, 5, NULL, a, &e) == 0, "%s", e.msg);
+    CHECK(model_prefill(&m, &v, &kc, tok, 5, NULL, a, &e) == -1 && strstr(e.msg, "bidirectional"));
+    CHECK(kc.len == 5);
+    CHECK(model_decode(&m, &v, &kc, tok[0], a, &e) == -1 && strstr(e.msg, "bidirectional"));
+    kvcache_free(&kc);
+    free(a), free(b), free(cz);
+    model_free(&m);
+}
+
+/* classify_ref: the classifier on final-normed hidden states (n, dim) in double: out (n, n_labels) per position, or
+ * out (n_labels) of their mean for a sequence head. */
+static void classify_ref(const Model *m, const double *hidden, int n, float *out) {
+    const ModelConfig *c = &m->cfg;
+    int d = c->dim, L = c->n_labels, rows = c->head == HEAD_SEQUENCE ? 1 : n;
+    double *h = malloc(sizeof(double) * (size_t)rows * d);
+    if (c->head == HEAD_SEQUENCE)
+        for (int j = 0; j < d; j++) {
+            h[j] = 0;
+            for (int i = 0; i < n; i++) h[j] += hidden[(size_t)i * d + j] / n;
+        }
+    else
+        memcpy(h, hidden, sizeof(double) * (size_t)rows * d);
+    for (int i = 0; i < rows; i++)
+        for (int o = 0; o < L; o++) {
+            double a = m->w.cls_b[o];
+            for (int j = 0; j < d; j++) a += (double)m->w.cls_w[(size_t)o * d + j] * h[(size_t)i * d + j];
+            out[(size_t)i * L + o] = (float)a;
+        }
+    free(h);
+}
+
+/* model_classify for token and sequence heads (single-label with groups, multi-label), causal and bidirectional,
+ * against the naive forward followed by the classifier in double. */
+TEST(model_classify_matches_naive_reference) {
+    struct {
+        HeadKind head;
+        bool multi, bidi;
+    } cases[] = {{HEAD_TOKEN, false, false}, {HEAD_TOKEN, false, true}, {HEAD_SEQUENCE, false, false},
+                 {HEAD_SEQUENCE, false, true}, {HEAD_SEQUENCE, true, true}};
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        ModelConfig c = util_config();
+        c.head = cases[k].head;
+        c.multi_label = cases[k].multi;
+        c.bidirectional = cases[k].bidi;
+        c.n_labels = 7;
+        if (c.head == HEAD_SEQUENCE && !c.multi_label) {
+            c.n_groups = 2;
+            c.group_size[0] = 4;
+            c.group_size[1] = 3;
+        }
+        Model m;
+        util_model(&m, &c, 150 + k);
+        for (int o = 0; o < c.n_labels; o++) m.w.cls_b[o] = 0.3f * (float)(o - 3);
+        int n = 11, tok[11];
+        util_tokens(tok, n, c.vocab_size, 9 + k);
+        double *hidden = malloc(sizeof(double) * (size_t)n * c.dim);
+        float *a = malloc(sizeof(float) * (size_t)n * c.n_labels), *b = malloc(sizeof(float) * (size_t)n * c.n_labels);
+        size_t sz = (size_t)(c.head == HEAD_TOKEN ? n : 1) * c.n_labels;
+        ElasticView v;
+        view_full(&m, &v);
+        Err e;
+        CHECK_MSG(model_classify(&m, &v, tok, n, a, &e) == 0, "%s", e.msg);
+        forward_ref(&m, tok, n, NULL, hidden);
+        classify_ref(&m, hidden, n, b);
+        CHECK_MSG(rel_diff(a, b, sz) < 1e-5, "case %zu: relative diff %g", k, rel_diff(a, b, sz));
+        /* a classifier has no language-model logits */
+        CHECK(model_logits(&m, &v, tok, n, a, &e) == -1 && strstr(e.msg, "model_classify"));
+        free(hidden), free(a), free(b);
+        model_free(&m);
+    }
+    ModelConfig c = util_config();
+    Model m;
+    util_model(&m, &c, 160);
+    ElasticView v;
+    view_full(&m, &v);
+    int tok[3] = {1, 2, 3};
+    float out[8];
+    Err e;
+    CHECK(model_classify(&m, &v, tok, 3, out, &e) == -1 && strstr(e.msg, "language model"));
     model_free(&m);
 }

@@ -93,13 +93,14 @@ TEST(ops_rope_half_split) {
     }
 }
 
-/* Naive causal GQA attention in double. */
+/* Naive GQA attention in double: query i (at position pos0+i) sees keys [0, pos0+i] when causal, all pos0+n keys
+ * otherwise. */
 static void attention_ref(double *out, const float *q, const float *k, const float *v, int n, int pos0, int nq,
-                          int nkv, int hd) {
+                          int nkv, int hd, int causal) {
     int rep = nq / nkv;
     for (int i = 0; i < n; i++)
         for (int h = 0; h < nq; h++) {
-            int g = h / rep, T = pos0 + i + 1;
+            int g = h / rep, T = causal ? pos0 + i + 1 : pos0 + n;
             double s[64], mx = -1e300, z = 0;
             for (int t = 0; t < T; t++) {
                 double d = 0;
@@ -129,11 +130,47 @@ TEST(ops_attention_gqa_causal) {
             fill(k, (size_t)T * nkv * hd, 9 + n);
             fill(v, (size_t)T * nkv * hd, 10 + n);
             for (int keep = 0; keep < 2; keep++) {
-                attention_forward(out, att, q, k, v, n, pos0, nq, nkv, hd, keep);
-                attention_ref(ref, q, k, v, n, pos0, nq, nkv, hd);
+                attention_forward(out, att, q, k, v, n, pos0, nq, nkv, hd, keep, 1);
+                attention_ref(ref, q, k, v, n, pos0, nq, nkv, hd, 1);
                 for (int i = 0; i < n * nq * hd; i++) CHECK_NEAR(out[i], ref[i], 1e-5);
             }
             free(q), free(k), free(v), free(out), free(att), free(ref);
+        }
+}
+
+/* Bidirectional attention: every query sees all pos0+n keys (also those after it), against the plain-loop
+ * reference; the kept probabilities of each row are all positive and sum to 1. */
+TEST(ops_attention_gqa_bidirectional) {
+    int nq = 4, nkv = 2, hd = 8;
+    for (int pos0 = 0; pos0 <= 5; pos0 += 5)
+        for (int n = 1; n <= 6; n += 5) {
+            int T = pos0 + n;
+            float *q = malloc(sizeof(float) * n * nq * hd), *k = malloc(sizeof(float) * T * nkv * hd);
+            float *v = malloc(sizeof(float) * T * nkv * hd), *out = malloc(sizeof(float) * n * nq * hd);
+            float *att = malloc(sizeof(float) * nq * n * T);
+            double *ref = malloc(sizeof(double) * n * nq * hd), *causal = malloc(sizeof(double) * n * nq * hd);
+            fill(q, (size_t)n * nq * hd, 18 + n);
+            fill(k, (size_t)T * nkv * hd, 19 + n);
+            fill(v, (size_t)T * nkv * hd, 20 + n);
+            for (int keep = 0; keep < 2; keep++) {
+                attention_forward(out, att, q, k, v, n, pos0, nq, nkv, hd, keep, 0);
+                attention_ref(ref, q, k, v, n, pos0, nq, nkv, hd, 0);
+                for (int i = 0; i < n * nq * hd; i++) CHECK_NEAR(out[i], ref[i], 1e-5);
+            }
+            for (int r = 0; r < nq * n; r++) {
+                double sum = 0;
+                int positive = 1;
+                for (int j = 0; j < T; j++) {
+                    sum += att[(size_t)r * T + j];
+                    positive &= att[(size_t)r * T + j] > 0.0f;
+                }
+                CHECK_NEAR(sum, 1.0, 1e-5);
+                CHECK_MSG(positive, "row %d of the bidirectional probabilities has a masked key", r);
+            }
+            /* the mask matters: with several queries, the first one sees keys the causal mask hides */
+            attention_ref(causal, q, k, v, n, pos0, nq, nkv, hd, 1);
+            if (n > 1) CHECK(fabs(ref[0] - causal[0]) > 1e-4);
+            free(q), free(k), free(v), free(out), free(att), free(ref), free(causal);
         }
 }
 
