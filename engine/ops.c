@@ -312,3 +312,28 @@ void cross_entropy_backward(float *dlogits, const float *logits, const int *targ
         d[targets[i]] -= scale;
     }
 }
+
+/* ---- binary cross-entropy on logits (independent sigmoids) ---- */
+
+/* loss(x, y) = -y log sigmoid(x) - (1 - y) log(1 - sigmoid(x)) = max(x, 0) - x y + log(1 + exp(-|x|)), which never
+ * overflows; its derivative is sigmoid(x) - y. */
+double bce_logits_forward(float *loss, const float *logits, const int *targets, int n) {
+    double total = 0.0;
+    for (int i = 0; i < n; i++) {
+        if (targets[i] < 0) {
+            if (loss) loss[i] = 0.0f;
+            continue;
+        }
+        double x = logits[i], l = (x > 0 ? x : 0.0) - x * targets[i] + log1p(exp(-fabs(x)));
+        if (loss) loss[i] = (float)l;
+        total += l;
+    }
+    return total;
+}
+
+void bce_logits_backward(float *dlogits, const float *logits, const int *targets, int n, float scale) {
+    for (int i = 0; i < n; i++) {
+        float x = logits[i];
+        dlogits[i] = targets[i] < 0 ? 0.0f : scale * (1.0f / (1.0f + expf(-x)) - (float)targets[i]);
+    }
+}

@@ -74,6 +74,14 @@ double cross_entropy_forward(float *loss, const float *logits, const int *target
  * dlogits may be the logits array itself (in place). */
 void cross_entropy_backward(float *dlogits, const float *logits, const int *targets, int n, int vocab, float scale);
 
+/* bce_logits_forward: binary cross-entropy of n independent sigmoid logits (n) against targets (n) in {0, 1};
+ * entries whose target is < 0 are ignored (loss 0). loss (n) may be NULL. Returns the summed loss of the counted
+ * entries. */
+double bce_logits_forward(float *loss, const float *logits, const int *targets, int n);
+/* bce_logits_backward: dlogits (n) = scale * (sigmoid(logits) - target), 0 for ignored entries; dlogits may be the
+ * logits array itself (in place). */
+void bce_logits_backward(float *dlogits, const float *logits, const int *targets, int n, float scale);
+
 /* embedding_forward: out (n, dim) = table[tokens[i]]. */
 void embedding_forward(float *out, const float *table, const int *tokens, int n, int dim);
 /* embedding_backward: dtable[tokens[i]] (dim) += dout[i] for each of the n rows. */

@@ -1,4 +1,5 @@
-/* train: training of the LLaMA-architecture model of model.h on token windows, in fp32.
+/* train: training of the LLaMA-architecture model of model.h, in fp32: language models on token windows, and
+ * classifier heads (token or sequence classification, model.h) on labelled examples.
  *
  * A Trainer owns the gradients, the AdamW moments and every activation buffer for one batch shape (B sequences of
  * T tokens), all allocated once. A micro-batch runs as (B*T, dim) matrices through cblas_sgemm for every linear
@@ -8,13 +9,23 @@
  *   full  (train_init):      every parameter of the model is trained;
  *   LoRA  (train_lora_init): the base model is frozen and only a low-rank adapter (q,k,v,o,gate,up,down) is.
  * Both run under an ElasticView: only the active units (the prefix widths of each layer) and the sub-blocks that
- * are not skipped take part, so gradients reach exactly the weights the view reads; the rest stay zero.
- * The forward computes the same logits as model_prefill under the same view.
+ * are not skipped take part, so gradients reach exactly the weights the view reads; the rest stay zero. In LoRA
+ * mode the classifier of a classifier model is frozen with the rest of the base.
+ * The forward computes the same logits as model_prefill (model_classify for classifier heads) under the same
+ * view, with the model's attention mask (causal, or bidirectional within each sequence).
+ *
+ * Losses by head (targets of -1 are ignored everywhere; the loss of a forward is the mean over its counted targets):
+ *   language model:  softmax cross-entropy over the vocabulary at every position; targets (B, T);
+ *   token head:      softmax cross-entropy over the n_labels at every position; targets (B, T);
+ *   sequence head:   the final-normed hidden states are averaged over each sequence, then single-label: one
+ *                    softmax cross-entropy per label group, targets (B, n_groups), each a label index within its
+ *                    group; multi-label: one binary cross-entropy per label, targets (B, n_labels) in {0, 1}.
+ * model_head_targets(cfg, T) gives the targets per sequence.
  *
  * One optimizer step (train_step) = accum micro-batches (forward + backward, gradients summed; each micro-batch
- * contributes the gradient of its mean token loss / accum), global-norm clipping, AdamW with decoupled weight
- * decay (matrices and embeddings; never RMSNorm weights) at the warm-up + cosine learning rate of the step.
- * Same seed, same data, same thread count: bitwise the same parameters. */
+ * contributes the gradient of its mean loss / accum), global-norm clipping, AdamW with decoupled weight
+ * decay (matrices and embeddings; never RMSNorm weights or the classifier bias) at the warm-up + cosine learning
+ * rate of the step. Same seed, same data, same thread count: bitwise the same parameters. */
 #ifndef ELMS_TRAIN_H
 #define ELMS_TRAIN_H
 
@@ -101,16 +112,23 @@ void train_free(Trainer *t);
 int train_set_threads(Trainer *t, int n, Err *e);
 
 /* train_forward: run inputs (B, T) (B <= cfg.batch, T <= cfg.seq and T <= the model context), keeping the
- * activations for train_backward. targets (B, T) (-1 = ignore) or NULL for logits only. *loss (if non-NULL):
- * mean loss over the counted targets; *n_counted (if non-NULL): how many. Logits stay in train_logits(t) until
- * train_backward. */
+ * activations for train_backward. targets (B, model_head_targets(cfg, T)) as the head's loss needs them (see the
+ * top of this file; -1 = ignore), or NULL for logits only; a target out of range fails, naming the sequence and
+ * position or label. *loss (if non-NULL): mean loss over the counted targets (NaN when none is); *n_counted (if
+ * non-NULL): how many. Logits stay in train_logits(t) until train_backward. */
 int train_forward(Trainer *t, const int *inputs, const int *targets, int B, int T, double *loss, long *n_counted,
                   Err *e);
-/* train_logits: the (B*T, vocab) logits of the last train_forward. */
+/* train_logits: the logits of the last train_forward: (B*T, vocab) for a language model, (B*T, n_labels) for a
+ * token head, (B, n_labels) for a sequence head. */
 const float *train_logits(const Trainer *t);
 /* train_backward: backpropagate the last forward (which had targets): gradients of scale * (summed loss of its
  * counted targets) are added to t->grad. */
 int train_backward(Trainer *t, float scale, Err *e);
+/* train_input_grad: after train_backward, the gradient of scale * (summed loss) with respect to the input
+ * embeddings (B*T, dim), row i = the embedding looked up for inputs[i] (gradient x input saliency: the dot
+ * product of a row with its embedding). Computed in full and in LoRA mode alike. NULL when the last forward has
+ * not been backpropagated; valid until the next train_forward (train_eval and train_step run forwards). */
+const float *train_input_grad(const Trainer *t);
 /* train_zero_grad: grad = 0. */
 void train_zero_grad(Trainer *t);
 /* train_grad_norm: global L2 norm of t->grad. */

@@ -53,7 +53,9 @@ static void carve(TrainActs *a, const ModelConfig *c, const ElasticView *v, int 
     a->x_final = take(cv, N * D);
     a->xf = take(cv, N * D);
     a->rstdf = take(cv, N);
-    a->logits = take(cv, N * c->vocab_size);
+    a->logits = take(cv, N * (size_t)model_head_width(c));
+    a->pooled = c->head == HEAD_SEQUENCE ? take(cv, (size_t)B * D) : NULL;
+    a->dpooled = c->head == HEAD_SEQUENCE ? take(cv, (size_t)B * D) : NULL;
     a->rope_cos = take(cv, (size_t)T * (c->head_dim / 2));
     a->rope_sin = take(cv, (size_t)T * (c->head_dim / 2));
     a->dx = take(cv, N * D);
@@ -76,9 +78,10 @@ TrainActs *train_acts_alloc(const ModelConfig *c, const ElasticView *v, int B, i
     carve(a, c, v, B, T, r, &count);
     a->n_floats = count.used;
     a->buf = aligned_alloc(64, sizeof(float) * count.used);
+    size_t nt = (size_t)model_head_targets(c, T), rows = (size_t)B * (nt > (size_t)T ? nt : (size_t)T);
     a->tokens = malloc(sizeof(int) * (size_t)B * T);
-    a->targets = malloc(sizeof(int) * (size_t)B * T);
-    a->row_loss = malloc(sizeof(double) * (size_t)B * T);
+    a->targets = malloc(sizeof(int) * rows);
+    a->row_loss = malloc(sizeof(double) * rows);
     if (!a->buf || !a->tokens || !a->targets || !a->row_loss) {
         train_acts_free(a);
         return NULL;

@@ -1,6 +1,7 @@
 /* train_acts: the activations a training forward keeps for its backward, and the backward's scratch, carved from
- * one allocation sized for the trainer's batch (B sequences of T tokens, N = B*T rows) and view (per-layer active
- * widths: QW = active query heads * head_dim, KW = active KV groups * head_dim, FW = active FFN neurons).
+ * one allocation sized for the trainer's batch (B sequences of T tokens, N = B*T rows), view (per-layer active
+ * widths: QW = active query heads * head_dim, KW = active KV groups * head_dim, FW = active FFN neurons) and head
+ * (HW = model_head_width: the vocabulary or the labels; NT = targets per sequence, model_head_targets).
  * Private to engine/train_*.c. */
 #ifndef ELMS_TRAIN_ACTS_H
 #define ELMS_TRAIN_ACTS_H
@@ -34,14 +35,18 @@ typedef struct TrainActs {
     int B, T;                 /* capacity */
     int cur_B, cur_T;         /* shape of the last forward */
     bool have_targets;        /* the last forward had targets and its logits are intact (backward allowed) */
+    bool have_input_grad;     /* dx holds the input gradient of the last forward (train_input_grad) */
     float *buf;               /* the one allocation */
     size_t n_floats;
     TrainLayerActs layer[ELMS_MAX_LAYERS];
     float *x_final;           /* (N, dim) residual after the last layer */
     float *xf;                /* (N, dim) final_norm(x_final) */
     float *rstdf;             /* (N) */
-    float *logits;            /* (N, vocab); becomes dlogits during backward */
-    int *tokens, *targets;    /* (N) copies of the last forward's inputs and targets */
+    float *logits;            /* (N, HW) per position, or (B, HW) for a sequence head; becomes dlogits in backward */
+    float *pooled, *dpooled;  /* sequence heads: (B, dim) mean of xf over each sequence, and its gradient */
+    int *tokens;              /* (N) a copy of the last forward's inputs */
+    int *targets;             /* (B, NT) a copy of its targets */
+    int NT;                   /* targets per sequence of the last forward */
     float *rope_cos, *rope_sin; /* (T, head_dim/2) */
     /* backward scratch */
     float *dx, *dxn;          /* (N, dim) residual gradient and a norm-output gradient */
@@ -50,10 +55,10 @@ typedef struct TrainActs {
     float *dg, *du, *dh;      /* (N, max FW) */
     float *dz;                /* (N, rank) */
     float *dS;                /* (B, T, T) attention score gradients, one (T, T) per sequence */
-    double *row_loss;         /* (N) loss of each row */
+    double *row_loss;         /* (max(N, B*NT)) loss of each row (or target) */
 } TrainActs;
 
-/* train_acts_alloc: size and carve for B x T under view v (with LoRA rank r, 0 for none). */
+/* train_acts_alloc: size and carve for B x T under view v (with LoRA rank r, 0 for none) and c's head. */
 TrainActs *train_acts_alloc(const ModelConfig *c, const ElasticView *v, int B, int T, int r);
 void train_acts_free(TrainActs *a);
 

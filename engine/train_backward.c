@@ -1,11 +1,13 @@
-/* train_backward: the backward pass of train_forward, layer by layer in reverse. Every linear layer takes two
- * sgemm calls (input gradient, weight gradient); in LoRA mode the base weight gradients are skipped and only the
- * adapter's are formed. Gradients accumulate into t->grad (only the rows of active units are touched). */
+/* train_backward: the backward pass of train_forward, from the head (train_head.c) through the layers in reverse.
+ * Every linear layer takes two sgemm calls (input gradient, weight gradient); in LoRA mode the base weight
+ * gradients are skipped and only the adapter's are formed. Gradients accumulate into t->grad (only the rows of
+ * active units are touched); the residual gradient left at the bottom is the input gradient (train_input_grad). */
 #include <string.h>
 
 #include "engine/ops.h"
 #include "engine/train.h"
 #include "engine/train_acts.h"
+#include "engine/train_head.h"
 #include "engine/train_par.h"
 
 /* Backward of y += B[:out] z with z = s * x A^T (lora_forward): dB[:out] += dy^T z; dz = s * dy B;
@@ -92,11 +94,10 @@ int train_backward(Trainer *t, float scale, Err *e) {
     const ModelConfig *c = &t->model->cfg;
     const ModelWeights *w = &t->model->w;
     const ModelWeights *gw = &t->gw;
-    int full = t->lora == NULL, B = A->cur_B, T = A->cur_T, N = B * T, D = c->dim, V = c->vocab_size;
+    int full = t->lora == NULL, B = A->cur_B, T = A->cur_T, N = B * T, D = c->dim;
     A->have_targets = false;
 
-    par_cross_entropy_backward(t->pool, A->logits, A->logits, A->targets, N, V, scale);
-    matmul_nt_backward(A->dxn, GW(lm_head), A->logits, A->xf, w->lm_head, N, D, V, D, 0);
+    head_backward(t, scale);
     memset(A->dx, 0, sizeof(float) * (size_t)N * D);
     par_rmsnorm_backward(t->pool, A->dx, GW(final_norm), A->dxn, A->x_final, w->final_norm, A->rstdf, N, D);
     for (int l = c->n_layers - 1; l >= 0; l--) {
@@ -104,5 +105,6 @@ int train_backward(Trainer *t, float scale, Err *e) {
         if (A->layer[l].QW) attention_backward_block(t, l, B, T);
     }
     if (full) embedding_backward(gw->tok_emb, A->dx, A->tokens, N, D);
+    A->have_input_grad = true; /* dx now holds the gradient with respect to the input embeddings */
     return 0;
 }

@@ -183,6 +183,17 @@ static int read_state(const char *path, CkptState *s, Err *e) {
     return rc;
 }
 
+/* same_model: a and b have tensors of the same shapes, the same head and the same attention mask. */
+static bool same_model(const ModelConfig *a, const ModelConfig *b) {
+    bool ok = a->dim == b->dim && a->n_layers == b->n_layers && a->n_heads == b->n_heads &&
+              a->n_kv_heads == b->n_kv_heads && a->head_dim == b->head_dim && a->ffn_dim == b->ffn_dim &&
+              a->vocab_size == b->vocab_size && a->tied == b->tied && a->bidirectional == b->bidirectional &&
+              a->head == b->head && a->n_labels == b->n_labels && a->multi_label == b->multi_label &&
+              a->n_groups == b->n_groups;
+    for (int g = 0; ok && g < a->n_groups && g < ELMS_MAX_LABEL_GROUPS; g++) ok = a->group_size[g] == b->group_size[g];
+    return ok;
+}
+
 static int load_params(Trainer *t, const char *dir, Err *e) {
     char path[1100];
     if (t->lora) {
@@ -201,16 +212,13 @@ static int load_params(Trainer *t, const char *dir, Err *e) {
     }
     Model m;
     if (model_load(&m, dir, e) != 0) return -1;
-    const ModelConfig *a = &m.cfg, *b = &t->model->cfg;
-    int ok = m.n_params == t->n_train && a->dim == b->dim && a->n_layers == b->n_layers &&
-             a->n_heads == b->n_heads && a->n_kv_heads == b->n_kv_heads && a->head_dim == b->head_dim &&
-             a->ffn_dim == b->ffn_dim && a->vocab_size == b->vocab_size && a->tied == b->tied;
+    int ok = m.n_params == t->n_train && same_model(&m.cfg, &t->model->cfg);
     if (ok) {
         memcpy(t->params, m.params, sizeof(float) * t->n_train);
         model_rehash(t->model);
     }
     model_free(&m);
-    if (!ok) return err_set(e, "%s/config.json: model shape differs from the trainer's model", dir);
+    if (!ok) return err_set(e, "%s/config.json: model shape, head or attention differs from the trainer's model", dir);
     return 0;
 }
 

@@ -1,12 +1,14 @@
 /* train_forward: the training forward pass. The batch runs as (N = B*T, dim) matrices through every linear layer
- * (one sgemm each), attention per (sequence, head); every activation the backward needs is kept in TrainActs.
- * Numerically the same computation as model_prefill under the same view. */
+ * (one sgemm each), attention per (sequence, head), then the head (train_head.c); every activation the backward
+ * needs is kept in TrainActs. Numerically the same computation as model_prefill (model_classify for classifier
+ * heads) under the same view. */
 #include <math.h>
 #include <string.h>
 
 #include "engine/ops.h"
 #include "engine/train.h"
 #include "engine/train_acts.h"
+#include "engine/train_head.h"
 #include "engine/train_par.h"
 
 /* y (n, out) += B[:out] (s A x): z (n, r) = s * x (n, k) A^T (A (r, k) with row stride lda) is kept in z. */
@@ -77,20 +79,19 @@ int train_forward(Trainer *t, const int *inputs, const int *targets, int B, int 
     const ModelConfig *c = &t->model->cfg;
     if (B < 1 || B > A->B || T < 1 || T > A->T)
         return err_set(e, "train_forward: batch %d x %d outside the trainer's 1..%d x 1..%d", B, T, A->B, A->T);
-    int N = B * T, D = c->dim, V = c->vocab_size;
-    for (int i = 0; i < N; i++) {
+    int N = B * T, D = c->dim, V = c->vocab_size, NT = model_head_targets(c, T);
+    for (int i = 0; i < N; i++)
         if (inputs[i] < 0 || inputs[i] >= V)
             return err_set(e, "train_forward: input token %d (row %d) is %d, expected [0, %d)", i % T, i / T,
                            inputs[i], V);
-        if (targets && (targets[i] < -1 || targets[i] >= V))
-            return err_set(e, "train_forward: target %d (row %d) is %d, expected -1 or [0, %d)", i % T, i / T,
-                           targets[i], V);
-    }
+    if (targets && head_check_targets(c, targets, B, T, e) != 0) return -1;
     A->cur_B = B;
     A->cur_T = T;
+    A->NT = NT;
     A->have_targets = false;
+    A->have_input_grad = false;
     memcpy(A->tokens, inputs, sizeof(int) * (size_t)N);
-    if (targets) memcpy(A->targets, targets, sizeof(int) * (size_t)N);
+    if (targets) memcpy(A->targets, targets, sizeof(int) * (size_t)B * NT);
 
     float *x0 = c->n_layers > 0 ? A->layer[0].x_in : A->x_final;
     embedding_forward(x0, t->model->w.tok_emb, inputs, N, D);
@@ -103,13 +104,12 @@ int train_forward(Trainer *t, const int *inputs, const int *targets, int B, int 
         else memcpy(x_out, L->x_mid, sizeof(float) * (size_t)N * D);
     }
     par_rmsnorm_forward(t->pool, A->xf, A->rstdf, A->x_final, t->model->w.final_norm, N, D, c->norm_eps);
-    matmul_nt(A->logits, A->xf, t->model->w.lm_head, N, D, V, D, 0);
+    head_forward(t, B, T);
 
     long counted = 0;
     double sum = 0.0;
     if (targets) {
-        for (int i = 0; i < N; i++) counted += targets[i] >= 0;
-        sum = par_cross_entropy_forward(t->pool, A->row_loss, A->logits, targets, N, V);
+        sum = head_loss(t, targets, B, T, &counted);
         A->have_targets = true;
     }
     if (loss) *loss = counted ? sum / (double)counted : NAN;
@@ -118,3 +118,5 @@ int train_forward(Trainer *t, const int *inputs, const int *targets, int B, int 
 }
 
 const float *train_logits(const Trainer *t) { return t->acts->logits; }
+
+const float *train_input_grad(const Trainer *t) { return t->acts->have_input_grad ? t->acts->dx : NULL; }

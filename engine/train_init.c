@@ -68,8 +68,8 @@ static int seg_cmp(const void *a, const void *b) {
     return x < y ? -1 : x > y;
 }
 
-/* Full mode: every tensor of the model as a range of params; norms without decay. Sorted, merged, and checked to
- * tile [0, n_params) exactly. */
+/* Full mode: every tensor of the model as a range of params; norms and the classifier bias without decay. Sorted,
+ * merged, and checked to tile [0, n_params) exactly. */
 static int build_segments(Trainer *t, Err *e) {
     const ModelConfig *c = &t->model->cfg;
     const ModelWeights *w = &t->model->w;
@@ -92,7 +92,11 @@ static int build_segments(Trainer *t, Err *e) {
         seg_add(L, base, lw->w_down_t, F * D, true);
     }
     seg_add(L, base, w->final_norm, D, false);
-    if (w->lm_head != w->tok_emb) seg_add(L, base, w->lm_head, V * D, true);
+    if (w->lm_head && w->lm_head != w->tok_emb) seg_add(L, base, w->lm_head, V * D, true);
+    if (w->cls_w) {
+        seg_add(L, base, w->cls_w, (size_t)c->n_labels * D, true);
+        seg_add(L, base, w->cls_b, (size_t)c->n_labels, false); /* a bias, like a norm weight: no decay */
+    }
     qsort(L->s, (size_t)L->n, sizeof L->s[0], seg_cmp);
     t->segs = malloc(sizeof(TrainSeg) * (size_t)L->n);
     if (!t->segs) {
@@ -122,9 +126,9 @@ static int trainer_setup(Trainer *t, int lora_rank, Err *e) {
     t->grad = calloc(n, sizeof(float));
     t->m = calloc(n, sizeof(float));
     t->v = calloc(n, sizeof(float));
-    size_t bt = (size_t)t->cfg.batch * t->cfg.seq;
+    size_t bt = (size_t)t->cfg.batch * t->cfg.seq, nt = (size_t)model_head_targets(&t->model->cfg, t->cfg.seq);
     t->inputs = malloc(sizeof(int) * bt);
-    t->targets = malloc(sizeof(int) * bt);
+    t->targets = malloc(sizeof(int) * (size_t)t->cfg.batch * (nt > (size_t)t->cfg.seq ? nt : (size_t)t->cfg.seq));
     t->acts = train_acts_alloc(&t->model->cfg, &t->view, t->cfg.batch, t->cfg.seq, lora_rank);
     if (!t->grad || !t->m || !t->v || !t->inputs || !t->targets || !t->acts) {
         train_free(t);
@@ -138,8 +142,6 @@ static int trainer_setup(Trainer *t, int lora_rank, Err *e) {
 
 static int common_checks(Model *m, const TrainConfig *cfg, Err *e) {
     if (train_config_check(cfg, e) != 0) return -1;
-    if (m->cfg.head != HEAD_LM)
-        return err_set(e, "train: a %s model cannot be trained yet", model_head_name(m->cfg.head));
     if (cfg->seq > m->cfg.max_seq)
         return err_set(e, "train config: seq %d exceeds the model context %d", cfg->seq, m->cfg.max_seq);
     return 0;
