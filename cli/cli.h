@@ -42,5 +42,17 @@ typedef struct Progress {
 void progress_start(Progress *p, const char *label, long total);
 void progress_update(Progress *p, long done);
 void progress_finish(Progress *p);
+/* StageProgress: a Progress per stage of a long job whose library reports (stage, done, total) through a
+ * callback (builds, training): a new stage finishes the line of the previous one. */
+typedef struct StageProgress {
+    Progress p;
+    char label[256];
+    const char *prefix;  /* printed before each stage name (e.g. "prepare elms:"), or NULL */
+    int active;
+} StageProgress;
+void stage_progress_init(StageProgress *s, const char *prefix);
+/* stage_progress_report: the callback (ctx = a StageProgress). */
+void stage_progress_report(void *ctx, const char *stage, long done, long total);
+void stage_progress_finish(StageProgress *s);
 
 #endif

@@ -7,23 +7,24 @@
 
 #include "cli/cli.h"
 #include "cli/engine_args.h"
+#include "cli/grid_wiring.h"
 #include "policies/build.h"
 #include "policies/policy.h"
 
-enum { F_MODEL, F_DATA, F_FORCE, F_WINDOWS, F_SEQ, F_SEED, F_LACO, F_MODELS, F_N };
-
-static void on_progress(void *ctx, const char *stage, long done, long total) {
-    const char *name = ctx;
-    if (total > 0) fprintf(stderr, "prepare %s: %s %ld/%ld\n", name, stage, done, total);
-    else fprintf(stderr, "prepare %s: %s %ld\n", name, stage, done);
-}
+enum { F_MODEL, F_DATA, F_FORCE, F_WINDOWS, F_SEQ, F_SEED, F_LACO, F_MODELS, F_DB, F_N };
 
 /* prepare_one: build name and print its cost line; 0, or 1 after printing the error. */
 static int prepare_one(const char *name, BuildEnv *env, bool force) {
-    env->progress_ctx = (void *)name;
+    char prefix[128];
+    snprintf(prefix, sizeof prefix, "prepare %s:", name);
+    StageProgress sp;
+    stage_progress_init(&sp, prefix);
+    env->progress_ctx = &sp;
     BuildReport rep;
     Err e;
-    if (policy_build(name, env, force, &rep, &e)) return cli_error("prepare", "%s", e.msg);
+    int rc = policy_build(name, env, force, &rep, &e);
+    stage_progress_finish(&sp);
+    if (rc) return cli_error("prepare", "%s", e.msg);
     if (rep.skipped) fprintf(stderr, "prepare %s: %s exists (recorded cost below; --force rebuilds it)\n", name, rep.dir);
     else printf("wrote %s\n", rep.dir);
     printf("cost %s %.4f cpu_min (%.1f s wall)\n", name, rep.cpu_s / 60.0, rep.wall_s);
@@ -41,6 +42,7 @@ static int cmd_prepare(int argc, char **argv) {
         [F_SEED] = {"seed", "S", "seed of the calibration windows", "1"},
         [F_LACO] = {"laco-threshold", "X", "laco: initial similarity threshold (default: the LaCo option default)", NULL},
         [F_MODELS] = {"models", "DIR[,DIR]", "offtheshelf: smaller models, most capable first", "models/small,models/tiny"},
+        [F_DB] = {"db", "FILE", "elms: results database whose evaluation cache the tiny LM's labels use", "results/elms.db"},
     };
     const char *pos[2];
     int n_pos = 0;
@@ -94,9 +96,20 @@ static int cmd_prepare(int argc, char **argv) {
     env.seed = (unsigned long)seed;
     env.models = fl[F_MODELS].value;
     env.command = cmdline;
-    env.progress = on_progress;
-    int rc = 0;
+    env.progress = stage_progress_report;
+    int rc = 0, evaluates = 0;
+    for (int i = 0; i < n; i++) evaluates |= !strcmp(names[i], "elms");
+    GridWiring w;
+    if (evaluates && em.has_tok) {
+        if (grid_wiring_open(&w, "prepare", fl[F_DB].value, "none", env.seed, &em.model, &em.tok)) {
+            free(cmdline);
+            engine_model_free(&em);
+            return 1;
+        }
+        env.ev = &w.ev;
+    }
     for (int i = 0; i < n && !rc; i++) rc = prepare_one(names[i], &env, fl[F_FORCE].value != NULL);
+    if (env.ev && grid_wiring_close(&w) && !rc) rc = 1;
     free(cmdline);
     engine_model_free(&em);
     return rc;

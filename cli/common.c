@@ -149,3 +149,27 @@ void progress_finish(Progress *p) {
     fprintf(stderr, "%s %ld/%ld done in %.1fs (%.1f/s)%s\n", p->label, p->done, p->total, el,
             el > 0 ? (double)p->done / el : 0.0, p->tty ? "          " : "");
 }
+
+void stage_progress_init(StageProgress *s, const char *prefix) {
+    memset(s, 0, sizeof *s);
+    s->prefix = prefix;
+}
+
+void stage_progress_report(void *ctx, const char *stage, long done, long total) {
+    StageProgress *s = ctx;
+    char label[256];
+    snprintf(label, sizeof label, "%s%s%s", s->prefix ? s->prefix : "", s->prefix ? " " : "", stage);
+    if (!s->active || strcmp(label, s->label)) {
+        stage_progress_finish(s);
+        snprintf(s->label, sizeof s->label, "%s", label);
+        progress_start(&s->p, s->label, total);
+        s->active = 1;
+    }
+    s->p.total = total;
+    progress_update(&s->p, done);
+}
+
+void stage_progress_finish(StageProgress *s) {
+    if (s->active) progress_finish(&s->p);
+    s->active = 0;
+}

@@ -50,3 +50,22 @@ int dir_copy_file(const char *src, const char *dst, Err *e) {
     free(buf);
     return rc;
 }
+
+int dir_stage(const char *dst, char *tmp, size_t cap, Err *e) {
+    if ((size_t)snprintf(tmp, cap, "%s.tmp.XXXXXX", dst) >= cap) return err_set(e, "%s: path too long", dst);
+    char parent[1200];
+    snprintf(parent, sizeof parent, "%s", dst);
+    char *slash = strrchr(parent, '/');
+    if (slash && slash != parent) {
+        *slash = 0;
+        if (io_mkdirs(parent, e)) return -1;
+    }
+    if (!mkdtemp(tmp)) {
+        int err = errno;
+        char bad[1200];
+        snprintf(bad, sizeof bad, "%s", tmp);
+        tmp[0] = 0;
+        return err_set(e, "%s: cannot create a staging directory: %s", bad, strerror(err));
+    }
+    return 0;
+}

@@ -119,11 +119,8 @@ int policy_build(const char *name, const BuildEnv *env, bool force, BuildReport 
         out->skipped = true;
         return 0;
     }
-    /* a staging directory of its own (two builds at once never share one); a killed build leaves it behind,
-     * ignored by git and by every loader (a .tmp path is never a model) */
-    snprintf(tmp, sizeof tmp, "%s.tmp.XXXXXX", out->dir);
-    if (io_mkdirs(root, e)) return -1;
-    if (!mkdtemp(tmp)) return err_set(e, "%s: cannot create a staging directory: %s", tmp, strerror(errno));
+    /* a staging directory of its own (two builds at once never share one; a killed build leaves it behind) */
+    if (dir_stage(out->dir, tmp, sizeof tmp, e)) return -1;
     double w0 = clock_wall_s(), c0 = clock_cpu_s();
     int rc = build(env, tmp, e);
     if (rc) err_prefix(e, "elms prepare %s", name);

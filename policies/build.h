@@ -27,6 +27,8 @@ typedef struct BuildEnv {
     const char *models;       /* offtheshelf: comma-separated model directories, most capable first; the
                                  policy's model directory itself stands for the base */
     const char *command;      /* the command line, recorded in prepare.json (may be NULL) */
+    struct Evaluator *ev;     /* the one evaluation path for builds that evaluate items (elms), with the
+                                 caller's store; NULL: a store-less evaluator of the build's own */
     /* progress (may be NULL): stage name, units done of total */
     void (*progress)(void *ctx, const char *stage, long done, long total);
     void *progress_ctx;

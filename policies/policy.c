@@ -96,16 +96,16 @@ const char *policy_summary(const char *name) {
     return NULL;
 }
 
-int policy_artefacts(const Policy *p, char *out, size_t cap, Err *e) {
+int policy_artefacts_named(const Policy *p, const char *name, char *out, size_t cap, Err *e) {
     const PolicyEnv *env = p->env;
     const char *dir = env && env->model_dir ? env->model_dir : NULL;
     if (!dir) return err_set(e, "policy %s needs the model directory its artefacts live in", p->name);
-    if ((size_t)snprintf(out, cap, "%s/policies/%s", dir, p->name) >= cap)
-        return err_set(e, "policy %s: path too long", p->name);
+    if ((size_t)snprintf(out, cap, "%s/policies/%s", dir, name) >= cap)
+        return err_set(e, "policy %s: path too long", name);
     char manifest[1200];
     snprintf(manifest, sizeof manifest, "%s/prepare.json", out);
     if (!path_is_file(manifest))
-        return err_set(e, "%s: missing (prepare it first: elms prepare %s --model %s --data DATA)", manifest, p->name,
+        return err_set(e, "%s: missing (prepare it first: elms prepare %s --model %s --data DATA)", manifest, name,
                        dir);
     cJSON *j;
     if (io_read_json(manifest, &j, e)) return -1;
@@ -114,7 +114,11 @@ int policy_artefacts(const Policy *p, char *out, size_t cap, Err *e) {
     if (!cJSON_IsString(h)) rc = err_set(e, "%s: model_hash: expected a string", manifest);
     else if (strcmp(h->valuestring, env->base->hash))
         rc = err_set(e, "%s: prepared for weights with hash %s, but %s has %s (rebuild: elms prepare %s --model %s "
-                        "--data DATA --force)", manifest, h->valuestring, dir, env->base->hash, p->name, dir);
+                        "--data DATA --force)", manifest, h->valuestring, dir, env->base->hash, name, dir);
     cJSON_Delete(j);
     return rc;
+}
+
+int policy_artefacts(const Policy *p, char *out, size_t cap, Err *e) {
+    return policy_artefacts_named(p, p->name, out, cap, e);
 }

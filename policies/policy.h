@@ -115,6 +115,9 @@ const char *policy_summary(const char *name);
  * `elms prepare` command that builds it, when the folder (or its prepare.json) is missing or was prepared for
  * other weights (its recorded model hash differs from env->base's). */
 int policy_artefacts(const Policy *p, char *out, size_t cap, Err *e);
+/* policy_artefacts_named: the same for the folder of another name (ablations that share a method's artefacts:
+ * elms-nolora reads MODEL/policies/elms). */
+int policy_artefacts_named(const Policy *p, const char *name, char *out, size_t cap, Err *e);
 
 /* decision_full: a decision for the whole base model with the whole prompt (labels 1, 1). */
 void decision_full(const PolicyEnv *env, Decision *d);

@@ -1,0 +1,119 @@
+/* elms tlm train: train the tiny LM (policies/tlm_build.h) of a reordered model into a directory, with every
+ * option of the build; `elms prepare elms` runs the same build with the defaults into MODEL/policies/elms. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "cli/engine_args.h"
+#include "cli/grid_wiring.h"
+#include "elastic/dirs.h"
+#include "policies/tlm_build.h"
+
+enum {
+    F_MODEL, F_DATA, F_OUT, F_DB, F_SCORE_ITEMS, F_GRID_ITEMS, F_DEV_ITEMS, F_DIM, F_LAYERS, F_HEADS, F_FFN,
+    F_EPOCHS, F_LR, F_ACCUM, F_SEED, F_LABELS, F_EXCLUDE, F_N
+};
+
+static int cmd_tlm_train(int argc, char **argv) {
+    CliFlag fl[F_N] = {
+        [F_MODEL] = {"model", "DIR", "the reordered model (elastic.json, lora/)", "models/base-elastic"},
+        [F_DATA] = {"data", "DIR", "data directory (items/APP/train.jsonl and dev.jsonl)", "data"},
+        [F_OUT] = {"out", "DIR", "output directory (score/, pair/, prob/, tlm.json); written whole or not at all",
+                   NULL},
+        [F_DB] = {"db", "FILE", "results database whose evaluation cache the grids use", "results/elms.db"},
+        [F_SCORE_ITEMS] = {"score-items", "N", "train items per app for the score head", "1000"},
+        [F_GRID_ITEMS] = {"grid-items", "N", "train items per app for the decision heads", "200"},
+        [F_DEV_ITEMS] = {"dev-items", "N", "dev items per app for the choices between variants", "100"},
+        [F_DIM] = {"dim", "D", "hidden size of each head", "64"},
+        [F_LAYERS] = {"layers", "L", "encoder layers of each head", "2"},
+        [F_HEADS] = {"heads", "H", "attention heads", "4"},
+        [F_FFN] = {"ffn", "F", "FFN width", "128"},
+        [F_EPOCHS] = {"epochs", "E", "passes over each head's examples", "3"},
+        [F_LR] = {"lr", "X", "peak AdamW learning rate", "0.001"},
+        [F_ACCUM] = {"accum", "N", "examples per optimizer step", "16"},
+        [F_SEED] = {"seed", "S", "initialisation and example order", "1"},
+        [F_LABELS] = {"score-labels", "KIND", "auto (the better on dev), relevant or saliency", "auto"},
+        [F_EXCLUDE] = {"exclude-app", "APP", "leave this app out of every step (leave-one-app-out)", NULL},
+    };
+    int pr = cli_parse(argc, argv, "elms tlm train --out DIR [--model DIR] [--data DIR] [options]", fl, F_N, NULL, 0,
+                       NULL);
+    if (pr) return pr > 0 ? 0 : 2;
+    if (!fl[F_OUT].value) {
+        fprintf(stderr, "elms tlm train: --out is required (see --help)\n");
+        return 2;
+    }
+    TlmBuildOpts o;
+    tlm_build_defaults(&o);
+    long si, gi, di, dim, layers, heads, ffn, epochs, accum, seed;
+    double lr;
+    if (cli_int("tlm", "score-items", fl[F_SCORE_ITEMS].value, 1, 1000000, &si) ||
+        cli_int("tlm", "grid-items", fl[F_GRID_ITEMS].value, 1, 1000000, &gi) ||
+        cli_int("tlm", "dev-items", fl[F_DEV_ITEMS].value, 1, 1000000, &di) ||
+        cli_int("tlm", "dim", fl[F_DIM].value, 2, 4096, &dim) ||
+        cli_int("tlm", "layers", fl[F_LAYERS].value, 1, 64, &layers) ||
+        cli_int("tlm", "heads", fl[F_HEADS].value, 1, 256, &heads) ||
+        cli_int("tlm", "ffn", fl[F_FFN].value, 1, 65536, &ffn) ||
+        cli_int("tlm", "epochs", fl[F_EPOCHS].value, 1, 1000, &epochs) ||
+        cli_int("tlm", "accum", fl[F_ACCUM].value, 1, 100000, &accum) ||
+        cli_int("tlm", "seed", fl[F_SEED].value, 0, 4294967295L, &seed) ||
+        cli_double("tlm", "lr", fl[F_LR].value, &lr))
+        return 2;
+    if (dim % heads || (dim / heads) % 2)
+        return cli_error("tlm", "--dim %ld must be a multiple of --heads %ld with an even head size", dim, heads), 2;
+    if (!(lr > 0 && lr < 1)) return cli_error("tlm", "--lr expects a number in (0, 1), not %s", fl[F_LR].value), 2;
+    o.score_items = (int)si;
+    o.grid_items = (int)gi;
+    o.dev_items = (int)di;
+    o.shape = (TlmShape){(int)dim, (int)layers, (int)heads, (int)ffn};
+    o.epochs = (int)epochs;
+    o.lr = (float)lr;
+    o.accum = (int)accum;
+    o.seed = (unsigned long)seed;
+    o.score_labels = fl[F_LABELS].value;
+    o.exclude = fl[F_EXCLUDE].value;
+
+    EngineModel em;
+    if (engine_model_load("tlm", fl[F_MODEL].value, &em)) return 1;
+    if (!em.has_tok) {
+        engine_model_free(&em);
+        return cli_error("tlm", "%s: no tokenizer.json (the tiny LM shares the LLM's tokenizer)", fl[F_MODEL].value);
+    }
+    GridWiring w;
+    if (grid_wiring_open(&w, "tlm", fl[F_DB].value, "none", o.seed, &em.model, &em.tok)) {
+        engine_model_free(&em);
+        return 1;
+    }
+    StageProgress prog;
+    stage_progress_init(&prog, "tlm:");
+    o.llm = &em.model;
+    o.model_dir = fl[F_MODEL].value;
+    o.tok = &em.tok;
+    o.data_dir = fl[F_DATA].value;
+    o.ev = &w.ev;
+    o.progress = stage_progress_report;
+    o.progress_ctx = &prog;
+    Err e;
+    char tmp[1200] = "";
+    int rc = dir_stage(fl[F_OUT].value, tmp, sizeof tmp, &e);
+    if (!rc) rc = tlm_build(&o, tmp, &e);
+    stage_progress_finish(&prog);
+    if (!rc) rc = dir_replace(tmp, fl[F_OUT].value, &e);
+    if (rc && tmp[0]) {
+        Err ignore;
+        dir_remove_tree(tmp, &ignore);
+    }
+    int wc = grid_wiring_close(&w);
+    engine_model_free(&em);
+    if (rc) return cli_error("tlm", "%s", e.msg);
+    printf("wrote %s (tlm.json holds the dev figures)\n", fl[F_OUT].value);
+    return wc;
+}
+
+static int cmd_tlm(int argc, char **argv) {
+    if (argc >= 2 && !strcmp(argv[1], "train")) return cmd_tlm_train(argc - 1, argv + 1);
+    fprintf(stderr, "usage: elms tlm train --out DIR [options]   (train the tiny LM; --help for options)\n");
+    return argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) ? 0 : 2;
+}
+
+CLI_COMMAND("tlm", "train the tiny LM (score and decision heads) of a reordered model", cmd_tlm)

@@ -1,0 +1,247 @@
+/* policy_elms: ELMS, the paper's method, and its ablations. For every request the tiny LM (policies/tlm.h) scores
+ * the system tokens and picks a (prompt ratio p, model level m); the prompt is compressed to p by the score head
+ * (the highest-scored system tokens, in order) and the level-m view of the reordered model runs with its LoRA.
+ * The TLM's own tokens are priced into TTFT (Decision.tlm_tokens), so feasibility already includes its time.
+ *
+ * Decision heads (tlm.json says which one `elms` uses; `elms-pair` and `elms-prob` force one):
+ *   pair  the paper's rule: argmax p and argmax m; when that pair is infeasible, keep p and take the largest
+ *         feasible m (feasible_level); when no level is feasible at p, the feasible configuration with the largest
+ *         level, then the largest ratio; when none is feasible at all, the cheapest relative to the SLO (the
+ *         request then misses it).
+ *   prob  the probability of a correct answer at every (m, p); the most probable feasible configuration (ties: the
+ *         larger level, then the larger ratio); none feasible: the cheapest relative to the SLO.
+ * Ablations (same artefacts): elms-nolora (level views without their adapters), elms-noscore (a seeded random
+ * subset of the system tokens at the chosen p instead of the score head), elms-nodecision (no decision head, a
+ * fixed rule: the largest feasible level, then the largest feasible ratio at it, with the score head's
+ * compression; none feasible: the cheapest relative to the SLO). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/keepmask.h"
+#include "elastic/levels.h"
+#include "policies/build.h"
+#include "policies/feasible.h"
+#include "policies/policy.h"
+#include "policies/tlm.h"
+#include "policies/tlm_build.h"
+
+typedef enum { DECIDE_TLM, DECIDE_PAIR, DECIDE_PROB, DECIDE_NONE } DecideMode;
+
+typedef struct ElmsVariant {
+    DecideMode mode;
+    bool no_lora;
+    bool random_compression;
+} ElmsVariant;
+
+typedef struct ElmsState {
+    ElmsVariant var;
+    LevelSet levels;
+    Tlm tlm;
+    float *score;            /* (cap) keep probabilities of the current request's system tokens */
+    unsigned char *mask;     /* (N_RATIOS, cap) keep-masks, one per ratio */
+    int cap;
+} ElmsState;
+
+static int elms_prepare_variant(Policy *p, ElmsVariant var, Err *e) {
+    ElmsState *s = calloc(1, sizeof *s);
+    if (!s) return err_set(e, "out of memory");
+    p->state = s;
+    s->var = var;
+    char dir[1200];
+    if (policy_artefacts_named(p, "elms", dir, sizeof dir, e)) return -1;
+    if (levelset_load(&s->levels, p->env->base, p->env->model_dir, !var.no_lora, e)) return -1;
+    if (!var.no_lora && s->levels.n_lora < N_LEVELS - 1)
+        return err_set(e, "%s/lora: %d of %d level adapters (train them: elms lora)", p->env->model_dir,
+                       s->levels.n_lora, N_LEVELS - 1);
+    if (tlm_load(&s->tlm, dir, p->env->base, eval_bos(p->env->tok, p->env->base), e)) return -1;
+    if (var.mode == DECIDE_PAIR) s->tlm.decision = TLM_DECISION_PAIR;
+    if (var.mode == DECIDE_PROB) s->tlm.decision = TLM_DECISION_PROB;
+    if ((s->tlm.decision == TLM_DECISION_PAIR && !s->tlm.has_pair) ||
+        (s->tlm.decision == TLM_DECISION_PROB && !s->tlm.has_prob))
+        return err_set(e, "%s: the %s decision head is missing", dir,
+                       s->tlm.decision == TLM_DECISION_PAIR ? "pair" : "prob");
+    return 0;
+}
+
+/* masks: the keep-mask of every ratio for r (score head, or the seeded random subset in elms-noscore). */
+static int make_masks(Policy *p, const PolicyRequest *r, Err *e) {
+    ElmsState *s = p->state;
+    const EncodedItem *x = r->enc;
+    int S = x->n_system;
+    if (S > s->cap) {
+        float *sc = realloc(s->score, sizeof(float) * (size_t)S);
+        if (sc) s->score = sc;
+        unsigned char *m = realloc(s->mask, (size_t)N_RATIOS * (size_t)S);
+        if (m) s->mask = m;
+        if (!sc || !m) return err_set(e, "out of memory");
+        s->cap = S;
+    }
+    if (!s->var.random_compression && tlm_score(&s->tlm, x, s->score, e)) return -1;
+    for (int ri = 0; ri < N_RATIOS; ri++) {
+        unsigned char *m = s->mask + (size_t)ri * s->cap;
+        int k = levels_kept_system(S, x->n_query, RATIOS[ri]);
+        int got = s->var.random_compression
+                      ? keepmask_random(m, S, k, keepmask_seed(p->env->seed, NULL, r->app, r->item, RATIOS[ri]))
+                      : keepmask_top(s->score, S, k, m);
+        if (got != k) return err_set(e, "out of memory");
+    }
+    return 0;
+}
+
+static void fill(const Policy *p, int li, int ri, const PolicyRequest *r, Decision *d) {
+    const ElmsState *s = p->state;
+    memset(d, 0, sizeof *d);
+    d->model = p->env->base;
+    d->view = s->levels.view[li];
+    d->keep = r->enc ? s->mask + (size_t)ri * s->cap : NULL;
+    d->level = LEVELS[li];
+    d->ratio = RATIOS[ri];
+    d->tlm_tokens = r->enc ? tlm_input_tokens(&s->tlm, r->enc, !s->var.random_compression, s->var.mode != DECIDE_NONE)
+                           : 0;
+}
+
+typedef struct Cand {
+    int li, ri;
+    Feasibility f;
+} Cand;
+
+/* price every configuration of the grid (ratio 1 only when the request has no item) */
+static int price_all(Policy *p, const PolicyRequest *r, Cand *c, int *n, Err *e) {
+    int n_ratios = r->enc ? N_RATIOS : 1;
+    *n = 0;
+    for (int li = N_LEVELS - 1; li >= 0; li--)
+        for (int ri = 0; ri < n_ratios; ri++) {
+            Decision x;
+            fill(p, li, ri, r, &x);
+            Cand k;
+            memset(&k, 0, sizeof k);
+            k.li = li;
+            k.ri = ri;
+            if (feasible_check(p->env, r, &x, &k.f, e)) return -1;
+            c[(*n)++] = k;
+        }
+    return 0;
+}
+
+/* fallback: the feasible configuration with the largest level, then ratio (c is in that order); none: the least
+ * excess */
+static int fallback(const Cand *c, int n) {
+    int best = 0;
+    for (int i = 0; i < n; i++) {
+        if (c[i].f.feasible) return i;
+        if (c[i].f.excess < c[best].f.excess) best = i;
+    }
+    return best;
+}
+
+static int decide_pair(Policy *p, const PolicyRequest *r, int li, int ri, Decision *d, Err *e) {
+    ElmsState *s = p->state;
+    Feasibility f;
+    fill(p, li, ri, r, d);
+    if (feasible_check(p->env, r, d, &f, e)) return -1;
+    if (f.feasible) return 0;
+    bool ok;
+    double tlm_tokens = d->tlm_tokens;
+    if (feasible_level(p->env, r, &s->levels, d->keep, RATIOS[ri], d, &ok, e)) return -1;
+    d->tlm_tokens = tlm_tokens; /* feasible_level priced it with the TLM's tokens: keep them */
+    if (ok) return 0;
+    Cand c[N_LEVELS * N_RATIOS];
+    int n;
+    if (price_all(p, r, c, &n, e)) return -1;
+    int k = fallback(c, n);
+    fill(p, c[k].li, c[k].ri, r, d);
+    return 0;
+}
+
+static int elms_decide(Policy *p, const PolicyRequest *r, Decision *d, Err *e) {
+    ElmsState *s = p->state;
+    if (!r->enc) { /* a request without an item has no prompt to read: the largest feasible level */
+        if (feasible_level(p->env, r, &s->levels, NULL, 1.0, d, NULL, e)) return -1;
+        return 0;
+    }
+    if (make_masks(p, r, e)) return -1;
+    if (s->tlm.decision == TLM_DECISION_PAIR && s->var.mode != DECIDE_NONE) {
+        int ri, li;
+        if (tlm_decide_pair(&s->tlm, r->enc, r->slo_ttft_frac, r->slo_tpot_frac, &ri, &li, e)) return -1;
+        return decide_pair(p, r, li, ri, d, e);
+    }
+    float prob[N_LEVELS * N_RATIOS];
+    if (s->var.mode != DECIDE_NONE && tlm_decide_prob(&s->tlm, r->enc, prob, e)) return -1;
+    Cand c[N_LEVELS * N_RATIOS];
+    int n, best = -1;
+    if (price_all(p, r, c, &n, e)) return -1;
+    for (int i = 0; i < n && s->var.mode != DECIDE_NONE; i++) /* c is ordered by level, then ratio, descending: ties keep the earlier */
+        if (c[i].f.feasible && (best < 0 || prob[c[i].li * N_RATIOS + c[i].ri] > prob[c[best].li * N_RATIOS + c[best].ri]))
+            best = i;
+    if (best < 0) best = fallback(c, n);
+    fill(p, c[best].li, c[best].ri, r, d);
+    return 0;
+}
+
+static void elms_memory(const Policy *p, PolicyMemory *m) {
+    const ElmsState *s = p->state;
+    m->params = (double)p->env->base->n_params;
+    for (int i = 0; s && i < N_LEVELS; i++)
+        if (s->levels.has_lora[i]) m->params += (double)s->levels.lora[i].n_params;
+    m->tlm_params = s ? tlm_params(&s->tlm) : 0;
+    m->params += m->tlm_params;
+}
+
+static void elms_destroy(Policy *p) {
+    ElmsState *s = p->state;
+    if (!s) return;
+    levelset_free(&s->levels);
+    tlm_free(&s->tlm);
+    free(s->score);
+    free(s->mask);
+    free(s);
+    p->state = NULL;
+}
+
+#define ELMS_VARIANT(fn, ...)                                                             \
+    static int fn##_prepare(Policy *p, Err *e) {                                          \
+        return elms_prepare_variant(p, (ElmsVariant){__VA_ARGS__}, e);                     \
+    }                                                                                     \
+    static int fn##_create(Policy *p, Err *e) {                                           \
+        (void)e;                                                                          \
+        p->build = !strcmp(#fn, "elms") ? elms_build : NULL;                               \
+        p->prepare = fn##_prepare;                                                        \
+        p->decide = elms_decide;                                                          \
+        p->memory = elms_memory;                                                          \
+        p->destroy = elms_destroy;                                                        \
+        return 0;                                                                         \
+    }
+
+/* elms_build: the tiny LM with tlm_build's defaults (elms tlm train sets every option) */
+static int elms_build(const BuildEnv *env, const char *dir, Err *e) {
+    if (!env->tok) return err_set(e, "%s: no tokenizer.json (the tiny LM shares the LLM's tokenizer)", env->model_dir);
+    TlmBuildOpts o;
+    tlm_build_defaults(&o);
+    Evaluator own;
+    if (!env->ev) evaluator_init(&own, env->tok, env->model, NULL);
+    o.llm = env->model;
+    o.model_dir = env->model_dir;
+    o.tok = env->tok;
+    o.data_dir = env->data_dir;
+    o.ev = env->ev ? env->ev : &own;
+    o.seed = env->seed;
+    o.progress = env->progress;
+    o.progress_ctx = env->progress_ctx;
+    return tlm_build(&o, dir, e);
+}
+
+ELMS_VARIANT(elms, .mode = DECIDE_TLM)
+ELMS_VARIANT(elms_pair, .mode = DECIDE_PAIR)
+ELMS_VARIANT(elms_prob, .mode = DECIDE_PROB)
+ELMS_VARIANT(elms_nolora, .mode = DECIDE_TLM, .no_lora = true)
+ELMS_VARIANT(elms_noscore, .mode = DECIDE_TLM, .random_compression = true)
+ELMS_VARIANT(elms_nodecision, .mode = DECIDE_NONE)
+
+POLICY_REGISTER("elms", "ELMS: the tiny LM compresses the prompt and picks (level, ratio) per request", elms_create)
+POLICY_REGISTER("elms-pair", "ELMS with the paper's two-head decision (argmax ratio and level)", elms_pair_create)
+POLICY_REGISTER("elms-prob", "ELMS deciding by the most probable correct feasible (level, ratio)", elms_prob_create)
+POLICY_REGISTER("elms-nolora", "ablation: ELMS without the levels' LoRA adapters", elms_nolora_create)
+POLICY_REGISTER("elms-noscore", "ablation: ELMS with random compression at the chosen ratio", elms_noscore_create)
+POLICY_REGISTER("elms-nodecision", "ablation: ELMS's compression with a fixed rule instead of the decision head",
+                elms_nodecision_create)

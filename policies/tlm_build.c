@@ -1,0 +1,677 @@
+/* tlm_build: labels, training and the dev choices of the tiny LM (see tlm_build.h). */
+#include "policies/tlm_build.h"
+
+#include <cJSON.h>
+#include <gsl/gsl_randist.h>
+#include <gsl/gsl_rng.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/clock.h"
+#include "base/keepmask.h"
+#include "datasets/apps.h"
+#include "elastic/levels.h"
+#include "engine/io.h"
+#include "engine/train.h"
+#include "policies/feasible.h"
+#include "policies/tlm.h"
+#include "policies/tlm_data.h"
+#include "policies/tlm_labels.h"
+
+#define N_GRID (N_LEVELS * N_RATIOS)
+#define N_SLO_PAIRS (TLM_N_PREFILL * TLM_N_DECODE)
+
+void tlm_build_defaults(TlmBuildOpts *o) {
+    memset(o, 0, sizeof *o);
+    o->score_items = 1000;
+    o->grid_items = 200;
+    o->dev_items = 100;
+    o->shape = (TlmShape){64, 2, 4, 128};
+    o->epochs = 3;
+    o->lr = 1e-3f;
+    o->accum = 16;
+    o->seed = 1;
+    o->score_labels = "auto";
+}
+
+static void progress(const TlmBuildOpts *o, const char *stage, long done, long total) {
+    if (o->progress) o->progress(o->progress_ctx, stage, done, total);
+}
+
+/* ---- examples in memory: example i has tokens tok[off[i], off[i]+len[i]) and targets tgt[i*nt, (i+1)*nt) for a
+ * sequence head (nt per example) or tgt[off[i], off[i]+len[i]) for a token head ---- */
+
+typedef struct Examples {
+    int n, cap;
+    long *off;
+    int *len;
+    int *tok, *tgt;
+    long n_tok, cap_tok, n_tgt, cap_tgt;
+    int max_len;
+} Examples;
+
+static int grow(void **p, long *cap, long need, size_t elem) {
+    if (need <= *cap) return 0;
+    long c = *cap ? *cap : 1024;
+    while (c < need) c *= 2;
+    void *q = realloc(*p, (size_t)c * elem);
+    if (!q) return -1;
+    *p = q;
+    *cap = c;
+    return 0;
+}
+
+static int ex_add(Examples *x, const int *tok, int len, const int *tgt, int n_tgt, Err *e) {
+    long cap = x->cap;
+    if (grow((void **)&x->off, &cap, x->n + 1, sizeof(long))) return err_set(e, "out of memory");
+    cap = x->cap;
+    if (grow((void **)&x->len, &cap, x->n + 1, sizeof(int))) return err_set(e, "out of memory");
+    x->cap = (int)cap;
+    if (grow((void **)&x->tok, &x->cap_tok, x->n_tok + len, sizeof(int)) ||
+        grow((void **)&x->tgt, &x->cap_tgt, x->n_tgt + n_tgt, sizeof(int)))
+        return err_set(e, "out of memory");
+    x->off[x->n] = x->n_tok;
+    x->len[x->n] = len;
+    memcpy(x->tok + x->n_tok, tok, sizeof(int) * (size_t)len);
+    memcpy(x->tgt + x->n_tgt, tgt, sizeof(int) * (size_t)n_tgt);
+    x->n_tok += len;
+    x->n_tgt += n_tgt;
+    x->n++;
+    if (len > x->max_len) x->max_len = len;
+    return 0;
+}
+
+static void ex_free(Examples *x) {
+    free(x->off);
+    free(x->len);
+    free(x->tok);
+    free(x->tgt);
+    memset(x, 0, sizeof *x);
+}
+
+/* the targets of example i: at tgt + (token head ? off[i] : i * nt) */
+static const int *ex_targets(const Examples *x, int i, int nt) {
+    return nt > 0 ? x->tgt + (size_t)i * nt : x->tgt + x->off[i];
+}
+
+/* ---- training one head ---- */
+
+static void head_config(const TlmBuildOpts *o, const Model *llm, HeadKind head, int n_labels, int n_groups,
+                        const int *groups, bool multi, int extra_vocab, ModelConfig *c) {
+    memset(c, 0, sizeof *c);
+    c->dim = o->shape.dim;
+    c->n_layers = o->shape.layers;
+    c->n_heads = o->shape.heads;
+    c->n_kv_heads = o->shape.heads;
+    c->head_dim = o->shape.dim / o->shape.heads;
+    c->ffn_dim = o->shape.ffn;
+    c->vocab_size = llm->cfg.vocab_size + extra_vocab;
+    c->max_seq = llm->cfg.max_seq + 3;
+    c->norm_eps = 1e-5f;
+    c->rope_theta = 10000.0f;
+    c->tied = false;
+    c->bos_id = llm->cfg.bos_id;
+    c->eos_id = llm->cfg.eos_id;
+    c->bidirectional = true;
+    c->head = head;
+    c->n_labels = n_labels;
+    c->multi_label = multi;
+    c->n_groups = n_groups;
+    for (int g = 0; g < n_groups; g++) c->group_size[g] = groups[g];
+}
+
+/* fit: a fresh model of configuration c trained on x (nt targets per example for a sequence head, 0 for a token
+ * head) for o->epochs passes, one example per micro-batch, o->accum per step, AdamW with a warm-up and cosine
+ * decay; the order of each pass is a seeded shuffle. */
+static int fit(const TlmBuildOpts *o, const ModelConfig *c, const Examples *x, int nt, unsigned long seed,
+               const char *stage, Model *m, double *final_loss, Err *e) {
+    if (x->n == 0) return err_set(e, "%s: no training examples", stage);
+    if (model_alloc(m, c, e)) return -1;
+    model_init_random(m, seed);
+    TrainConfig tc;
+    train_config_default(&tc);
+    tc.batch = 1;
+    tc.seq = x->max_len;
+    tc.accum = o->accum;
+    tc.steps = ((long)x->n * o->epochs + o->accum - 1) / o->accum;
+    tc.lr = o->lr;
+    tc.min_lr = o->lr / 10;
+    tc.warmup = tc.steps / 20 > 0 ? tc.steps / 20 : 1;
+    tc.wd = 0.01f;
+    tc.seed = seed;
+    Trainer t;
+    if (train_init(&t, m, NULL, &tc, e)) return -1;
+    size_t *order = malloc(sizeof(size_t) * (size_t)x->n);
+    gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
+    int rc = 0;
+    if (!order || !r) rc = err_set(e, "out of memory");
+    long done = 0, total = (long)x->n * o->epochs;
+    double ema = NAN;
+    if (!rc) gsl_rng_set(r, seed ^ 0x7e1a5eedUL);
+    for (int ep = 0; !rc && ep < o->epochs; ep++) {
+        for (int i = 0; i < x->n; i++) order[i] = (size_t)i;
+        gsl_ran_shuffle(r, order, (size_t)x->n, sizeof(size_t));
+        for (int i0 = 0; !rc && i0 < x->n; i0 += o->accum) {
+            train_zero_grad(&t);
+            int i1 = i0 + o->accum < x->n ? i0 + o->accum : x->n;
+            for (int k = i0; !rc && k < i1; k++) {
+                int i = (int)order[k];
+                double loss;
+                long counted;
+                rc = train_forward(&t, x->tok + x->off[i], ex_targets(x, i, nt), 1, x->len[i], &loss, &counted, e);
+                if (!rc && counted > 0) {
+                    rc = train_backward(&t, 1.0f / ((float)counted * (float)(i1 - i0)), e);
+                    ema = isnan(ema) ? loss : 0.98 * ema + 0.02 * loss;
+                }
+            }
+            if (rc) break;
+            double norm = train_grad_norm(&t);
+            if (!isfinite(norm)) {
+                rc = err_set(e, "%s: gradient norm is not finite at step %ld", stage, t.step + 1);
+                break;
+            }
+            train_update(&t, train_lr(&tc, t.step), norm);
+            done += i1 - i0;
+            progress(o, stage, done, total);
+        }
+    }
+    free(order);
+    if (r) gsl_rng_free(r);
+    train_free(&t);
+    model_rehash(m);
+    *final_loss = ema;
+    return rc;
+}
+
+/* ---- step 1: score labels ---- */
+
+typedef struct ScoreLabels {
+    int *rel, *sal;   /* per item (n_system) labels of each kind, items of all apps in order */
+    long *off;        /* (n_items + 1) */
+    double q;         /* fraction of system tokens in relevant spans (items with spans) */
+} ScoreLabels;
+
+static void score_labels_free(ScoreLabels *l) {
+    free(l->rel);
+    free(l->sal);
+    free(l->off);
+    memset(l, 0, sizeof *l);
+}
+
+/* labels of both kinds for every item of it; q is taken from train (pass q_fixed >= 0 for dev) */
+static int score_labels(const TlmBuildOpts *o, const TlmItems *it, double q_fixed, ScoreLabels *l, const char *stage,
+                        Err *e) {
+    memset(l, 0, sizeof *l);
+    int n = tlm_items_count(it), bos = eval_bos(o->tok, o->llm);
+    l->off = calloc((size_t)n + 1, sizeof(long));
+    if (!l->off) return err_set(e, "out of memory");
+    int k = 0, max_len = 0;
+    for (int a = 0; a < APPS_N; a++)
+        for (int i = 0; i < it->set[a].n; i++, k++) {
+            const EncodedItem *x = &it->enc[a][i];
+            l->off[k + 1] = l->off[k] + x->n_system;
+            int len = 1 + x->n_system + x->n_query + x->choice_len[x->answer];
+            if (len > max_len) max_len = len;
+        }
+    l->rel = malloc(sizeof(int) * (size_t)(l->off[n] + 1));
+    l->sal = malloc(sizeof(int) * (size_t)(l->off[n] + 1));
+    float *sal = malloc(sizeof(float) * (size_t)(l->off[n] + 1));
+    if (!l->rel || !l->sal || !sal) {
+        free(sal);
+        return err_set(e, "out of memory");
+    }
+    /* the LLM's saliency needs a trainer on a private copy (the trainer owns gradients for its weights) */
+    Model m;
+    if (model_alloc(&m, &o->llm->cfg, e)) {
+        free(sal);
+        return -1;
+    }
+    memcpy(m.params, o->llm->params, sizeof(float) * m.n_params);
+    TrainConfig tc;
+    train_config_default(&tc);
+    tc.batch = 1;
+    tc.seq = max_len < m.cfg.max_seq ? max_len : m.cfg.max_seq;
+    Trainer t;
+    int rc = train_init(&t, &m, NULL, &tc, e);
+    long ones = 0, labelled = 0;
+    k = 0;
+    for (int a = 0; !rc && a < APPS_N; a++)
+        for (int i = 0; !rc && i < it->set[a].n; i++, k++) {
+            const EncodedItem *x = &it->enc[a][i];
+            int r = tlm_labels_relevant(&it->set[a].items[i], x->n_system, l->rel + l->off[k]);
+            if (r >= 0) {
+                ones += r;
+                labelled += x->n_system;
+            }
+            rc = tlm_saliency(&t, x, bos, sal + l->off[k], e);
+            if (rc) err_prefix(e, "%s item %s", apps_table[a].name, it->set[a].items[i].id);
+            progress(o, stage, k + 1, n);
+        }
+    if (!rc) {
+        l->q = q_fixed >= 0 ? q_fixed : labelled ? (double)ones / (double)labelled : 0.3;
+        for (int j = 0; j < n; j++)
+            tlm_labels_top(sal + l->off[j], (int)(l->off[j + 1] - l->off[j]), l->q, l->sal + l->off[j]);
+    }
+    train_free(&t);
+    model_free(&m);
+    free(sal);
+    return rc;
+}
+
+/* score examples: [bos] system query, targets -1 on bos and query; items whose labels are all -1 are left out */
+static int score_examples(const TlmBuildOpts *o, const TlmItems *it, const ScoreLabels *l, bool relevant,
+                          Examples *x, Err *e) {
+    int bos = eval_bos(o->tok, o->llm), lead = bos >= 0, k = 0;
+    int cap = o->llm->cfg.max_seq + 3;
+    int *tok = malloc(sizeof(int) * (size_t)cap), *tgt = malloc(sizeof(int) * (size_t)cap);
+    int rc = !tok || !tgt ? err_set(e, "out of memory") : 0;
+    for (int a = 0; !rc && a < APPS_N; a++)
+        for (int i = 0; !rc && i < it->set[a].n; i++, k++) {
+            const EncodedItem *xi = &it->enc[a][i];
+            const int *lab = (relevant ? l->rel : l->sal) + l->off[k];
+            int any = 0;
+            for (int j = 0; j < xi->n_system; j++) any |= lab[j] >= 0;
+            if (!any) continue;
+            int n = tlm_input(xi, bos, false, 0, 0, tok, cap);
+            if (n < 0) continue;
+            for (int j = 0; j < n; j++) tgt[j] = -1;
+            memcpy(tgt + lead, lab, sizeof(int) * (size_t)xi->n_system);
+            rc = ex_add(x, tok, n, tgt, n, e);
+        }
+    free(tok);
+    free(tgt);
+    return rc;
+}
+
+/* ---- the dev measures of a score head ---- */
+
+typedef struct ScoreDev {
+    double acc[2];            /* full LLM accuracy at ratios 0.5 and 0.3 */
+    double prec[2], rec[2];   /* keep probability > 0.5 against the relevant [0] and saliency [1] labels */
+} ScoreDev;
+
+static const double DEV_RATIOS[2] = {0.5, 0.3};
+
+static int score_dev(const TlmBuildOpts *o, Tlm *tlm, const TlmItems *dev, const ScoreLabels *l, ScoreDev *out,
+                     Err *e) {
+    memset(out, 0, sizeof *out);
+    ElasticView full;
+    view_full(o->llm, &full);
+    long tp[2] = {0}, fp[2] = {0}, fn[2] = {0}, right[2] = {0}, n = 0;
+    int k = 0;
+    for (int a = 0; a < APPS_N; a++)
+        for (int i = 0; i < dev->set[a].n; i++, k++) {
+            const EncodedItem *x = &dev->enc[a][i];
+            int S = x->n_system;
+            float *p = malloc(sizeof(float) * (size_t)(S ? S : 1));
+            unsigned char *keep = malloc((size_t)(S ? S : 1));
+            int rc = !p || !keep ? err_set(e, "out of memory") : tlm_score(tlm, x, p, e);
+            if (rc) {
+                free(p);
+                free(keep);
+                return -1;
+            }
+            for (int kind = 0; kind < 2; kind++) {
+                const int *lab = (kind ? l->sal : l->rel) + l->off[k];
+                for (int j = 0; j < S; j++) {
+                    if (lab[j] < 0) continue;
+                    int pred = p[j] > 0.5f;
+                    tp[kind] += pred && lab[j];
+                    fp[kind] += pred && !lab[j];
+                    fn[kind] += !pred && lab[j];
+                }
+            }
+            for (int r = 0; r < 2; r++) {
+                keepmask_top(p, S, levels_kept_system(S, x->n_query, DEV_RATIOS[r]), keep);
+                EvalQuery q = {.model = o->llm, .view = &full, .keep = keep, .x = x, .app = apps_table[a].name,
+                               .item = dev->set[a].items[i].id};
+                EvalOutcome oc;
+                if (eval_item(o->ev, &q, &oc, e)) {
+                    free(p);
+                    free(keep);
+                    return -1;
+                }
+                right[r] += oc.correct;
+            }
+            n++;
+            free(p);
+            free(keep);
+        }
+    for (int r = 0; r < 2; r++) {
+        out->acc[r] = n ? (double)right[r] / (double)n : 0;
+        out->prec[r] = tp[r] + fp[r] ? (double)tp[r] / (double)(tp[r] + fp[r]) : 0;
+        out->rec[r] = tp[r] + fn[r] ? (double)tp[r] / (double)(tp[r] + fn[r]) : 0;
+    }
+    return 0;
+}
+
+/* ---- step 3: grid outcomes ---- */
+
+static int grids(const TlmBuildOpts *o, Tlm *tlm, const LevelSet *ls, const TlmItems *it, unsigned char **out,
+                 const char *stage, Err *e) {
+    int n = tlm_items_count(it), k = 0;
+    *out = malloc((size_t)(n ? n : 1) * N_GRID);
+    if (!*out) return err_set(e, "out of memory");
+    for (int a = 0; a < APPS_N; a++)
+        for (int i = 0; i < it->set[a].n; i++, k++) {
+            const EncodedItem *x = &it->enc[a][i];
+            int S = x->n_system;
+            float *p = malloc(sizeof(float) * (size_t)(S ? S : 1));
+            unsigned char *m = malloc((size_t)(S ? S : 1) * N_RATIOS);
+            const unsigned char *masks[N_RATIOS];
+            int rc = !p || !m ? err_set(e, "out of memory") : tlm_score(tlm, x, p, e);
+            for (int r = 0; !rc && r < N_RATIOS; r++) {
+                keepmask_top(p, S, levels_kept_system(S, x->n_query, RATIOS[r]), m + (size_t)r * S);
+                masks[r] = m + (size_t)r * S;
+            }
+            if (!rc)
+                rc = tlm_grid_outcomes(o->ev, o->llm, ls, masks, x, apps_table[a].name, it->set[a].items[i].id,
+                                       *out + (size_t)k * N_GRID, e);
+            free(p);
+            free(m);
+            if (rc) return -1;
+            progress(o, stage, k + 1, n);
+        }
+    return 0;
+}
+
+/* ---- step 4: decision examples ---- */
+
+static int decision_examples(const TlmBuildOpts *o, const TlmItems *it, const unsigned char *grid, bool pair,
+                             Examples *x, long *unlabelled, Err *e) {
+    int bos = eval_bos(o->tok, o->llm), cap = o->llm->cfg.max_seq + 3, k = 0, V = o->llm->cfg.vocab_size;
+    int *tok = malloc(sizeof(int) * (size_t)cap);
+    if (!tok) return err_set(e, "out of memory");
+    *unlabelled = 0;
+    int rc = 0;
+    for (int a = 0; !rc && a < APPS_N; a++)
+        for (int i = 0; !rc && i < it->set[a].n; i++, k++) {
+            const EncodedItem *xi = &it->enc[a][i];
+            const unsigned char *g = grid + (size_t)k * N_GRID;
+            if (!pair) {
+                int tgt[N_GRID];
+                for (int j = 0; j < N_GRID; j++) tgt[j] = g[j];
+                int n = tlm_input(xi, bos, false, 0, 0, tok, cap);
+                if (n > 0) rc = ex_add(x, tok, n, tgt, N_GRID, e);
+                continue;
+            }
+            for (int pi = 0; !rc && pi < TLM_N_PREFILL; pi++)
+                for (int di = 0; !rc && di < TLM_N_DECODE; di++) {
+                    int li, ri;
+                    if (!tlm_label_pair(g, TLM_PREFILL[pi], TLM_DECODE[di], &li, &ri)) {
+                        (*unlabelled)++;
+                        continue;
+                    }
+                    int tp, td, tgt[2] = {ri, li};
+                    tlm_slo_tokens(V, TLM_PREFILL[pi], TLM_DECODE[di], &tp, &td);
+                    int n = tlm_input(xi, bos, true, tp, td, tok, cap);
+                    if (n > 0) rc = ex_add(x, tok, n, tgt, 2, e);
+                }
+        }
+    free(tok);
+    return rc;
+}
+
+/* ---- step 5: dev measures of the decision heads under the paper's accounting ---- */
+
+static bool paper_feasible(int li, int ri, double prefill, double decode) {
+    return feasible_within(LEVELS[li] * RATIOS[ri], prefill) && feasible_within(LEVELS[li], decode);
+}
+
+/* the policy's pair rule under the paper's accounting: the pair; else p kept with the largest feasible m; else
+ * the largest feasible m, then p; -1 when nothing is feasible */
+static int pair_pick(int li, int ri, double prefill, double decode) {
+    if (paper_feasible(li, ri, prefill, decode)) return li * N_RATIOS + ri;
+    for (int l = N_LEVELS - 1; l >= 0; l--)
+        if (paper_feasible(l, ri, prefill, decode)) return l * N_RATIOS + ri;
+    for (int l = N_LEVELS - 1; l >= 0; l--)
+        for (int r = 0; r < N_RATIOS; r++)
+            if (paper_feasible(l, r, prefill, decode)) return l * N_RATIOS + r;
+    return -1;
+}
+
+typedef struct DecisionDev {
+    double acc;               /* correct at the picked configuration, over dev items x 48 SLO pairs */
+    double infeasible;        /* share of first choices that were infeasible */
+    double label_agree;       /* pair: share of labelled requests whose (ratio, level) equal the label */
+    double oracle;            /* share of requests some feasible configuration answers */
+} DecisionDev;
+
+static int decision_dev(Tlm *tlm, bool pair, const TlmItems *dev, const unsigned char *grid,
+                        DecisionDev *out, Err *e) {
+    memset(out, 0, sizeof *out);
+    long n = 0, right = 0, infeasible = 0, agree = 0, labelled = 0, reachable = 0;
+    int k = 0;
+    for (int a = 0; a < APPS_N; a++)
+        for (int i = 0; i < dev->set[a].n; i++, k++) {
+            const EncodedItem *x = &dev->enc[a][i];
+            const unsigned char *g = grid + (size_t)k * N_GRID;
+            float prob[N_GRID];
+            if (!pair && tlm_decide_prob(tlm, x, prob, e)) return -1;
+            for (int pi = 0; pi < TLM_N_PREFILL; pi++)
+                for (int di = 0; di < TLM_N_DECODE; di++) {
+                    double pf = TLM_PREFILL[pi], dc = TLM_DECODE[di];
+                    int pick = -1, li, ri, ll, lr;
+                    if (pair) {
+                        if (tlm_decide_pair(tlm, x, pf, dc, &ri, &li, e)) return -1;
+                        infeasible += !paper_feasible(li, ri, pf, dc);
+                        pick = pair_pick(li, ri, pf, dc);
+                        if (tlm_label_pair(g, pf, dc, &ll, &lr)) {
+                            labelled++;
+                            agree += ll == li && lr == ri;
+                        }
+                    } else {
+                        for (int l = N_LEVELS - 1; l >= 0; l--)
+                            for (int r = 0; r < N_RATIOS; r++)
+                                if (paper_feasible(l, r, pf, dc) &&
+                                    (pick < 0 || prob[l * N_RATIOS + r] > prob[pick]))
+                                    pick = l * N_RATIOS + r;
+                    }
+                    right += pick >= 0 && g[pick];
+                    reachable += tlm_label_pair(g, pf, dc, &ll, &lr);
+                    n++;
+                }
+        }
+    out->acc = n ? (double)right / (double)n : 0;
+    out->infeasible = n ? (double)infeasible / (double)n : 0;
+    out->label_agree = labelled ? (double)agree / (double)labelled : 0;
+    out->oracle = n ? (double)reachable / (double)n : 0;
+    return 0;
+}
+
+/* ---- the whole build ---- */
+
+static int save_head(const Model *m, const char *out, const char *name, Err *e) {
+    char dir[1200];
+    snprintf(dir, sizeof dir, "%s/%s", out, name);
+    return model_save(m, dir, ST_F32, e);
+}
+
+static cJSON *shape_json(const ModelConfig *c, size_t params) {
+    cJSON *j = cJSON_CreateObject();
+    cJSON_AddNumberToObject(j, "dim", c->dim);
+    cJSON_AddNumberToObject(j, "layers", c->n_layers);
+    cJSON_AddNumberToObject(j, "heads", c->n_heads);
+    cJSON_AddNumberToObject(j, "ffn", c->ffn_dim);
+    cJSON_AddNumberToObject(j, "params", (double)params);
+    return j;
+}
+
+int tlm_build(const TlmBuildOpts *o, const char *out, Err *e) {
+    if (strcmp(o->score_labels, "auto") && strcmp(o->score_labels, "relevant") && strcmp(o->score_labels, "saliency"))
+        return err_set(e, "score labels '%s': expected auto, relevant or saliency", o->score_labels);
+    double t0 = clock_wall_s();
+    TlmItems tr, grid_tr, dev;
+    ScoreLabels ltr, ldev;
+    Examples xs[2], xp, xq;
+    Model heads[2], pair, prob;
+    LevelSet ls;
+    Tlm tlm;
+    memset(&tr, 0, sizeof tr);
+    memset(&grid_tr, 0, sizeof grid_tr);
+    memset(&dev, 0, sizeof dev);
+    memset(&ltr, 0, sizeof ltr);
+    memset(&ldev, 0, sizeof ldev);
+    memset(xs, 0, sizeof xs);
+    memset(&xp, 0, sizeof xp);
+    memset(&xq, 0, sizeof xq);
+    memset(heads, 0, sizeof heads);
+    memset(&pair, 0, sizeof pair);
+    memset(&prob, 0, sizeof prob);
+    memset(&ls, 0, sizeof ls);
+    memset(&tlm, 0, sizeof tlm);
+    unsigned char *g_tr = NULL, *g_dev = NULL;
+    ScoreDev sdev[2];
+    DecisionDev dpair, dprob;
+    double loss[4] = {NAN, NAN, NAN, NAN};
+    long unlabelled = 0;
+    int chosen = -1, rc = 0;
+    cJSON *j = NULL;
+
+    rc = tlm_items_load(&tr, o->data_dir, "train", o->score_items, o->exclude, o->tok, e) ||
+         tlm_items_load(&grid_tr, o->data_dir, "train", o->grid_items, o->exclude, o->tok, e) ||
+         tlm_items_load(&dev, o->data_dir, "dev", o->dev_items, o->exclude, o->tok, e);
+    if (!rc) rc = score_labels(o, &tr, -1, &ltr, "score labels (train)", e);
+    if (!rc) rc = score_labels(o, &dev, ltr.q, &ldev, "score labels (dev)", e);
+    /* step 2: a score head per label kind (relevant, saliency), measured on dev */
+    const char *kinds[2] = {"relevant", "saliency"};
+    for (int kind = 0; !rc && kind < 2; kind++) {
+        if (strcmp(o->score_labels, "auto") && strcmp(o->score_labels, kinds[kind])) continue;
+        ModelConfig c;
+        head_config(o, o->llm, HEAD_TOKEN, 2, 0, NULL, false, 0, &c);
+        char stage[64];
+        snprintf(stage, sizeof stage, "score head (%s labels)", kinds[kind]);
+        rc = score_examples(o, &tr, &ltr, kind == 0, &xs[kind], e);
+        if (!rc && xs[kind].n == 0 && !strcmp(o->score_labels, "auto")) continue; /* e.g. no item has spans */
+        if (!rc) rc = fit(o, &c, &xs[kind], 0, o->seed + (unsigned long)kind, stage, &heads[kind], &loss[kind], e);
+        if (rc) break;
+        /* measure through a Tlm holding just this head */
+        Tlm one = {.score = heads[kind], .has_score = true, .llm_vocab = o->llm->cfg.vocab_size,
+                   .bos = eval_bos(o->tok, o->llm)};
+        int cap = o->llm->cfg.max_seq + 3;
+        one.buf = malloc(sizeof(int) * (size_t)cap);
+        one.out = malloc(sizeof(float) * (size_t)cap * 2 + sizeof(float) * N_GRID);
+        one.cap = cap;
+        rc = !one.buf || !one.out ? err_set(e, "out of memory") : score_dev(o, &one, &dev, &ldev, &sdev[kind], e);
+        free(one.buf);
+        free(one.out);
+        progress(o, stage, 1, 1);
+    }
+    if (!rc) {
+        if (!strcmp(o->score_labels, "relevant")) chosen = 0;
+        else if (!strcmp(o->score_labels, "saliency")) chosen = 1;
+        else if (!heads[0].params) chosen = 1;
+        else if (!heads[1].params) chosen = 0;
+        else chosen = sdev[1].acc[0] + sdev[1].acc[1] > sdev[0].acc[0] + sdev[0].acc[1] ? 1 : 0;
+        rc = save_head(&heads[chosen], out, "score", e);
+    }
+    /* step 3: grid outcomes with that score head */
+    if (!rc) rc = levelset_load(&ls, o->llm, o->model_dir, true, e);
+    if (!rc) {
+        tlm = (Tlm){.score = heads[chosen], .has_score = true, .llm_vocab = o->llm->cfg.vocab_size,
+                    .bos = eval_bos(o->tok, o->llm), .cap = o->llm->cfg.max_seq + 3};
+        tlm.buf = malloc(sizeof(int) * (size_t)tlm.cap);
+        tlm.out = malloc(sizeof(float) * (size_t)tlm.cap * 2 + sizeof(float) * N_GRID);
+        if (!tlm.buf || !tlm.out) rc = err_set(e, "out of memory");
+    }
+    if (!rc) rc = grids(o, &tlm, &ls, &grid_tr, &g_tr, "grid (train)", e) ||
+                  grids(o, &tlm, &ls, &dev, &g_dev, "grid (dev)", e);
+    /* step 4: the two decision heads */
+    if (!rc) {
+        ModelConfig c;
+        head_config(o, o->llm, HEAD_SEQUENCE, N_RATIOS + N_LEVELS, 2, (int[]){N_RATIOS, N_LEVELS}, false,
+                    TLM_N_SLO_TOKENS, &c);
+        rc = decision_examples(o, &grid_tr, g_tr, true, &xp, &unlabelled, e) ||
+             fit(o, &c, &xp, 2, o->seed + 2, "pair head", &pair, &loss[2], e);
+    }
+    if (!rc) {
+        ModelConfig c;
+        long dummy;
+        head_config(o, o->llm, HEAD_SEQUENCE, N_GRID, 0, NULL, true, 0, &c);
+        rc = decision_examples(o, &grid_tr, g_tr, false, &xq, &dummy, e) ||
+             fit(o, &c, &xq, N_GRID, o->seed + 3, "prob head", &prob, &loss[3], e);
+    }
+    /* step 5: the dev choice */
+    if (!rc) {
+        tlm.pair = pair;
+        tlm.has_pair = true;
+        tlm.prob = prob;
+        tlm.has_prob = true;
+        rc = decision_dev(&tlm, true, &dev, g_dev, &dpair, e) || decision_dev(&tlm, false, &dev, g_dev, &dprob, e);
+    }
+    if (!rc) rc = save_head(&pair, out, "pair", e) || save_head(&prob, out, "prob", e);
+    if (!rc) {
+        j = cJSON_CreateObject();
+        cJSON_AddStringToObject(j, "format", "elms-tlm-1");
+        cJSON_AddStringToObject(j, "decision", dprob.acc > dpair.acc ? "prob" : "pair");
+        cJSON_AddStringToObject(j, "score_labels", kinds[chosen]);
+        cJSON_AddStringToObject(j, "llm_hash", o->llm->hash);
+        cJSON_AddStringToObject(j, "excluded_app", o->exclude ? o->exclude : "");
+        cJSON *opt = cJSON_AddObjectToObject(j, "options");
+        cJSON_AddNumberToObject(opt, "score_items", o->score_items);
+        cJSON_AddNumberToObject(opt, "grid_items", o->grid_items);
+        cJSON_AddNumberToObject(opt, "dev_items", o->dev_items);
+        cJSON_AddNumberToObject(opt, "epochs", o->epochs);
+        cJSON_AddNumberToObject(opt, "lr", o->lr);
+        cJSON_AddNumberToObject(opt, "accum", o->accum);
+        cJSON_AddNumberToObject(opt, "seed", (double)o->seed);
+        cJSON_AddItemToObject(j, "score_shape", shape_json(&heads[chosen].cfg, heads[chosen].n_params));
+        cJSON_AddItemToObject(j, "pair_shape", shape_json(&pair.cfg, pair.n_params));
+        cJSON_AddItemToObject(j, "prob_shape", shape_json(&prob.cfg, prob.n_params));
+        cJSON_AddNumberToObject(j, "saliency_label_fraction", ltr.q);
+        cJSON *sc = cJSON_AddObjectToObject(j, "score_dev");
+        for (int kind = 0; kind < 2; kind++) {
+            if (!heads[kind].params) continue;
+            cJSON *k = cJSON_AddObjectToObject(sc, kinds[kind]);
+            cJSON_AddNumberToObject(k, "examples", xs[kind].n);
+            cJSON_AddNumberToObject(k, "final_loss", loss[kind]);
+            cJSON_AddNumberToObject(k, "accuracy_ratio_0.5", sdev[kind].acc[0]);
+            cJSON_AddNumberToObject(k, "accuracy_ratio_0.3", sdev[kind].acc[1]);
+            cJSON_AddNumberToObject(k, "precision_relevant", sdev[kind].prec[0]);
+            cJSON_AddNumberToObject(k, "recall_relevant", sdev[kind].rec[0]);
+            cJSON_AddNumberToObject(k, "precision_saliency", sdev[kind].prec[1]);
+            cJSON_AddNumberToObject(k, "recall_saliency", sdev[kind].rec[1]);
+        }
+        cJSON *dd = cJSON_AddObjectToObject(j, "decision_dev");
+        const DecisionDev *dv[2] = {&dpair, &dprob};
+        const char *dn[2] = {"pair", "prob"};
+        for (int h = 0; h < 2; h++) {
+            cJSON *k = cJSON_AddObjectToObject(dd, dn[h]);
+            cJSON_AddNumberToObject(k, "examples", h ? xq.n : xp.n);
+            cJSON_AddNumberToObject(k, "final_loss", loss[2 + h]);
+            cJSON_AddNumberToObject(k, "accuracy", dv[h]->acc);
+            cJSON_AddNumberToObject(k, "first_choice_infeasible", dv[h]->infeasible);
+            if (!h) cJSON_AddNumberToObject(k, "label_agreement", dv[h]->label_agree);
+        }
+        cJSON_AddNumberToObject(dd, "oracle", dpair.oracle);
+        cJSON_AddNumberToObject(dd, "unlabelled_train_requests", (double)unlabelled);
+        cJSON_AddNumberToObject(j, "wall_s", clock_wall_s() - t0);
+        char *s = cJSON_Print(j);
+        char path[1200];
+        snprintf(path, sizeof path, "%s/tlm.json", out);
+        rc = s ? io_write_atomic(path, s, strlen(s), e) : err_set(e, "out of memory");
+        free(s);
+    }
+    cJSON_Delete(j);
+    free(tlm.buf);
+    free(tlm.out);
+    free(g_tr);
+    free(g_dev);
+    levelset_free(&ls);
+    for (int k = 0; k < 2; k++) {
+        ex_free(&xs[k]);
+        if (heads[k].params) model_free(&heads[k]);
+    }
+    ex_free(&xp);
+    ex_free(&xq);
+    if (pair.params) model_free(&pair);
+    if (prob.params) model_free(&prob);
+    score_labels_free(&ltr);
+    score_labels_free(&ldev);
+    tlm_items_free(&tr);
+    tlm_items_free(&grid_tr);
+    tlm_items_free(&dev);
+    return rc ? -1 : 0;
+}

@@ -1,0 +1,55 @@
+/* tlm_build: training the tiny LM (policies/tlm.h) end to end, `elms tlm train` and `elms prepare elms`.
+ *
+ *   1. score labels on train items, both kinds (tlm_labels.h: relevant spans, target-LLM saliency);
+ *   2. a score head trained on each kind; both evaluated on dev items (precision and recall against the dev
+ *      items' labels of each kind; accuracy of the full LLM on prompts compressed to ratios 0.5 and 0.3); the
+ *      better by that accuracy becomes score/ (or the kind asked for);
+ *   3. grid outcomes (every level x ratio, the prompt compressed by that score head) of train and dev items
+ *      through the one evaluation path;
+ *   4. the two decision heads trained on the train grid: pair (the paper's self-induced labels over the 48 SLO
+ *      pairs) and prob (the outcome of every configuration);
+ *   5. both evaluated on the dev grid over the 48 SLO pairs under the paper's accounting (m p <= prefill,
+ *      m <= decode): the accuracy of the configurations they pick (with the policy's fallbacks), the share of
+ *      their first choices that were infeasible, and (pair) agreement with the dev labels; the better accuracy
+ *      becomes tlm.json's "decision".
+ * Everything is written into out (score/, pair/, prob/, tlm.json with every figure above and the options);
+ * every head trains from a seeded initialisation with AdamW, one example per micro-batch. Train items only for
+ * labels and weights; dev items only for the choices between variants; test items never. */
+#ifndef ELMS_TLM_BUILD_H
+#define ELMS_TLM_BUILD_H
+#include "engine/err.h"
+#include "engine/model.h"
+#include "engine/tokenizer.h"
+#include "eval/eval.h"
+
+typedef struct TlmShape {
+    int dim, layers, heads, ffn;
+} TlmShape;
+
+typedef struct TlmBuildOpts {
+    const Model *llm;          /* the reordered LLM (hash set) */
+    const char *model_dir;     /* its directory: elastic.json and lora/ for the level views */
+    const Tokenizer *tok;
+    const char *data_dir;      /* DATA/items/APP/{train,dev}.jsonl */
+    Evaluator *ev;             /* the one evaluation path (with a store, repeated builds are cheap) */
+    int score_items;           /* train items per app for the score head (default 1000) */
+    int grid_items;            /* train items per app for the decision heads (default 200) */
+    int dev_items;             /* dev items per app for the choices (default 100) */
+    TlmShape shape;            /* default 64 wide, 2 layers, 4 heads, FFN 128 */
+    int epochs;                /* passes over each head's examples (default 3) */
+    float lr;                  /* peak AdamW learning rate (default 1e-3) */
+    int accum;                 /* examples per optimizer step (default 16) */
+    unsigned long seed;        /* initialisation and example order (default 1) */
+    const char *score_labels;  /* "auto" (the better on dev), "relevant" or "saliency" */
+    const char *exclude;       /* an app left out of every step (leave-one-app-out), or NULL */
+    void (*progress)(void *ctx, const char *stage, long done, long total);
+    void *progress_ctx;
+} TlmBuildOpts;
+
+/* tlm_build_defaults: the defaults above (pointers NULL, score_labels "auto"). */
+void tlm_build_defaults(TlmBuildOpts *o);
+
+/* tlm_build: run the steps above into the existing directory out. */
+int tlm_build(const TlmBuildOpts *o, const char *out, Err *e);
+
+#endif
