@@ -7,15 +7,16 @@
 #include "engine/train.h"
 #include "engine/train_acts.h"
 
-/* targets_fit: the targets a data source hands out are the ones the model's head needs: one per token for language models
- * and token heads, model_head_targets per sequence for sequence heads. */
+/* targets_fit: the targets a data source hands out are the ones the model's head needs: one per token for language
+ * models and token heads, model_head_targets per sequence for sequence heads. */
 static int targets_fit(const ModelConfig *c, int targets_per_seq, const char *what, Err *e) {
     int want = c->head == HEAD_SEQUENCE ? model_head_targets(c, 0) : 0;
     if (targets_per_seq == want) return 0;
     char have[64], need[96];
     if (targets_per_seq) snprintf(have, sizeof have, "%d targets per sequence", targets_per_seq);
     else snprintf(have, sizeof have, "one target per token");
-    if (want) snprintf(need, sizeof need, "%d per sequence (one per %s)", want, c->multi_label ? "label" : "label group");
+    if (want)
+        snprintf(need, sizeof need, "%d per sequence (one per %s)", want, c->multi_label ? "label" : "label group");
     else snprintf(need, sizeof need, "one per token");
     return err_set(e, "%s: the data has %s, but the model's %s head needs %s", what, have, model_head_name(c->head),
                    need);
