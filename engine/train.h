@@ -141,12 +141,13 @@ void train_update(Trainer *t, float lr, double grad_norm);
 /* train_step_source: one optimizer step on accum micro-batches drawn from src (batch.h): token windows of cfg.seq
  * tokens, cfg.batch per micro-batch, or labelled examples, one per micro-batch. Each micro-batch contributes the
  * gradient of its mean loss / accum (one without counted targets contributes nothing). Fails when src's targets do
- * not fit the model's head (per token vs per sequence, their number) or a micro-batch does not fit the trainer. */
+ * not fit the model's head (per token vs per sequence, their number; token windows train language models only) or
+ * a micro-batch does not fit the trainer. */
 int train_step_source(Trainer *t, BatchSource *src, TrainStepStats *st, Err *e);
 /* train_step: train_step_source on loader d (windows of cfg.seq+1 tokens). */
 int train_step(Trainer *t, DataLoader *d, TrainStepStats *st, Err *e);
 /* train_eval: mean loss over up to max_windows windows of cfg.seq+1 tokens of data (non-overlapping, from the
- * start; all of them when max_windows <= 0), forward only. Parameters, gradients and moments are untouched; the
+ * start; all of them when max_windows <= 0), forward only; language models only. Parameters, gradients and moments are untouched; the
  * activations of an earlier train_forward are overwritten (it can no longer be backpropagated). */
 int train_eval(Trainer *t, const TokenData *data, long max_windows, double *loss, Err *e);
 /* train_eval_examples: as train_eval over the first max_examples examples of s (all when max_examples <= 0), one

@@ -3,6 +3,7 @@
  * train_eval_examples (over labelled examples). */
 #include <math.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "engine/train.h"
 #include "engine/train_acts.h"
@@ -22,9 +23,17 @@ static int targets_fit(const ModelConfig *c, int targets_per_seq, const char *wh
                    need);
 }
 
+/* windows_fit: token windows (next-token targets) train language models only. */
+static int windows_fit(const ModelConfig *c, const char *what, Err *e) {
+    if (c->head == HEAD_LM) return 0;
+    return err_set(e, "%s: token windows have next-token targets, which train a language model; a %s head trains on "
+                      "labelled examples (ExampleSet)", what, model_head_name(c->head));
+}
+
 int train_step_source(Trainer *t, BatchSource *src, TrainStepStats *st, Err *e) {
     const TrainConfig *c = &t->cfg;
     if (targets_fit(&t->model->cfg, src->targets_per_seq, "train_step", e) != 0) return -1;
+    if (!strcmp(src->kind, "windows") && windows_fit(&t->model->cfg, "train_step", e) != 0) return -1;
     train_zero_grad(t);
     double loss_sum = 0.0;
     long tokens = 0;
@@ -65,6 +74,7 @@ int train_step(Trainer *t, DataLoader *d, TrainStepStats *st, Err *e) {
 
 int train_eval(Trainer *t, const TokenData *data, long max_windows, double *loss, Err *e) {
     int T = t->cfg.seq, B = t->cfg.batch;
+    if (windows_fit(&t->model->cfg, "train_eval", e) != 0) return -1;
     if (data->n < (size_t)T + 1) return err_set(e, "train_eval: %zu tokens, need at least %d", data->n, T + 1);
     long n_win = (long)((data->n - 1) / (size_t)T);
     if (max_windows > 0 && n_win > max_windows) n_win = max_windows;

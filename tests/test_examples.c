@@ -311,6 +311,15 @@ TEST(train_examples_that_do_not_fit) {
     run_start(t, &r, HEAD_TOKEN, &longer, false);
     CHECK(train_step_source(&r.tr, &r.src, NULL, &e) != 0 && strstr(e.msg, "example 0 has 13 tokens"));
     CHECK(r.l.epoch == 0 && r.l.pos == 0);
+    /* token windows (next-token targets) do not train a classifier */
+    TokenData td = {malloc(sizeof(int) * 100), 100};
+    util_tokens(td.tok, 100, VOCAB, 2);
+    DataLoader dl;
+    CHECK(data_loader_init(&dl, &td, MAX_LEN, 1, &e) == 0);
+    CHECK(train_step(&r.tr, &dl, NULL, &e) != 0 && strstr(e.msg, "token windows"));
+    CHECK(train_eval(&r.tr, &td, 0, &l, &e) != 0 && strstr(e.msg, "token windows"));
+    data_loader_free(&dl);
+    data_free(&td);
     run_end(&r);
     examples_free(&longer);
     examples_free(&tok_set);
