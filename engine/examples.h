@@ -31,6 +31,7 @@ typedef struct ExampleSet {
 /* examples_init: an empty set whose examples will carry n_targets targets each (0: one per token); n_targets
  * must lie in [0, 65536]. */
 int examples_init(ExampleSet *s, int n_targets, Err *e);
+/* examples_free: release s's memory and leave it empty (safe on a zeroed set). */
 void examples_free(ExampleSet *s);
 /* examples_add: append a copy of one example: tokens (len >= 1) and its targets, (len) or (n_targets). Values are
  * not checked here: the trainer checks tokens against the vocabulary and targets against the head. */
@@ -50,6 +51,7 @@ typedef struct ExampleLoader {
 /* example_loader_init: visit the (non-empty) set s in seeded shuffled epochs; starts at (0, 0). s must not grow
  * while the loader is used. */
 int example_loader_init(ExampleLoader *l, const ExampleSet *s, unsigned long seed, Err *e);
+/* example_loader_free: release l's order (the set is not owned); safe on a zeroed loader. */
 void example_loader_free(ExampleLoader *l);
 /* example_loader_seek: continue from example pos (0 .. n) of epoch (as saved by a checkpoint). */
 int example_loader_seek(ExampleLoader *l, long epoch, long pos, Err *e);
