@@ -1,5 +1,6 @@
-/* elms info: what a model directory holds: its configuration, parameter count and bytes, tied embeddings, and
- * whether a tokenizer, elastic.json and LoRA adapters are present. The whole checkpoint is loaded (validated). */
+/* elms info: what a model directory holds: its configuration, parameter count and bytes, tied embeddings, the
+ * attention mask and the head (with a classifier's labels), and whether a tokenizer, elastic.json and LoRA
+ * adapters are present. The whole checkpoint is loaded (validated). */
 #include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,6 +34,19 @@ static void print_lora(const char *dir) {
     for (int i = 0; i < n; i++) {
         printf("%slora/%s", i ? " " : "", names[i]);
         free(names[i]);
+    }
+    putchar('\n');
+}
+
+/* print_head: the head kind, and a classifier's labels: their groups, or multi-label. */
+static void print_head(const ModelConfig *c) {
+    printf("head               %s", model_head_name(c->head));
+    if (c->head != HEAD_LM) printf(", %d labels", c->n_labels);
+    if (c->multi_label) printf(", multi-label (a sigmoid per label)");
+    if (c->head == HEAD_SEQUENCE && !c->multi_label) {
+        printf(", %d label group%s (", c->n_groups, c->n_groups == 1 ? "" : "s");
+        for (int g = 0; g < c->n_groups; g++) printf("%s%d", g ? ", " : "", c->group_size[g]);
+        printf(")");
     }
     putchar('\n');
 }
@@ -77,6 +91,8 @@ static int cmd_info(int argc, char **argv) {
     printf("rope_theta         %g\n", (double)c->rope_theta);
     printf("bos/eos            %d / %d\n", c->bos_id, c->eos_id);
     printf("embeddings         %s\n", c->tied ? "tied" : "untied");
+    printf("attention          %s\n", c->bidirectional ? "bidirectional (is_causal false)" : "causal");
+    print_head(c);
     printf("parameters         %zu\n", em.model.n_params);
     printf("bytes              %zu in model.safetensors (%s), %zu in memory (F32)\n", file_bytes, dtypes,
            em.model.n_params * sizeof(float));

@@ -88,7 +88,7 @@ void data_free(TokenData *d) {
 }
 
 /* splitmix64: spreads (seed, epoch) over the generator's 32-bit seed space. */
-static unsigned long mix_seed(unsigned long seed, long epoch) {
+unsigned long data_epoch_seed(unsigned long seed, long epoch) {
     uint64_t z = (uint64_t)seed * 0x9E3779B97F4A7C15ull + (uint64_t)epoch + 0x632BE59BD9B4E019ull;
     z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
     z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
@@ -98,7 +98,7 @@ static unsigned long mix_seed(unsigned long seed, long epoch) {
 /* Draw the phase and the visiting order of epoch l->epoch. */
 static void loader_fill_epoch(DataLoader *l) {
     gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
-    gsl_rng_set(r, mix_seed(l->seed, l->epoch));
+    gsl_rng_set(r, data_epoch_seed(l->seed, l->epoch));
     size_t phase = l->max_phase > 0 ? (size_t)gsl_rng_uniform_int(r, (unsigned long)l->max_phase + 1) : 0;
     for (long i = 0; i < l->n_windows; i++) l->order[i] = phase + (size_t)i * (size_t)l->seq;
     gsl_ran_shuffle(r, l->order, (size_t)l->n_windows, sizeof(size_t));
@@ -149,4 +149,29 @@ void data_next_batch(DataLoader *l, int *inputs, int *targets, int B) {
         memcpy(inputs + (size_t)b * T, w, sizeof(int) * (size_t)T);
         memcpy(targets + (size_t)b * T, w + 1, sizeof(int) * (size_t)T);
     }
+}
+
+/* ---- as a batch source ---- */
+
+static int loader_next(void *self, int max_b, int max_t, int *inputs, int *targets, int *B, int *T, Err *e) {
+    DataLoader *l = self;
+    if (l->seq != max_t)
+        return err_set(e, "train_step: loader windows of %d tokens, trainer seq %d", l->seq, max_t);
+    data_next_batch(l, inputs, targets, max_b);
+    *B = max_b;
+    *T = max_t;
+    return 0;
+}
+
+static void loader_tell(const void *self, long *epoch, long *pos) {
+    const DataLoader *l = self;
+    *epoch = l->epoch;
+    *pos = l->pos;
+}
+
+static int loader_seek(void *self, long epoch, long pos, Err *e) { return data_loader_seek(self, epoch, pos, e); }
+
+BatchSource data_loader_source(DataLoader *l) {
+    return (BatchSource){.self = l, .kind = "windows", .targets_per_seq = 0, .next = loader_next,
+                         .tell = loader_tell, .seek = loader_seek};
 }

@@ -10,6 +10,7 @@
 
 #include <stddef.h>
 
+#include "engine/batch.h"
 #include "engine/err.h"
 
 typedef struct TokenData {
@@ -41,5 +42,11 @@ void data_loader_free(DataLoader *l);
 int data_loader_seek(DataLoader *l, long epoch, long pos, Err *e);
 /* data_next_batch: the next B windows: inputs (B, seq) and targets (B, seq) (the same window shifted by one). */
 void data_next_batch(DataLoader *l, int *inputs, int *targets, int B);
+/* data_loader_source: l as a BatchSource of kind "windows" (micro-batches of max_b windows; max_t must equal
+ * l->seq), valid while l is. */
+BatchSource data_loader_source(DataLoader *l);
+/* data_epoch_seed: the generator seed of epoch `epoch` of a run seeded by seed (splitmix64 of both, 32 bits):
+ * every seeded order of training data is drawn from it. */
+unsigned long data_epoch_seed(unsigned long seed, long epoch);
 
 #endif

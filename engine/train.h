@@ -32,8 +32,10 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "engine/batch.h"
 #include "engine/data.h"
 #include "engine/err.h"
+#include "engine/examples.h"
 #include "engine/model.h"
 #include "engine/pool.h"
 
@@ -85,19 +87,19 @@ typedef struct Trainer {
     TrainSeg *segs;           /* decay / no-decay ranges covering [0, n_train) */
     int n_segs;
     long step;                /* optimizer steps done */
-    long tokens;              /* target tokens trained on */
+    long tokens;              /* targets trained on (target tokens for a language model) */
     double elapsed_s;         /* wall time of train_run so far, over all resumed runs */
-    int *inputs, *targets;    /* (B, T) batch buffers for train_step / train_eval */
+    int *inputs, *targets;    /* batch buffers for train_step / train_eval: (B, T) and (B, max(T, head targets)) */
     struct TrainActs *acts;
     Pool *pool;               /* threads for the non-BLAS kernels (NULL: the calling thread only) */
 } Trainer;
 
 /* Statistics of one optimizer step. */
 typedef struct TrainStepStats {
-    double loss;       /* mean loss over the step's target tokens (before the update) */
+    double loss;       /* mean over the step's micro-batches of their mean loss (before the update) */
     double grad_norm;  /* global gradient norm before clipping */
     float lr;          /* learning rate used */
-    long tokens;       /* target tokens in the step */
+    long tokens;       /* counted targets in the step (target tokens for a language model) */
 } TrainStepStats;
 
 /* train_init: full training of m under view v (NULL: the full view). v must be prefix widths and skip flags only
@@ -136,22 +138,35 @@ double train_grad_norm(const Trainer *t);
 /* train_update: clip the gradient to cfg.clip (global norm), then one AdamW step at learning rate lr; step++. */
 void train_update(Trainer *t, float lr, double grad_norm);
 
-/* train_step: one optimizer step on accum micro-batches from loader d (windows of cfg.seq+1 tokens). */
+/* train_step_source: one optimizer step on accum micro-batches drawn from src (batch.h): token windows of cfg.seq
+ * tokens, cfg.batch per micro-batch, or labelled examples, one per micro-batch. Each micro-batch contributes the
+ * gradient of its mean loss / accum (one without counted targets contributes nothing). Fails when src's targets do
+ * not fit the model's head (per token vs per sequence, their number; token windows train language models only) or
+ * a micro-batch does not fit the trainer. */
+int train_step_source(Trainer *t, BatchSource *src, TrainStepStats *st, Err *e);
+/* train_step: train_step_source on loader d (windows of cfg.seq+1 tokens). */
 int train_step(Trainer *t, DataLoader *d, TrainStepStats *st, Err *e);
 /* train_eval: mean loss over up to max_windows windows of cfg.seq+1 tokens of data (non-overlapping, from the
- * start; all of them when max_windows <= 0), forward only. Parameters, gradients and moments are untouched; the
+ * start; all of them when max_windows <= 0), forward only; language models only. Parameters, gradients and moments are untouched; the
  * activations of an earlier train_forward are overwritten (it can no longer be backpropagated). */
 int train_eval(Trainer *t, const TokenData *data, long max_windows, double *loss, Err *e);
+/* train_eval_examples: as train_eval over the first max_examples examples of s (all when max_examples <= 0), one
+ * forward each: the mean loss over all their counted targets (NaN when none is). Every example must fit cfg.seq and
+ * s's targets the model's head. */
+int train_eval_examples(Trainer *t, const ExampleSet *s, long max_examples, double *loss, Err *e);
 
 /* ---- checkpoints: DIR/{model.safetensors, config.json} (full mode, F32) or DIR/lora.safetensors (LoRA mode),
- * DIR/optim.safetensors (AdamW m and v), DIR/state.json (step, tokens, data position, config). Written into
- * DIR.tmp and renamed over DIR, so DIR always holds a complete checkpoint. ---- */
+ * DIR/optim.safetensors (AdamW m and v), DIR/state.json (step, tokens, the data source's kind and position,
+ * config). Written into DIR.tmp and renamed over DIR, so DIR always holds a complete checkpoint. ---- */
 
-/* train_ckpt_save: save t and the loader's position (d may be NULL). */
+/* train_ckpt_save_source: save t and the position of src (may be NULL: position (0, 0), kind "windows"). */
+int train_ckpt_save_source(const Trainer *t, const BatchSource *src, const char *dir, Err *e);
+/* train_ckpt_load_source: restore parameters, moments, step, tokens, elapsed time and src's position (src may be
+ * NULL) into an initialised trainer of the same shape, head and mode; the checkpoint's seed, batch and seq must
+ * match t's, and its data kind src's (a checkpoint without one is of token windows). */
+int train_ckpt_load_source(Trainer *t, BatchSource *src, const char *dir, Err *e);
+/* train_ckpt_save / train_ckpt_load: the same for a DataLoader's position (d may be NULL). */
 int train_ckpt_save(const Trainer *t, const DataLoader *d, const char *dir, Err *e);
-/* train_ckpt_load: restore parameters, moments, step, tokens, elapsed time and the loader's position (d may be
- * NULL) into an initialised trainer of the same shape and mode; the checkpoint's seed, batch and seq must match
- * t's. */
 int train_ckpt_load(Trainer *t, DataLoader *d, const char *dir, Err *e);
 /* train_ckpt_find: DIR (or a leftover DIR.old of an interrupted save) holds a checkpoint; *found receives the
  * directory to load from. A leftover DIR.tmp (a save killed while writing) is removed: it is never loaded
@@ -167,9 +182,9 @@ typedef struct TrainLogRow {
     double val_loss;     /* validation loss, or NAN when not evaluated at this step */
     float lr;
     double grad_norm;
-    double tokens_per_s; /* this step's throughput */
+    double tokens_per_s; /* this step's throughput in counted targets per second (tokens for a language model) */
     double elapsed_s;    /* wall time of training so far, including runs before a resume */
-    long tokens;         /* target tokens trained on, in total */
+    long tokens;         /* targets trained on, in total (target tokens for a language model) */
     bool checkpointed;   /* a checkpoint is written right after this row is logged (the log callback runs first,
                           * so a logger that flushes here never runs behind a checkpoint) */
 } TrainLogRow;
@@ -183,14 +198,19 @@ typedef struct TrainRunOpts {
     long ckpt_every;          /* steps between checkpoints; 0: time-based (ckpt_secs) */
     double ckpt_secs;         /* with ckpt_every == 0: seconds between checkpoints (<= 0: only at the end) */
     const TokenData *val;     /* validation tokens, or NULL */
+    const ExampleSet *val_examples; /* or validation examples (train_eval_examples), or NULL; not both */
     long val_every;           /* steps between validations (0: only at the end) */
-    long val_windows;         /* windows per validation (<= 0: all) */
+    long val_windows;         /* windows (or examples) per validation (<= 0: all) */
     TrainLogFn log;
     void *log_ctx;
 } TrainRunOpts;
 
-/* train_run: optimizer steps from t->step to cfg.steps, validating and checkpointing as asked; always
- * checkpoints (when a dir is set) after the last step or an early stop. *stopped (may be NULL): stopped early. */
+/* train_run_source: optimizer steps (train_step_source) from t->step to cfg.steps on batches from src, validating
+ * and checkpointing (src's position included) as asked; always checkpoints (when a dir is set) after the last
+ * step or an early stop. *stopped (may be NULL): stopped early. The weights' hash is recomputed at the end, even
+ * after a failure. */
+int train_run_source(Trainer *t, BatchSource *src, const TrainRunOpts *o, bool *stopped, Err *e);
+/* train_run: train_run_source on loader d. */
 int train_run(Trainer *t, DataLoader *d, const TrainRunOpts *o, bool *stopped, Err *e);
 
 #endif

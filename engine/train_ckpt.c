@@ -1,8 +1,9 @@
 /* train_ckpt: checkpoints that resume a run exactly. A checkpoint directory holds the trained parameters in F32
  * (full mode: config.json + model.safetensors as model_save writes them; LoRA mode: lora.safetensors), the AdamW
  * moments (optim.safetensors: tensors "adamw.m" and "adamw.v", each (n_train)), and state.json (step, tokens,
- * data position, and the configuration the run was started with). Everything is written into DIR.tmp, then
- * DIR is moved to DIR.old, DIR.tmp to DIR, and DIR.old removed: at every instant DIR or DIR.old is complete. */
+ * the data source's kind and position, and the configuration the run was started with). Everything is written
+ * into DIR.tmp, then DIR is moved to DIR.old, DIR.tmp to DIR, and DIR.old removed: at every instant DIR or DIR.old
+ * is complete. */
 #include <cJSON.h>
 #include <dirent.h>
 #include <errno.h>
@@ -18,6 +19,7 @@
 
 #define CKPT_FORMAT "elms-train-checkpoint"
 #define CKPT_MAX_COUNT (1L << 53) /* steps, tokens and positions: integers a JSON number holds exactly */
+#define DATA_KIND_DEFAULT "windows" /* the data of a checkpoint that names none (written before examples existed) */
 
 /* Remove a checkpoint directory: its regular files, then the directory (nothing recursive beyond that). */
 static int remove_dir(const char *dir, Err *e) {
@@ -56,7 +58,9 @@ void train_config_to_json(const TrainConfig *c, cJSON *o) {
     cJSON_AddNumberToObject(o, "clip", c->clip);
 }
 
-static char *state_json(const Trainer *t, const DataLoader *d) {
+static char *state_json(const Trainer *t, const BatchSource *src) {
+    long epoch = 0, pos = 0;
+    if (src) src->tell(src->self, &epoch, &pos);
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "format", CKPT_FORMAT);
     cJSON_AddNumberToObject(o, "version", 1);
@@ -65,8 +69,9 @@ static char *state_json(const Trainer *t, const DataLoader *d) {
     cJSON_AddNumberToObject(o, "step", (double)t->step);
     cJSON_AddNumberToObject(o, "tokens", (double)t->tokens);
     cJSON_AddNumberToObject(o, "elapsed_s", t->elapsed_s);
-    cJSON_AddNumberToObject(o, "data_epoch", d ? (double)d->epoch : 0.0);
-    cJSON_AddNumberToObject(o, "data_pos", d ? (double)d->pos : 0.0);
+    cJSON_AddStringToObject(o, "data_kind", src ? src->kind : DATA_KIND_DEFAULT);
+    cJSON_AddNumberToObject(o, "data_epoch", (double)epoch);
+    cJSON_AddNumberToObject(o, "data_pos", (double)pos);
     train_config_to_json(&t->cfg, o);
     if (t->lora) {
         cJSON_AddNumberToObject(o, "lora_rank", t->lora->rank);
@@ -77,7 +82,7 @@ static char *state_json(const Trainer *t, const DataLoader *d) {
     return s;
 }
 
-static int write_files(const Trainer *t, const DataLoader *d, const char *dir, Err *e) {
+static int write_files(const Trainer *t, const BatchSource *src, const char *dir, Err *e) {
     char path[2048];
     if (t->lora) {
         snprintf(path, sizeof path, "%s/lora.safetensors", dir);
@@ -89,7 +94,7 @@ static int write_files(const Trainer *t, const DataLoader *d, const char *dir, E
                            {"adamw.v", t->v, 1, {(int64_t)t->n_train, 0, 0, 0}}};
     snprintf(path, sizeof path, "%s/optim.safetensors", dir);
     if (st_write(path, ts, 2, ST_F32, e) != 0) return -1;
-    char *js = state_json(t, d);
+    char *js = state_json(t, src);
     if (!js) return err_set(e, "%s: out of memory for state.json", dir);
     snprintf(path, sizeof path, "%s/state.json", dir);
     int rc = io_write_atomic(path, js, strlen(js), e);
@@ -97,14 +102,14 @@ static int write_files(const Trainer *t, const DataLoader *d, const char *dir, E
     return rc;
 }
 
-int train_ckpt_save(const Trainer *t, const DataLoader *d, const char *dir, Err *e) {
+int train_ckpt_save_source(const Trainer *t, const BatchSource *src, const char *dir, Err *e) {
     char tmp[1100], old[1100];
     if (strlen(dir) > 1000) return err_set(e, "checkpoint: directory name too long");
     snprintf(tmp, sizeof tmp, "%s.tmp", dir);
     snprintf(old, sizeof old, "%s.old", dir);
     if (remove_dir(tmp, e) != 0) return err_prefix(e, "checkpoint");
     if (io_mkdirs(tmp, e) != 0) return err_prefix(e, "checkpoint");
-    if (write_files(t, d, tmp, e) != 0) {
+    if (write_files(t, src, tmp, e) != 0) {
         Err ignore;
         remove_dir(tmp, &ignore);
         return err_prefix(e, "checkpoint %s", dir);
@@ -116,6 +121,12 @@ int train_ckpt_save(const Trainer *t, const DataLoader *d, const char *dir, Err 
     if (rename(tmp, dir) != 0) return err_set(e, "checkpoint: cannot rename %s: %s", tmp, strerror(errno));
     if (remove_dir(old, e) != 0) return err_prefix(e, "checkpoint");
     return 0;
+}
+
+int train_ckpt_save(const Trainer *t, const DataLoader *d, const char *dir, Err *e) {
+    if (!d) return train_ckpt_save_source(t, NULL, dir, e);
+    BatchSource src = data_loader_source((DataLoader *)d); /* only its position is read */
+    return train_ckpt_save_source(t, &src, dir, e);
 }
 
 bool train_ckpt_find(const char *dir, char *found, size_t cap) {
@@ -144,6 +155,7 @@ typedef struct CkptState {
     double elapsed;
     unsigned long seed;
     bool lora;
+    char kind[32]; /* data_kind */
 } CkptState;
 
 static int read_state(const char *path, CkptState *s, Err *e) {
@@ -173,6 +185,8 @@ static int read_state(const char *path, CkptState *s, Err *e) {
                json_count(o, "batch", INT_MAX, path, &s->batch, e) == 0 &&
                json_count(o, "seq", INT_MAX, path, &s->seq, e) == 0) {
         s->lora = !strcmp(mode->valuestring, "lora");
+        const cJSON *kind = cJSON_GetObjectItemCaseSensitive(o, "data_kind");
+        snprintf(s->kind, sizeof s->kind, "%s", cJSON_IsString(kind) ? kind->valuestring : DATA_KIND_DEFAULT);
         s->elapsed = 0.0; /* informative only: a missing or odd value restarts the clock */
         const cJSON *el = cJSON_GetObjectItemCaseSensitive(o, "elapsed_s");
         Err ignore;
@@ -222,7 +236,7 @@ static int load_params(Trainer *t, const char *dir, Err *e) {
     return 0;
 }
 
-int train_ckpt_load(Trainer *t, DataLoader *d, const char *dir, Err *e) {
+int train_ckpt_load_source(Trainer *t, BatchSource *src, const char *dir, Err *e) {
     char path[1100];
     CkptState s;
     snprintf(path, sizeof path, "%s/state.json", dir);
@@ -235,6 +249,9 @@ int train_ckpt_load(Trainer *t, DataLoader *d, const char *dir, Err *e) {
     if (s.seed != t->cfg.seed || s.batch != t->cfg.batch || s.seq != t->cfg.seq)
         return err_set(e, "%s: run used seed %lu, batch %ld, seq %ld; resuming needs the same (got %lu, %d, %d)",
                        path, s.seed, s.batch, s.seq, t->cfg.seed, t->cfg.batch, t->cfg.seq);
+    if (src && strcmp(s.kind, src->kind) != 0)
+        return err_set(e, "%s: field \"data_kind\": the run trained on %s, this one draws %s", path, s.kind,
+                       src->kind);
     if (load_params(t, dir, e) != 0) return -1;
     StFile f;
     snprintf(path, sizeof path, "%s/optim.safetensors", dir);
@@ -243,9 +260,15 @@ int train_ckpt_load(Trainer *t, DataLoader *d, const char *dir, Err *e) {
     if (rc == 0) rc = st_read_f32(&f, "adamw.v", (int64_t)t->n_train, 0, t->v, e);
     st_close(&f);
     if (rc != 0) return -1;
-    if (d && data_loader_seek(d, s.epoch, s.pos, e) != 0) return err_prefix(e, "%s/state.json", dir);
+    if (src && src->seek(src->self, s.epoch, s.pos, e) != 0) return err_prefix(e, "%s/state.json", dir);
     t->step = s.step;
     t->tokens = s.tokens;
     t->elapsed_s = s.elapsed;
     return 0;
+}
+
+int train_ckpt_load(Trainer *t, DataLoader *d, const char *dir, Err *e) {
+    if (!d) return train_ckpt_load_source(t, NULL, dir, e);
+    BatchSource src = data_loader_source(d);
+    return train_ckpt_load_source(t, &src, dir, e);
 }

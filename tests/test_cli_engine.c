@@ -1,6 +1,6 @@
-/* Tests of the engine subcommands through the real binary: init -> info, logits and generate agree with the
- * library called in-process, score's per-app accuracy equals scoring each item by hand, the system-token drop
- * and view flags take effect, and --help / usage errors behave. */
+/* Tests of the engine subcommands through the real binary: init -> info (language models and classifiers), logits
+ * and generate agree with the library called in-process, score's per-app accuracy equals scoring each item by
+ * hand, the system-token drop and view flags take effect, and --help / usage errors behave. */
 #include "datasets/items.h"
 #include "engine/io.h"
 #include "engine/model.h"
@@ -71,6 +71,56 @@ TEST(cli_init_info) {
     free(out);
     CHECK(test_cli(&out, "init --out %s --bogus 1", test_path("x")) == 2 && strstr(out, "--bogus"));
     free(out);
+}
+
+/* init makes classifier models (token, sequence with groups, multi-label; causal or bidirectional) that info
+ * describes and model_load reads back; inconsistent head flags are usage errors. */
+TEST(cli_init_info_classifiers) {
+    char *out;
+    const char *shape = "--layers 2 --dim 32 --heads 4 --kv-heads 2 --ffn 40 --vocab 40 --ctx 48";
+    struct {
+        const char *flags, *head, *attention;
+        HeadKind kind;
+        int labels, groups;
+        bool multi;
+    } cases[] = {
+        {"--head sequence --label-groups 10,9 --bidirectional",
+         "sequence-classification, 19 labels, 2 label groups (10, 9)", "bidirectional", HEAD_SEQUENCE, 19, 2, false},
+        {"--head token --labels 5", "token-classification, 5 labels\n", "causal", HEAD_TOKEN, 5, 0, false},
+        {"--head sequence --labels 6 --multi-label --bidirectional", "sequence-classification, 6 labels, multi-label",
+         "bidirectional", HEAD_SEQUENCE, 6, 0, true},
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        char name[16];
+        snprintf(name, sizeof name, "cls%zu", k);
+        const char *dir = test_path(name);
+        CHECK_MSG(test_cli(&out, "init --out %s %s %s", dir, shape, cases[k].flags) == 0, "%s", out);
+        free(out);
+        CHECK(test_cli(&out, "info --model %s", dir) == 0);
+        CHECK_MSG(strstr(out, cases[k].head) && strstr(out, cases[k].attention), "%s", out);
+        free(out);
+        Model m;
+        Err e;
+        CHECK_MSG(model_load(&m, dir, &e) == 0, "%s", e.msg);
+        if (!m.params) continue;
+        CHECK(m.cfg.head == cases[k].kind && m.cfg.n_labels == cases[k].labels && m.cfg.multi_label == cases[k].multi);
+        CHECK(m.cfg.bidirectional == (strcmp(cases[k].attention, "bidirectional") == 0));
+        CHECK(!cases[k].groups || m.cfg.n_groups == cases[k].groups);
+        model_free(&m);
+    }
+    const char *bad[][2] = {{"--labels 3", "need --head token or sequence"},
+                            {"--head token", "needs --labels"},
+                            {"--head token --labels 4 --multi-label", "problem_type"},
+                            {"--head sequence --label-groups 3,1", "--label-groups"},
+                            {"--head sequence --labels 9 --label-groups 3,4", "label_groups"},
+                            {"--head seq --labels 2", "--head expects"},
+                            {"--head token --labels 3 --tied", "tie_word_embeddings"}};
+    for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
+        CHECK_MSG(test_cli(&out, "init --out %s %s %s", test_path("bad"), shape, bad[k][0]) == 2 &&
+                      strstr(out, bad[k][1]),
+                  "%s: %s", bad[k][0], out);
+        free(out);
+    }
 }
 
 /* parse_logits: "pos i v..." lines into vals (n, vocab); returns the number of lines, -1 on a format error. */

@@ -207,7 +207,8 @@ TEST(grad_heads_bidirectional_attention) {
  * bidirectional sequence head in LoRA mode (where the embeddings are frozen but the gradient must be the same). */
 TEST(grad_heads_input_embeddings) {
     for (int lora = 0; lora < 2; lora++) {
-        ModelConfig c = lora ? tiny_head_config(HEAD_SEQUENCE, false, true) : tiny_head_config(HEAD_TOKEN, false, false);
+        ModelConfig c = lora ? tiny_head_config(HEAD_SEQUENCE, false, true)
+                             : tiny_head_config(HEAD_TOKEN, false, false);
         Model m;
         tiny_model(&m, &c, 410 + lora);
         TrainConfig tc = tiny_train_config();
