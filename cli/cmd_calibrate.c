@@ -51,6 +51,8 @@ static int cmd_calibrate(int argc, char **argv) {
         {"decode-steps", "N", "decode steps timed after each prefill", "32"},
         {"name", "NAME", "profile name", "host"},
         {"seed", "S", "seed for the token ids", "1"},
+        {"tlm-only", NULL, "time only the tiny LM (MODEL/policies/elms) and update the tlm group of --out in place",
+         NULL},
     };
     const int nf = sizeof fl / sizeof fl[0];
     int pr = cli_parse(argc, argv, "elms calibrate --model DIR [--out FILE] [--db FILE]", fl, nf, NULL, 0, NULL);
@@ -88,6 +90,21 @@ static int cmd_calibrate(int argc, char **argv) {
     CalibResult r;
     Err e;
     int rc = 0;
+    if (fl[8].value) { /* --tlm-only: the rest of the profile stays as it is */
+        memset(&r, 0, sizeof r);
+        if (profile_load(&r.prof, fl[1].value, &e) || calibrate_tlm(&em.model, fl[0].value, &c, &r, &e) ||
+            profile_write(&r.prof, fl[1].value, &e)) {
+            rc = cli_error("calibrate", "%s", e.msg);
+        } else {
+            printf("tlm a_ms %.6g b_ms_per_token %.6g params %.0f\n", r.prof.tlm_a, r.prof.tlm_b, r.prof.tlm_params);
+            for (int i = 0; i < r.n_pts; i++)
+                printf("tlm tokens %d measured_ms %.4f predicted_ms %.4f\n", r.pts[i].tokens, r.pts[i].measured_ms,
+                       r.pts[i].predicted_ms);
+            printf("wrote %s (tlm group)\n", fl[1].value);
+        }
+        calibrate_result_free(&r);
+        goto out;
+    }
     if (calibrate_run(&em.model, fl[0].value, &c, &r, &e)) {
         rc = cli_error("calibrate", "%s", e.msg);
         goto out;

@@ -2,8 +2,6 @@
 #include "policies/tlm_build.h"
 
 #include <cJSON.h>
-#include <gsl/gsl_randist.h>
-#include <gsl/gsl_rng.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +12,7 @@
 #include "datasets/apps.h"
 #include "elastic/levels.h"
 #include "engine/io.h"
+#include "engine/examples.h"
 #include "engine/train.h"
 #include "policies/feasible.h"
 #include "policies/tlm.h"
@@ -25,9 +24,9 @@
 
 void tlm_build_defaults(TlmBuildOpts *o) {
     memset(o, 0, sizeof *o);
-    o->score_items = 1000;
-    o->grid_items = 200;
-    o->dev_items = 100;
+    o->score_items = 500;
+    o->grid_items = 100;
+    o->dev_items = 50;
     o->shape = (TlmShape){64, 2, 4, 128};
     o->epochs = 3;
     o->lr = 1e-3f;
@@ -38,62 +37,6 @@ void tlm_build_defaults(TlmBuildOpts *o) {
 
 static void progress(const TlmBuildOpts *o, const char *stage, long done, long total) {
     if (o->progress) o->progress(o->progress_ctx, stage, done, total);
-}
-
-/* ---- examples in memory: example i has tokens tok[off[i], off[i]+len[i]) and targets tgt[i*nt, (i+1)*nt) for a
- * sequence head (nt per example) or tgt[off[i], off[i]+len[i]) for a token head ---- */
-
-typedef struct Examples {
-    int n, cap;
-    long *off;
-    int *len;
-    int *tok, *tgt;
-    long n_tok, cap_tok, n_tgt, cap_tgt;
-    int max_len;
-} Examples;
-
-static int grow(void **p, long *cap, long need, size_t elem) {
-    if (need <= *cap) return 0;
-    long c = *cap ? *cap : 1024;
-    while (c < need) c *= 2;
-    void *q = realloc(*p, (size_t)c * elem);
-    if (!q) return -1;
-    *p = q;
-    *cap = c;
-    return 0;
-}
-
-static int ex_add(Examples *x, const int *tok, int len, const int *tgt, int n_tgt, Err *e) {
-    long cap = x->cap;
-    if (grow((void **)&x->off, &cap, x->n + 1, sizeof(long))) return err_set(e, "out of memory");
-    cap = x->cap;
-    if (grow((void **)&x->len, &cap, x->n + 1, sizeof(int))) return err_set(e, "out of memory");
-    x->cap = (int)cap;
-    if (grow((void **)&x->tok, &x->cap_tok, x->n_tok + len, sizeof(int)) ||
-        grow((void **)&x->tgt, &x->cap_tgt, x->n_tgt + n_tgt, sizeof(int)))
-        return err_set(e, "out of memory");
-    x->off[x->n] = x->n_tok;
-    x->len[x->n] = len;
-    memcpy(x->tok + x->n_tok, tok, sizeof(int) * (size_t)len);
-    memcpy(x->tgt + x->n_tgt, tgt, sizeof(int) * (size_t)n_tgt);
-    x->n_tok += len;
-    x->n_tgt += n_tgt;
-    x->n++;
-    if (len > x->max_len) x->max_len = len;
-    return 0;
-}
-
-static void ex_free(Examples *x) {
-    free(x->off);
-    free(x->len);
-    free(x->tok);
-    free(x->tgt);
-    memset(x, 0, sizeof *x);
-}
-
-/* the targets of example i: at tgt + (token head ? off[i] : i * nt) */
-static const int *ex_targets(const Examples *x, int i, int nt) {
-    return nt > 0 ? x->tgt + (size_t)i * nt : x->tgt + x->off[i];
 }
 
 /* ---- training one head ---- */
@@ -122,11 +65,25 @@ static void head_config(const TlmBuildOpts *o, const Model *llm, HeadKind head, 
     for (int g = 0; g < n_groups; g++) c->group_size[g] = groups[g];
 }
 
-/* fit: a fresh model of configuration c trained on x (nt targets per example for a sequence head, 0 for a token
- * head) for o->epochs passes, one example per micro-batch, o->accum per step, AdamW with a warm-up and cosine
- * decay; the order of each pass is a seeded shuffle. */
-static int fit(const TlmBuildOpts *o, const ModelConfig *c, const Examples *x, int nt, unsigned long seed,
-               const char *stage, Model *m, double *final_loss, Err *e) {
+typedef struct FitLog {
+    const TlmBuildOpts *o;
+    const char *stage;
+    long total;
+    double loss;      /* running mean of the step losses (exponential, 0.98) */
+} FitLog;
+
+static int fit_log(void *ctx, const TrainLogRow *row) {
+    FitLog *l = ctx;
+    l->loss = isnan(l->loss) ? row->loss : 0.98 * l->loss + 0.02 * row->loss;
+    progress(l->o, l->stage, row->step, l->total);
+    return 0;
+}
+
+/* fit: a fresh model of configuration c trained on x for o->epochs passes (the engine's example source: seeded
+ * shuffled epochs, one example per micro-batch, o->accum per step; AdamW with a 5% warm-up and a cosine decay to a
+ * tenth); *final_loss: the running mean of the last steps' losses. */
+static int fit(const TlmBuildOpts *o, const ModelConfig *c, const ExampleSet *x, unsigned long seed, const char *stage,
+               Model *m, double *final_loss, Err *e) {
     if (x->n == 0) return err_set(e, "%s: no training examples", stage);
     if (model_alloc(m, c, e)) return -1;
     model_init_random(m, seed);
@@ -142,46 +99,20 @@ static int fit(const TlmBuildOpts *o, const ModelConfig *c, const Examples *x, i
     tc.wd = 0.01f;
     tc.seed = seed;
     Trainer t;
+    ExampleLoader l;
+    memset(&l, 0, sizeof l);
     if (train_init(&t, m, NULL, &tc, e)) return -1;
-    size_t *order = malloc(sizeof(size_t) * (size_t)x->n);
-    gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
-    int rc = 0;
-    if (!order || !r) rc = err_set(e, "out of memory");
-    long done = 0, total = (long)x->n * o->epochs;
-    double ema = NAN;
-    if (!rc) gsl_rng_set(r, seed ^ 0x7e1a5eedUL);
-    for (int ep = 0; !rc && ep < o->epochs; ep++) {
-        for (int i = 0; i < x->n; i++) order[i] = (size_t)i;
-        gsl_ran_shuffle(r, order, (size_t)x->n, sizeof(size_t));
-        for (int i0 = 0; !rc && i0 < x->n; i0 += o->accum) {
-            train_zero_grad(&t);
-            int i1 = i0 + o->accum < x->n ? i0 + o->accum : x->n;
-            for (int k = i0; !rc && k < i1; k++) {
-                int i = (int)order[k];
-                double loss;
-                long counted;
-                rc = train_forward(&t, x->tok + x->off[i], ex_targets(x, i, nt), 1, x->len[i], &loss, &counted, e);
-                if (!rc && counted > 0) {
-                    rc = train_backward(&t, 1.0f / ((float)counted * (float)(i1 - i0)), e);
-                    ema = isnan(ema) ? loss : 0.98 * ema + 0.02 * loss;
-                }
-            }
-            if (rc) break;
-            double norm = train_grad_norm(&t);
-            if (!isfinite(norm)) {
-                rc = err_set(e, "%s: gradient norm is not finite at step %ld", stage, t.step + 1);
-                break;
-            }
-            train_update(&t, train_lr(&tc, t.step), norm);
-            done += i1 - i0;
-            progress(o, stage, done, total);
-        }
+    int rc = example_loader_init(&l, x, seed, e);
+    FitLog log = {o, stage, tc.steps, NAN};
+    if (!rc) {
+        BatchSource src = example_loader_source(&l);
+        TrainRunOpts ro = {.log = fit_log, .log_ctx = &log};
+        rc = train_run_source(&t, &src, &ro, NULL, e);
+        if (rc) err_prefix(e, "%s", stage);
     }
-    free(order);
-    if (r) gsl_rng_free(r);
+    example_loader_free(&l);
     train_free(&t);
-    model_rehash(m);
-    *final_loss = ema;
+    *final_loss = log.loss;
     return rc;
 }
 
@@ -200,9 +131,10 @@ static void score_labels_free(ScoreLabels *l) {
     memset(l, 0, sizeof *l);
 }
 
-/* labels of both kinds for every item of it; q is taken from train (pass q_fixed >= 0 for dev) */
-static int score_labels(const TlmBuildOpts *o, const TlmItems *it, double q_fixed, ScoreLabels *l, const char *stage,
-                        Err *e) {
+/* labels of both kinds for every item of it (saliency false: relevant only, the saliency labels all -1); q is
+ * taken from train (pass q_fixed >= 0 for dev) */
+static int score_labels(const TlmBuildOpts *o, const TlmItems *it, bool saliency, double q_fixed, ScoreLabels *l,
+                        const char *stage, Err *e) {
     memset(l, 0, sizeof *l);
     int n = tlm_items_count(it), bos = eval_bos(o->tok, o->llm);
     l->off = calloc((size_t)n + 1, sizeof(long));
@@ -224,17 +156,22 @@ static int score_labels(const TlmBuildOpts *o, const TlmItems *it, double q_fixe
     }
     /* the LLM's saliency needs a trainer on a private copy (the trainer owns gradients for its weights) */
     Model m;
-    if (model_alloc(&m, &o->llm->cfg, e)) {
-        free(sal);
-        return -1;
-    }
-    memcpy(m.params, o->llm->params, sizeof(float) * m.n_params);
-    TrainConfig tc;
-    train_config_default(&tc);
-    tc.batch = 1;
-    tc.seq = max_len < m.cfg.max_seq ? max_len : m.cfg.max_seq;
     Trainer t;
-    int rc = train_init(&t, &m, NULL, &tc, e);
+    memset(&m, 0, sizeof m);
+    memset(&t, 0, sizeof t);
+    int rc = 0;
+    if (saliency) {
+        if (model_alloc(&m, &o->llm->cfg, e)) {
+            free(sal);
+            return -1;
+        }
+        memcpy(m.params, o->llm->params, sizeof(float) * m.n_params);
+        TrainConfig tc;
+        train_config_default(&tc);
+        tc.batch = 1;
+        tc.seq = max_len < m.cfg.max_seq ? max_len : m.cfg.max_seq;
+        rc = train_init(&t, &m, NULL, &tc, e);
+    }
     long ones = 0, labelled = 0;
     k = 0;
     for (int a = 0; !rc && a < APPS_N; a++)
@@ -245,28 +182,35 @@ static int score_labels(const TlmBuildOpts *o, const TlmItems *it, double q_fixe
                 ones += r;
                 labelled += x->n_system;
             }
+            if (!saliency) continue;
             rc = tlm_saliency(&t, x, bos, sal + l->off[k], e);
             if (rc) err_prefix(e, "%s item %s", apps_table[a].name, it->set[a].items[i].id);
             progress(o, stage, k + 1, n);
         }
     if (!rc) {
         l->q = q_fixed >= 0 ? q_fixed : labelled ? (double)ones / (double)labelled : 0.3;
-        for (int j = 0; j < n; j++)
-            tlm_labels_top(sal + l->off[j], (int)(l->off[j + 1] - l->off[j]), l->q, l->sal + l->off[j]);
+        for (int j = 0; j < n; j++) {
+            int S = (int)(l->off[j + 1] - l->off[j]);
+            if (saliency) tlm_labels_top(sal + l->off[j], S, l->q, l->sal + l->off[j]);
+            else
+                for (int i = 0; i < S; i++) l->sal[l->off[j] + i] = -1;
+        }
     }
-    train_free(&t);
-    model_free(&m);
+    if (saliency) {
+        train_free(&t);
+        model_free(&m);
+    }
     free(sal);
     return rc;
 }
 
 /* score examples: [bos] system query, targets -1 on bos and query; items whose labels are all -1 are left out */
 static int score_examples(const TlmBuildOpts *o, const TlmItems *it, const ScoreLabels *l, bool relevant,
-                          Examples *x, Err *e) {
+                          ExampleSet *x, Err *e) {
     int bos = eval_bos(o->tok, o->llm), lead = bos >= 0, k = 0;
     int cap = o->llm->cfg.max_seq + 3;
     int *tok = malloc(sizeof(int) * (size_t)cap), *tgt = malloc(sizeof(int) * (size_t)cap);
-    int rc = !tok || !tgt ? err_set(e, "out of memory") : 0;
+    int rc = !tok || !tgt ? err_set(e, "out of memory") : examples_init(x, 0, e);
     for (int a = 0; !rc && a < APPS_N; a++)
         for (int i = 0; !rc && i < it->set[a].n; i++, k++) {
             const EncodedItem *xi = &it->enc[a][i];
@@ -278,7 +222,7 @@ static int score_examples(const TlmBuildOpts *o, const TlmItems *it, const Score
             if (n < 0) continue;
             for (int j = 0; j < n; j++) tgt[j] = -1;
             memcpy(tgt + lead, lab, sizeof(int) * (size_t)xi->n_system);
-            rc = ex_add(x, tok, n, tgt, n, e);
+            rc = examples_add(x, tok, n, tgt, e);
         }
     free(tok);
     free(tgt);
@@ -380,12 +324,12 @@ static int grids(const TlmBuildOpts *o, Tlm *tlm, const LevelSet *ls, const TlmI
 /* ---- step 4: decision examples ---- */
 
 static int decision_examples(const TlmBuildOpts *o, const TlmItems *it, const unsigned char *grid, bool pair,
-                             Examples *x, long *unlabelled, Err *e) {
+                             ExampleSet *x, long *unlabelled, Err *e) {
     int bos = eval_bos(o->tok, o->llm), cap = o->llm->cfg.max_seq + 3, k = 0, V = o->llm->cfg.vocab_size;
     int *tok = malloc(sizeof(int) * (size_t)cap);
     if (!tok) return err_set(e, "out of memory");
     *unlabelled = 0;
-    int rc = 0;
+    int rc = examples_init(x, pair ? 2 : N_GRID, e);
     for (int a = 0; !rc && a < APPS_N; a++)
         for (int i = 0; !rc && i < it->set[a].n; i++, k++) {
             const EncodedItem *xi = &it->enc[a][i];
@@ -394,7 +338,7 @@ static int decision_examples(const TlmBuildOpts *o, const TlmItems *it, const un
                 int tgt[N_GRID];
                 for (int j = 0; j < N_GRID; j++) tgt[j] = g[j];
                 int n = tlm_input(xi, bos, false, 0, 0, tok, cap);
-                if (n > 0) rc = ex_add(x, tok, n, tgt, N_GRID, e);
+                if (n > 0) rc = examples_add(x, tok, n, tgt, e);
                 continue;
             }
             for (int pi = 0; !rc && pi < TLM_N_PREFILL; pi++)
@@ -407,7 +351,7 @@ static int decision_examples(const TlmBuildOpts *o, const TlmItems *it, const un
                     int tp, td, tgt[2] = {ri, li};
                     tlm_slo_tokens(V, TLM_PREFILL[pi], TLM_DECODE[di], &tp, &td);
                     int n = tlm_input(xi, bos, true, tp, td, tok, cap);
-                    if (n > 0) rc = ex_add(x, tok, n, tgt, 2, e);
+                    if (n > 0) rc = examples_add(x, tok, n, tgt, e);
                 }
         }
     free(tok);
@@ -505,7 +449,7 @@ int tlm_build(const TlmBuildOpts *o, const char *out, Err *e) {
     double t0 = clock_wall_s();
     TlmItems tr, grid_tr, dev;
     ScoreLabels ltr, ldev;
-    Examples xs[2], xp, xq;
+    ExampleSet xs[2], xp, xq;
     Model heads[2], pair, prob;
     LevelSet ls;
     Tlm tlm;
@@ -533,8 +477,8 @@ int tlm_build(const TlmBuildOpts *o, const char *out, Err *e) {
     rc = tlm_items_load(&tr, o->data_dir, "train", o->score_items, o->exclude, o->tok, e) ||
          tlm_items_load(&grid_tr, o->data_dir, "train", o->grid_items, o->exclude, o->tok, e) ||
          tlm_items_load(&dev, o->data_dir, "dev", o->dev_items, o->exclude, o->tok, e);
-    if (!rc) rc = score_labels(o, &tr, -1, &ltr, "score labels (train)", e);
-    if (!rc) rc = score_labels(o, &dev, ltr.q, &ldev, "score labels (dev)", e);
+    if (!rc) rc = score_labels(o, &tr, true, -1, &ltr, "score labels (train)", e);
+    if (!rc) rc = score_labels(o, &dev, true, ltr.q, &ldev, "score labels (dev)", e);
     /* step 2: a score head per label kind (relevant, saliency), measured on dev */
     const char *kinds[2] = {"relevant", "saliency"};
     for (int kind = 0; !rc && kind < 2; kind++) {
@@ -545,7 +489,7 @@ int tlm_build(const TlmBuildOpts *o, const char *out, Err *e) {
         snprintf(stage, sizeof stage, "score head (%s labels)", kinds[kind]);
         rc = score_examples(o, &tr, &ltr, kind == 0, &xs[kind], e);
         if (!rc && xs[kind].n == 0 && !strcmp(o->score_labels, "auto")) continue; /* e.g. no item has spans */
-        if (!rc) rc = fit(o, &c, &xs[kind], 0, o->seed + (unsigned long)kind, stage, &heads[kind], &loss[kind], e);
+        if (!rc) rc = fit(o, &c, &xs[kind], o->seed + (unsigned long)kind, stage, &heads[kind], &loss[kind], e);
         if (rc) break;
         /* measure through a Tlm holding just this head */
         Tlm one = {.score = heads[kind], .has_score = true, .llm_vocab = o->llm->cfg.vocab_size,
@@ -557,7 +501,6 @@ int tlm_build(const TlmBuildOpts *o, const char *out, Err *e) {
         rc = !one.buf || !one.out ? err_set(e, "out of memory") : score_dev(o, &one, &dev, &ldev, &sdev[kind], e);
         free(one.buf);
         free(one.out);
-        progress(o, stage, 1, 1);
     }
     if (!rc) {
         if (!strcmp(o->score_labels, "relevant")) chosen = 0;
@@ -584,14 +527,14 @@ int tlm_build(const TlmBuildOpts *o, const char *out, Err *e) {
         head_config(o, o->llm, HEAD_SEQUENCE, N_RATIOS + N_LEVELS, 2, (int[]){N_RATIOS, N_LEVELS}, false,
                     TLM_N_SLO_TOKENS, &c);
         rc = decision_examples(o, &grid_tr, g_tr, true, &xp, &unlabelled, e) ||
-             fit(o, &c, &xp, 2, o->seed + 2, "pair head", &pair, &loss[2], e);
+             fit(o, &c, &xp, o->seed + 2, "pair head", &pair, &loss[2], e);
     }
     if (!rc) {
         ModelConfig c;
         long dummy;
         head_config(o, o->llm, HEAD_SEQUENCE, N_GRID, 0, NULL, true, 0, &c);
         rc = decision_examples(o, &grid_tr, g_tr, false, &xq, &dummy, e) ||
-             fit(o, &c, &xq, N_GRID, o->seed + 3, "prob head", &prob, &loss[3], e);
+             fit(o, &c, &xq, o->seed + 3, "prob head", &prob, &loss[3], e);
     }
     /* step 5: the dev choice */
     if (!rc) {
@@ -661,17 +604,81 @@ int tlm_build(const TlmBuildOpts *o, const char *out, Err *e) {
     free(g_dev);
     levelset_free(&ls);
     for (int k = 0; k < 2; k++) {
-        ex_free(&xs[k]);
+        examples_free(&xs[k]);
         if (heads[k].params) model_free(&heads[k]);
     }
-    ex_free(&xp);
-    ex_free(&xq);
+    examples_free(&xp);
+    examples_free(&xq);
     if (pair.params) model_free(&pair);
     if (prob.params) model_free(&prob);
     score_labels_free(&ltr);
     score_labels_free(&ldev);
     tlm_items_free(&tr);
     tlm_items_free(&grid_tr);
+    tlm_items_free(&dev);
+    return rc ? -1 : 0;
+}
+
+int tlm_build_classifier(const TlmBuildOpts *o, const char *out, Err *e) {
+    TlmItems tr, dev;
+    ScoreLabels ltr, ldev;
+    ExampleSet x;
+    Model m;
+    memset(&tr, 0, sizeof tr);
+    memset(&dev, 0, sizeof dev);
+    memset(&ltr, 0, sizeof ltr);
+    memset(&ldev, 0, sizeof ldev);
+    memset(&x, 0, sizeof x);
+    memset(&m, 0, sizeof m);
+    double t0 = clock_wall_s(), loss = NAN;
+    ScoreDev sd;
+    ModelConfig c;
+    head_config(o, o->llm, HEAD_TOKEN, 2, 0, NULL, false, 0, &c);
+    int rc = tlm_items_load(&tr, o->data_dir, "train", o->score_items, o->exclude, o->tok, e) ||
+             tlm_items_load(&dev, o->data_dir, "dev", o->dev_items, o->exclude, o->tok, e) ||
+             score_labels(o, &tr, false, -1, &ltr, "classifier labels (train)", e) ||
+             score_labels(o, &dev, false, 0, &ldev, "classifier labels (dev)", e) ||
+             score_examples(o, &tr, &ltr, true, &x, e) ||
+             fit(o, &c, &x, o->seed, "classifier", &m, &loss, e);
+    if (!rc) {
+        Tlm one;
+        memset(&one, 0, sizeof one);
+        one.score = m;
+        one.has_score = true;
+        one.llm_vocab = o->llm->cfg.vocab_size;
+        one.bos = eval_bos(o->tok, o->llm);
+        one.cap = o->llm->cfg.max_seq + 3;
+        one.buf = malloc(sizeof(int) * (size_t)one.cap);
+        one.out = malloc(sizeof(float) * (size_t)one.cap * 2 + sizeof(float) * N_GRID);
+        rc = !one.buf || !one.out ? err_set(e, "out of memory") : score_dev(o, &one, &dev, &ldev, &sd, e);
+        free(one.buf);
+        free(one.out);
+    }
+    if (!rc) rc = model_save(&m, out, ST_F32, e);
+    if (!rc) {
+        cJSON *j = cJSON_CreateObject();
+        cJSON_AddStringToObject(j, "format", "elms-classifier-1");
+        cJSON_AddStringToObject(j, "labels", "relevant");
+        cJSON_AddItemToObject(j, "shape", shape_json(&m.cfg, m.n_params));
+        cJSON_AddNumberToObject(j, "examples", x.n);
+        cJSON_AddNumberToObject(j, "final_loss", loss);
+        cJSON_AddNumberToObject(j, "accuracy_ratio_0.5", sd.acc[0]);
+        cJSON_AddNumberToObject(j, "accuracy_ratio_0.3", sd.acc[1]);
+        cJSON_AddNumberToObject(j, "precision_relevant", sd.prec[0]);
+        cJSON_AddNumberToObject(j, "recall_relevant", sd.rec[0]);
+        cJSON_AddNumberToObject(j, "wall_s", clock_wall_s() - t0);
+        char *txt = cJSON_Print(j);
+        char path[1200];
+        snprintf(path, sizeof path, "%s/classifier.json", out);
+        rc = txt ? io_write_atomic(path, txt, strlen(txt), e) : err_set(e, "out of memory");
+        free(txt);
+        cJSON_Delete(j);
+    }
+    if (m.params) model_free(&m);
+    examples_free(&x);
+    score_labels_free(&ltr);
+    score_labels_free(&ldev);
+    tlm_items_free(&tr);
     tlm_items_free(&dev);
     return rc ? -1 : 0;
 }

@@ -32,9 +32,9 @@ typedef struct TlmBuildOpts {
     const Tokenizer *tok;
     const char *data_dir;      /* DATA/items/APP/{train,dev}.jsonl */
     Evaluator *ev;             /* the one evaluation path (with a store, repeated builds are cheap) */
-    int score_items;           /* train items per app for the score head (default 1000) */
-    int grid_items;            /* train items per app for the decision heads (default 200) */
-    int dev_items;             /* dev items per app for the choices (default 100) */
+    int score_items;           /* train items per app for the score head (default 500) */
+    int grid_items;            /* train items per app for the decision heads (default 100) */
+    int dev_items;             /* dev items per app for the choices (default 50) */
     TlmShape shape;            /* default 64 wide, 2 layers, 4 heads, FFN 128 */
     int epochs;                /* passes over each head's examples (default 3) */
     float lr;                  /* peak AdamW learning rate (default 1e-3) */
@@ -51,5 +51,12 @@ void tlm_build_defaults(TlmBuildOpts *o);
 
 /* tlm_build: run the steps above into the existing directory out. */
 int tlm_build(const TlmBuildOpts *o, const char *out, Err *e);
+
+/* tlm_build_classifier: a general-purpose token classifier in the style of LLMLingua-2 (the lingua2-cs baseline's
+ * compressor): steps 1 and 2 with the relevant-span labels alone (no target-LLM signal), of shape o->shape, saved
+ * as the model directory out; its dev figures (precision and recall against the dev spans, the full LLM's
+ * accuracy on prompts compressed to 0.5 and 0.3 of the system tokens' formula count) go into
+ * out/classifier.json. */
+int tlm_build_classifier(const TlmBuildOpts *o, const char *out, Err *e);
 
 #endif

@@ -9,6 +9,8 @@
 
 #include "base/clock.h"
 #include "elastic/levels.h"
+#include "base/fileutil.h"
+#include "policies/tlm.h"
 #include "sim/fit.h"
 
 /* Times one prefill of n tokens and `steps` decode steps under v; minimum over reps. */
@@ -44,9 +46,20 @@ static void point(CalibResult *r, const char *phase, double level, int tokens, d
     r->pts[r->n_pts++] = (CalibPoint){phase, level, tokens, ms, NAN};
 }
 
-/* The tiny LM proxy: a small random model with the base vocabulary (dim 128, 4 layers). */
-static int time_tlm(const Model *base, const CalibConfig *c, const int *tok, double *coef, CalibResult *r,
-                    Err *e) {
+/* fit_tlm: tlm_a + tlm_b * tokens over the timed points [first, n_pts) of r (X: (n, 2) rows (1, tokens)) */
+static int fit_tlm(double *X, double *y, int n, int first, CalibResult *r, Err *e) {
+    double coef[2];
+    if (fit_linear(X, y, n, 2, coef, NULL, e)) return err_prefix(e, "tiny-LM fit");
+    if (coef[0] < 0) coef[0] = 0;
+    if (coef[1] < 0) coef[1] = 0;
+    for (int i = first; i < r->n_pts; i++) r->pts[i].predicted_ms = coef[0] + coef[1] * r->pts[i].tokens;
+    r->prof.tlm_a = coef[0];
+    r->prof.tlm_b = coef[1];
+    return 0;
+}
+
+/* The tiny LM proxy: a small random model with the base vocabulary (dim 128, 4 layers), timed as a prefill. */
+static int time_tlm_proxy(const Model *base, const CalibConfig *c, const int *tok, CalibResult *r, Err *e) {
     ModelConfig tc = base->cfg;
     tc.dim = 128;
     tc.n_layers = 4;
@@ -75,12 +88,79 @@ static int time_tlm(const Model *base, const CalibConfig *c, const int *tok, dou
         point(r, "tlm", NAN, c->lengths[i], pre);
     }
     r->prof.tlm_params = (double)t.n_params;
+    r->prof.tlm_bytes_per_param = 4;
     model_free(&t);
-    if (fit_linear(X, y, n, 2, coef, NULL, e)) return err_prefix(e, "tiny-LM fit");
-    if (coef[0] < 0) coef[0] = 0;
-    if (coef[1] < 0) coef[1] = 0;
-    for (int i = first; i < r->n_pts; i++) r->pts[i].predicted_ms = coef[0] + coef[1] * r->pts[i].tokens;
-    return 0;
+    snprintf(r->prof.tlm_source, sizeof r->prof.tlm_source,
+             "measured on a proxy (random 4-layer, dim 128 model with the base vocabulary): no tiny LM in "
+             "MODEL/policies/elms");
+    return fit_tlm(X, y, n, first, r, e);
+}
+
+/* The tiny LM itself (MODEL/policies/elms): one request = its score head and its decision head over a prompt of
+ * n tokens (n - 8 system, 8 query), timed against the tokens the policy prices (tlm_input_tokens). */
+static int time_tlm_real(const Model *base, const char *tlm_dir, const CalibConfig *c, const int *tok, CalibResult *r,
+                         Err *e) {
+    Tlm t;
+    if (tlm_load(&t, tlm_dir, base, base->cfg.bos_id, e)) return -1;
+    int first = r->n_pts, n = 0, rc = 0;
+    double X[64 * 2], y[64];
+    int S_max = 0;
+    for (int i = 0; i < c->n_lengths; i++) S_max = c->lengths[i] > S_max ? c->lengths[i] : S_max;
+    float *score = malloc(sizeof(float) * (size_t)(S_max + 1)), prob[N_LEVELS * N_RATIOS];
+    if (!score) rc = err_set(e, "out of memory");
+    for (int i = 0; !rc && i < c->n_lengths && n < 64; i++) {
+        int L = c->lengths[i];
+        if (L < 9 || L + 3 > t.score.cfg.max_seq) continue;
+        EncodedItem x = {.system = (int *)tok, .n_system = L - 8, .query = (int *)tok + L - 8, .n_query = 8};
+        double best = INFINITY;
+        for (int rep = 0; !rc && rep < c->reps; rep++) {
+            int ri, li;
+            double t0 = 1e3 * clock_wall_s();
+            rc = tlm_score(&t, &x, score, e);
+            if (!rc) rc = t.decision == TLM_DECISION_PAIR ? tlm_decide_pair(&t, &x, 0.5, 0.8, &ri, &li, e)
+                                                          : tlm_decide_prob(&t, &x, prob, e);
+            double ms = 1e3 * clock_wall_s() - t0;
+            if (ms < best) best = ms;
+        }
+        double tokens = tlm_input_tokens(&t, &x, true, true);
+        X[2 * n] = 1;
+        X[2 * n + 1] = tokens;
+        y[n++] = best;
+        point(r, "tlm", NAN, (int)tokens, best);
+    }
+    r->prof.tlm_params = tlm_params(&t);
+    r->prof.tlm_bytes_per_param = 4;
+    free(score);
+    tlm_free(&t);
+    if (rc) return -1;
+    if (n < 2) return err_set(e, "%s: fewer than 2 prompt lengths fit the tiny LM's context", tlm_dir);
+    snprintf(r->prof.tlm_source, sizeof r->prof.tlm_source,
+             "measured: the tiny LM of %s (score head + its decision head, %.0f parameters) per request, fitted "
+             "against the tokens it reads; minimum over %d runs",
+             tlm_dir, r->prof.tlm_params, c->reps);
+    return fit_tlm(X, y, n, first, r, e);
+}
+
+int calibrate_tlm(const Model *m, const char *dir, const CalibConfig *c, CalibResult *out, Err *e) {
+    int max_len = 0;
+    for (int i = 0; i < c->n_lengths; i++) max_len = c->lengths[i] > max_len ? c->lengths[i] : max_len;
+    if (!out->pts) {
+        out->pts = calloc((size_t)c->n_lengths + 8, sizeof *out->pts);
+        if (!out->pts) return err_set(e, "out of memory");
+    }
+    int *tok = malloc(sizeof *tok * (size_t)(max_len + 1));
+    if (!tok) return err_set(e, "out of memory");
+    gsl_rng *g = gsl_rng_alloc(gsl_rng_mt19937);
+    gsl_rng_set(g, c->seed);
+    for (int i = 0; i <= max_len; i++) tok[i] = (int)gsl_rng_uniform_int(g, (unsigned long)m->cfg.vocab_size);
+    gsl_rng_free(g);
+    char tlm_dir[1200], manifest[1300];
+    snprintf(tlm_dir, sizeof tlm_dir, "%s/policies/elms", dir ? dir : ".");
+    snprintf(manifest, sizeof manifest, "%s/tlm.json", tlm_dir);
+    int rc = dir && path_is_file(manifest) ? time_tlm_real(m, tlm_dir, c, tok, out, e)
+                                            : time_tlm_proxy(m, c, tok, out, e);
+    free(tok);
+    return rc;
 }
 
 int calibrate_run(const Model *m, const char *dir, const CalibConfig *c, CalibResult *out, Err *e) {
@@ -154,7 +234,7 @@ int calibrate_run(const Model *m, const char *dir, const CalibConfig *c, CalibRe
     }
     free(best_pre);
     free(best_dec);
-    double cp[3], cd[3], ct[2];
+    double cp[3], cd[3];
     Profile *p = &out->prof;
     if (fit_linear(Xp, yp, np, 3, cp, &p->fit_prefill_mape, e)) {
         err_prefix(e, "prefill fit");
@@ -176,7 +256,7 @@ int calibrate_run(const Model *m, const char *dir, const CalibConfig *c, CalibRe
     for (int i = 0; i < nd; i++)
         pred[i] = out->pts[di[i]].predicted_ms = cd[0] + cd[1] * Xd[3 * i + 1] + cd[2] * Xd[3 * i + 2];
     p->fit_decode_mape = fit_mape(pred, yd, nd);
-    if (time_tlm(m, c, tok, ct, out, e)) goto done;
+    if (calibrate_tlm(m, dir, c, out, e)) goto done;
 
     /* a view switch: build the new view's KV cache (what the engine does when the view changes) */
     double best = INFINITY;
@@ -217,11 +297,6 @@ int calibrate_run(const Model *m, const char *dir, const CalibConfig *c, CalibRe
     p->decode_kv = cd[2];
     snprintf(p->decode_source, sizeof p->decode_source,
              "weighted least squares (GSL) over %d timed decode points; MAPE %.2f%%", nd, p->fit_decode_mape);
-    p->tlm_a = ct[0];
-    p->tlm_b = ct[1];
-    p->tlm_bytes_per_param = 4;
-    snprintf(p->tlm_source, sizeof p->tlm_source,
-             "measured on a proxy (random 4-layer, dim 128 model with the base vocabulary) until the tiny LM exists");
     p->switch_view_ms = p->switch_model_ms = best;
     snprintf(p->switch_source, sizeof p->switch_source,
              "measured: building a level's KV cache (a view switch copies no weights; resident models switch the "

@@ -40,5 +40,10 @@ typedef struct CalibResult {
 /* calibrate_run: time model m (directory dir, or NULL: no anchors or adapters) and fit a profile. */
 int calibrate_run(const Model *m, const char *dir, const CalibConfig *c, CalibResult *out, Err *e);
 void calibrate_result_free(CalibResult *r);
+/* calibrate_tlm: time the tiny LM of dir (DIR/policies/elms: its score head and the decision head tlm.json
+ * names, per request, against the tokens the policy prices; without one, a random 4-layer dim-128 proxy) and set
+ * out->prof's tlm group (a_ms, b_ms_per_token, params, source), appending its points to out (allocated when
+ * out->pts is NULL). calibrate_run calls it; `elms calibrate --tlm-only` calls it alone. */
+int calibrate_tlm(const Model *m, const char *dir, const CalibConfig *c, CalibResult *out, Err *e);
 
 #endif
