@@ -12,7 +12,7 @@
 
 enum {
     F_MODEL, F_DATA, F_OUT, F_DB, F_SCORE_ITEMS, F_GRID_ITEMS, F_DEV_ITEMS, F_DIM, F_LAYERS, F_HEADS, F_FFN,
-    F_EPOCHS, F_LR, F_ACCUM, F_SEED, F_LABELS, F_EXCLUDE, F_N
+    F_EPOCHS, F_PROB_EPOCHS, F_LR, F_ACCUM, F_SEED, F_LABELS, F_EXCLUDE, F_N
 };
 
 static int cmd_tlm_train(int argc, char **argv) {
@@ -30,6 +30,7 @@ static int cmd_tlm_train(int argc, char **argv) {
         [F_HEADS] = {"heads", "H", "attention heads", "4"},
         [F_FFN] = {"ffn", "F", "FFN width", "128"},
         [F_EPOCHS] = {"epochs", "E", "passes over each head's examples", "3"},
+        [F_PROB_EPOCHS] = {"prob-epochs", "E", "passes over the prob head's examples (one per item)", "30"},
         [F_LR] = {"lr", "X", "peak AdamW learning rate", "0.001"},
         [F_ACCUM] = {"accum", "N", "examples per optimizer step", "16"},
         [F_SEED] = {"seed", "S", "initialisation and example order", "1"},
@@ -45,7 +46,7 @@ static int cmd_tlm_train(int argc, char **argv) {
     }
     TlmBuildOpts o;
     tlm_build_defaults(&o);
-    long si, gi, di, dim, layers, heads, ffn, epochs, accum, seed;
+    long si, gi, di, dim, layers, heads, ffn, epochs, pepochs, accum, seed;
     double lr;
     if (cli_int("tlm", "score-items", fl[F_SCORE_ITEMS].value, 1, 1000000, &si) ||
         cli_int("tlm", "grid-items", fl[F_GRID_ITEMS].value, 1, 1000000, &gi) ||
@@ -55,6 +56,7 @@ static int cmd_tlm_train(int argc, char **argv) {
         cli_int("tlm", "heads", fl[F_HEADS].value, 1, 256, &heads) ||
         cli_int("tlm", "ffn", fl[F_FFN].value, 1, 65536, &ffn) ||
         cli_int("tlm", "epochs", fl[F_EPOCHS].value, 1, 1000, &epochs) ||
+        cli_int("tlm", "prob-epochs", fl[F_PROB_EPOCHS].value, 1, 10000, &pepochs) ||
         cli_int("tlm", "accum", fl[F_ACCUM].value, 1, 100000, &accum) ||
         cli_int("tlm", "seed", fl[F_SEED].value, 0, 4294967295L, &seed) ||
         cli_double("tlm", "lr", fl[F_LR].value, &lr))
@@ -67,6 +69,7 @@ static int cmd_tlm_train(int argc, char **argv) {
     o.dev_items = (int)di;
     o.shape = (TlmShape){(int)dim, (int)layers, (int)heads, (int)ffn};
     o.epochs = (int)epochs;
+    o.prob_epochs = (int)pepochs;
     o.lr = (float)lr;
     o.accum = (int)accum;
     o.seed = (unsigned long)seed;

@@ -29,6 +29,7 @@ void tlm_build_defaults(TlmBuildOpts *o) {
     o->dev_items = 50;
     o->shape = (TlmShape){64, 2, 4, 128};
     o->epochs = 3;
+    o->prob_epochs = 30;
     o->lr = 1e-3f;
     o->accum = 16;
     o->seed = 1;
@@ -79,11 +80,11 @@ static int fit_log(void *ctx, const TrainLogRow *row) {
     return 0;
 }
 
-/* fit: a fresh model of configuration c trained on x for o->epochs passes (the engine's example source: seeded
+/* fit: a fresh model of configuration c trained on x for epochs passes (the engine's example source: seeded
  * shuffled epochs, one example per micro-batch, o->accum per step; AdamW with a 5% warm-up and a cosine decay to a
  * tenth); *final_loss: the running mean of the last steps' losses. */
-static int fit(const TlmBuildOpts *o, const ModelConfig *c, const ExampleSet *x, unsigned long seed, const char *stage,
-               Model *m, double *final_loss, Err *e) {
+static int fit(const TlmBuildOpts *o, const ModelConfig *c, const ExampleSet *x, int epochs, unsigned long seed,
+               const char *stage, Model *m, double *final_loss, Err *e) {
     if (x->n == 0) return err_set(e, "%s: no training examples", stage);
     if (model_alloc(m, c, e)) return -1;
     model_init_random(m, seed);
@@ -92,7 +93,7 @@ static int fit(const TlmBuildOpts *o, const ModelConfig *c, const ExampleSet *x,
     tc.batch = 1;
     tc.seq = x->max_len;
     tc.accum = o->accum;
-    tc.steps = ((long)x->n * o->epochs + o->accum - 1) / o->accum;
+    tc.steps = ((long)x->n * epochs + o->accum - 1) / o->accum;
     tc.lr = o->lr;
     tc.min_lr = o->lr / 10;
     tc.warmup = tc.steps / 20 > 0 ? tc.steps / 20 : 1;
@@ -232,62 +233,79 @@ static int score_examples(const TlmBuildOpts *o, const TlmItems *it, const Score
 /* ---- the dev measures of a score head ---- */
 
 typedef struct ScoreDev {
-    double acc[2];            /* full LLM accuracy at ratios 0.5 and 0.3 */
+    double acc[2];            /* full LLM accuracy at ratios 0.5 and 0.3, the head's compression */
+    double acc_random[2];     /* the same with a seeded random subset of the system tokens (reference) */
+    double acc_whole;         /* the same with the whole prompt (reference) */
     double prec[2], rec[2];   /* keep probability > 0.5 against the relevant [0] and saliency [1] labels */
+    double topk[2];           /* of each item's k labelled-1 tokens, the share among its k highest-scored tokens
+                                 (precision = recall at k) */
 } ScoreDev;
 
 static const double DEV_RATIOS[2] = {0.5, 0.3};
+
+static int dev_eval(const TlmBuildOpts *o, const ElasticView *v, const unsigned char *keep, const EncodedItem *x,
+                    const char *app, const char *id, long *right, Err *e) {
+    EvalQuery q = {.model = o->llm, .view = v, .keep = keep, .x = x, .app = app, .item = id};
+    EvalOutcome oc;
+    if (eval_item(o->ev, &q, &oc, e)) return -1;
+    *right += oc.correct;
+    return 0;
+}
 
 static int score_dev(const TlmBuildOpts *o, Tlm *tlm, const TlmItems *dev, const ScoreLabels *l, ScoreDev *out,
                      Err *e) {
     memset(out, 0, sizeof *out);
     ElasticView full;
     view_full(o->llm, &full);
-    long tp[2] = {0}, fp[2] = {0}, fn[2] = {0}, right[2] = {0}, n = 0;
+    long tp[2] = {0}, fp[2] = {0}, fn[2] = {0}, hits[2] = {0}, pos[2] = {0}, right[2] = {0}, rnd[2] = {0}, whole = 0;
+    long n = 0;
     int k = 0;
     for (int a = 0; a < APPS_N; a++)
         for (int i = 0; i < dev->set[a].n; i++, k++) {
             const EncodedItem *x = &dev->enc[a][i];
+            const char *app = apps_table[a].name, *id = dev->set[a].items[i].id;
             int S = x->n_system;
             float *p = malloc(sizeof(float) * (size_t)(S ? S : 1));
             unsigned char *keep = malloc((size_t)(S ? S : 1));
             int rc = !p || !keep ? err_set(e, "out of memory") : tlm_score(tlm, x, p, e);
-            if (rc) {
-                free(p);
-                free(keep);
-                return -1;
-            }
-            for (int kind = 0; kind < 2; kind++) {
+            for (int kind = 0; !rc && kind < 2; kind++) {
                 const int *lab = (kind ? l->sal : l->rel) + l->off[k];
+                int P = 0;
                 for (int j = 0; j < S; j++) {
                     if (lab[j] < 0) continue;
                     int pred = p[j] > 0.5f;
                     tp[kind] += pred && lab[j];
                     fp[kind] += pred && !lab[j];
                     fn[kind] += !pred && lab[j];
+                    P += lab[j] == 1;
                 }
+                if (P == 0) continue;
+                keepmask_top(p, S, P, keep);
+                for (int j = 0; j < S; j++) hits[kind] += keep[j] && lab[j] == 1;
+                pos[kind] += P;
             }
-            for (int r = 0; r < 2; r++) {
-                keepmask_top(p, S, levels_kept_system(S, x->n_query, DEV_RATIOS[r]), keep);
-                EvalQuery q = {.model = o->llm, .view = &full, .keep = keep, .x = x, .app = apps_table[a].name,
-                               .item = dev->set[a].items[i].id};
-                EvalOutcome oc;
-                if (eval_item(o->ev, &q, &oc, e)) {
-                    free(p);
-                    free(keep);
-                    return -1;
-                }
-                right[r] += oc.correct;
+            for (int r = 0; !rc && r < 2; r++) {
+                int kk = levels_kept_system(S, x->n_query, DEV_RATIOS[r]);
+                keepmask_top(p, S, kk, keep);
+                rc = dev_eval(o, &full, keep, x, app, id, &right[r], e);
+                if (!rc && keepmask_random(keep, S, kk, keepmask_seed(o->seed, "tlm-dev", app, id, DEV_RATIOS[r])) != kk)
+                    rc = err_set(e, "out of memory");
+                if (!rc) rc = dev_eval(o, &full, keep, x, app, id, &rnd[r], e);
             }
-            n++;
+            if (!rc) rc = dev_eval(o, &full, NULL, x, app, id, &whole, e);
             free(p);
             free(keep);
+            if (rc) return -1;
+            n++;
         }
     for (int r = 0; r < 2; r++) {
         out->acc[r] = n ? (double)right[r] / (double)n : 0;
+        out->acc_random[r] = n ? (double)rnd[r] / (double)n : 0;
         out->prec[r] = tp[r] + fp[r] ? (double)tp[r] / (double)(tp[r] + fp[r]) : 0;
         out->rec[r] = tp[r] + fn[r] ? (double)tp[r] / (double)(tp[r] + fn[r]) : 0;
+        out->topk[r] = pos[r] ? (double)hits[r] / (double)pos[r] : 0;
     }
+    out->acc_whole = n ? (double)whole / (double)n : 0;
     return 0;
 }
 
@@ -489,7 +507,7 @@ int tlm_build(const TlmBuildOpts *o, const char *out, Err *e) {
         snprintf(stage, sizeof stage, "score head (%s labels)", kinds[kind]);
         rc = score_examples(o, &tr, &ltr, kind == 0, &xs[kind], e);
         if (!rc && xs[kind].n == 0 && !strcmp(o->score_labels, "auto")) continue; /* e.g. no item has spans */
-        if (!rc) rc = fit(o, &c, &xs[kind], o->seed + (unsigned long)kind, stage, &heads[kind], &loss[kind], e);
+        if (!rc) rc = fit(o, &c, &xs[kind], o->epochs, o->seed + (unsigned long)kind, stage, &heads[kind], &loss[kind], e);
         if (rc) break;
         /* measure through a Tlm holding just this head */
         Tlm one = {.score = heads[kind], .has_score = true, .llm_vocab = o->llm->cfg.vocab_size,
@@ -527,14 +545,14 @@ int tlm_build(const TlmBuildOpts *o, const char *out, Err *e) {
         head_config(o, o->llm, HEAD_SEQUENCE, N_RATIOS + N_LEVELS, 2, (int[]){N_RATIOS, N_LEVELS}, false,
                     TLM_N_SLO_TOKENS, &c);
         rc = decision_examples(o, &grid_tr, g_tr, true, &xp, &unlabelled, e) ||
-             fit(o, &c, &xp, o->seed + 2, "pair head", &pair, &loss[2], e);
+             fit(o, &c, &xp, o->epochs, o->seed + 2, "pair head", &pair, &loss[2], e);
     }
     if (!rc) {
         ModelConfig c;
         long dummy;
         head_config(o, o->llm, HEAD_SEQUENCE, N_GRID, 0, NULL, true, 0, &c);
         rc = decision_examples(o, &grid_tr, g_tr, false, &xq, &dummy, e) ||
-             fit(o, &c, &xq, o->seed + 3, "prob head", &prob, &loss[3], e);
+             fit(o, &c, &xq, o->prob_epochs, o->seed + 3, "prob head", &prob, &loss[3], e);
     }
     /* step 5: the dev choice */
     if (!rc) {
@@ -557,6 +575,9 @@ int tlm_build(const TlmBuildOpts *o, const char *out, Err *e) {
         cJSON_AddNumberToObject(opt, "grid_items", o->grid_items);
         cJSON_AddNumberToObject(opt, "dev_items", o->dev_items);
         cJSON_AddNumberToObject(opt, "epochs", o->epochs);
+        cJSON_AddNumberToObject(opt, "prob_epochs", o->prob_epochs);
+        cJSON_AddNumberToObject(opt, "dim", o->shape.dim);
+        cJSON_AddNumberToObject(opt, "layers", o->shape.layers);
         cJSON_AddNumberToObject(opt, "lr", o->lr);
         cJSON_AddNumberToObject(opt, "accum", o->accum);
         cJSON_AddNumberToObject(opt, "seed", (double)o->seed);
@@ -576,7 +597,13 @@ int tlm_build(const TlmBuildOpts *o, const char *out, Err *e) {
             cJSON_AddNumberToObject(k, "recall_relevant", sdev[kind].rec[0]);
             cJSON_AddNumberToObject(k, "precision_saliency", sdev[kind].prec[1]);
             cJSON_AddNumberToObject(k, "recall_saliency", sdev[kind].rec[1]);
+            cJSON_AddNumberToObject(k, "topk_relevant", sdev[kind].topk[0]);
+            cJSON_AddNumberToObject(k, "topk_saliency", sdev[kind].topk[1]);
         }
+        /* the references do not depend on the head */
+        cJSON_AddNumberToObject(sc, "accuracy_whole_prompt", sdev[chosen].acc_whole);
+        cJSON_AddNumberToObject(sc, "accuracy_random_0.5", sdev[chosen].acc_random[0]);
+        cJSON_AddNumberToObject(sc, "accuracy_random_0.3", sdev[chosen].acc_random[1]);
         cJSON *dd = cJSON_AddObjectToObject(j, "decision_dev");
         const DecisionDev *dv[2] = {&dpair, &dprob};
         const char *dn[2] = {"pair", "prob"};
@@ -639,7 +666,7 @@ int tlm_build_classifier(const TlmBuildOpts *o, const char *out, Err *e) {
              score_labels(o, &tr, false, -1, &ltr, "classifier labels (train)", e) ||
              score_labels(o, &dev, false, 0, &ldev, "classifier labels (dev)", e) ||
              score_examples(o, &tr, &ltr, true, &x, e) ||
-             fit(o, &c, &x, o->seed, "classifier", &m, &loss, e);
+             fit(o, &c, &x, o->epochs, o->seed, "classifier", &m, &loss, e);
     if (!rc) {
         Tlm one;
         memset(&one, 0, sizeof one);
@@ -666,6 +693,10 @@ int tlm_build_classifier(const TlmBuildOpts *o, const char *out, Err *e) {
         cJSON_AddNumberToObject(j, "accuracy_ratio_0.3", sd.acc[1]);
         cJSON_AddNumberToObject(j, "precision_relevant", sd.prec[0]);
         cJSON_AddNumberToObject(j, "recall_relevant", sd.rec[0]);
+        cJSON_AddNumberToObject(j, "topk_relevant", sd.topk[0]);
+        cJSON_AddNumberToObject(j, "accuracy_whole_prompt", sd.acc_whole);
+        cJSON_AddNumberToObject(j, "accuracy_random_0.5", sd.acc_random[0]);
+        cJSON_AddNumberToObject(j, "accuracy_random_0.3", sd.acc_random[1]);
         cJSON_AddNumberToObject(j, "wall_s", clock_wall_s() - t0);
         char *txt = cJSON_Print(j);
         char path[1200];

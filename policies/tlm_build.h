@@ -37,6 +37,8 @@ typedef struct TlmBuildOpts {
     int dev_items;             /* dev items per app for the choices (default 50) */
     TlmShape shape;            /* default 64 wide, 2 layers, 4 heads, FFN 128 */
     int epochs;                /* passes over each head's examples (default 3) */
+    int prob_epochs;           /* passes for the prob head, which has one example per item where the pair head
+                                  has one per item and SLO pair (default 30) */
     float lr;                  /* peak AdamW learning rate (default 1e-3) */
     int accum;                 /* examples per optimizer step (default 16) */
     unsigned long seed;        /* initialisation and example order (default 1) */
