@@ -13,13 +13,17 @@
  * Ablations (same artefacts): elms-nolora (level views without their adapters), elms-noscore (a seeded random
  * subset of the system tokens at the chosen p instead of the score head), elms-nodecision (no decision head, a
  * fixed rule: the largest feasible level, then the largest feasible ratio at it, with the score head's
- * compression; none feasible: the cheapest relative to the SLO). */
+ * compression; none feasible: the cheapest relative to the SLO), elms-loo (for each request the tiny LM trained
+ * without its app: the paper trained its decision head on other data than it served, so this is the fair
+ * generalisation test; its own artefacts, `elms prepare elms-loo`). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "base/keepmask.h"
+#include "datasets/apps.h"
 #include "elastic/levels.h"
+#include "engine/io.h"
 #include "policies/build.h"
 #include "policies/feasible.h"
 #include "policies/policy.h"
@@ -32,12 +36,15 @@ typedef struct ElmsVariant {
     DecideMode mode;
     bool no_lora;
     bool random_compression;
+    bool leave_one_out;      /* a TLM per app, trained without it (MODEL/policies/elms-loo/APP) */
 } ElmsVariant;
 
 typedef struct ElmsState {
     ElmsVariant var;
     LevelSet levels;
-    Tlm tlm;
+    Tlm tlm;                 /* the TLM of the current request (one of loo[] in elms-loo) */
+    Tlm loo[APPS_N];
+    bool has_loo[APPS_N];
     float *score;            /* (cap) keep probabilities of the current request's system tokens */
     unsigned char *mask;     /* (N_RATIOS, cap) keep-masks, one per ratio */
     int cap;
@@ -54,7 +61,19 @@ static int elms_prepare_variant(Policy *p, ElmsVariant var, Err *e) {
     if (!var.no_lora && s->levels.n_lora < N_LEVELS - 1)
         return err_set(e, "%s/lora: %d of %d level adapters (train them: elms lora)", p->env->model_dir,
                        s->levels.n_lora, N_LEVELS - 1);
-    if (tlm_load(&s->tlm, dir, p->env->base, eval_bos(p->env->tok, p->env->base), e)) return -1;
+    int bos = eval_bos(p->env->tok, p->env->base);
+    if (var.leave_one_out) {
+        if (policy_artefacts_named(p, "elms-loo", dir, sizeof dir, e)) return -1;
+        for (int a = 0; a < APPS_N; a++) {
+            char sub[1300];
+            snprintf(sub, sizeof sub, "%s/%s", dir, apps_table[a].name);
+            if (tlm_load(&s->loo[a], sub, p->env->base, bos, e)) return -1;
+            s->has_loo[a] = true;
+        }
+        s->tlm = s->loo[0];
+        return 0;
+    }
+    if (tlm_load(&s->tlm, dir, p->env->base, bos, e)) return -1;
     if (var.mode == DECIDE_PAIR) s->tlm.decision = TLM_DECISION_PAIR;
     if (var.mode == DECIDE_PROB) s->tlm.decision = TLM_DECISION_PROB;
     if ((s->tlm.decision == TLM_DECISION_PAIR && !s->tlm.has_pair) ||
@@ -156,6 +175,11 @@ static int decide_pair(Policy *p, const PolicyRequest *r, int li, int ri, Decisi
 
 static int elms_decide(Policy *p, const PolicyRequest *r, Decision *d, Err *e) {
     ElmsState *s = p->state;
+    if (s->var.leave_one_out) { /* the TLM that never saw this request's app */
+        int a = apps_find(r->app);
+        if (a < 0) return err_set(e, "elms-loo: request %ld: app '%s' has no leave-one-out tiny LM", r->id, r->app);
+        s->tlm = s->loo[a];
+    }
     if (!r->enc) { /* a request without an item has no prompt to read: the largest feasible level */
         if (feasible_level(p->env, r, &s->levels, NULL, 1.0, d, NULL, e)) return -1;
         return 0;
@@ -184,7 +208,11 @@ static void elms_memory(const Policy *p, PolicyMemory *m) {
     m->params = (double)p->env->base->n_params;
     for (int i = 0; s && i < N_LEVELS; i++)
         if (s->levels.has_lora[i]) m->params += (double)s->levels.lora[i].n_params;
-    m->tlm_params = s ? tlm_params(&s->tlm) : 0;
+    m->tlm_params = 0;
+    if (s && s->var.leave_one_out)
+        for (int a = 0; a < APPS_N; a++) m->tlm_params += s->has_loo[a] ? tlm_params(&s->loo[a]) : 0;
+    else if (s)
+        m->tlm_params = tlm_params(&s->tlm);
     m->params += m->tlm_params;
 }
 
@@ -192,7 +220,12 @@ static void elms_destroy(Policy *p) {
     ElmsState *s = p->state;
     if (!s) return;
     levelset_free(&s->levels);
-    tlm_free(&s->tlm);
+    if (s->var.leave_one_out)
+        for (int a = 0; a < APPS_N; a++) {
+            if (s->has_loo[a]) tlm_free(&s->loo[a]);
+        }
+    else
+        tlm_free(&s->tlm);
     free(s->score);
     free(s->mask);
     free(s);
@@ -205,7 +238,7 @@ static void elms_destroy(Policy *p) {
     }                                                                                     \
     static int fn##_create(Policy *p, Err *e) {                                           \
         (void)e;                                                                          \
-        p->build = !strcmp(#fn, "elms") ? elms_build : NULL;                               \
+        p->build = !strcmp(#fn, "elms") ? elms_build : !strcmp(#fn, "elms_loo") ? elms_loo_build : NULL; \
         p->prepare = fn##_prepare;                                                        \
         p->decide = elms_decide;                                                          \
         p->memory = elms_memory;                                                          \
@@ -231,17 +264,48 @@ static int elms_build(const BuildEnv *env, const char *dir, Err *e) {
     return tlm_build(&o, dir, e);
 }
 
+/* elms_loo_build: one tiny LM per app, each trained without that app (tlm_build's exclude), into dir/APP; the
+ * smaller item counts keep the six builds within about an hour on two cores */
+static int elms_loo_build(const BuildEnv *env, const char *dir, Err *e) {
+    if (!env->tok) return err_set(e, "%s: no tokenizer.json (the tiny LM shares the LLM's tokenizer)", env->model_dir);
+    Evaluator own;
+    if (!env->ev) evaluator_init(&own, env->tok, env->model, NULL);
+    for (int a = 0; a < APPS_N; a++) {
+        TlmBuildOpts o;
+        tlm_build_defaults(&o);
+        o.score_items = 300;
+        o.grid_items = 50;
+        o.dev_items = 25;
+        o.llm = env->model;
+        o.model_dir = env->model_dir;
+        o.tok = env->tok;
+        o.data_dir = env->data_dir;
+        o.ev = env->ev ? env->ev : &own;
+        o.seed = env->seed;
+        o.exclude = apps_table[a].name;
+        o.progress = env->progress;
+        o.progress_ctx = env->progress_ctx;
+        char sub[1300];
+        snprintf(sub, sizeof sub, "%s/%s", dir, apps_table[a].name);
+        if (io_mkdirs(sub, e) || tlm_build(&o, sub, e)) return err_prefix(e, "without %s", apps_table[a].name);
+    }
+    return 0;
+}
+
 ELMS_VARIANT(elms, .mode = DECIDE_TLM)
 ELMS_VARIANT(elms_pair, .mode = DECIDE_PAIR)
 ELMS_VARIANT(elms_prob, .mode = DECIDE_PROB)
 ELMS_VARIANT(elms_nolora, .mode = DECIDE_TLM, .no_lora = true)
 ELMS_VARIANT(elms_noscore, .mode = DECIDE_TLM, .random_compression = true)
 ELMS_VARIANT(elms_nodecision, .mode = DECIDE_NONE)
+ELMS_VARIANT(elms_loo, .mode = DECIDE_TLM, .leave_one_out = true)
 
 POLICY_REGISTER("elms", "ELMS: the tiny LM compresses the prompt and picks (level, ratio) per request", elms_create)
 POLICY_REGISTER("elms-pair", "ELMS with the paper's two-head decision (argmax ratio and level)", elms_pair_create)
 POLICY_REGISTER("elms-prob", "ELMS deciding by the most probable correct feasible (level, ratio)", elms_prob_create)
 POLICY_REGISTER("elms-nolora", "ablation: ELMS without the levels' LoRA adapters", elms_nolora_create)
 POLICY_REGISTER("elms-noscore", "ablation: ELMS with random compression at the chosen ratio", elms_noscore_create)
+POLICY_REGISTER("elms-loo", "ablation: ELMS whose tiny LM never saw the request's app (elms prepare elms-loo)",
+                elms_loo_create)
 POLICY_REGISTER("elms-nodecision", "ablation: ELMS's compression with a fixed rule instead of the decision head",
                 elms_nodecision_create)
