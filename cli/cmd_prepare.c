@@ -11,7 +11,7 @@
 #include "policies/build.h"
 #include "policies/policy.h"
 
-enum { F_MODEL, F_DATA, F_FORCE, F_WINDOWS, F_SEQ, F_SEED, F_LACO, F_MODELS, F_DB, F_N };
+enum { F_MODEL, F_DATA, F_FORCE, F_WINDOWS, F_SEQ, F_SEED, F_LACO, F_MODELS, F_DB, F_SP_WINDOWS, F_SP_RANK, F_N };
 
 /* prepare_one: build name and print its cost line; 0, or 1 after printing the error. */
 static int prepare_one(const char *name, BuildEnv *env, bool force) {
@@ -43,6 +43,9 @@ static int cmd_prepare(int argc, char **argv) {
         [F_LACO] = {"laco-threshold", "X", "laco: initial similarity threshold (default: the LaCo option default)", NULL},
         [F_MODELS] = {"models", "DIR[,DIR]", "offtheshelf: smaller models, most capable first", "models/small,models/tiny"},
         [F_DB] = {"db", "FILE", "elms: results database whose evaluation cache the tiny LM's labels use", "results/elms.db"},
+        [F_SP_WINDOWS] = {"sparsity-windows", "N", "dejavu: training windows of the neuron predictors (1 in 8 more held out)",
+                          "512"},
+        [F_SP_RANK] = {"sparsity-rank", "R", "dejavu: the predictors' hidden width (0: chosen from a sweep of 8..128)", "0"},
     };
     const char *pos[2];
     int n_pos = 0;
@@ -53,12 +56,14 @@ static int cmd_prepare(int argc, char **argv) {
         fprintf(stderr, "elms prepare: a policy name (or all) and --model are required (see --help)\n");
         return 2;
     }
-    long windows, seq, seed;
+    long windows, seq, seed, sp_windows, sp_rank;
     BuildEnv env;
     build_env_defaults(&env);
     if (cli_int("prepare", "calib-windows", fl[F_WINDOWS].value, 1, 100000, &windows) ||
         cli_int("prepare", "calib-seq", fl[F_SEQ].value, 2, 1 << 20, &seq) ||
         cli_int("prepare", "seed", fl[F_SEED].value, 0, 4294967295L, &seed) ||
+        cli_int("prepare", "sparsity-windows", fl[F_SP_WINDOWS].value, 1, 100000, &sp_windows) ||
+        cli_int("prepare", "sparsity-rank", fl[F_SP_RANK].value, 0, 4096, &sp_rank) ||
         (fl[F_LACO].value && cli_double("prepare", "laco-threshold", fl[F_LACO].value, &env.laco_threshold)))
         return 2;
     const char *names[64];
@@ -95,6 +100,8 @@ static int cmd_prepare(int argc, char **argv) {
     env.calib_seq = (int)seq;
     env.seed = (unsigned long)seed;
     env.models = fl[F_MODELS].value;
+    env.sparsity_windows = (int)sp_windows;
+    env.sparsity_rank = (int)sp_rank;
     env.command = cmdline;
     env.progress = stage_progress_report;
     int rc = 0, evaluates = 0;

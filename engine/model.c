@@ -311,11 +311,21 @@ bool view_equal(const ElasticView *a, const ElasticView *b) {
 /* Active FFN units of a layer under a view (explicit subsets count their size). */
 static int ffn_active(const LayerView *L) { return L->skip_ffn ? 0 : (L->ffn_idx ? L->n_ffn_idx : L->ffn_units); }
 
+/* Parameters of one attention unit (a KV group: its query heads' q and o rows, its k and v rows) and of one FFN
+ * neuron (gate, up and down rows). */
+static double attn_unit_params(const ModelConfig *c) {
+    return 2.0 * (c->n_heads / c->n_kv_heads) * c->head_dim * c->dim + 2.0 * c->head_dim * c->dim;
+}
+static double ffn_unit_params(const ModelConfig *c) { return 3.0 * c->dim; }
+
+double model_layer_params(const ModelConfig *c) {
+    return c->n_layers * (attn_unit_params(c) * c->n_kv_heads + ffn_unit_params(c) * c->ffn_dim);
+}
+
 double view_param_fraction(const Model *m, const ElasticView *v) {
     const ModelConfig *c = &m->cfg;
-    double attn_per_unit = 2.0 * (c->n_heads / c->n_kv_heads) * c->head_dim * c->dim + 2.0 * c->head_dim * c->dim;
-    double ffn_per_unit = 3.0 * c->dim;
-    double full = c->n_layers * (attn_per_unit * c->n_kv_heads + ffn_per_unit * c->ffn_dim), kept = 0.0;
+    double attn_per_unit = attn_unit_params(c), ffn_per_unit = ffn_unit_params(c);
+    double full = model_layer_params(c), kept = 0.0;
     for (int l = 0; l < c->n_layers; l++) {
         const LayerView *L = &v->layer[l];
         if (!L->skip_attn) kept += attn_per_unit * L->attn_units;

@@ -194,6 +194,8 @@ void view_uniform(const Model *m, int attn_units, int ffn_units, ElasticView *v)
 int view_check(const Model *m, const ElasticView *v, Err *e);
 /* view_equal: same widths, skips, subsets and adapter pointer (no switch needed). */
 bool view_equal(const ElasticView *a, const ElasticView *b);
+/* model_layer_params: attention + FFN parameters of all layers of c (what view_param_fraction counts as 1). */
+double model_layer_params(const ModelConfig *c);
 /* view_param_fraction: fraction of the model's parameters the view reads per token (embedding excluded). */
 double view_param_fraction(const Model *m, const ElasticView *v);
 

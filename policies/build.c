@@ -22,6 +22,7 @@ void build_env_defaults(BuildEnv *env) {
     env->calib_seq = 128;
     env->seed = 1;
     env->laco_threshold = NAN; /* laco_options_default */
+    env->sparsity_windows = BUILD_SPARSITY_WINDOWS;
 }
 
 void build_progress(const BuildEnv *env, const char *stage, long done, long total) {
@@ -42,10 +43,14 @@ int build_calib(const BuildEnv *env, Calib *c, Err *e) {
     return rc;
 }
 
-/* options_key: the build options as one string (recorded in prepare.json; a change rebuilds). */
+/* options_key: the build options as one string (recorded in prepare.json; a change rebuilds). The sparsity options
+ * appear only when they differ from their defaults, so that folders prepared before they existed stay valid. */
 static void options_key(const BuildEnv *env, char *out, size_t cap) {
-    snprintf(out, cap, "calib %dx%d seed %lu laco-threshold %g models %s", env->calib_windows, env->calib_seq,
-             env->seed, env->laco_threshold, env->models ? env->models : "-");
+    int n = snprintf(out, cap, "calib %dx%d seed %lu laco-threshold %g models %s", env->calib_windows, env->calib_seq,
+                     env->seed, env->laco_threshold, env->models ? env->models : "-");
+    if (n < 0 || (size_t)n >= cap) return;
+    if (env->sparsity_windows != BUILD_SPARSITY_WINDOWS || env->sparsity_rank != 0)
+        snprintf(out + n, cap - (size_t)n, " sparsity %d rank %d", env->sparsity_windows, env->sparsity_rank);
 }
 
 /* read_recorded: whether DIR/prepare.json exists and was prepared for weights with hash model_hash and the

@@ -13,6 +13,8 @@
 #include "engine/model.h"
 #include "engine/tokenizer.h"
 
+#define BUILD_SPARSITY_WINDOWS 512
+
 /* What a build reads: the model (already loaded), its directory, the data directory (calibration windows come
  * from DATA/corpus/train.bin) and the build options. */
 typedef struct BuildEnv {
@@ -26,6 +28,9 @@ typedef struct BuildEnv {
     double laco_threshold;    /* laco: initial similarity threshold (NAN: laco_options_default's) */
     const char *models;       /* offtheshelf: comma-separated model directories, most capable first; the
                                  policy's model directory itself stands for the base */
+    int sparsity_windows;     /* dejavu: windows of calib_seq tokens whose activation traces train the neuron
+                                 predictors (default 512); one more for every eight is held out for recall */
+    int sparsity_rank;        /* dejavu: the predictors' hidden width r; 0 (default) = chosen from a sweep */
     const char *command;      /* the command line, recorded in prepare.json (may be NULL) */
     struct Evaluator *ev;     /* the one evaluation path for builds that evaluate items (elms), with the
                                  caller's store; NULL: a store-less evaluator of the build's own */

@@ -211,10 +211,7 @@ int profile_write(const Profile *p, const char *path, Err *e) {
 
 /* ---- cost model ---- */
 
-double cost_layer_params(const ModelConfig *c) {
-    double attn = 2.0 * c->n_heads * c->head_dim * c->dim + 2.0 * c->n_kv_heads * c->head_dim * c->dim;
-    return (double)c->n_layers * (attn + 3.0 * c->ffn_dim * c->dim);
-}
+double cost_layer_params(const ModelConfig *c) { return model_layer_params(c); }
 
 double cost_kv_elems_per_token(const ModelConfig *c) { return 2.0 * c->n_layers * c->n_kv_heads * c->head_dim; }
 

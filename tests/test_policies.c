@@ -2,6 +2,7 @@
  * `elms prepare` (atomic folders, manifests, cost line), each baseline's offline algorithm against an
  * independent computation, and every baseline's decisions on a sweep of SLOs (feasible whenever any of its
  * configurations is, and then the most capable feasible one; otherwise the cheapest). */
+#include <cJSON.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +13,7 @@
 #include "elastic/laco.h"
 #include "elastic/layerscore.h"
 #include "elastic/levels.h"
+#include "elastic/sparsity.h"
 #include "engine/data.h"
 #include "engine/io.h"
 #include "policies/build.h"
@@ -426,5 +428,75 @@ TEST(offtheshelf_checks_and_orders_its_models) {
     CHECK_MSG(!strcmp(d.model->hash, w.small.hash), "picked a model with %d layers", d.model->cfg.n_layers);
     policy_destroy(&p);
     model_free(&tiny);
+    world_free(&w);
+}
+
+/* dejavu: the build writes predictors and their manifest (deterministic for a seed, better than chance on held-out
+ * activations), and on a sweep of SLOs the decision keeps the largest feasible number of neurons not above the
+ * TPOT SLO's fraction (priced here independently), else one neuron. */
+TEST(dejavu_builds_predictors_and_keeps_the_largest_feasible_fraction) {
+    World w;
+    world_init(t, &w, 61);
+    w.benv.sparsity_windows = 64;
+    w.benv.sparsity_rank = 4;
+    Err e;
+    BuildReport rep;
+    CHECK_MSG(policy_build("dejavu", &w.benv, false, &rep, &e) == 0, "%s", e.msg);
+    char path[1400];
+    snprintf(path, sizeof path, "%s/policies/dejavu/sparsity.json", w.model_dir);
+    cJSON *j = NULL;
+    CHECK_MSG(io_read_json(path, &j, &e) == 0, "%s", e.msg);
+    const cJSON *rank = cJSON_GetObjectItemCaseSensitive(j, "rank"), *hash = cJSON_GetObjectItemCaseSensitive(j, "predictor_hash");
+    const cJSON *mean = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(j, "recall"), "mean");
+    CHECK(cJSON_IsNumber(rank) && rank->valueint == 4 && cJSON_IsString(hash));
+    CHECK(cJSON_IsArray(mean) && cJSON_GetArraySize(mean) == 9);
+    CHECK_MSG(cJSON_GetArrayItem(mean, 4)->valuedouble > 0.5, "recall at keep 0.5: %g (chance: 0.5)",
+              cJSON_GetArrayItem(mean, 4)->valuedouble);
+    char first[17] = "";
+    if (cJSON_IsString(hash)) snprintf(first, sizeof first, "%s", hash->valuestring);
+    cJSON_Delete(j);
+    /* the same build again: bitwise the same predictors */
+    CHECK(policy_build("dejavu", &w.benv, true, &rep, &e) == 0);
+    CHECK(io_read_json(path, &j, &e) == 0);
+    hash = cJSON_GetObjectItemCaseSensitive(j, "predictor_hash");
+    CHECK(cJSON_IsString(hash) && !strcmp(hash->valuestring, first));
+    cJSON_Delete(j);
+    Policy p;
+    CHECK(policy_create(&p, "dejavu", &e) == 0);
+    CHECK_MSG(policy_prepare(&p, &w.penv, &e) == 0, "%s", e.msg);
+    int F = w.m.cfg.ffn_dim, n_sparse = 0, n_infeasible = 0;
+    double extra = sparsity_fraction(&w.m.cfg, 4);
+    for (double a = 0.5; a <= 1.001; a += 0.25)
+        for (double b = 0.3; b <= 1.001; b += 0.1) {
+            PolicyRequest r = request(&w, a, b);
+            Decision d;
+            CHECK_MSG(policy_decide(&p, &r, &d, &e) == 0, "%s", e.msg);
+            int k0 = sparsity_keep_count(b < 1 ? b : 1.0, F), want = 1;
+            bool any = false;
+            for (int k = k0; k >= 1 && !any; k--) {
+                Decision x = {.model = &w.m, .level = 1.0, .ratio = 1.0, .extra_lin = k < F ? extra : 0.0};
+                view_full(&w.m, &x.view);
+                for (int l = 0; l < w.m.cfg.n_layers; l++) x.view.layer[l].ffn_units = k;
+                Feasibility f;
+                CHECK(feasible_check(&w.penv, &r, &x, &f, &e) == 0);
+                if (f.feasible) want = k, any = true;
+            }
+            CHECK_MSG(fabs(d.level - (double)want / F) < 1e-12, "(%.2f, %.2f): level %g, expected %d/%d", a, b,
+                      d.level, want, F);
+            CHECK(d.ratio == 1.0 && d.keep == NULL);
+            if (want < F) {
+                CHECK(d.view.ffn_select != NULL && d.select_key && strstr(d.select_key, first));
+                CHECK_NEAR(d.extra_lin, extra, 1e-15);
+                n_sparse++;
+            } else {
+                CHECK(d.view.ffn_select == NULL && d.extra_lin == 0.0);
+            }
+            n_infeasible += !any;
+        }
+    CHECK_MSG(n_sparse > 0 && n_infeasible > 0, "sparse decisions %d, infeasible SLOs %d", n_sparse, n_infeasible);
+    PolicyMemory mem;
+    p.memory(&p, &mem);
+    CHECK_NEAR(mem.params, (double)w.m.n_params + (double)sparsity_param_count(&w.m.cfg, 4), 0.5);
+    policy_destroy(&p);
     world_free(&w);
 }
