@@ -11,11 +11,13 @@
 #include "base/keepmask.h"
 #include "datasets/apps.h"
 #include "elastic/levels.h"
+#include "engine/data.h"
 #include "engine/io.h"
 #include "policies/build.h"
 #include "policies/compressor.h"
 #include "policies/feasible.h"
 #include "policies/policy.h"
+#include "policies/sparsity_select.h"
 #include "policies/tlm.h"
 #include "tests/test.h"
 #include "tests/test_sim_fixture.h"
@@ -275,5 +277,77 @@ TEST(elms_policies_follow_their_decision_rules) {
                                           cases[k][0], cases[k][1], cases[k][2]);
     levelset_free(&ls);
     tlm_free(&tlm);
+    tw_free(&w);
+}
+
+/* lingua2-cs: the classifier keeps the top round(p S) system tokens with p = the TTFT SLO, its work is priced, and
+ * the FFN fraction is the TPOT SLO's when feasible, else the largest feasible (each candidate priced here). */
+TEST(lingua2_cs_compresses_to_the_ttft_slo_and_keeps_the_largest_feasible_fraction) {
+    TlmWorld w;
+    tw_init(t, &w, 7);
+    Err e;
+    char path[1400];
+    snprintf(path, sizeof path, "%s/corpus", w.f.data_dir);
+    CHECK(io_mkdirs(path, &e) == 0);
+    int n_tok = 4000, *tok = malloc(sizeof(int) * (size_t)n_tok);
+    for (int i = 0; i < n_tok; i++) tok[i] = 2 + (i * 7 + i / 13) % (w.f.model.cfg.vocab_size - 2);
+    snprintf(path, sizeof path, "%s/corpus/train.bin", w.f.data_dir);
+    CHECK(data_save(path, tok, (size_t)n_tok, &e) == 0);
+    free(tok);
+    w.benv.calib_seq = 16;
+    w.benv.sparsity_windows = 32;
+    w.benv.sparsity_rank = 4;
+    BuildReport rep;
+    CHECK_MSG(policy_build("lingua2-cs", &w.benv, false, &rep, &e) == 0, "%s", e.msg);
+    char dir[1300];
+    snprintf(dir, sizeof dir, "%s/policies/lingua2-cs", w.f.model_dir);
+    snprintf(path, sizeof path, "%s/compressor", dir);
+    Tlm cls;
+    CHECK_MSG(tlm_load_score(&cls, path, &w.f.model, w.f.model.cfg.bos_id, &e) == 0, "%s", e.msg);
+    CHECK(cls.score.n_params > 0);
+    SparsityPolicy sp;
+    CHECK(sparsity_policy_load(&sp, &w.f.model, dir, &e) == 0);
+    Policy p;
+    CHECK(policy_create(&p, "lingua2-cs", &e) == 0);
+    CHECK_MSG(policy_prepare(&p, &w.penv, &e) == 0, "%s", e.msg);
+    int F = w.f.model.cfg.ffn_dim, n_feasible = 0, n_miss = 0;
+    for (int a = 0; a < APPS_N; a++)
+        for (double s1 = 0.1; s1 <= 1.2; s1 += 0.3)
+            for (double s2 = 0.3; s2 <= 1.001; s2 += 0.35) {
+                PolicyRequest r = request(&w, a, 1, s1, s2);
+                Decision d;
+                CHECK_MSG(policy_decide(&p, &r, &d, &e) == 0, "%s", e.msg);
+                const EncodedItem *x = r.enc;
+                int S = x->n_system;
+                double ratio = s1 < 1 ? s1 : 1;
+                float *sc = malloc(sizeof(float) * (size_t)S);
+                unsigned char *want = malloc((size_t)S);
+                CHECK(tlm_score(&cls, x, sc, &e) == 0);
+                int k = (int)lround(ratio * S);
+                keepmask_top(sc, S, k, want);
+                CHECK(d.keep && !memcmp(d.keep, want, (size_t)S));
+                CHECK(fabs(d.ratio - ratio) < 1e-12 && d.tlm_tokens > 1 + S + x->n_query);
+                /* brute force over the kept neuron count, from the TPOT SLO's down */
+                int k0 = (int)lround((s2 < 1 ? s2 : 1) * F), first = -1;
+                for (int kk = k0 < 1 ? 1 : k0; kk >= 1 && first < 0; kk--) {
+                    Decision x2;
+                    sparsity_policy_fill(&sp, &w.f.model, kk, want, ratio, &x2);
+                    x2.tlm_tokens = d.tlm_tokens;
+                    Feasibility f;
+                    CHECK(feasible_check(&w.penv, &r, &x2, &f, &e) == 0);
+                    if (f.feasible) first = kk;
+                }
+                int got = d.view.layer[0].ffn_units;
+                CHECK_MSG(first < 0 ? got == 1 : got == first, "slo (%.1f, %.2f): kept %d neurons, expected %d", s1,
+                          s2, got, first < 0 ? 1 : first);
+                n_feasible += first >= 0;
+                n_miss += first < 0;
+                free(sc);
+                free(want);
+            }
+    CHECK_MSG(n_feasible > 0 && n_miss > 0, "the sweep should reach both cases (%d, %d)", n_feasible, n_miss);
+    policy_destroy(&p);
+    sparsity_policy_free(&sp);
+    tlm_free(&cls);
     tw_free(&w);
 }
