@@ -213,7 +213,6 @@ static void elms_memory(const Policy *p, PolicyMemory *m) {
         for (int a = 0; a < APPS_N; a++) m->tlm_params += s->has_loo[a] ? tlm_params(&s->loo[a]) : 0;
     else if (s)
         m->tlm_params = tlm_params(&s->tlm);
-    m->params += m->tlm_params;
 }
 
 static void elms_destroy(Policy *p) {

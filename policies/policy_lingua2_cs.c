@@ -121,7 +121,7 @@ static int lingua2_decide(Policy *p, const PolicyRequest *r, Decision *d, Err *e
 
 static void lingua2_memory(const Policy *p, PolicyMemory *m) {
     const Lingua2State *s = p->state;
-    m->params = (double)p->env->base->n_params + (s ? sparsity_policy_params(&s->sp) + s->classifier_params : 0);
+    m->params = (double)p->env->base->n_params + (s ? sparsity_policy_params(&s->sp) : 0);
     m->tlm_params = s ? s->classifier_params : 0;
 }
 
