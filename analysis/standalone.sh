@@ -15,7 +15,7 @@ N=${1:-100}
 DB=${2:-results/elms.db}
 MODEL=${3:-models/base-elastic}
 PROFILE=${PROFILE:-normalized}
-POLICIES=${POLICIES:-full,oracle,llm-pruner,layer-reduction,shortgpt,laco,attndrop,offtheshelf,dejavu}
+POLICIES=${POLICIES:-full,oracle,llm-pruner,layer-reduction,shortgpt,laco,attndrop,offtheshelf,dejavu,lingua2-cs,elms,elms-pair,elms-prob,elms-nolora,elms-noscore,elms-nodecision}
 OUT=results/reproduce
 mkdir -p "$OUT" results/traces
 export OPENBLAS_NUM_THREADS=${OPENBLAS_NUM_THREADS:-1}

@@ -12,7 +12,7 @@
 
 enum {
     F_MODEL, F_DATA, F_OUT, F_DB, F_SCORE_ITEMS, F_GRID_ITEMS, F_DEV_ITEMS, F_DIM, F_LAYERS, F_HEADS, F_FFN,
-    F_EPOCHS, F_PROB_EPOCHS, F_LR, F_ACCUM, F_SEED, F_LABELS, F_EXCLUDE, F_N
+    F_EPOCHS, F_PROB_EPOCHS, F_LR, F_ACCUM, F_SEED, F_LABELS, F_EXCLUDE, F_SWEEP, F_N
 };
 
 static int cmd_tlm_train(int argc, char **argv) {
@@ -36,6 +36,8 @@ static int cmd_tlm_train(int argc, char **argv) {
         [F_SEED] = {"seed", "S", "initialisation and example order", "1"},
         [F_LABELS] = {"score-labels", "KIND", "auto (the better on dev), relevant or saliency", "auto"},
         [F_EXCLUDE] = {"exclude-app", "APP", "leave this app out of every step (leave-one-app-out)", NULL},
+        [F_SWEEP] = {"sweep", "DxL,...", "also train and measure these sizes (width x layers; 16-wide heads, FFN twice "
+                                        "the width) on the same labels: tlm.json size_sweep", NULL},
     };
     int pr = cli_parse(argc, argv, "elms tlm train --out DIR [--model DIR] [--data DIR] [options]", fl, F_N, NULL, 0,
                        NULL);
@@ -74,6 +76,15 @@ static int cmd_tlm_train(int argc, char **argv) {
     o.accum = (int)accum;
     o.seed = (unsigned long)seed;
     o.score_labels = fl[F_LABELS].value;
+    for (const char *q = fl[F_SWEEP].value; q && *q;) {
+        int d, l, used = 0;
+        if (o.n_sweep == 8 || sscanf(q, "%dx%d%n", &d, &l, &used) != 2 || d < 16 || d > 4096 || d % 16 || l < 1 ||
+            l > 64 || (q[used] && q[used] != ','))
+            return cli_error("tlm", "--sweep expects up to 8 WIDTHxLAYERS pairs (width a multiple of 16), not '%s'",
+                             fl[F_SWEEP].value), 2;
+        o.sweep[o.n_sweep++] = (TlmShape){d, l, d / 16, 2 * d};
+        q += used + (q[used] == ',');
+    }
     o.exclude = fl[F_EXCLUDE].value;
 
     EngineModel em;

@@ -443,6 +443,99 @@ static int decision_dev(Tlm *tlm, bool pair, const TlmItems *dev, const unsigned
     return 0;
 }
 
+/* ---- the size sweep ---- */
+
+/* the mean milliseconds per request of the score head plus a decision head (pair: with SLO tokens) over the
+ * first n dev items */
+static int time_requests(Tlm *t, const TlmItems *dev, bool pair, int n_max, double *ms, Err *e) {
+    float *p = malloc(sizeof(float) * (size_t)(t->cap + 1)), prob[N_GRID];
+    if (!p) return err_set(e, "out of memory");
+    double total = 0;
+    int n = 0;
+    for (int a = 0; a < APPS_N && n < n_max; a++)
+        for (int i = 0; i < dev->set[a].n && n < n_max; i++, n++) {
+            const EncodedItem *x = &dev->enc[a][i];
+            int ri, li;
+            double t0 = clock_wall_s();
+            int rc = tlm_score(t, x, p, e);
+            if (!rc) rc = pair ? tlm_decide_pair(t, x, 0.5, 0.8, &ri, &li, e) : tlm_decide_prob(t, x, prob, e);
+            total += clock_wall_s() - t0;
+            if (rc) {
+                free(p);
+                return -1;
+            }
+        }
+    free(p);
+    *ms = n ? 1e3 * total / n : 0;
+    return 0;
+}
+
+typedef struct SweepData {
+    const TlmItems *dev;
+    const ScoreLabels *ldev;
+    const ExampleSet *xs, *xp, *xq;  /* the chosen score labels' examples, the pair and prob examples */
+    const unsigned char *g_dev;
+} SweepData;
+
+static int size_sweep(const TlmBuildOpts *o, const SweepData *d, cJSON *arr, Err *e) {
+    for (int k = 0; k < o->n_sweep; k++) {
+        TlmBuildOpts so = *o;
+        so.shape = o->sweep[k];
+        ModelConfig cs, cp, cq;
+        head_config(&so, o->llm, HEAD_TOKEN, 2, 0, NULL, false, 0, &cs);
+        head_config(&so, o->llm, HEAD_SEQUENCE, N_RATIOS + N_LEVELS, 2, (int[]){N_RATIOS, N_LEVELS}, false,
+                    TLM_N_SLO_TOKENS, &cp);
+        head_config(&so, o->llm, HEAD_SEQUENCE, N_GRID, 0, NULL, true, 0, &cq);
+        Tlm t;
+        memset(&t, 0, sizeof t);
+        t.llm_vocab = o->llm->cfg.vocab_size;
+        t.bos = eval_bos(o->tok, o->llm);
+        t.cap = o->llm->cfg.max_seq + 3;
+        t.buf = malloc(sizeof(int) * (size_t)t.cap);
+        t.out = malloc(sizeof(float) * (size_t)t.cap * 2 + sizeof(float) * N_GRID);
+        double loss;
+        ScoreDev sd;
+        DecisionDev dp, dq;
+        double ms_pair = 0, ms_prob = 0;
+        char stage[96];
+        snprintf(stage, sizeof stage, "size sweep %d x %d", so.shape.dim, so.shape.layers);
+        int rc = !t.buf || !t.out ? err_set(e, "out of memory") : 0;
+        if (!rc) rc = fit(&so, &cs, d->xs, so.epochs, so.seed, stage, &t.score, &loss, e);
+        t.has_score = !rc;
+        if (!rc) rc = fit(&so, &cp, d->xp, so.epochs, so.seed + 2, stage, &t.pair, &loss, e);
+        t.has_pair = !rc;
+        if (!rc) rc = fit(&so, &cq, d->xq, so.prob_epochs, so.seed + 3, stage, &t.prob, &loss, e);
+        t.has_prob = !rc;
+        if (!rc) rc = score_dev(o, &t, d->dev, d->ldev, &sd, e) || decision_dev(&t, true, d->dev, d->g_dev, &dp, e) ||
+                      decision_dev(&t, false, d->dev, d->g_dev, &dq, e) ||
+                      time_requests(&t, d->dev, true, 60, &ms_pair, e) || time_requests(&t, d->dev, false, 60, &ms_prob, e);
+        if (!rc) {
+            cJSON *r = cJSON_CreateObject();
+            cJSON_AddNumberToObject(r, "dim", so.shape.dim);
+            cJSON_AddNumberToObject(r, "layers", so.shape.layers);
+            cJSON_AddNumberToObject(r, "heads", so.shape.heads);
+            cJSON_AddNumberToObject(r, "ffn", so.shape.ffn);
+            cJSON_AddNumberToObject(r, "score_params", (double)t.score.n_params);
+            cJSON_AddNumberToObject(r, "params_fraction_of_llm", (double)(t.score.n_params + t.prob.n_params) /
+                                                                   (double)o->llm->n_params);
+            cJSON_AddNumberToObject(r, "ms_per_request_pair", ms_pair);
+            cJSON_AddNumberToObject(r, "ms_per_request_prob", ms_prob);
+            cJSON_AddNumberToObject(r, "accuracy_ratio_0.5", sd.acc[0]);
+            cJSON_AddNumberToObject(r, "accuracy_ratio_0.3", sd.acc[1]);
+            cJSON_AddNumberToObject(r, "pair_accuracy", dp.acc);
+            cJSON_AddNumberToObject(r, "prob_accuracy", dq.acc);
+            cJSON_AddItemToArray(arr, r);
+        }
+        if (t.has_score) model_free(&t.score);
+        if (t.has_pair) model_free(&t.pair);
+        if (t.has_prob) model_free(&t.prob);
+        free(t.buf);
+        free(t.out);
+        if (rc) return -1;
+    }
+    return 0;
+}
+
 /* ---- the whole build ---- */
 
 static int save_head(const Model *m, const char *out, const char *name, Err *e) {
@@ -487,7 +580,7 @@ int tlm_build(const TlmBuildOpts *o, const char *out, Err *e) {
     unsigned char *g_tr = NULL, *g_dev = NULL;
     ScoreDev sdev[2];
     DecisionDev dpair, dprob;
-    double loss[4] = {NAN, NAN, NAN, NAN};
+    double loss[4] = {NAN, NAN, NAN, NAN}, ms_req[2] = {0, 0};
     long unlabelled = 0;
     int chosen = -1, rc = 0;
     cJSON *j = NULL;
@@ -563,6 +656,16 @@ int tlm_build(const TlmBuildOpts *o, const char *out, Err *e) {
         rc = decision_dev(&tlm, true, &dev, g_dev, &dpair, e) || decision_dev(&tlm, false, &dev, g_dev, &dprob, e);
     }
     if (!rc) rc = save_head(&pair, out, "pair", e) || save_head(&prob, out, "prob", e);
+    cJSON *sweep = cJSON_CreateArray();
+    if (!rc && o->n_sweep > 0) {
+        SweepData sd = {&dev, &ldev, &xs[chosen], &xp, &xq, g_dev};
+        rc = size_sweep(o, &sd, sweep, e);
+    }
+    if (!rc) {
+        tlm.pair = pair;
+        tlm.prob = prob;
+        rc = time_requests(&tlm, &dev, true, 60, &ms_req[0], e) || time_requests(&tlm, &dev, false, 60, &ms_req[1], e);
+    }
     if (!rc) {
         j = cJSON_CreateObject();
         cJSON_AddStringToObject(j, "format", "elms-tlm-1");
@@ -617,6 +720,11 @@ int tlm_build(const TlmBuildOpts *o, const char *out, Err *e) {
         }
         cJSON_AddNumberToObject(dd, "oracle", dpair.oracle);
         cJSON_AddNumberToObject(dd, "unlabelled_train_requests", (double)unlabelled);
+        cJSON_AddNumberToObject(j, "ms_per_request_pair", ms_req[0]);
+        cJSON_AddNumberToObject(j, "ms_per_request_prob", ms_req[1]);
+        cJSON_AddNumberToObject(j, "llm_params", (double)o->llm->n_params);
+        cJSON_AddItemToObject(j, "size_sweep", sweep);
+        sweep = NULL;
         cJSON_AddNumberToObject(j, "wall_s", clock_wall_s() - t0);
         char *s = cJSON_Print(j);
         char path[1200];
@@ -625,6 +733,7 @@ int tlm_build(const TlmBuildOpts *o, const char *out, Err *e) {
         free(s);
     }
     cJSON_Delete(j);
+    cJSON_Delete(sweep);
     free(tlm.buf);
     free(tlm.out);
     free(g_tr);
