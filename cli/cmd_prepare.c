@@ -42,10 +42,12 @@ static int cmd_prepare(int argc, char **argv) {
         [F_SEED] = {"seed", "S", "seed of the calibration windows", "1"},
         [F_LACO] = {"laco-threshold", "X", "laco: initial similarity threshold (default: the LaCo option default)", NULL},
         [F_MODELS] = {"models", "DIR[,DIR]", "offtheshelf: smaller models, most capable first", "models/small,models/tiny"},
-        [F_DB] = {"db", "FILE", "elms: results database whose evaluation cache the tiny LM's labels use", "results/elms.db"},
-        [F_SP_WINDOWS] = {"sparsity-windows", "N", "dejavu: training windows of the neuron predictors (1 in 8 more held out)",
-                          "512"},
-        [F_SP_RANK] = {"sparsity-rank", "R", "dejavu: the predictors' hidden width (0: chosen from a sweep of 8..128)", "0"},
+        [F_DB] = {"db", "FILE", "elms: results database whose evaluation cache the tiny LM's labels use",
+                  "results/elms.db"},
+        [F_SP_WINDOWS] = {"sparsity-windows", "N",
+                          "dejavu: training windows of the neuron predictors (1 in 8 more held out)", "512"},
+        [F_SP_RANK] = {"sparsity-rank", "R", "dejavu: the predictors' hidden width (0: chosen from a sweep of 8..128)",
+                       "0"},
     };
     const char *pos[2];
     int n_pos = 0;

@@ -240,10 +240,10 @@ int sparsity_load(Sparsity *s, const ModelConfig *c, const char *path, Err *e) {
     StFile f;
     if (st_open(&f, path, e)) return -1;
     long rank = 0, dim = 0, ffn = 0, layers = 0;
-    int rc = meta_int(&f, "rank", 1, 4096, &rank, e) || meta_int(&f, "dim", 1, 1L << 30, &dim, e) ||
-                     meta_int(&f, "ffn_dim", 1, 1L << 30, &ffn, e) || meta_int(&f, "n_layers", 1, ELMS_MAX_LAYERS, &layers, e)
-                 ? -1
-                 : 0;
+    int rc = 0;
+    if (meta_int(&f, "rank", 1, 4096, &rank, e) || meta_int(&f, "dim", 1, 1L << 30, &dim, e) ||
+        meta_int(&f, "ffn_dim", 1, 1L << 30, &ffn, e) || meta_int(&f, "n_layers", 1, ELMS_MAX_LAYERS, &layers, e))
+        rc = -1;
     if (!rc && (dim != c->dim || ffn != c->ffn_dim || layers != c->n_layers))
         rc = err_set(e, "%s: predictors for %ld layers, dim %ld, ffn_dim %ld; the model has %d, %d, %d", path, layers,
                      dim, ffn, c->n_layers, c->dim, c->ffn_dim);
@@ -260,7 +260,8 @@ int sparsity_load(Sparsity *s, const ModelConfig *c, const char *path, Err *e) {
         size_t len = (size_t)t[i].shape[0] * (size_t)(t[i].ndim == 2 ? t[i].shape[1] : 1);
         rc = st_read_f32(&f, t[i].name, t[i].shape[0], t[i].shape[1], (float *)t[i].data, e);
         for (size_t j = 0; !rc && j < len; j++)
-            if (!isfinite(t[i].data[j])) rc = err_set(e, "%s: tensor %s: element %zu is not finite", path, t[i].name, j);
+            if (!isfinite(t[i].data[j]))
+                rc = err_set(e, "%s: tensor %s: element %zu is not finite", path, t[i].name, j);
     }
     free(names);
     free(t);

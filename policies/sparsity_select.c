@@ -53,8 +53,9 @@ static cJSON *manifest_json(const BuildRecord *b) {
     cJSON_AddNumberToObject(j, "rank", f->rank);
     cJSON_AddNumberToObject(j, "cost", f->cost);
     cJSON *lab = cJSON_AddObjectToObject(j, "label");
-    cJSON_AddStringToObject(lab, "rule", "active when |silu(gate . x) * (up . x)| > the layer's threshold, the "
-                                         "(1 - active_fraction) quantile of the layer's magnitudes on the training traces");
+    cJSON_AddStringToObject(lab, "rule",
+                            "active when |silu(gate . x) * (up . x)| > the layer's threshold, the (1 - active_fraction) "
+                            "quantile of the layer's magnitudes on the training traces");
     cJSON_AddNumberToObject(lab, "active_fraction", o->active_fraction);
     double thr[ELMS_MAX_LAYERS], act[ELMS_MAX_LAYERS];
     for (int l = 0; l < f->n_layers; l++) thr[l] = f->layer[l].threshold, act[l] = f->layer[l].active_heldout;
@@ -82,10 +83,12 @@ static cJSON *manifest_json(const BuildRecord *b) {
         cJSON_AddItemToArray(layers, cJSON_CreateDoubleArray(f->layer[l].recall, f->n_fracs));
     cJSON_AddItemToObject(rc, "mean", cJSON_CreateDoubleArray(f->mean_recall, f->n_fracs));
     cJSON *ms = cJSON_AddObjectToObject(j, "mass");
-    cJSON_AddStringToObject(ms, "what", "share of the held-out activation magnitude kept by the predicted top k, and by "
-                                        "the true top k (oracle)");
+    cJSON_AddStringToObject(ms, "what",
+                            "share of the held-out activation magnitude kept by the predicted top k, and by the true "
+                            "top k (oracle)");
     cJSON *ml = cJSON_AddArrayToObject(ms, "layers");
-    for (int l = 0; l < f->n_layers; l++) cJSON_AddItemToArray(ml, cJSON_CreateDoubleArray(f->layer[l].mass, f->n_fracs));
+    for (int l = 0; l < f->n_layers; l++)
+        cJSON_AddItemToArray(ml, cJSON_CreateDoubleArray(f->layer[l].mass, f->n_fracs));
     cJSON_AddItemToObject(ms, "mean", cJSON_CreateDoubleArray(f->mean_mass, f->n_fracs));
     cJSON_AddItemToObject(ms, "oracle", cJSON_CreateDoubleArray(f->mean_mass_oracle, f->n_fracs));
     cJSON *sw = cJSON_AddArrayToObject(j, "sweep");

@@ -446,7 +446,8 @@ TEST(dejavu_builds_predictors_and_keeps_the_largest_feasible_fraction) {
     snprintf(path, sizeof path, "%s/policies/dejavu/sparsity.json", w.model_dir);
     cJSON *j = NULL;
     CHECK_MSG(io_read_json(path, &j, &e) == 0, "%s", e.msg);
-    const cJSON *rank = cJSON_GetObjectItemCaseSensitive(j, "rank"), *hash = cJSON_GetObjectItemCaseSensitive(j, "predictor_hash");
+    const cJSON *rank = cJSON_GetObjectItemCaseSensitive(j, "rank");
+    const cJSON *hash = cJSON_GetObjectItemCaseSensitive(j, "predictor_hash");
     const cJSON *mean = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(j, "recall"), "mean");
     CHECK(cJSON_IsNumber(rank) && rank->valueint == 4 && cJSON_IsString(hash));
     CHECK(cJSON_IsArray(mean) && cJSON_GetArraySize(mean) == 9);
