@@ -133,51 +133,6 @@ static void attention_block(const Model *m, const ElasticView *v, int l, KVCache
 /* ---- FFN block ---- */
 
 /* One token through an explicit neuron subset: out (dim) += sum_i swiglu_i * down_t[i]. */
-static void ffn_subset_token(const Model *m, const ElasticView *v, int l, const float *xn, float *out,
-                             const int *idx, int k, Scratch *s) {
-    const ModelConfig *cf = &m->cfg;
-    const LayerWeights *W = &m->w.layer[l];
-    const LoraLayer *A = v->lora ? &v->lora->layer[l] : NULL;
-    int d = cf->dim, rank = A ? v->lora->rank : 0;
-    float scale = A ? v->lora->alpha / (float)rank : 0.0f;
-    float *tg = s->lr, tu[256], td[256]; /* rank <= 256 is checked by lora_alloc */
-    if (A) {
-        matmul_nt(tg, xn, A->a_gate, 1, d, rank, d, 0);
-        matmul_nt(tu, xn, A->a_up, 1, d, rank, d, 0);
-        memset(td, 0, sizeof(float) * (size_t)rank);
-    }
-    for (int t = 0; t < k; t++) {
-        int i = idx[t];
-        const float *gr = W->w_gate + (size_t)i * d, *ur = W->w_up + (size_t)i * d;
-        float g = 0.0f, u = 0.0f;
-        for (int j = 0; j < d; j++) {
-            g += gr[j] * xn[j];
-            u += ur[j] * xn[j];
-        }
-        if (A) {
-            const float *bg = A->b_gate + (size_t)i * rank, *bu = A->b_up + (size_t)i * rank;
-            float lg = 0.0f, lu = 0.0f;
-            for (int j = 0; j < rank; j++) {
-                lg += bg[j] * tg[j];
-                lu += bu[j] * tu[j];
-            }
-            g += scale * lg;
-            u += scale * lu;
-        }
-        float h = g / (1.0f + expf(-g)) * u;
-        const float *dr = W->w_down_t + (size_t)i * d;
-        for (int j = 0; j < d; j++) out[j] += h * dr[j];
-        if (A)
-            for (int j = 0; j < rank; j++) td[j] += h * A->a_down[(size_t)j * cf->ffn_dim + i];
-    }
-    if (A)
-        for (int j = 0; j < d; j++) {
-            float acc = 0.0f;
-            for (int q = 0; q < rank; q++) acc += A->b_down[(size_t)j * rank + q] * td[q];
-            out[j] += scale * acc;
-        }
-}
-
 static int ffn_block(const Model *m, const ElasticView *v, int l, int n, Scratch *s, Err *e) {
     const ModelConfig *cf = &m->cfg;
     const LayerWeights *W = &m->w.layer[l];
@@ -188,20 +143,35 @@ static int ffn_block(const Model *m, const ElasticView *v, int l, int n, Scratch
 
     rmsnorm_forward(s->xn, NULL, s->x, W->ffn_norm, n, d, cf->norm_eps);
     if (v->ffn_select || L->ffn_idx) {
+        /* a neuron subset per token: every neuron through BLAS, then each token's unselected ones zeroed before
+         * the down projection (the same result as computing only the subset, at the dense rate) */
+        int f = cf->ffn_dim;
+        matmul_nt(s->g, s->xn, W->w_gate, n, d, f, d, 0); /* (n, f) */
+        matmul_nt(s->u, s->xn, W->w_up, n, d, f, d, 0);
+        if (A) {
+            lora_add(s->g, s->xn, A->a_gate, A->b_gate, n, d, d, f, rank, scale, s->lr);
+            lora_add(s->u, s->xn, A->a_up, A->b_up, n, d, d, f, rank, scale, s->lr);
+        }
+        swiglu_forward(s->g, s->g, s->u, (size_t)n * f);
         for (int i = 0; i < n; i++) {
             const float *xi = s->xn + (size_t)i * d;
             const int *idx = L->ffn_idx;
             int k = L->n_ffn_idx;
             if (v->ffn_select) {
-                k = v->ffn_select(v->ffn_select_ctx, l, xi, s->idx, cf->ffn_dim);
-                if (k < 0 || k > cf->ffn_dim) return err_set(e, "FFN selector failed at layer %d", l);
+                k = v->ffn_select(v->ffn_select_ctx, l, xi, s->idx, f);
+                if (k < 0 || k > f) return err_set(e, "FFN selector failed at layer %d", l);
                 for (int t = 0; t < k; t++)
-                    if (s->idx[t] < 0 || s->idx[t] >= cf->ffn_dim)
+                    if (s->idx[t] < 0 || s->idx[t] >= f)
                         return err_set(e, "FFN selector returned neuron %d at layer %d", s->idx[t], l);
                 idx = s->idx;
             }
-            ffn_subset_token(m, v, l, xi, s->x + (size_t)i * d, idx, k, s);
+            float *keep = s->u + (size_t)i * f, *h = s->g + (size_t)i * f; /* u's row is free after SwiGLU */
+            memset(keep, 0, sizeof(float) * (size_t)f);
+            for (int t = 0; t < k; t++) keep[idx[t]] = 1.0f;
+            for (int j = 0; j < f; j++) h[j] *= keep[j];
         }
+        matmul_nn(s->x, s->g, f, W->w_down_t, d, n, f, d, 1); /* x += h (n, f) . down_t (f, d) */
+        if (A) lora_add(s->x, s->g, A->a_down, A->b_down, n, f, cf->ffn_dim, d, rank, scale, s->lr);
         return 0;
     }
     int f = L->ffn_units;
