@@ -124,10 +124,69 @@ static int cmd_tlm_train(int argc, char **argv) {
     return wc;
 }
 
+/* elms tlm eval: a trained tiny LM's figures on a split (tlm_evaluate) */
+static int cmd_tlm_eval(int argc, char **argv) {
+    enum { E_MODEL, E_DATA, E_TLM, E_DB, E_SPLIT, E_ITEMS, E_OUT, E_N };
+    CliFlag fl[E_N] = {
+        [E_MODEL] = {"model", "DIR", "the reordered model (elastic.json, lora/)", "models/base-elastic"},
+        [E_DATA] = {"data", "DIR", "data directory", "data"},
+        [E_TLM] = {"tlm", "DIR", "the tiny LM (default MODEL/policies/elms)", NULL},
+        [E_DB] = {"db", "FILE", "results database whose evaluation cache the grid uses", "results/elms.db"},
+        [E_SPLIT] = {"split", "NAME", "dev or test", "test"},
+        [E_ITEMS] = {"items", "N", "items per app", "50"},
+        [E_OUT] = {"out", "FILE", "the figures (JSON)", NULL},
+    };
+    int pr = cli_parse(argc, argv, "elms tlm eval --out FILE [--split test] [--items 50] [--tlm DIR]", fl, E_N, NULL, 0,
+                       NULL);
+    if (pr) return pr > 0 ? 0 : 2;
+    long items;
+    if (!fl[E_OUT].value) return cli_error("tlm", "--out is required (see --help)"), 2;
+    if (strcmp(fl[E_SPLIT].value, "dev") && strcmp(fl[E_SPLIT].value, "test"))
+        return cli_error("tlm", "--split expects dev or test, not '%s'", fl[E_SPLIT].value), 2;
+    if (cli_int("tlm", "items", fl[E_ITEMS].value, 1, 1000000, &items)) return 2;
+    EngineModel em;
+    if (engine_model_load("tlm", fl[E_MODEL].value, &em)) return 1;
+    if (!em.has_tok) {
+        engine_model_free(&em);
+        return cli_error("tlm", "%s: no tokenizer.json", fl[E_MODEL].value);
+    }
+    GridWiring w;
+    if (grid_wiring_open(&w, "tlm", fl[E_DB].value, "none", 1, &em.model, &em.tok)) {
+        engine_model_free(&em);
+        return 1;
+    }
+    char dir[1200];
+    snprintf(dir, sizeof dir, "%s", fl[E_TLM].value ? fl[E_TLM].value : "");
+    if (!fl[E_TLM].value) snprintf(dir, sizeof dir, "%s/policies/elms", fl[E_MODEL].value);
+    TlmBuildOpts o;
+    tlm_build_defaults(&o);
+    StageProgress prog;
+    stage_progress_init(&prog, "tlm eval:");
+    o.llm = &em.model;
+    o.model_dir = fl[E_MODEL].value;
+    o.tok = &em.tok;
+    o.data_dir = fl[E_DATA].value;
+    o.ev = &w.ev;
+    o.dev_items = (int)items;
+    o.progress = stage_progress_report;
+    o.progress_ctx = &prog;
+    Err e;
+    int rc = tlm_evaluate(&o, dir, fl[E_SPLIT].value, fl[E_OUT].value, &e);
+    stage_progress_finish(&prog);
+    int wc = grid_wiring_close(&w);
+    engine_model_free(&em);
+    if (rc) return cli_error("tlm", "%s", e.msg);
+    printf("wrote %s\n", fl[E_OUT].value);
+    return wc;
+}
+
 static int cmd_tlm(int argc, char **argv) {
     if (argc >= 2 && !strcmp(argv[1], "train")) return cmd_tlm_train(argc - 1, argv + 1);
-    fprintf(stderr, "usage: elms tlm train --out DIR [options]   (train the tiny LM; --help for options)\n");
+    if (argc >= 2 && !strcmp(argv[1], "eval")) return cmd_tlm_eval(argc - 1, argv + 1);
+    fprintf(stderr, "usage: elms tlm train --out DIR [options]   (train the tiny LM)\n"
+                    "       elms tlm eval --out FILE [options]   (its figures on a split)\n"
+                    "--help after either for its options\n");
     return argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) ? 0 : 2;
 }
 
-CLI_COMMAND("tlm", "train the tiny LM (score and decision heads) of a reordered model", cmd_tlm)
+CLI_COMMAND("tlm", "train the tiny LM (score and decision heads) of a reordered model, or evaluate one", cmd_tlm)

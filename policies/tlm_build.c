@@ -822,3 +822,68 @@ int tlm_build_classifier(const TlmBuildOpts *o, const char *out, Err *e) {
     tlm_items_free(&dev);
     return rc ? -1 : 0;
 }
+
+int tlm_evaluate(const TlmBuildOpts *o, const char *dir, const char *split, const char *out_json, Err *e) {
+    TlmItems it;
+    ScoreLabels l;
+    LevelSet ls;
+    Tlm t;
+    memset(&it, 0, sizeof it);
+    memset(&l, 0, sizeof l);
+    memset(&ls, 0, sizeof ls);
+    memset(&t, 0, sizeof t);
+    unsigned char *g = NULL;
+    ScoreDev sd;
+    DecisionDev dp, dq;
+    double q = -1;
+    char path[1300];
+    snprintf(path, sizeof path, "%s/tlm.json", dir);
+    cJSON *m = NULL, *j = NULL;
+    int rc = io_read_json(path, &m, e) ||
+             io_json_double(m, "saliency_label_fraction", 0, 1, &q, path, e) ||
+             tlm_load(&t, dir, o->llm, eval_bos(o->tok, o->llm), e) ||
+             tlm_items_load(&it, o->data_dir, split, o->dev_items, o->exclude, o->tok, e) ||
+             score_labels(o, &it, true, q, &l, "labels", e) || score_dev(o, &t, &it, &l, &sd, e) ||
+             levelset_load(&ls, o->llm, o->model_dir, true, e) || grids(o, &t, &ls, &it, &g, "grid", e);
+    if (!rc && t.has_pair) rc = decision_dev(&t, true, &it, g, &dp, e);
+    if (!rc && t.has_prob) rc = decision_dev(&t, false, &it, g, &dq, e);
+    if (!rc) {
+        j = cJSON_CreateObject();
+        cJSON_AddStringToObject(j, "split", split);
+        cJSON_AddNumberToObject(j, "items", tlm_items_count(&it));
+        cJSON_AddNumberToObject(j, "accuracy_ratio_0.5", sd.acc[0]);
+        cJSON_AddNumberToObject(j, "accuracy_ratio_0.3", sd.acc[1]);
+        cJSON_AddNumberToObject(j, "accuracy_random_0.5", sd.acc_random[0]);
+        cJSON_AddNumberToObject(j, "accuracy_random_0.3", sd.acc_random[1]);
+        cJSON_AddNumberToObject(j, "accuracy_whole_prompt", sd.acc_whole);
+        const char *kinds[2] = {"relevant", "saliency"};
+        for (int k = 0; k < 2; k++) {
+            cJSON *x = cJSON_AddObjectToObject(j, kinds[k]);
+            cJSON_AddNumberToObject(x, "precision", sd.prec[k]);
+            cJSON_AddNumberToObject(x, "recall", sd.rec[k]);
+            cJSON_AddNumberToObject(x, "topk", sd.topk[k]);
+        }
+        const DecisionDev *dv[2] = {&dp, &dq};
+        const bool has[2] = {t.has_pair, t.has_prob};
+        const char *dn[2] = {"pair", "prob"};
+        for (int h = 0; h < 2; h++) {
+            if (!has[h]) continue;
+            cJSON *x = cJSON_AddObjectToObject(j, dn[h]);
+            cJSON_AddNumberToObject(x, "accuracy", dv[h]->acc);
+            cJSON_AddNumberToObject(x, "first_choice_infeasible", dv[h]->infeasible);
+            if (!h) cJSON_AddNumberToObject(x, "label_agreement", dv[h]->label_agree);
+        }
+        if (t.has_pair || t.has_prob) cJSON_AddNumberToObject(j, "oracle", (t.has_pair ? &dp : &dq)->oracle);
+        char *txt = cJSON_Print(j);
+        rc = txt ? io_write_atomic(out_json, txt, strlen(txt), e) : err_set(e, "out of memory");
+        free(txt);
+    }
+    cJSON_Delete(j);
+    cJSON_Delete(m);
+    free(g);
+    levelset_free(&ls);
+    tlm_free(&t);
+    score_labels_free(&l);
+    tlm_items_free(&it);
+    return rc ? -1 : 0;
+}

@@ -65,4 +65,12 @@ int tlm_build(const TlmBuildOpts *o, const char *out, Err *e);
  * out/classifier.json. */
 int tlm_build_classifier(const TlmBuildOpts *o, const char *out, Err *e);
 
+/* tlm_evaluate: the figures of a trained tiny LM (dir: score/, pair/, prob/, tlm.json) on the first o->dev_items
+ * items per app of split (dev or test): the score head's precision, recall and top-k precision against both label
+ * kinds and the full LLM's accuracy on compressed prompts (with the random and whole-prompt references); the grid
+ * outcomes of those items with its score head; each decision head's accuracy over the 48 SLO pairs, its share of
+ * infeasible first choices and (pair) agreement with the self-induced labels; written to out_json. q: the
+ * saliency label fraction of the build (tlm.json). Reporting only: nothing is chosen from these figures. */
+int tlm_evaluate(const TlmBuildOpts *o, const char *dir, const char *split, const char *out_json, Err *e);
+
 #endif
