@@ -8,8 +8,9 @@
  *         feasible m (feasible_level); when no level is feasible at p, the feasible configuration with the largest
  *         level, then the largest ratio; when none is feasible at all, the cheapest relative to the SLO (the
  *         request then misses it).
- *   prob  the probability of a correct answer at every (m, p); the most probable feasible configuration (ties: the
- *         larger level, then the larger ratio); none feasible: the cheapest relative to the SLO.
+ *   prob  the probability of a correct answer at every (m, p); the most probable feasible configuration, or with a
+ *         margin (tlm.json "prob_margin", chosen on dev) the least compressed one within the margin of the most
+ *         probable (tlm_prob_pick); none feasible: the cheapest relative to the SLO.
  * Ablations (same artefacts): elms-nolora (level views without their adapters), elms-noscore (a seeded random
  * subset of the system tokens at the chosen p instead of the score head), elms-nodecision (no decision head, a
  * fixed rule: the largest feasible level, then the largest feasible ratio at it, with the score head's
@@ -195,9 +196,15 @@ static int elms_decide(Policy *p, const PolicyRequest *r, Decision *d, Err *e) {
     Cand c[N_LEVELS * N_RATIOS];
     int n, best = -1;
     if (price_all(p, r, c, &n, e)) return -1;
-    for (int i = 0; i < n && s->var.mode != DECIDE_NONE; i++) /* c is ordered by level, then ratio, descending: ties keep the earlier */
-        if (c[i].f.feasible && (best < 0 || prob[c[i].li * N_RATIOS + c[i].ri] > prob[c[best].li * N_RATIOS + c[best].ri]))
-            best = i;
+    if (s->var.mode != DECIDE_NONE) { /* c is ordered by level, then ratio, descending */
+        int cand[N_LEVELS * N_RATIOS], pos[N_LEVELS * N_RATIOS], nc = 0;
+        for (int i = 0; i < n; i++)
+            if (c[i].f.feasible) {
+                cand[nc] = c[i].li * N_RATIOS + c[i].ri;
+                pos[nc++] = i;
+            }
+        if (nc > 0) best = pos[tlm_prob_pick(prob, cand, nc, s->tlm.prob_margin)];
+    }
     if (best < 0) best = fallback(c, n);
     fill(p, c[best].li, c[best].ri, r, d);
     return 0;

@@ -82,7 +82,7 @@ int tlm_load_score(Tlm *t, const char *dir, const Model *llm, int bos, Err *e) {
     return scratch(t, llm, e);
 }
 
-static int read_decision(const char *dir, TlmDecisionKind *kind, Err *e) {
+static int read_decision(const char *dir, TlmDecisionKind *kind, double *margin, Err *e) {
     char path[1200];
     snprintf(path, sizeof path, "%s/tlm.json", dir);
     cJSON *r;
@@ -92,6 +92,9 @@ static int read_decision(const char *dir, TlmDecisionKind *kind, Err *e) {
     if (cJSON_IsString(d) && !strcmp(d->valuestring, "pair")) *kind = TLM_DECISION_PAIR;
     else if (cJSON_IsString(d) && !strcmp(d->valuestring, "prob")) *kind = TLM_DECISION_PROB;
     else rc = err_set(e, "%s: field 'decision' must be \"pair\" or \"prob\"", path);
+    *margin = 0;
+    if (!rc && cJSON_GetObjectItemCaseSensitive(r, "prob_margin"))
+        rc = io_json_double(r, "prob_margin", 0, 1, margin, path, e);
     cJSON_Delete(r);
     return rc;
 }
@@ -105,7 +108,7 @@ int tlm_load(Tlm *t, const char *dir, const Model *llm, int bos, Err *e) {
     snprintf(score, sizeof score, "%s/score", dir);
     snprintf(pair, sizeof pair, "%s/pair", dir);
     snprintf(prob, sizeof prob, "%s/prob", dir);
-    if (read_decision(dir, &t->decision, e) ||
+    if (read_decision(dir, &t->decision, &t->prob_margin, e) ||
         load_head(&t->score, &t->has_score, score, HEAD_TOKEN, 2, 0, NULL, false, V, e) ||
         load_head(&t->pair, &t->has_pair, pair, HEAD_SEQUENCE, N_RATIOS + N_LEVELS, 2, groups, false,
                   V + TLM_N_SLO_TOKENS, e) ||
@@ -182,6 +185,25 @@ int tlm_decide_prob(Tlm *t, const EncodedItem *x, float *prob, Err *e) {
     if (run(t, &t->prob, x, false, 0, 0, &n, e)) return -1;
     for (int i = 0; i < N_LEVELS * N_RATIOS; i++) prob[i] = 1.0f / (1.0f + expf(-t->out[i]));
     return 0;
+}
+
+int tlm_prob_pick(const float *prob, const int *cand, int n, double margin) {
+    int best = 0;
+    for (int i = 1; i < n; i++) /* ties keep the earlier (the caller's order) */
+        if (prob[cand[i]] > prob[cand[best]]) best = i;
+    if (margin <= 0) return best;
+    int pick = best;
+    double top = prob[cand[best]], work = -1;
+    for (int i = 0; i < n; i++) {
+        if (prob[cand[i]] < top - margin - 1e-6) continue; /* float probabilities: a hair of tolerance */
+        int li = cand[i] / N_RATIOS, ri = cand[i] % N_RATIOS;
+        double w = LEVELS[li] * RATIOS[ri];
+        if (w > work + 1e-12 || (fabs(w - work) <= 1e-12 && li > cand[pick] / N_RATIOS)) {
+            work = w;
+            pick = i;
+        }
+    }
+    return pick;
 }
 
 double tlm_input_tokens(const Tlm *t, const EncodedItem *x, bool score, bool decision) {

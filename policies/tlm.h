@@ -39,6 +39,7 @@ typedef struct Tlm {
     Model prob;               /* sequence classifier, N_LEVELS * N_RATIOS independent labels */
     bool has_score, has_pair, has_prob;
     TlmDecisionKind decision; /* the head the policy decides with (tlm.json "decision") */
+    double prob_margin;       /* the prob rule's margin (tlm.json "prob_margin", chosen on dev; 0 when absent) */
     int llm_vocab;            /* V */
     int bos;                  /* BOS of every input, or -1 */
     int *buf;                 /* input scratch */
@@ -72,6 +73,12 @@ int tlm_decide_pair(Tlm *t, const EncodedItem *x, double prefill, double decode,
 
 /* tlm_decide_prob: the prob head's probability (N_LEVELS * N_RATIOS, li * N_RATIOS + ri) of a correct answer. */
 int tlm_decide_prob(Tlm *t, const EncodedItem *x, float *prob, Err *e);
+
+/* tlm_prob_pick: the prob rule over n candidate configurations (grid indices li * N_RATIOS + ri, the feasible
+ * ones, n >= 1): the most probable; with margin > 0, among those within margin of the most probable, the one with
+ * the largest m p (the least compression of model and prompt together), then the larger level. Returns the
+ * chosen candidate's position in cand. */
+int tlm_prob_pick(const float *prob, const int *cand, int n, double margin);
 
 /* tlm_input_tokens: tokens the TLM reads for x, priced as its work: the score head's input when score, plus the
  * decision head's (t->decision) when decision. */

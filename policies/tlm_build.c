@@ -378,6 +378,10 @@ static int decision_examples(const TlmBuildOpts *o, const TlmItems *it, const un
 
 /* ---- step 5: dev measures of the decision heads under the paper's accounting ---- */
 
+/* the prob rule's margins tried on dev */
+static const double MARGINS[] = {0, 0.02, 0.05, 0.1, 0.2, 0.3};
+#define N_MARGINS ((int)(sizeof MARGINS / sizeof MARGINS[0]))
+
 static bool paper_feasible(int li, int ri, double prefill, double decode) {
     return feasible_within(LEVELS[li] * RATIOS[ri], prefill) && feasible_within(LEVELS[li], decode);
 }
@@ -401,7 +405,7 @@ typedef struct DecisionDev {
     double oracle;            /* share of requests some feasible configuration answers */
 } DecisionDev;
 
-static int decision_dev(Tlm *tlm, bool pair, const TlmItems *dev, const unsigned char *grid,
+static int decision_dev(Tlm *tlm, bool pair, double margin, const TlmItems *dev, const unsigned char *grid,
                         DecisionDev *out, Err *e) {
     memset(out, 0, sizeof *out);
     long n = 0, right = 0, infeasible = 0, agree = 0, labelled = 0, reachable = 0;
@@ -425,11 +429,11 @@ static int decision_dev(Tlm *tlm, bool pair, const TlmItems *dev, const unsigned
                             agree += ll == li && lr == ri;
                         }
                     } else {
+                        int cand[N_GRID], nc = 0;
                         for (int l = N_LEVELS - 1; l >= 0; l--)
                             for (int r = 0; r < N_RATIOS; r++)
-                                if (paper_feasible(l, r, pf, dc) &&
-                                    (pick < 0 || prob[l * N_RATIOS + r] > prob[pick]))
-                                    pick = l * N_RATIOS + r;
+                                if (paper_feasible(l, r, pf, dc)) cand[nc++] = l * N_RATIOS + r;
+                        if (nc > 0) pick = cand[tlm_prob_pick(prob, cand, nc, margin)];
                     }
                     right += pick >= 0 && g[pick];
                     reachable += tlm_label_pair(g, pf, dc, &ll, &lr);
@@ -475,6 +479,7 @@ typedef struct SweepData {
     const ScoreLabels *ldev;
     const ExampleSet *xs, *xp, *xq;  /* the chosen score labels' examples, the pair and prob examples */
     const unsigned char *g_dev;
+    double margin;                   /* the prob rule's margin chosen for the build */
 } SweepData;
 
 static int size_sweep(const TlmBuildOpts *o, const SweepData *d, cJSON *arr, Err *e) {
@@ -506,8 +511,8 @@ static int size_sweep(const TlmBuildOpts *o, const SweepData *d, cJSON *arr, Err
         t.has_pair = !rc;
         if (!rc) rc = fit(&so, &cq, d->xq, so.prob_epochs, so.seed + 3, stage, &t.prob, &loss, e);
         t.has_prob = !rc;
-        if (!rc) rc = score_dev(o, &t, d->dev, d->ldev, &sd, e) || decision_dev(&t, true, d->dev, d->g_dev, &dp, e) ||
-                      decision_dev(&t, false, d->dev, d->g_dev, &dq, e) ||
+        if (!rc) rc = score_dev(o, &t, d->dev, d->ldev, &sd, e) || decision_dev(&t, true, 0, d->dev, d->g_dev, &dp, e) ||
+                      decision_dev(&t, false, d->margin, d->dev, d->g_dev, &dq, e) ||
                       time_requests(&t, d->dev, true, 60, &ms_pair, e) || time_requests(&t, d->dev, false, 60, &ms_prob, e);
         if (!rc) {
             cJSON *r = cJSON_CreateObject();
@@ -580,7 +585,8 @@ int tlm_build(const TlmBuildOpts *o, const char *out, Err *e) {
     unsigned char *g_tr = NULL, *g_dev = NULL;
     ScoreDev sdev[2];
     DecisionDev dpair, dprob;
-    double loss[4] = {NAN, NAN, NAN, NAN}, ms_req[2] = {0, 0};
+    double loss[4] = {NAN, NAN, NAN, NAN}, ms_req[2] = {0, 0}, margin = 0;
+    DecisionDev dmargin[N_MARGINS];
     long unlabelled = 0;
     int chosen = -1, rc = 0;
     cJSON *j = NULL;
@@ -653,12 +659,20 @@ int tlm_build(const TlmBuildOpts *o, const char *out, Err *e) {
         tlm.has_pair = true;
         tlm.prob = prob;
         tlm.has_prob = true;
-        rc = decision_dev(&tlm, true, &dev, g_dev, &dpair, e) || decision_dev(&tlm, false, &dev, g_dev, &dprob, e);
+        rc = decision_dev(&tlm, true, 0, &dev, g_dev, &dpair, e);
+        /* the prob rule's margin, chosen on dev (ties: the smaller) */
+        for (int mi = 0; !rc && mi < N_MARGINS; mi++) {
+            rc = decision_dev(&tlm, false, MARGINS[mi], &dev, g_dev, &dmargin[mi], e);
+            if (!rc && (mi == 0 || dmargin[mi].acc > dprob.acc + 1e-12)) {
+                dprob = dmargin[mi];
+                margin = MARGINS[mi];
+            }
+        }
     }
     if (!rc) rc = save_head(&pair, out, "pair", e) || save_head(&prob, out, "prob", e);
     cJSON *sweep = cJSON_CreateArray();
     if (!rc && o->n_sweep > 0) {
-        SweepData sd = {&dev, &ldev, &xs[chosen], &xp, &xq, g_dev};
+        SweepData sd = {&dev, &ldev, &xs[chosen], &xp, &xq, g_dev, margin};
         rc = size_sweep(o, &sd, sweep, e);
     }
     if (!rc) {
@@ -670,6 +684,7 @@ int tlm_build(const TlmBuildOpts *o, const char *out, Err *e) {
         j = cJSON_CreateObject();
         cJSON_AddStringToObject(j, "format", "elms-tlm-1");
         cJSON_AddStringToObject(j, "decision", dprob.acc > dpair.acc ? "prob" : "pair");
+        cJSON_AddNumberToObject(j, "prob_margin", margin);
         cJSON_AddStringToObject(j, "score_labels", kinds[chosen]);
         cJSON_AddStringToObject(j, "llm_hash", o->llm->hash);
         cJSON_AddStringToObject(j, "excluded_app", o->exclude ? o->exclude : "");
@@ -717,6 +732,13 @@ int tlm_build(const TlmBuildOpts *o, const char *out, Err *e) {
             cJSON_AddNumberToObject(k, "accuracy", dv[h]->acc);
             cJSON_AddNumberToObject(k, "first_choice_infeasible", dv[h]->infeasible);
             if (!h) cJSON_AddNumberToObject(k, "label_agreement", dv[h]->label_agree);
+        }
+        cJSON *mg = cJSON_AddArrayToObject(dd, "prob_margins");
+        for (int mi = 0; mi < N_MARGINS; mi++) {
+            cJSON *x = cJSON_CreateObject();
+            cJSON_AddNumberToObject(x, "margin", MARGINS[mi]);
+            cJSON_AddNumberToObject(x, "accuracy", dmargin[mi].acc);
+            cJSON_AddItemToArray(mg, x);
         }
         cJSON_AddNumberToObject(dd, "oracle", dpair.oracle);
         cJSON_AddNumberToObject(dd, "unlabelled_train_requests", (double)unlabelled);
@@ -845,8 +867,8 @@ int tlm_evaluate(const TlmBuildOpts *o, const char *dir, const char *split, cons
              tlm_items_load(&it, o->data_dir, split, o->dev_items, o->exclude, o->tok, e) ||
              score_labels(o, &it, true, q, &l, "labels", e) || score_dev(o, &t, &it, &l, &sd, e) ||
              levelset_load(&ls, o->llm, o->model_dir, true, e) || grids(o, &t, &ls, &it, &g, "grid", e);
-    if (!rc && t.has_pair) rc = decision_dev(&t, true, &it, g, &dp, e);
-    if (!rc && t.has_prob) rc = decision_dev(&t, false, &it, g, &dq, e);
+    if (!rc && t.has_pair) rc = decision_dev(&t, true, 0, &it, g, &dp, e);
+    if (!rc && t.has_prob) rc = decision_dev(&t, false, t.prob_margin, &it, g, &dq, e);
     if (!rc) {
         j = cJSON_CreateObject();
         cJSON_AddStringToObject(j, "split", split);

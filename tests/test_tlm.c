@@ -102,3 +102,25 @@ TEST(tlm_input_is_slo_tokens_then_bos_system_query) {
     CHECK(n == 5 && out[0] == 10 && out[4] == 21);
     CHECK(tlm_input(&x, 1, true, 200, 210, out, 7) == -1);
 }
+
+/* tlm_prob_pick: without a margin the most probable (ties: the earlier); with one, the largest m p among those
+ * within the margin of the most probable (ties: the larger level). */
+TEST(tlm_prob_pick_follows_the_margin_rule) {
+    float prob[N_LEVELS * N_RATIOS];
+    for (int i = 0; i < N_LEVELS * N_RATIOS; i++) prob[i] = 0.1f;
+    int l9 = levels_index(0.9), l6 = levels_index(0.6), l5 = levels_index(0.5);
+    int r8 = ratios_index(0.8), r10 = ratios_index(1.0), r9 = ratios_index(0.9);
+    int cand[3] = {l9 * N_RATIOS + r8, l6 * N_RATIOS + r10, l5 * N_RATIOS + r9};
+    prob[cand[0]] = 0.80f; /* m p = 0.72 */
+    prob[cand[1]] = 0.78f; /* m p = 0.60 */
+    prob[cand[2]] = 0.70f; /* m p = 0.45 */
+    CHECK(tlm_prob_pick(prob, cand, 3, 0) == 0);
+    CHECK(tlm_prob_pick(prob, cand, 3, 0.05) == 0); /* the most probable is also the least compressed */
+    prob[cand[0]] = 0.75f;
+    prob[cand[1]] = 0.80f;
+    CHECK(tlm_prob_pick(prob, cand, 3, 0) == 1);
+    CHECK(tlm_prob_pick(prob, cand, 3, 0.02) == 1); /* 0.75 is outside the margin */
+    CHECK(tlm_prob_pick(prob, cand, 3, 0.05) == 0); /* within it, and m p 0.72 > 0.60 */
+    prob[cand[2]] = 0.80f;                          /* a tie on probability keeps the earlier */
+    CHECK(tlm_prob_pick(prob, cand, 3, 0) == 1);
+}

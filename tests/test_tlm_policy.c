@@ -254,11 +254,22 @@ TEST(elms_policies_follow_their_decision_rules) {
                         } else if (k == 1) {
                             float prob[N_LEVELS * N_RATIOS];
                             CHECK(tlm_decide_prob(&tlm, r.enc, prob, &e) == 0);
-                            want = -1;
+                            /* the most probable feasible one; with the margin, the largest m p within it */
+                            float top = -1;
                             for (int c = 0; c < N_LEVELS * N_RATIOS; c++)
-                                if (b[c].f.feasible &&
-                                    (want < 0 || prob[b[c].li * N_RATIOS + b[c].ri] > prob[b[want].li * N_RATIOS + b[want].ri]))
+                                if (b[c].f.feasible && prob[b[c].li * N_RATIOS + b[c].ri] > top)
+                                    top = prob[b[c].li * N_RATIOS + b[c].ri];
+                            want = -1;
+                            double mg = tlm.prob_margin, best_w = -1;
+                            for (int c = 0; c < N_LEVELS * N_RATIOS; c++) {
+                                float pc = prob[b[c].li * N_RATIOS + b[c].ri];
+                                if (!b[c].f.feasible || pc < top - (mg > 0 ? mg + 1e-6 : 0)) continue;
+                                double wc = mg > 0 ? LEVELS[b[c].li] * RATIOS[b[c].ri] : pc;
+                                if (want < 0 || wc > best_w + 1e-12) {
                                     want = c;
+                                    best_w = wc;
+                                }
+                            }
                             cases[k][want >= 0 ? 0 : 2]++;
                             if (want < 0) want = fallback(b);
                         } else {
