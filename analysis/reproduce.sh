@@ -3,7 +3,7 @@
 #   1. regenerate the six apps and the corpus the shipped models were trained on (deterministic, seed 1)
 #   2. score base, small and tiny on every app's test split, and base with 70% of system tokens dropped
 #   3. synthesise the paper's three traces (alpha 0, 0.25, -0.25) and import the paper's own files when present
-#   4. replay the traces under every policy (full, oracle, the six baselines and dejavu) on the reordered base
+#   4. replay the traces under full, oracle, the seven baselines, dejavu and elms on the reordered base
 #      (models/base-elastic) with the normalized, phone and host profiles into results/elms.db, and run the
 #      standalone comparison (analysis/standalone.sh: five SLO settings x six apps, STANDALONE_ITEMS per app)
 #   5. draw the training curves of the shipped models
@@ -72,7 +72,7 @@ fi
 # 4. simulation on the reordered base with its adapters and every policy's prepared artefacts
 #    (models/base-elastic; `make prepare` rebuilds them); the evaluation cache in the database makes reruns cheap
 EL=models/base-elastic
-POLICIES=full,oracle,llm-pruner,layer-reduction,shortgpt,laco,attndrop,offtheshelf,dejavu
+POLICIES=full,oracle,llm-pruner,layer-reduction,shortgpt,laco,attndrop,offtheshelf,dejavu,lingua2-cs,elms
 if [ -f "$EL/elastic.json" ]; then
     for a in 0 0.25 -0.25; do
         for p in normalized sd8gen3-llama2-7b-q4; do
@@ -85,6 +85,7 @@ if [ -f "$EL/elastic.json" ]; then
     # 4b. the standalone comparison: five SLO settings x six apps x every method (STANDALONE_ITEMS per app;
     #     500 = every test item)
     run sh analysis/standalone.sh "${STANDALONE_ITEMS:-100}" "$DB" "$EL"
+    run sh analysis/gains.sh "${STANDALONE_ITEMS:-100}" "$DB" "$EL"
 else
     echo "$EL is missing: run 'make prepare' first; skipping the simulations" >&2
 fi

@@ -15,6 +15,21 @@ enum {
     F_EPOCHS, F_PROB_EPOCHS, F_LR, F_ACCUM, F_SEED, F_LABELS, F_EXCLUDE, F_SWEEP, F_N
 };
 
+/* open_llm: the LLM of dir (with its tokenizer: the tiny LM shares it) and an evaluator whose store is the results
+ * database db; 0, or 1 after printing the error (nothing left open) */
+static int open_llm(const char *dir, const char *db, unsigned long seed, EngineModel *em, GridWiring *w) {
+    if (engine_model_load("tlm", dir, em)) return 1;
+    if (!em->has_tok) {
+        engine_model_free(em);
+        return cli_error("tlm", "%s: no tokenizer.json (the tiny LM shares the LLM's tokenizer)", dir);
+    }
+    if (grid_wiring_open(w, "tlm", db, "none", seed, &em->model, &em->tok)) {
+        engine_model_free(em);
+        return 1;
+    }
+    return 0;
+}
+
 static int cmd_tlm_train(int argc, char **argv) {
     CliFlag fl[F_N] = {
         [F_MODEL] = {"model", "DIR", "the reordered model (elastic.json, lora/)", "models/base-elastic"},
@@ -88,16 +103,8 @@ static int cmd_tlm_train(int argc, char **argv) {
     o.exclude = fl[F_EXCLUDE].value;
 
     EngineModel em;
-    if (engine_model_load("tlm", fl[F_MODEL].value, &em)) return 1;
-    if (!em.has_tok) {
-        engine_model_free(&em);
-        return cli_error("tlm", "%s: no tokenizer.json (the tiny LM shares the LLM's tokenizer)", fl[F_MODEL].value);
-    }
     GridWiring w;
-    if (grid_wiring_open(&w, "tlm", fl[F_DB].value, "none", o.seed, &em.model, &em.tok)) {
-        engine_model_free(&em);
-        return 1;
-    }
+    if (open_llm(fl[F_MODEL].value, fl[F_DB].value, o.seed, &em, &w)) return 1;
     StageProgress prog;
     stage_progress_init(&prog, "tlm:");
     o.llm = &em.model;
@@ -145,16 +152,8 @@ static int cmd_tlm_eval(int argc, char **argv) {
         return cli_error("tlm", "--split expects dev or test, not '%s'", fl[E_SPLIT].value), 2;
     if (cli_int("tlm", "items", fl[E_ITEMS].value, 1, 1000000, &items)) return 2;
     EngineModel em;
-    if (engine_model_load("tlm", fl[E_MODEL].value, &em)) return 1;
-    if (!em.has_tok) {
-        engine_model_free(&em);
-        return cli_error("tlm", "%s: no tokenizer.json", fl[E_MODEL].value);
-    }
     GridWiring w;
-    if (grid_wiring_open(&w, "tlm", fl[E_DB].value, "none", 1, &em.model, &em.tok)) {
-        engine_model_free(&em);
-        return 1;
-    }
+    if (open_llm(fl[E_MODEL].value, fl[E_DB].value, 1, &em, &w)) return 1;
     char dir[1200];
     snprintf(dir, sizeof dir, "%s", fl[E_TLM].value ? fl[E_TLM].value : "");
     if (!fl[E_TLM].value) snprintf(dir, sizeof dir, "%s/policies/elms", fl[E_MODEL].value);

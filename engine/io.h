@@ -130,6 +130,8 @@ int io_open_read(const char *path, Err *e);
  * is wrong ("PATH: malformed JSON near byte N"). Caller frees *out with cJSON_Delete. */
 struct cJSON;
 int io_read_json(const char *path, struct cJSON **out, Err *e);
+/* io_write_json: write j as indented JSON text to path atomically (io_write_atomic); the message names path. */
+int io_write_json(const char *path, const struct cJSON *j, Err *e);
 /* io_json_parse: parse the JSON text txt (len bytes) strictly: refused, with `where` (a file, or FILE:LINE)
  * leading the message, are a NUL byte or a \u0000 escape in the text, malformed JSON, anything but
  * whitespace after the value ("trailing data"), and a key that appears twice in any object ("field 'K' appears

@@ -132,3 +132,11 @@ int io_json_double(const cJSON *obj, const char *field, double lo, double hi, do
     *out = d;
     return 0;
 }
+
+int io_write_json(const char *path, const cJSON *j, Err *e) {
+    char *text = cJSON_Print(j);
+    if (!text) return err_set(e, "%s: out of memory", path);
+    int rc = io_write_atomic(path, text, strlen(text), e);
+    free(text);
+    return rc;
+}

@@ -97,13 +97,10 @@ static int write_manifest(const char *dir, const char *name, const BuildEnv *env
     cJSON_AddNumberToObject(j, "cpu_s", cpu_s);
     cJSON_AddNumberToObject(j, "wall_s", wall_s);
     cJSON_AddNumberToObject(j, "cpu_min", cpu_s / 60.0);
-    char *text = cJSON_Print(j);
-    cJSON_Delete(j);
-    if (!text) return err_set(e, "out of memory");
     char path[1300];
     snprintf(path, sizeof path, "%s/prepare.json", dir);
-    int rc = io_write_atomic(path, text, strlen(text), e);
-    free(text);
+    int rc = io_write_json(path, j, e);
+    cJSON_Delete(j);
     return rc;
 }
 

@@ -256,17 +256,8 @@ static void elms_destroy(Policy *p) {
 static int elms_build(const BuildEnv *env, const char *dir, Err *e) {
     if (!env->tok) return err_set(e, "%s: no tokenizer.json (the tiny LM shares the LLM's tokenizer)", env->model_dir);
     TlmBuildOpts o;
-    tlm_build_defaults(&o);
     Evaluator own;
-    if (!env->ev) evaluator_init(&own, env->tok, env->model, NULL);
-    o.llm = env->model;
-    o.model_dir = env->model_dir;
-    o.tok = env->tok;
-    o.data_dir = env->data_dir;
-    o.ev = env->ev ? env->ev : &own;
-    o.seed = env->seed;
-    o.progress = env->progress;
-    o.progress_ctx = env->progress_ctx;
+    tlm_build_from_env(&o, env, &own);
     return tlm_build(&o, dir, e);
 }
 
@@ -275,22 +266,13 @@ static int elms_build(const BuildEnv *env, const char *dir, Err *e) {
 static int elms_loo_build(const BuildEnv *env, const char *dir, Err *e) {
     if (!env->tok) return err_set(e, "%s: no tokenizer.json (the tiny LM shares the LLM's tokenizer)", env->model_dir);
     Evaluator own;
-    if (!env->ev) evaluator_init(&own, env->tok, env->model, NULL);
     for (int a = 0; a < APPS_N; a++) {
         TlmBuildOpts o;
-        tlm_build_defaults(&o);
+        tlm_build_from_env(&o, env, &own);
         o.score_items = 300;
         o.grid_items = 50;
         o.dev_items = 25;
-        o.llm = env->model;
-        o.model_dir = env->model_dir;
-        o.tok = env->tok;
-        o.data_dir = env->data_dir;
-        o.ev = env->ev ? env->ev : &own;
-        o.seed = env->seed;
         o.exclude = apps_table[a].name;
-        o.progress = env->progress;
-        o.progress_ctx = env->progress_ctx;
         char sub[1300];
         snprintf(sub, sizeof sub, "%s/%s", dir, apps_table[a].name);
         if (io_mkdirs(sub, e) || tlm_build(&o, sub, e)) return err_prefix(e, "without %s", apps_table[a].name);

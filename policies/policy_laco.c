@@ -75,12 +75,10 @@ static int laco_build(const BuildEnv *env, const char *dir, Err *e) {
         model_free(&out);
     }
     build_progress(env, "collapse", total, total);
-    char *text = rc ? NULL : cJSON_Print(j), path[1200];
-    cJSON_Delete(j);
-    if (!rc && !text) rc = err_set(e, "out of memory");
+    char path[1200];
     snprintf(path, sizeof path, "%s/laco.json", dir);
-    if (!rc) rc = io_write_atomic(path, text, strlen(text), e);
-    free(text);
+    if (!rc) rc = io_write_json(path, j, e);
+    cJSON_Delete(j);
     calib_free(&c);
     return rc;
 }

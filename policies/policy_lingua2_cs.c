@@ -38,19 +38,10 @@ static int lingua2_build(const BuildEnv *env, const char *dir, Err *e) {
     if (!env->tok) return err_set(e, "%s: no tokenizer.json (the classifier shares the LLM's tokenizer)", env->model_dir);
     if (sparsity_policy_build(env, dir, e)) return -1;
     TlmBuildOpts o;
-    tlm_build_defaults(&o);
+    Evaluator own;
+    tlm_build_from_env(&o, env, &own);
     TlmShape tlm_shape = o.shape;
     o.shape = (TlmShape){128, 4, 4, 256};
-    Evaluator own;
-    if (!env->ev) evaluator_init(&own, env->tok, env->model, NULL);
-    o.llm = env->model;
-    o.model_dir = env->model_dir;
-    o.tok = env->tok;
-    o.data_dir = env->data_dir;
-    o.ev = env->ev ? env->ev : &own;
-    o.seed = env->seed;
-    o.progress = env->progress;
-    o.progress_ctx = env->progress_ctx;
     char out[1300];
     snprintf(out, sizeof out, "%s/compressor", dir);
     if (tlm_build_classifier(&o, out, e)) return -1;
@@ -73,10 +64,8 @@ static int lingua2_build(const BuildEnv *env, const char *dir, Err *e) {
     cJSON *j;
     if (io_read_json(path, &j, e)) return -1;
     cJSON_AddNumberToObject(j, "tlm_token_equivalent", ratio);
-    char *txt = cJSON_Print(j);
+    int rc = io_write_json(path, j, e);
     cJSON_Delete(j);
-    int rc = txt ? io_write_atomic(path, txt, strlen(txt), e) : err_set(e, "out of memory");
-    free(txt);
     return rc;
 }
 

@@ -126,12 +126,10 @@ static int ots_build(const BuildEnv *env, const char *dir, Err *e) {
     cJSON *j = cJSON_CreateObject(), *list = cJSON_AddArrayToObject(j, "models");
     if (!j || !list) rc = err_set(e, "out of memory");
     for (int k = 0; !rc && k < n; k++) rc = ots_copy(&x[k], dir, list, e);
-    char *text = rc ? NULL : cJSON_Print(j), path[1200];
-    cJSON_Delete(j);
-    if (!rc && !text) rc = err_set(e, "out of memory");
+    char path[1200];
     snprintf(path, sizeof path, "%s/models.json", dir);
-    if (!rc) rc = io_write_atomic(path, text, strlen(text), e);
-    free(text);
+    if (!rc) rc = io_write_json(path, j, e);
+    cJSON_Delete(j);
     return rc;
 }
 

@@ -44,12 +44,10 @@ int ranking_write(const Ranking *r, const char *dir, Err *e) {
     cJSON_AddStringToObject(j, "unit", r->subblocks ? "subblock" : "layer");
     cJSON_AddItemToObject(j, "scores", s);
     cJSON_AddItemToObject(j, "order", o);
-    char *text = cJSON_Print(j), path[1200];
-    cJSON_Delete(j);
-    if (!text) return err_set(e, "out of memory");
+    char path[1200];
     snprintf(path, sizeof path, "%s/ranking.json", dir);
-    int rc = io_write_atomic(path, text, strlen(text), e);
-    free(text);
+    int rc = io_write_json(path, j, e);
+    cJSON_Delete(j);
     return rc;
 }
 

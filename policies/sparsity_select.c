@@ -103,13 +103,6 @@ static cJSON *manifest_json(const BuildRecord *b) {
     return j;
 }
 
-static int write_json(const cJSON *j, const char *path, Err *e) {
-    char *text = cJSON_Print(j);
-    if (!text) return err_set(e, "%s: out of memory", path);
-    int rc = io_write_atomic(path, text, strlen(text), e);
-    free(text);
-    return rc;
-}
 
 /* fit_and_write: fit the sweep on the traces, keep the chosen rank, write both files into dir. */
 static int fit_and_write(const BuildEnv *env, const SparsityTraces *train, const SparsityTraces *held, BuildRecord *b,
@@ -136,7 +129,7 @@ static int fit_and_write(const BuildEnv *env, const SparsityTraces *train, const
         rc = sparsity_save(b->chosen, path, e);
         cJSON *j = rc ? NULL : manifest_json(b);
         snprintf(path, sizeof path, "%s/sparsity.json", dir);
-        if (!rc) rc = j ? write_json(j, path, e) : err_set(e, "%s: out of memory", path);
+        if (!rc) rc = j ? io_write_json(path, j, e) : err_set(e, "%s: out of memory", path);
         cJSON_Delete(j);
         for (int i = 0; i < n; i++) sparsity_free(&pred[i]);
     }

@@ -73,6 +73,20 @@ static int scratch(Tlm *t, const Model *llm, Err *e) {
     return 0;
 }
 
+int tlm_init_empty(Tlm *t, const Model *llm, int bos, Err *e) {
+    memset(t, 0, sizeof *t);
+    t->llm_vocab = llm->cfg.vocab_size;
+    t->bos = bos;
+    return scratch(t, llm, e);
+}
+
+void tlm_scratch_free(Tlm *t) {
+    free(t->buf);
+    free(t->out);
+    t->buf = NULL;
+    t->out = NULL;
+}
+
 int tlm_load_score(Tlm *t, const char *dir, const Model *llm, int bos, Err *e) {
     memset(t, 0, sizeof *t);
     t->llm_vocab = llm->cfg.vocab_size;

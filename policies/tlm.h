@@ -61,6 +61,10 @@ int tlm_load(Tlm *t, const char *dir, const Model *llm, int bos, Err *e);
  * LLM's vocabulary): the prompt compressors "tlm" and "lingua2" use this. */
 int tlm_load_score(Tlm *t, const char *dir, const Model *llm, int bos, Err *e);
 void tlm_free(Tlm *t);
+/* tlm_init_empty: a Tlm for llm with no head yet and its scratch: callers that own their heads (training,
+ * measurement) set score / pair / prob and has_*, then release with tlm_scratch_free (heads untouched). */
+int tlm_init_empty(Tlm *t, const Model *llm, int bos, Err *e);
+void tlm_scratch_free(Tlm *t);
 
 /* tlm_params: parameters of the loaded heads the policy uses (score + its decision head). */
 double tlm_params(const Tlm *t);

@@ -14,6 +14,7 @@
 #include "engine/io.h"
 #include "engine/examples.h"
 #include "engine/train.h"
+#include "policies/build.h"
 #include "policies/feasible.h"
 #include "policies/tlm.h"
 #include "policies/tlm_data.h"
@@ -21,6 +22,19 @@
 
 #define N_GRID (N_LEVELS * N_RATIOS)
 #define N_SLO_PAIRS (TLM_N_PREFILL * TLM_N_DECODE)
+
+void tlm_build_from_env(TlmBuildOpts *o, const BuildEnv *env, Evaluator *own) {
+    tlm_build_defaults(o);
+    if (!env->ev) evaluator_init(own, env->tok, env->model, NULL);
+    o->llm = env->model;
+    o->model_dir = env->model_dir;
+    o->tok = env->tok;
+    o->data_dir = env->data_dir;
+    o->ev = env->ev ? env->ev : own;
+    o->seed = env->seed;
+    o->progress = env->progress;
+    o->progress_ctx = env->progress_ctx;
+}
 
 void tlm_build_defaults(TlmBuildOpts *o) {
     memset(o, 0, sizeof *o);
@@ -309,6 +323,18 @@ static int score_dev(const TlmBuildOpts *o, Tlm *tlm, const TlmItems *dev, const
     return 0;
 }
 
+/* score_dev_head: score_dev of a score head held alone */
+static int score_dev_head(const TlmBuildOpts *o, const Model *head, const TlmItems *dev, const ScoreLabels *l,
+                          ScoreDev *out, Err *e) {
+    Tlm one;
+    if (tlm_init_empty(&one, o->llm, eval_bos(o->tok, o->llm), e)) return -1;
+    one.score = *head;
+    one.has_score = true;
+    int rc = score_dev(o, &one, dev, l, out, e);
+    tlm_scratch_free(&one);
+    return rc;
+}
+
 /* ---- step 3: grid outcomes ---- */
 
 static int grids(const TlmBuildOpts *o, Tlm *tlm, const LevelSet *ls, const TlmItems *it, unsigned char **out,
@@ -492,19 +518,13 @@ static int size_sweep(const TlmBuildOpts *o, const SweepData *d, cJSON *arr, Err
                     TLM_N_SLO_TOKENS, &cp);
         head_config(&so, o->llm, HEAD_SEQUENCE, N_GRID, 0, NULL, true, 0, &cq);
         Tlm t;
-        memset(&t, 0, sizeof t);
-        t.llm_vocab = o->llm->cfg.vocab_size;
-        t.bos = eval_bos(o->tok, o->llm);
-        t.cap = o->llm->cfg.max_seq + 3;
-        t.buf = malloc(sizeof(int) * (size_t)t.cap);
-        t.out = malloc(sizeof(float) * (size_t)t.cap * 2 + sizeof(float) * N_GRID);
+        int rc = tlm_init_empty(&t, o->llm, eval_bos(o->tok, o->llm), e);
         double loss;
         ScoreDev sd;
         DecisionDev dp, dq;
         double ms_pair = 0, ms_prob = 0;
         char stage[96];
         snprintf(stage, sizeof stage, "size sweep %d x %d", so.shape.dim, so.shape.layers);
-        int rc = !t.buf || !t.out ? err_set(e, "out of memory") : 0;
         if (!rc) rc = fit(&so, &cs, d->xs, so.epochs, so.seed, stage, &t.score, &loss, e);
         t.has_score = !rc;
         if (!rc) rc = fit(&so, &cp, d->xp, so.epochs, so.seed + 2, stage, &t.pair, &loss, e);
@@ -534,8 +554,7 @@ static int size_sweep(const TlmBuildOpts *o, const SweepData *d, cJSON *arr, Err
         if (t.has_score) model_free(&t.score);
         if (t.has_pair) model_free(&t.pair);
         if (t.has_prob) model_free(&t.prob);
-        free(t.buf);
-        free(t.out);
+        tlm_scratch_free(&t);
         if (rc) return -1;
     }
     return 0;
@@ -608,16 +627,7 @@ int tlm_build(const TlmBuildOpts *o, const char *out, Err *e) {
         if (!rc && xs[kind].n == 0 && !strcmp(o->score_labels, "auto")) continue; /* e.g. no item has spans */
         if (!rc) rc = fit(o, &c, &xs[kind], o->epochs, o->seed + (unsigned long)kind, stage, &heads[kind], &loss[kind], e);
         if (rc) break;
-        /* measure through a Tlm holding just this head */
-        Tlm one = {.score = heads[kind], .has_score = true, .llm_vocab = o->llm->cfg.vocab_size,
-                   .bos = eval_bos(o->tok, o->llm)};
-        int cap = o->llm->cfg.max_seq + 3;
-        one.buf = malloc(sizeof(int) * (size_t)cap);
-        one.out = malloc(sizeof(float) * (size_t)cap * 2 + sizeof(float) * N_GRID);
-        one.cap = cap;
-        rc = !one.buf || !one.out ? err_set(e, "out of memory") : score_dev(o, &one, &dev, &ldev, &sdev[kind], e);
-        free(one.buf);
-        free(one.out);
+        rc = score_dev_head(o, &heads[kind], &dev, &ldev, &sdev[kind], e);
     }
     if (!rc) {
         if (!strcmp(o->score_labels, "relevant")) chosen = 0;
@@ -629,12 +639,9 @@ int tlm_build(const TlmBuildOpts *o, const char *out, Err *e) {
     }
     /* step 3: grid outcomes with that score head */
     if (!rc) rc = levelset_load(&ls, o->llm, o->model_dir, true, e);
-    if (!rc) {
-        tlm = (Tlm){.score = heads[chosen], .has_score = true, .llm_vocab = o->llm->cfg.vocab_size,
-                    .bos = eval_bos(o->tok, o->llm), .cap = o->llm->cfg.max_seq + 3};
-        tlm.buf = malloc(sizeof(int) * (size_t)tlm.cap);
-        tlm.out = malloc(sizeof(float) * (size_t)tlm.cap * 2 + sizeof(float) * N_GRID);
-        if (!tlm.buf || !tlm.out) rc = err_set(e, "out of memory");
+    if (!rc && !(rc = tlm_init_empty(&tlm, o->llm, eval_bos(o->tok, o->llm), e))) {
+        tlm.score = heads[chosen];
+        tlm.has_score = true;
     }
     if (!rc) rc = grids(o, &tlm, &ls, &grid_tr, &g_tr, "grid (train)", e) ||
                   grids(o, &tlm, &ls, &dev, &g_dev, "grid (dev)", e);
@@ -748,16 +755,13 @@ int tlm_build(const TlmBuildOpts *o, const char *out, Err *e) {
         cJSON_AddItemToObject(j, "size_sweep", sweep);
         sweep = NULL;
         cJSON_AddNumberToObject(j, "wall_s", clock_wall_s() - t0);
-        char *s = cJSON_Print(j);
         char path[1200];
         snprintf(path, sizeof path, "%s/tlm.json", out);
-        rc = s ? io_write_atomic(path, s, strlen(s), e) : err_set(e, "out of memory");
-        free(s);
+        rc = io_write_json(path, j, e);
     }
     cJSON_Delete(j);
     cJSON_Delete(sweep);
-    free(tlm.buf);
-    free(tlm.out);
+    tlm_scratch_free(&tlm);
     free(g_tr);
     free(g_dev);
     levelset_free(&ls);
@@ -798,20 +802,7 @@ int tlm_build_classifier(const TlmBuildOpts *o, const char *out, Err *e) {
              score_labels(o, &dev, false, 0, &ldev, "classifier labels (dev)", e) ||
              score_examples(o, &tr, &ltr, true, &x, e) ||
              fit(o, &c, &x, o->epochs, o->seed, "classifier", &m, &loss, e);
-    if (!rc) {
-        Tlm one;
-        memset(&one, 0, sizeof one);
-        one.score = m;
-        one.has_score = true;
-        one.llm_vocab = o->llm->cfg.vocab_size;
-        one.bos = eval_bos(o->tok, o->llm);
-        one.cap = o->llm->cfg.max_seq + 3;
-        one.buf = malloc(sizeof(int) * (size_t)one.cap);
-        one.out = malloc(sizeof(float) * (size_t)one.cap * 2 + sizeof(float) * N_GRID);
-        rc = !one.buf || !one.out ? err_set(e, "out of memory") : score_dev(o, &one, &dev, &ldev, &sd, e);
-        free(one.buf);
-        free(one.out);
-    }
+    if (!rc) rc = score_dev_head(o, &m, &dev, &ldev, &sd, e);
     if (!rc) rc = model_save(&m, out, ST_F32, e);
     if (!rc) {
         cJSON *j = cJSON_CreateObject();
@@ -829,11 +820,9 @@ int tlm_build_classifier(const TlmBuildOpts *o, const char *out, Err *e) {
         cJSON_AddNumberToObject(j, "accuracy_random_0.5", sd.acc_random[0]);
         cJSON_AddNumberToObject(j, "accuracy_random_0.3", sd.acc_random[1]);
         cJSON_AddNumberToObject(j, "wall_s", clock_wall_s() - t0);
-        char *txt = cJSON_Print(j);
         char path[1200];
         snprintf(path, sizeof path, "%s/classifier.json", out);
-        rc = txt ? io_write_atomic(path, txt, strlen(txt), e) : err_set(e, "out of memory");
-        free(txt);
+        rc = io_write_json(path, j, e);
         cJSON_Delete(j);
     }
     if (m.params) model_free(&m);
@@ -896,9 +885,7 @@ int tlm_evaluate(const TlmBuildOpts *o, const char *dir, const char *split, cons
             if (!h) cJSON_AddNumberToObject(x, "label_agreement", dv[h]->label_agree);
         }
         if (t.has_pair || t.has_prob) cJSON_AddNumberToObject(j, "oracle", (t.has_pair ? &dp : &dq)->oracle);
-        char *txt = cJSON_Print(j);
-        rc = txt ? io_write_atomic(out_json, txt, strlen(txt), e) : err_set(e, "out of memory");
-        free(txt);
+        rc = io_write_json(out_json, j, e);
     }
     cJSON_Delete(j);
     cJSON_Delete(m);

@@ -55,6 +55,11 @@ typedef struct TlmBuildOpts {
 /* tlm_build_defaults: the defaults above (pointers NULL, score_labels "auto"). */
 void tlm_build_defaults(TlmBuildOpts *o);
 
+/* tlm_build_from_env: the defaults with the model, directories, tokenizer, seed and progress of an `elms prepare`
+ * build; its evaluator, or own (initialised here without a store) when the build has none. */
+struct BuildEnv;
+void tlm_build_from_env(TlmBuildOpts *o, const struct BuildEnv *env, Evaluator *own);
+
 /* tlm_build: run the steps above into the existing directory out. */
 int tlm_build(const TlmBuildOpts *o, const char *out, Err *e);
 
