@@ -39,6 +39,8 @@ typedef struct Db {
 
 /* The schema as compiled in; identical to sim/schema.sql (a test checks). */
 extern const char DB_SCHEMA_SQL[];
+/* The views as compiled in; identical to analysis/views.sql (a test checks). */
+extern const char DB_VIEWS_SQL[];
 
 typedef struct DbRun {
     const char *created, *git_rev, *command;
@@ -105,6 +107,9 @@ int db_eval_put(Db *d, const char *model_hash, const char *config, const char *a
 
 int db_calibration_add(Db *d, const char *created, const char *profile, const char *model, const char *phase,
                        double level, long tokens, double measured_ms, double predicted_ms, Err *e);
+
+/* db_views_apply: drop and create the views of analysis/views.sql in d, in one transaction. */
+int db_views_apply(Db *d, Err *e);
 
 /* db_now_utc: the current UTC time as ISO 8601 into out (at least 32 bytes). */
 void db_now_utc(char *out, int cap);

@@ -19,6 +19,15 @@ TEST(db_schema_matches_schema_sql) {
     free(text);
 }
 
+TEST(db_views_match_analysis_views_sql) {
+    char *text;
+    size_t len;
+    Err e;
+    CHECK(io_read_file("analysis/views.sql", &text, &len, &e) == 0);
+    CHECK_MSG(!strcmp(text, DB_VIEWS_SQL), "sim/db_views.c is out of date with analysis/views.sql");
+    free(text);
+}
+
 /* One integer or real from a query. */
 static double q1(sqlite3 *h, const char *sql) {
     sqlite3_stmt *s;
