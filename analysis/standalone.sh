@@ -11,6 +11,8 @@
 # Resumable: a (policy, setting) cell whose run is already complete in DB (same trace, profile, weights, seed) is
 # not replayed again (elms sim --skip-complete prints its recorded line), so a rerun, or a run after merging
 # shards into DB (docs/experiments.md), only replays what is missing.
+# Shardable: SHARD=I/N records shard I of N of every run (elms sim --shard) and prints no table; merge the
+# shards' databases with elms db merge and run this script again on the merged one for the table.
 # Prints one line per (policy, setting) from elms sim, then the per-app table ($OUT/standalone.txt) with
 # accuracy and the fraction of requests that met the SLO, read from the views of analysis/views.sql.
 set -eu
@@ -24,6 +26,7 @@ POLICIES=${POLICIES:-full,oracle,llm-pruner,layer-reduction,shortgpt,laco,attndr
 DATA=${DATA:-data}
 TRACES=${TRACES:-results/traces}
 OUT=${OUT:-results/reproduce}
+SHARD=${SHARD:-}
 mkdir -p "$OUT" "$TRACES"
 export OPENBLAS_NUM_THREADS=${OPENBLAS_NUM_THREADS:-1}
 APPS="facts science funcall uinav physical reading"
@@ -33,7 +36,9 @@ run() {
     "$@"
 }
 
-: > "$OUT/standalone-runs.txt"
+RUNS="$OUT/standalone-runs.txt"
+[ -z "$SHARD" ] || RUNS="$OUT/standalone-runs-shard-$(echo "$SHARD" | tr / -).txt"
+: > "$RUNS"
 for s in 0.8:0.9 0.6:0.8 0.4:0.7 0.2:0.6 0.2:0.5; do
     slo=""
     for a in $APPS; do slo="$slo${slo:+,}$a:$s"; done
@@ -41,8 +46,12 @@ for s in 0.8:0.9 0.6:0.8 0.4:0.7 0.2:0.6 0.2:0.5; do
     run "$ELMS" trace gen --alpha 0 --requests $((6 * N)) --arrival sequential --seed 42 --data "$DATA" --slo "$slo" \
         -o "$t" >/dev/null
     run "$ELMS" sim --trace "$t" --policy "$POLICIES" --profile "$PROFILE" --model "$MODEL" --db "$DB" --data "$DATA" \
-        --compressor random --skip-complete | sed "s/^/slo $s /" | tee -a "$OUT/standalone-runs.txt"
+        --compressor random --skip-complete ${SHARD:+--shard "$SHARD"} | sed "s/^/slo $s /" | tee -a "$RUNS"
 done
+if [ -n "$SHARD" ]; then
+    echo "standalone: shard $SHARD recorded in $DB; merge the shards (elms db merge) for the table" >&2
+    exit 0
+fi
 
 # The per-app table from the view standalone_accuracy (the newest complete run of each policy and setting of
 # this script); also as Markdown.
