@@ -128,7 +128,7 @@ int golden_from_db(Db *d, const char *method, const GoldenSelect *sel, GoldenCur
         rc = err_set(e, "%s: database: reading standalone_accuracy: %s", d->path, sqlite3_errmsg(d->h));
     sqlite3_finalize(s);
     if (!rc && c->n) rc = add_totals(c, e);
-    if (!rc) qsort(c->pt, (size_t)c->n, sizeof *c->pt, point_cmp);
+    if (!rc && c->n) qsort(c->pt, (size_t)c->n, sizeof *c->pt, point_cmp);
     if (rc) golden_free(c);
     return rc;
 }
