@@ -78,6 +78,28 @@ static int parse_shard(const char *s, int *index, int *count) {
     return 0;
 }
 
+/* parse_policies: the names of --policy into a->pols, each checked before any work; -1, or 2 after the message. */
+static int parse_policies(SimArgs *a) {
+    snprintf(a->pol_buf, sizeof a->pol_buf, "%s", a->fl[F_POLICY].value);
+    a->n_pols = 0;
+    for (char *tok = strtok(a->pol_buf, ","); tok && a->n_pols < MAX_POLICIES; tok = strtok(NULL, ","))
+        if (*tok) a->pols[a->n_pols++] = tok;
+    if (a->n_pols == 0) {
+        fprintf(stderr, "elms sim: --policy expects one or more names\n");
+        return 2;
+    }
+    Err e;
+    for (int i = 0; i < a->n_pols; i++) {
+        Policy probe;
+        if (policy_create(&probe, a->pols[i], &e)) {
+            fprintf(stderr, "elms sim: %s\n", e.msg);
+            return 2;
+        }
+        policy_destroy(&probe);
+    }
+    return -1;
+}
+
 /* parse_args: fill a from the command line; returns -1 to go on, else the exit status (0 after --help). */
 static int parse_args(int argc, char **argv, SimArgs *a) {
     CliFlag fl[F_N] = {
@@ -123,24 +145,7 @@ static int parse_args(int argc, char **argv, SimArgs *a) {
     }
     a->shard_index = a->shard_count = 1;
     if (a->fl[F_SHARD].value && parse_shard(a->fl[F_SHARD].value, &a->shard_index, &a->shard_count)) return 2;
-    snprintf(a->pol_buf, sizeof a->pol_buf, "%s", a->fl[F_POLICY].value);
-    a->n_pols = 0;
-    for (char *tok = strtok(a->pol_buf, ","); tok && a->n_pols < MAX_POLICIES; tok = strtok(NULL, ","))
-        if (*tok) a->pols[a->n_pols++] = tok;
-    if (a->n_pols == 0) {
-        fprintf(stderr, "elms sim: --policy expects one or more names\n");
-        return 2;
-    }
-    Err e;
-    for (int i = 0; i < a->n_pols; i++) { /* validate the names before any work */
-        Policy probe;
-        if (policy_create(&probe, a->pols[i], &e)) {
-            fprintf(stderr, "elms sim: %s\n", e.msg);
-            return 2;
-        }
-        policy_destroy(&probe);
-    }
-    return -1;
+    return parse_policies(a);
 }
 
 /* print_summary: the one summary line of a run (fresh or found complete). */
@@ -211,76 +216,97 @@ static int run_policy(SimJob *j, const char *name) {
     return 0;
 }
 
-static int cmd_sim(int argc, char **argv) {
-    SimArgs a;
-    int pr = parse_args(argc, argv, &a);
-    if (pr >= 0) return pr;
-    const CliFlag *fl = a.fl;
-    int rc = 1;
-    Err e;
-    Trace trace;
+/* The inputs every policy's run reads, loaded once. */
+typedef struct SimInputs {
     Profile prof;
+    Trace trace;
+    EngineModel em;
+    Db db, *dbp;                   /* dbp: NULL without --db */
+    int loaded;                    /* 1: trace, 2: and model, 3: and database */
+} SimInputs;
+
+static void free_inputs(SimInputs *in) {
+    if (in->loaded >= 3 && in->dbp) db_close(in->dbp);
+    if (in->loaded >= 2) engine_model_free(&in->em);
+    if (in->loaded >= 1) trace_free(&in->trace);
+}
+
+/* load_inputs: the profile, the trace, the model and the database; 0, or 1 after printing the error. */
+static int load_inputs(const SimArgs *a, SimInputs *in) {
+    const CliFlag *fl = a->fl;
+    Err e;
+    memset(in, 0, sizeof *in);
     char prof_path[1200];
     profile_resolve(fl[F_PROFILE].value, fl[F_PROFILES].value, prof_path, sizeof prof_path);
-    if (profile_load(&prof, prof_path, &e)) return cli_error("sim", "%s", e.msg);
-    if (trace_read(&trace, fl[F_TRACE].value, &e)) return cli_error("sim", "%s", e.msg);
-    EngineModel em;
-    if (engine_model_load("sim", fl[F_MODEL].value, &em)) {
-        trace_free(&trace);
-        return 1;
-    }
-    Db db, *dbp = NULL;
+    if (profile_load(&in->prof, prof_path, &e)) return cli_error("sim", "%s", e.msg);
+    if (trace_read(&in->trace, fl[F_TRACE].value, &e)) return cli_error("sim", "%s", e.msg);
+    in->loaded = 1;
+    if (engine_model_load("sim", fl[F_MODEL].value, &in->em)) return 1;
+    in->loaded = 2;
     if (fl[F_DB].value) {
-        if (db_open(&db, fl[F_DB].value, &e)) {
-            cli_error("sim", "%s", e.msg);
-            goto out_model;
-        }
-        if (db.migrated_from)
+        if (db_open(&in->db, fl[F_DB].value, &e)) return cli_error("sim", "%s", e.msg);
+        if (in->db.migrated_from)
             fprintf(stderr, "elms sim: %s: migrated the database from schema version %d to %d\n", fl[F_DB].value,
-                    db.migrated_from, DB_SCHEMA_VERSION);
-        dbp = &db;
+                    in->db.migrated_from, DB_SCHEMA_VERSION);
+        in->dbp = &in->db;
     }
+    in->loaded = 3;
+    return 0;
+}
+
+/* replay_all: check the trace, then run every policy of a; returns the exit status. */
+static int replay_all(const SimArgs *a, SimInputs *in, int argc, char **argv) {
+    const CliFlag *fl = a->fl;
+    const Tokenizer *tok = in->em.has_tok ? &in->em.tok : NULL;
+    Err e;
     ItemStore items;
-    itemstore_init(&items, fl[F_DATA].value, fl[F_SPLIT].value, em.has_tok ? &em.tok : NULL);
+    itemstore_init(&items, fl[F_DATA].value, fl[F_SPLIT].value, tok);
     EvalCache cache;
-    evalcache_init(&cache, dbp);
+    evalcache_init(&cache, in->dbp);
     SimContext ctx;
-    sim_context_init(&ctx, &em.model, em.has_tok ? &em.tok : NULL, &prof, &items, &cache);
-    if (sim_trace_check(&ctx, &trace, fl[F_TRACE].value, &e)) { /* before any run is begun */
-        rc = cli_error("sim", "%s", e.msg);
-        goto out_items;
+    sim_context_init(&ctx, &in->em.model, tok, &in->prof, &items, &cache);
+    if (sim_trace_check(&ctx, &in->trace, fl[F_TRACE].value, &e)) { /* before any run is begun */
+        evalcache_free(&cache);
+        itemstore_free(&items);
+        return cli_error("sim", "%s", e.msg);
     }
+    signal(SIGINT, on_signal); /* from here on, an interruption leaves the current run incomplete */
+    signal(SIGTERM, on_signal);
     char *git = git_revision(), *cmdline = cli_command_line(argc, argv);
     char created[32];
     db_now_utc(created, sizeof created);
-    signal(SIGINT, on_signal);
-    signal(SIGTERM, on_signal);
     SimJob job = {
-        .a = &a, .trace = &trace, .ctx = &ctx, .db = dbp,
-        .env = {.base = &em.model, .model_dir = fl[F_MODEL].value, .tok = em.has_tok ? &em.tok : NULL,
-                .compressor = fl[F_COMPRESSOR].value, .seed = (unsigned long)a.seed, .hooks = sim_hooks(&ctx)},
-        .run = {.created = created, .git_rev = git, .command = cmdline, .seed = a.seed,
-                .compressor = fl[F_COMPRESSOR].value, .trace = fl[F_TRACE].value, .profile = prof.name,
-                .model = fl[F_MODEL].value, .model_hash = em.model.hash, .scheduler = fl[F_SCHED].value,
-                .n_requests = sim_shard_size(trace.n, a.shard_index, a.shard_count), .trace_hash = trace.hash,
-                .shard_index = a.shard_index, .shard_count = a.shard_count},
-        .opt = {.sched = a.sched, .stop = &g_stop, .progress = on_progress, .shard_index = a.shard_index,
-                .shard_count = a.shard_count},
+        .a = a, .trace = &in->trace, .ctx = &ctx, .db = in->dbp,
+        .env = {.base = &in->em.model, .model_dir = fl[F_MODEL].value, .tok = tok,
+                .compressor = fl[F_COMPRESSOR].value, .seed = (unsigned long)a->seed, .hooks = sim_hooks(&ctx)},
+        .run = {.created = created, .git_rev = git, .command = cmdline, .seed = a->seed,
+                .compressor = fl[F_COMPRESSOR].value, .trace = fl[F_TRACE].value, .profile = in->prof.name,
+                .model = fl[F_MODEL].value, .model_hash = in->em.model.hash, .scheduler = fl[F_SCHED].value,
+                .n_requests = sim_shard_size(in->trace.n, a->shard_index, a->shard_count),
+                .trace_hash = in->trace.hash, .shard_index = a->shard_index, .shard_count = a->shard_count},
+        .opt = {.sched = a->sched, .stop = &g_stop, .progress = on_progress, .shard_index = a->shard_index,
+                .shard_count = a->shard_count},
     };
-    rc = 0;
-    for (int i = 0; i < a.n_pols && !rc; i++) rc = run_policy(&job, a.pols[i]);
+    int rc = 0;
+    for (int i = 0; i < a->n_pols && !rc; i++) rc = run_policy(&job, a->pols[i]);
     fprintf(stderr, "evaluations: %ld computed, %ld from the database, %ld from memory\n", cache.computed,
             cache.db_hits, cache.hits);
     free(git);
     free(cmdline);
-out_items:
     evalcache_free(&cache);
     itemstore_free(&items);
-    if (dbp && db_commit(dbp, &e) && !rc) rc = cli_error("sim", "%s", e.msg);
-    if (dbp) db_close(dbp);
-out_model:
-    engine_model_free(&em);
-    trace_free(&trace);
+    if (in->dbp && db_commit(in->dbp, &e) && !rc) rc = cli_error("sim", "%s", e.msg);
+    return rc;
+}
+
+static int cmd_sim(int argc, char **argv) {
+    SimArgs a;
+    int rc = parse_args(argc, argv, &a);
+    if (rc >= 0) return rc;
+    SimInputs in;
+    rc = load_inputs(&a, &in);
+    if (!rc) rc = replay_all(&a, &in, argc, argv);
+    free_inputs(&in);
     return rc;
 }
 

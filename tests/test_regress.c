@@ -94,7 +94,8 @@ TEST(regress_passes_an_unchanged_run_and_catches_a_perturbed_model) {
     size_t len;
     Err e;
     CHECK(io_read_file(test_path("golden/full.tsv"), &text, &len, &e) == 0);
-    CHECK_MSG(strstr(text, "# items_per_app: 12\n") && strstr(text, "\nall\t1\t1\t72\t72\t72\t1.000000\t1.000000\n") &&
+    CHECK_MSG(strstr(text, "# items_per_app: 12\n") &&
+              strstr(text, "\nall\t1\t1\t72\t72\t72\t1.000000\t1.000000\n") &&
               strstr(text, "\nall\t0.5\t0.5\t72\t72\t0\t1.000000\t0.000000\n"), "%s", text);
     free(text);
 
