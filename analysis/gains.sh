@@ -3,25 +3,26 @@
 # accuracy gain of a method (default elms) at each of the five SLO settings, its mean and its maximum (the paper
 # reports 10.45 points on average and up to 14.83 over its seven baselines), and the settings where it loses.
 # Usage: sh analysis/gains.sh [ITEMS_PER_APP [DB [MODEL]]]   (the same arguments as standalone.sh)
-# Environment: METHOD (default elms), PROFILE (default normalized).
-# Writes results/reproduce/gains.txt and gains.md.
+# Environment: METHOD (default elms), PROFILE (default normalized), TRACES and OUT as for standalone.sh.
+# Reads the view standalone_accuracy (analysis/views.sql). Writes $OUT/gains.txt and gains.md.
 set -eu
 cd "$(dirname "$0")/.."
+ELMS=${ELMS:-bin/elms}
 N=${1:-100}
 DB=${2:-results/elms.db}
 MODEL=${3:-models/base-elastic}
 PROFILE=${PROFILE:-normalized}
 METHOD=${METHOD:-elms}
-OUT=results/reproduce
+TRACES=${TRACES:-results/traces}
+OUT=${OUT:-results/reproduce}
 mkdir -p "$OUT"
+"$ELMS" db views "$DB"
 QUERY="
-WITH latest AS (
-  SELECT MAX(id) AS id FROM runs
-  WHERE complete = 1 AND trace LIKE 'results/traces/standalone-$N-%' AND profile = '$PROFILE' AND model = '$MODEL'
-  GROUP BY policy, trace),
-acc AS (
-  SELECT r.policy AS policy, r.trace AS trace, AVG(q.correct) AS a
-  FROM runs r JOIN latest l ON r.id = l.id JOIN requests q ON q.run = r.id GROUP BY r.id),
+WITH acc AS (
+  SELECT method AS policy, trace, sum(n_correct) * 1.0 / sum(items) AS a
+  FROM standalone_accuracy
+  WHERE items_per_app = $N AND profile = '$PROFILE' AND model = '$MODEL' AND trace LIKE '$TRACES/standalone-%'
+  GROUP BY run),
 gain AS (
   SELECT b.policy AS baseline, b.trace AS trace, m.a - b.a AS g
   FROM acc m JOIN acc b ON m.trace = b.trace

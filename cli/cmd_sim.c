@@ -1,5 +1,7 @@
 /* elms sim: replay a trace under one or more policies with a device profile, recording every request in
- * SQLite, and print one summary line per policy. */
+ * SQLite, and print one summary line per policy. --shard I/N records one deterministic slice of the requests
+ * (sim/sim.h says which, and why the whole timeline is still replayed); --skip-complete leaves out the policies
+ * whose run of the same configuration is already complete in the database (resumable experiments). */
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
@@ -10,6 +12,13 @@
 #include "cli/engine_args.h"
 #include "policies/policy.h"
 #include "sim/sim.h"
+
+enum {
+    F_TRACE, F_POLICY, F_PROFILE, F_MODEL, F_DB, F_DATA, F_SPLIT, F_COMPRESSOR, F_SEED, F_SCHED, F_PROFILES,
+    F_SHARD, F_SKIP, F_N
+};
+
+#define MAX_POLICIES 32
 
 static volatile sig_atomic_t g_stop;
 static void on_signal(int sig) {
@@ -38,167 +47,266 @@ static char *git_revision(void) {
 static void sim_usage(char *out, size_t cap) {
     const char *names[64], *sums[64];
     int n = policy_names(names, sums, 64);
-    size_t len = (size_t)snprintf(out, cap, "elms sim --trace T --policy P[,P...] --profile F --model DIR --db FILE\n\n"
+    size_t len = (size_t)snprintf(out, cap, "elms sim --trace T --policy P[,P...] --profile F --model DIR --db FILE "
+                                            "[--shard I/N] [--skip-complete]\n\n"
                                             "policies (offline artefacts: elms prepare POLICY --model DIR):");
     for (int i = 0; i < n && len < cap; i++)
         len += (size_t)snprintf(out + len, cap - len, "\n  %-16s %s", names[i], sums[i]);
 }
 
-static int cmd_sim(int argc, char **argv) {
-    CliFlag fl[] = {
-        {"trace", "T", "trace (JSONL, see elms trace)", NULL},
-        {"policy", "P[,P...]", "policies to replay (one run each)", "full"},
-        {"profile", "F", "device profile: a name in sim/profiles/ or a path", "normalized"},
-        {"model", "DIR", "base model directory (with tokenizer.json; policies' artefacts in DIR/policies/)",
-         "models/base-elastic"},
-        {"db", "FILE", "SQLite results database (created if missing; runs are appended)", NULL},
-        {"data", "DIR", "datasets directory holding items/APP/SPLIT.jsonl", "data"},
-        {"split", "NAME", "item split the trace refers to", "test"},
-        {"compressor", "NAME", "prompt compressor for policies that take one (none, random, ...)", "random"},
-        {"seed", "S", "seed for policies and compressors", "42"},
-        {"sched", "NAME", "fcfs or edf (earliest TTFT deadline first)", "fcfs"},
-        {"profiles", "DIR", "directory of named profiles", "sim/profiles"},
-    };
-    const int nf = sizeof fl / sizeof fl[0];
-    char usage[4096];
-    sim_usage(usage, sizeof usage);
-    int pr = cli_parse(argc, argv, usage, fl, nf, NULL, 0, NULL);
-    if (pr) return pr > 0 ? 0 : 2;
-    if (!fl[0].value) {
-        fprintf(stderr, "elms sim: --trace is required (see --help)\n");
-        return 2;
-    }
+/* The parsed command line. */
+typedef struct SimArgs {
+    CliFlag fl[F_N];
+    char pol_buf[1024];
+    const char *pols[MAX_POLICIES];
+    int n_pols;
     long seed;
-    if (cli_int("sim", "seed", fl[8].value, 0, 4294967295L, &seed)) return 2;
     Scheduler sched;
-    if (!strcmp(fl[9].value, "fcfs")) sched = SCHED_FCFS;
-    else if (!strcmp(fl[9].value, "edf")) sched = SCHED_EDF;
-    else {
-        fprintf(stderr, "elms sim: --sched expects fcfs or edf, got '%s'\n", fl[9].value);
-        return 2;
+    int shard_index, shard_count;  /* 1 of 1 without --shard */
+} SimArgs;
+
+/* parse_shard: "I/N" with 1 <= I <= N. */
+static int parse_shard(const char *s, int *index, int *count) {
+    long i, n;
+    char tail;
+    if (sscanf(s, "%ld/%ld%c", &i, &n, &tail) != 2 || n < 1 || n > 1000000 || i < 1 || i > n) {
+        fprintf(stderr, "elms sim: --shard expects I/N with 1 <= I <= N <= 1000000, got '%s'\n", s);
+        return -1;
     }
-    /* validate policy names before any work */
-    char pol_list[1024];
-    snprintf(pol_list, sizeof pol_list, "%s", fl[1].value);
-    const char *pols[32];
-    int n_pols = 0;
-    for (char *tok = strtok(pol_list, ","); tok && n_pols < 32; tok = strtok(NULL, ","))
-        if (*tok) pols[n_pols++] = tok;
-    if (n_pols == 0) {
+    *index = (int)i;
+    *count = (int)n;
+    return 0;
+}
+
+/* parse_policies: the names of --policy into a->pols, each checked before any work; -1, or 2 after the message. */
+static int parse_policies(SimArgs *a) {
+    snprintf(a->pol_buf, sizeof a->pol_buf, "%s", a->fl[F_POLICY].value);
+    a->n_pols = 0;
+    for (char *tok = strtok(a->pol_buf, ","); tok && a->n_pols < MAX_POLICIES; tok = strtok(NULL, ","))
+        if (*tok) a->pols[a->n_pols++] = tok;
+    if (a->n_pols == 0) {
         fprintf(stderr, "elms sim: --policy expects one or more names\n");
         return 2;
     }
     Err e;
-    for (int i = 0; i < n_pols; i++) {
+    for (int i = 0; i < a->n_pols; i++) {
         Policy probe;
-        if (policy_create(&probe, pols[i], &e)) {
+        if (policy_create(&probe, a->pols[i], &e)) {
             fprintf(stderr, "elms sim: %s\n", e.msg);
             return 2;
         }
         policy_destroy(&probe);
     }
+    return -1;
+}
 
-    int rc = 1;
-    Trace trace;
-    Profile prof;
-    char prof_path[1200];
-    profile_resolve(fl[2].value, fl[10].value, prof_path, sizeof prof_path);
-    if (profile_load(&prof, prof_path, &e)) return cli_error("sim", "%s", e.msg);
-    if (trace_read(&trace, fl[0].value, &e)) return cli_error("sim", "%s", e.msg);
-    EngineModel em;
-    if (engine_model_load("sim", fl[3].value, &em)) {
-        trace_free(&trace);
-        return 1;
+/* parse_args: fill a from the command line; returns -1 to go on, else the exit status (0 after --help). */
+static int parse_args(int argc, char **argv, SimArgs *a) {
+    CliFlag fl[F_N] = {
+        [F_TRACE] = {"trace", "T", "trace (JSONL, see elms trace)", NULL},
+        [F_POLICY] = {"policy", "P[,P...]", "policies to replay (one run each)", "full"},
+        [F_PROFILE] = {"profile", "F", "device profile: a name in sim/profiles/ or a path", "normalized"},
+        [F_MODEL] = {"model", "DIR", "base model directory (with tokenizer.json; policies' artefacts in "
+                                     "DIR/policies/)", "models/base-elastic"},
+        [F_DB] = {"db", "FILE", "SQLite results database (created if missing; runs are appended)", NULL},
+        [F_DATA] = {"data", "DIR", "datasets directory holding items/APP/SPLIT.jsonl", "data"},
+        [F_SPLIT] = {"split", "NAME", "item split the trace refers to", "test"},
+        [F_COMPRESSOR] = {"compressor", "NAME", "prompt compressor for policies that take one (none, random, ...)",
+                          "random"},
+        [F_SEED] = {"seed", "S", "seed for policies and compressors", "42"},
+        [F_SCHED] = {"sched", "NAME", "fcfs or edf (earliest TTFT deadline first)", "fcfs"},
+        [F_PROFILES] = {"profiles", "DIR", "directory of named profiles", "sim/profiles"},
+        [F_SHARD] = {"shard", "I/N", "record shard I of N: the requests at trace positions k with k mod N = I-1 "
+                                     "(merge the shards' databases with elms db merge)", NULL},
+        [F_SKIP] = {"skip-complete", NULL, "skip a policy whose run of this configuration (trace and its hash, "
+                                           "profile, model weights, compressor, seed, scheduler, shard) is complete "
+                                           "in --db, printing its recorded summary", NULL},
+    };
+    memcpy(a->fl, fl, sizeof fl);
+    char usage[4096];
+    sim_usage(usage, sizeof usage);
+    int pr = cli_parse(argc, argv, usage, a->fl, F_N, NULL, 0, NULL);
+    if (pr) return pr > 0 ? 0 : 2;
+    if (!a->fl[F_TRACE].value) {
+        fprintf(stderr, "elms sim: --trace is required (see --help)\n");
+        return 2;
     }
-    Db db, *dbp = NULL;
-    if (fl[4].value) {
-        if (db_open(&db, fl[4].value, &e)) {
-            cli_error("sim", "%s", e.msg);
-            goto out_model;
+    if (a->fl[F_SKIP].value && !a->fl[F_DB].value) {
+        fprintf(stderr, "elms sim: --skip-complete needs --db (the database that holds the complete runs)\n");
+        return 2;
+    }
+    if (cli_int("sim", "seed", a->fl[F_SEED].value, 0, 4294967295L, &a->seed)) return 2;
+    const char *sched = a->fl[F_SCHED].value;
+    if (!strcmp(sched, "fcfs")) a->sched = SCHED_FCFS;
+    else if (!strcmp(sched, "edf")) a->sched = SCHED_EDF;
+    else {
+        fprintf(stderr, "elms sim: --sched expects fcfs or edf, got '%s'\n", sched);
+        return 2;
+    }
+    a->shard_index = a->shard_count = 1;
+    if (a->fl[F_SHARD].value && parse_shard(a->fl[F_SHARD].value, &a->shard_index, &a->shard_count)) return 2;
+    return parse_policies(a);
+}
+
+/* print_summary: the one summary line of a run (fresh or found complete). */
+static void print_summary(const char *policy, long requests, const DbRunSummary *s) {
+    printf("policy %s requests %ld accuracy %.4f slo_met %.4f attained %.4f ttft_p50_ms %.3f ttft_p99_ms %.3f "
+           "memory_mb %.1f\n", policy, requests, s->accuracy, s->slo_met, s->attained, s->ttft_p50_ms,
+           s->ttft_p99_ms, s->memory_bytes / (1024.0 * 1024.0));
+    fflush(stdout);
+}
+
+/* What every policy's run shares. */
+typedef struct SimJob {
+    const SimArgs *a;
+    const Trace *trace;
+    SimContext *ctx;
+    PolicyEnv env;
+    Db *db;                        /* NULL without --db */
+    DbRun run;                     /* the configuration; policy and prepare cost set per policy */
+    SimOptions opt;
+} SimJob;
+
+/* run_policy: one policy's run: skipped when --skip-complete finds it, else replayed, recorded and printed.
+ * Returns 0, or 1 after printing the error (also for an interruption). */
+static int run_policy(SimJob *j, const char *name) {
+    Err e;
+    j->run.policy = name;
+    j->run.prepare_cpu_min = sim_prepare_cpu_min(j->a->fl[F_MODEL].value, name);
+    if (j->a->fl[F_SKIP].value) {
+        long found, n;
+        DbRunSummary old;
+        if (db_run_find_complete(j->db, &j->run, &found, &old, &n, &e)) return cli_error("sim", "%s", e.msg);
+        if (found) {
+            fprintf(stderr, "elms sim: %s: run %ld of this configuration is complete in %s; skipped\n", name, found,
+                    j->a->fl[F_DB].value);
+            print_summary(name, n, &old);
+            return 0;
         }
-        dbp = &db;
     }
+    Policy p;
+    if (policy_create(&p, name, &e) || policy_prepare(&p, &j->env, &e)) {
+        policy_destroy(&p);
+        return cli_error("sim", "%s", e.msg);
+    }
+    long run_id = 0;
+    if (j->db && db_run_begin(j->db, &j->run, &run_id, &e)) {
+        policy_destroy(&p);
+        return cli_error("sim", "%s", e.msg);
+    }
+    char label[96];
+    snprintf(label, sizeof label, "sim %s", name);
+    Progress prog;
+    progress_start(&prog, label, j->trace->n);
+    j->opt.progress_ctx = &prog;
+    SimSummary s;
+    int r = sim_run(j->ctx, &p, j->trace, &j->opt, j->db, run_id, &s, &e);
+    progress_finish(&prog);
+    policy_destroy(&p);
+    if (r) return cli_error("sim", "%s", e.msg);
+    if (s.interrupted)
+        return cli_error("sim", "interrupted after %ld of %ld requests; run %ld is marked incomplete", s.requests,
+                         j->run.n_requests, run_id);
+    char finished[32];
+    db_now_utc(finished, sizeof finished);
+    DbRunSummary row;
+    sim_summary_row(&s, finished, &row);
+    if (j->db && db_run_finish(j->db, run_id, &row, &e)) return cli_error("sim", "%s", e.msg);
+    print_summary(name, s.requests, &row);
+    return 0;
+}
+
+/* The inputs every policy's run reads, loaded once. */
+typedef struct SimInputs {
+    Profile prof;
+    Trace trace;
+    EngineModel em;
+    Db db, *dbp;                   /* dbp: NULL without --db */
+    int loaded;                    /* 1: trace, 2: and model, 3: and database */
+} SimInputs;
+
+static void free_inputs(SimInputs *in) {
+    if (in->loaded >= 3 && in->dbp) db_close(in->dbp);
+    if (in->loaded >= 2) engine_model_free(&in->em);
+    if (in->loaded >= 1) trace_free(&in->trace);
+}
+
+/* load_inputs: the profile, the trace, the model and the database; 0, or 1 after printing the error. */
+static int load_inputs(const SimArgs *a, SimInputs *in) {
+    const CliFlag *fl = a->fl;
+    Err e;
+    memset(in, 0, sizeof *in);
+    char prof_path[1200];
+    profile_resolve(fl[F_PROFILE].value, fl[F_PROFILES].value, prof_path, sizeof prof_path);
+    if (profile_load(&in->prof, prof_path, &e)) return cli_error("sim", "%s", e.msg);
+    if (trace_read(&in->trace, fl[F_TRACE].value, &e)) return cli_error("sim", "%s", e.msg);
+    in->loaded = 1;
+    if (engine_model_load("sim", fl[F_MODEL].value, &in->em)) return 1;
+    in->loaded = 2;
+    if (fl[F_DB].value) {
+        if (db_open(&in->db, fl[F_DB].value, &e)) return cli_error("sim", "%s", e.msg);
+        if (in->db.migrated_from)
+            fprintf(stderr, "elms sim: %s: migrated the database from schema version %d to %d\n", fl[F_DB].value,
+                    in->db.migrated_from, DB_SCHEMA_VERSION);
+        in->dbp = &in->db;
+    }
+    in->loaded = 3;
+    return 0;
+}
+
+/* replay_all: check the trace, then run every policy of a; returns the exit status. */
+static int replay_all(const SimArgs *a, SimInputs *in, int argc, char **argv) {
+    const CliFlag *fl = a->fl;
+    const Tokenizer *tok = in->em.has_tok ? &in->em.tok : NULL;
+    Err e;
     ItemStore items;
-    itemstore_init(&items, fl[5].value, fl[6].value, em.has_tok ? &em.tok : NULL);
+    itemstore_init(&items, fl[F_DATA].value, fl[F_SPLIT].value, tok);
     EvalCache cache;
-    evalcache_init(&cache, dbp);
+    evalcache_init(&cache, in->dbp);
     SimContext ctx;
-    sim_context_init(&ctx, &em.model, em.has_tok ? &em.tok : NULL, &prof, &items, &cache);
-    if (sim_trace_check(&ctx, &trace, fl[0].value, &e)) { /* before any run is begun */
-        rc = cli_error("sim", "%s", e.msg);
-        goto out_items;
+    sim_context_init(&ctx, &in->em.model, tok, &in->prof, &items, &cache);
+    if (sim_trace_check(&ctx, &in->trace, fl[F_TRACE].value, &e)) { /* before any run is begun */
+        evalcache_free(&cache);
+        itemstore_free(&items);
+        return cli_error("sim", "%s", e.msg);
     }
-    PolicyEnv env = {.base = &em.model, .model_dir = fl[3].value, .tok = em.has_tok ? &em.tok : NULL,
-                     .compressor = fl[7].value, .seed = (unsigned long)seed, .hooks = sim_hooks(&ctx)};
+    signal(SIGINT, on_signal); /* from here on, an interruption leaves the current run incomplete */
+    signal(SIGTERM, on_signal);
     char *git = git_revision(), *cmdline = cli_command_line(argc, argv);
     char created[32];
     db_now_utc(created, sizeof created);
-    signal(SIGINT, on_signal);
-    signal(SIGTERM, on_signal);
-    SimOptions opt = {.sched = sched, .stop = &g_stop, .progress = on_progress};
-    rc = 0;
-    for (int i = 0; i < n_pols && !rc; i++) {
-        Policy p;
-        if (policy_create(&p, pols[i], &e) || policy_prepare(&p, &env, &e)) {
-            policy_destroy(&p);
-            rc = cli_error("sim", "%s", e.msg);
-            break;
-        }
-        long run_id = 0;
-        DbRun run = {.created = created, .git_rev = git, .command = cmdline, .seed = seed, .policy = pols[i],
-                     .compressor = fl[7].value, .trace = fl[0].value, .profile = prof.name, .model = fl[3].value,
-                     .model_hash = em.model.hash, .scheduler = fl[9].value,
-                     .n_requests = trace.n};
-        if (dbp && db_run_begin(dbp, &run, &run_id, &e)) {
-            policy_destroy(&p);
-            rc = cli_error("sim", "%s", e.msg);
-            break;
-        }
-        char label[96];
-        snprintf(label, sizeof label, "sim %s", pols[i]);
-        Progress prog;
-        progress_start(&prog, label, trace.n);
-        opt.progress_ctx = &prog;
-        SimSummary s;
-        int r = sim_run(&ctx, &p, &trace, &opt, dbp, run_id, &s, &e);
-        progress_update(&prog, s.requests);
-        progress_finish(&prog);
-        policy_destroy(&p);
-        if (r) {
-            rc = cli_error("sim", "%s", e.msg);
-            break;
-        }
-        if (s.interrupted) {
-            rc = cli_error("sim", "interrupted after %ld of %ld requests; run %ld is marked incomplete",
-                           s.requests, trace.n, run_id);
-            break;
-        }
-        if (dbp) {
-            char finished[32];
-            db_now_utc(finished, sizeof finished);
-            DbRunSummary sum = {finished, s.accuracy, s.slo_met_frac, s.ttft_p50_ms, s.ttft_p99_ms, s.memory_bytes};
-            if (db_run_finish(dbp, run_id, &sum, &e)) {
-                rc = cli_error("sim", "%s", e.msg);
-                break;
-            }
-        }
-        printf("policy %s requests %ld accuracy %.4f slo_met %.4f ttft_p50_ms %.3f ttft_p99_ms %.3f memory_mb %.1f\n",
-               pols[i], s.requests, s.accuracy, s.slo_met_frac, s.ttft_p50_ms, s.ttft_p99_ms,
-               s.memory_bytes / (1024.0 * 1024.0));
-        fflush(stdout);
-    }
+    SimJob job = {
+        .a = a, .trace = &in->trace, .ctx = &ctx, .db = in->dbp,
+        .env = {.base = &in->em.model, .model_dir = fl[F_MODEL].value, .tok = tok,
+                .compressor = fl[F_COMPRESSOR].value, .seed = (unsigned long)a->seed, .hooks = sim_hooks(&ctx)},
+        .run = {.created = created, .git_rev = git, .command = cmdline, .seed = a->seed,
+                .compressor = fl[F_COMPRESSOR].value, .trace = fl[F_TRACE].value, .profile = in->prof.name,
+                .model = fl[F_MODEL].value, .model_hash = in->em.model.hash, .scheduler = fl[F_SCHED].value,
+                .n_requests = sim_shard_size(in->trace.n, a->shard_index, a->shard_count),
+                .trace_hash = in->trace.hash, .shard_index = a->shard_index, .shard_count = a->shard_count},
+        .opt = {.sched = a->sched, .stop = &g_stop, .progress = on_progress, .shard_index = a->shard_index,
+                .shard_count = a->shard_count},
+    };
+    int rc = 0;
+    for (int i = 0; i < a->n_pols && !rc; i++) rc = run_policy(&job, a->pols[i]);
     fprintf(stderr, "evaluations: %ld computed, %ld from the database, %ld from memory\n", cache.computed,
             cache.db_hits, cache.hits);
     free(git);
     free(cmdline);
-out_items:
     evalcache_free(&cache);
     itemstore_free(&items);
-    if (dbp && db_commit(dbp, &e) && !rc) rc = cli_error("sim", "%s", e.msg);
-    if (dbp) db_close(dbp);
-out_model:
-    engine_model_free(&em);
-    trace_free(&trace);
+    if (in->dbp && db_commit(in->dbp, &e) && !rc) rc = cli_error("sim", "%s", e.msg);
+    return rc;
+}
+
+static int cmd_sim(int argc, char **argv) {
+    SimArgs a;
+    int rc = parse_args(argc, argv, &a);
+    if (rc >= 0) return rc;
+    SimInputs in;
+    rc = load_inputs(&a, &in);
+    if (!rc) rc = replay_all(&a, &in, argc, argv);
+    free_inputs(&in);
     return rc;
 }
 

@@ -10,21 +10,27 @@
 #include <string.h>
 #include <time.h>
 
-enum { ST_RUN, ST_RUN_FINISH, ST_REQ, ST_EVAL_GET, ST_EVAL_PUT, ST_CAL, ST_N };
+enum { ST_RUN, ST_RUN_FINISH, ST_REQ, ST_EVAL_GET, ST_EVAL_PUT, ST_CAL, ST_RUN_FIND, ST_N };
 
 static const char *const SQL[ST_N] = {
     "INSERT INTO runs (created, git_rev, command, seed, policy, compressor, trace, profile, model, model_hash, "
-    "scheduler, n_requests, complete) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,0)",
+    "scheduler, n_requests, trace_hash, prepare_cpu_min, shard_index, shard_count, complete) "
+    "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,0)",
     "UPDATE runs SET complete = 1, finished = ?, accuracy = ?, slo_met = ?, ttft_p50_ms = ?, ttft_p99_ms = ?, "
-    "memory_bytes = ? WHERE id = ?",
+    "memory_bytes = ?, attained = ?, ttft_overhead_mean = ?, ttft_overhead_p99 = ?, prompt_ratio = ?, "
+    "target_ratio = ? WHERE id = ?",
     "INSERT INTO requests (run, request, app, item, arrival_ms, slo_ttft_ms, slo_tpot_ms, level, ratio, "
     "prompt_tokens, kept_tokens, output_tokens, queue_ms, tlm_ms, switch_ms, prefill_ms, decode_ms, ttft_ms, "
-    "tpot_ms, ttft_met, tpot_met, slo_met, choice, correct, memory_bytes) "
-    "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+    "tpot_ms, ttft_met, tpot_met, slo_met, choice, correct, memory_bytes, attained) "
+    "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
     "SELECT choice, correct, margin FROM evals WHERE model_hash = ? AND config = ? AND app = ? AND item = ?",
     "INSERT OR REPLACE INTO evals (model_hash, config, app, item, choice, correct, margin) VALUES (?,?,?,?,?,?,?)",
     "INSERT INTO calibration (created, profile, model, phase, level, tokens, measured_ms, predicted_ms) "
     "VALUES (?,?,?,?,?,?,?,?)",
+    "SELECT id, accuracy, slo_met, ttft_p50_ms, ttft_p99_ms, memory_bytes, attained, ttft_overhead_mean, "
+    "ttft_overhead_p99, prompt_ratio, target_ratio, n_requests FROM runs WHERE complete = 1 AND policy = ? AND "
+    "compressor IS ? AND trace = ? AND trace_hash = ? AND profile = ? AND model_hash = ? AND scheduler = ? AND "
+    "seed = ? AND shard_index = ? AND shard_count = ? ORDER BY id DESC LIMIT 1",
 };
 
 /* One write waiting in memory for the next short transaction: a request row or an evaluation. */
@@ -62,7 +68,7 @@ int db_open(Db *d, const char *path, Err *e) {
     }
     sqlite3_busy_timeout(d->h, DB_BUSY_MS);
     if (exec(d, "PRAGMA journal_mode = WAL", e) || exec(d, "PRAGMA synchronous = NORMAL", e) ||
-        exec(d, "PRAGMA foreign_keys = ON", e) || exec(d, DB_SCHEMA_SQL, e))
+        exec(d, "PRAGMA foreign_keys = ON", e) || db_schema_ensure(d, e))
         goto bad;
     for (int i = 0; i < ST_N; i++)
         if (sqlite3_prepare_v2(d->h, SQL[i], -1, &d->st[i], NULL) != SQLITE_OK) {
@@ -164,6 +170,10 @@ static int step_done(Db *d, sqlite3_stmt *s, Err *e, const char *what) {
     return bad ? -1 : 0;
 }
 
+/* The shard a run records (1 of 1 when r has none). */
+static int shard_count_of(const DbRun *r) { return r->shard_count > 1 ? r->shard_count : 1; }
+static int shard_index_of(const DbRun *r) { return r->shard_count > 1 ? r->shard_index : 1; }
+
 int db_run_begin(Db *d, const DbRun *r, long *run_id, Err *e) {
     if (db_commit(d, e)) return -1;
     sqlite3_stmt *s = d->st[ST_RUN];
@@ -179,6 +189,10 @@ int db_run_begin(Db *d, const DbRun *r, long *run_id, Err *e) {
     bind_text(s, 10, r->model_hash ? r->model_hash : "");
     bind_text(s, 11, r->scheduler ? r->scheduler : "fcfs");
     sqlite3_bind_int64(s, 12, r->n_requests);
+    bind_text(s, 13, r->trace_hash);
+    bind_real(s, 14, r->prepare_cpu_min);
+    sqlite3_bind_int(s, 15, shard_index_of(r));
+    sqlite3_bind_int(s, 16, shard_count_of(r));
     if (step_done(d, s, e, "adding a run")) return -1;
     *run_id = (long)sqlite3_last_insert_rowid(d->h);
     return 0;
@@ -193,8 +207,47 @@ int db_run_finish(Db *d, long run_id, const DbRunSummary *x, Err *e) {
     bind_real(s, 4, x->ttft_p50_ms);
     bind_real(s, 5, x->ttft_p99_ms);
     bind_real(s, 6, x->memory_bytes);
-    sqlite3_bind_int64(s, 7, run_id);
+    bind_real(s, 7, x->attained);
+    bind_real(s, 8, x->ttft_overhead_mean);
+    bind_real(s, 9, x->ttft_overhead_p99);
+    bind_real(s, 10, x->prompt_ratio);
+    bind_real(s, 11, x->target_ratio);
+    sqlite3_bind_int64(s, 12, run_id);
     return step_done(d, s, e, "finishing a run");
+}
+
+static double column_real(sqlite3_stmt *s, int i) {
+    return sqlite3_column_type(s, i) == SQLITE_NULL ? NAN : sqlite3_column_double(s, i);
+}
+
+int db_run_find_complete(Db *d, const DbRun *r, long *run_id, DbRunSummary *x, long *n_requests, Err *e) {
+    *run_id = 0;
+    if (!r->trace_hash) return 0;
+    if (db_commit(d, e)) return -1;
+    sqlite3_stmt *s = d->st[ST_RUN_FIND];
+    bind_text(s, 1, r->policy);
+    bind_text(s, 2, r->compressor);
+    bind_text(s, 3, r->trace ? r->trace : "");
+    bind_text(s, 4, r->trace_hash);
+    bind_text(s, 5, r->profile ? r->profile : "");
+    bind_text(s, 6, r->model_hash ? r->model_hash : "");
+    bind_text(s, 7, r->scheduler ? r->scheduler : "fcfs");
+    sqlite3_bind_int64(s, 8, r->seed);
+    sqlite3_bind_int(s, 9, shard_index_of(r));
+    sqlite3_bind_int(s, 10, shard_count_of(r));
+    int rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) {
+        *run_id = (long)sqlite3_column_int64(s, 0);
+        memset(x, 0, sizeof *x);
+        double *f[] = {&x->accuracy, &x->slo_met, &x->ttft_p50_ms, &x->ttft_p99_ms, &x->memory_bytes, &x->attained,
+                       &x->ttft_overhead_mean, &x->ttft_overhead_p99, &x->prompt_ratio, &x->target_ratio};
+        for (int k = 0; k < 10; k++) *f[k] = column_real(s, k + 1);
+        *n_requests = (long)sqlite3_column_int64(s, 11);
+    }
+    sqlite3_reset(s);
+    sqlite3_clear_bindings(s);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) return fail(d, e, "looking up a complete run");
+    return 0;
 }
 
 static int write_request(Db *d, long run_id, const DbRequest *r, Err *e) {
@@ -230,6 +283,8 @@ static int write_request(Db *d, long run_id, const DbRequest *r, Err *e) {
         sqlite3_bind_int(s, i++, r->correct);
     }
     sqlite3_bind_double(s, i++, r->memory_bytes);
+    if (r->correct < 0) sqlite3_bind_null(s, i++);
+    else sqlite3_bind_int(s, i++, r->correct && r->slo_met);
     return step_done(d, s, e, "adding a request");
 }
 

@@ -1,6 +1,8 @@
 -- elms results database (SQLite, WAL). One row per simulator run and policy, one row per request replayed,
 -- a cache of engine evaluations shared by every run, and latency calibration points.
 -- Times are milliseconds unless a column says otherwise; NULL means "not applicable".
+-- Schema version 2 (PRAGMA user_version, set by sim/db.c): the columns marked v2 were added to version 1, whose
+-- databases elms migrates when it opens them (docs/database.md).
 
 CREATE TABLE IF NOT EXISTS runs (
     id          INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -22,7 +24,16 @@ CREATE TABLE IF NOT EXISTS runs (
     slo_met     REAL,
     ttft_p50_ms REAL,
     ttft_p99_ms REAL,
-    memory_bytes REAL
+    memory_bytes REAL,
+    attained    REAL,                       -- v2: correct and SLO met, over requests with an item
+    ttft_overhead_mean REAL,                -- v2: (tlm + switch) / ttft per request, mean
+    ttft_overhead_p99  REAL,                -- v2: ... and 99th percentile
+    prompt_ratio REAL,                      -- v2: kept / full prompt tokens per request, mean
+    target_ratio REAL,                      -- v2: the decisions' ratio label, mean
+    prepare_cpu_min REAL,                   -- v2: the policy's preparation (prepare.json), CPU min
+    trace_hash  TEXT,                       -- v2: FNV-1a 64 of the trace file
+    shard_index INTEGER NOT NULL DEFAULT 1, -- v2: the run replays the trace's requests k (0-based trace order)
+    shard_count INTEGER NOT NULL DEFAULT 1  -- v2: with k mod shard_count = shard_index - 1
 );
 
 CREATE TABLE IF NOT EXISTS requests (
@@ -51,6 +62,7 @@ CREATE TABLE IF NOT EXISTS requests (
     choice        INTEGER,
     correct       INTEGER,                  -- NULL for requests without an item
     memory_bytes  REAL NOT NULL,
+    attained      INTEGER,                  -- v2: correct AND slo_met (NULL for requests without an item)
     PRIMARY KEY (run, request)
 ) WITHOUT ROWID;
 

@@ -1,12 +1,14 @@
 /* sim: the discrete-event simulator (see sim.h). */
 #include "sim/sim.h"
 
-#include <gsl/gsl_sort.h>
-#include <gsl/gsl_statistics_double.h>
+#include <cJSON.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/fileutil.h"
+#include "engine/io.h"
 #include "policies/feasible.h"
 #include "sim/evq.h"
 
@@ -90,7 +92,8 @@ typedef struct Run {
     Db *db;
     long run_id;
     Pending *pend;              /* (n) */
-    double *ttft, *tpot;        /* (completed) for percentiles */
+    RunStats stats;             /* the recorded requests */
+    long replayed;              /* requests done, recorded or not */
     Evq events, ready;
     bool busy;
     DbRequest cur;              /* the request in service */
@@ -123,6 +126,12 @@ static int on_arrival(Run *R, long i, double now, Err *e) {
     double key = R->opt && R->opt->sched == SCHED_EDF ? now + p->slo_ttft_ms : now;
     if (evq_push(&R->ready, key, 0, i)) return err_set(e, "out of memory");
     return 0;
+}
+
+/* mine: whether the request at trace position i belongs to the shard being recorded. */
+static bool mine(const Run *R, long i) {
+    int n = R->opt ? R->opt->shard_count : 0;
+    return n <= 1 || i % n == R->opt->shard_index - 1;
 }
 
 static int dispatch(Run *R, double now, Err *e) {
@@ -170,7 +179,7 @@ static int dispatch(Run *R, double now, Err *e) {
     x->tpot_met = feasible_within(x->tpot_ms, x->slo_tpot_ms);
     x->slo_met = x->ttft_met && x->tpot_met;
     x->choice = x->correct = -1;
-    if (r.enc) {
+    if (r.enc && mine(R, i)) { /* another shard's request: its answer changes nothing this shard records */
         EvalOutcome o;
         if (hook_eval(R->c, &r, &d, &o, e)) return err_prefix(e, "request %ld", q->id);
         x->choice = o.choice;
@@ -186,32 +195,20 @@ static int dispatch(Run *R, double now, Err *e) {
 
 static int on_done(Run *R, long i, double now, Err *e) {
     const DbRequest *x = &R->cur;
-    SimSummary *S = R->sum;
     R->busy = false;
     if (R->opt && R->opt->on_event) R->opt->on_event(R->opt->hook_ctx, SIM_EV_DONE, i, now);
-    if (R->db && db_request_add(R->db, R->run_id, x, e)) return -1;
-    if (R->opt && R->opt->on_record) R->opt->on_record(R->opt->hook_ctx, x);
-    R->ttft[S->requests] = x->ttft_ms;
-    R->tpot[S->requests] = x->tpot_ms;
-    S->requests++;
-    if (x->correct >= 0) {
-        S->with_item++;
-        S->correct += x->correct;
+    if (mine(R, i)) {
+        if (R->db && db_request_add(R->db, R->run_id, x, e)) return -1;
+        if (R->opt && R->opt->on_record) R->opt->on_record(R->opt->hook_ctx, x);
+        if (runstats_add(&R->stats, x, e)) return -1;
     }
-    S->slo_met += x->slo_met;
-    if (x->memory_bytes > S->memory_bytes) S->memory_bytes = x->memory_bytes;
-    S->end_ms = now;
+    R->replayed++;
+    R->sum->end_ms = now;
     if (i + 1 < R->t->n && R->t->req[i + 1].arrival_s < 0 && evq_push(&R->events, now, SIM_EV_ARRIVAL, i + 1))
         return err_set(e, "out of memory");
-    if (R->opt && R->opt->progress && (S->requests % 1024 == 0 || S->requests == R->t->n))
-        R->opt->progress(R->opt->progress_ctx, S->requests, R->t->n);
+    if (R->opt && R->opt->progress && (R->replayed % 1024 == 0 || R->replayed == R->t->n))
+        R->opt->progress(R->opt->progress_ctx, R->replayed, R->t->n);
     return 0;
-}
-
-static double quantile(double *x, long n, double q) {
-    if (n == 0) return NAN;
-    gsl_sort(x, 1, (size_t)n);
-    return gsl_stats_quantile_from_sorted_data(x, 1, (size_t)n, q);
 }
 
 int sim_run(SimContext *c, Policy *p, const Trace *t, const SimOptions *opt, Db *db, long run_id, SimSummary *out,
@@ -222,10 +219,9 @@ int sim_run(SimContext *c, Policy *p, const Trace *t, const SimOptions *opt, Db 
     int rc = -1;
     evq_init(&R.events);
     evq_init(&R.ready);
+    runstats_init(&R.stats);
     R.pend = malloc(sizeof *R.pend * (size_t)(t->n ? t->n : 1));
-    R.ttft = malloc(sizeof *R.ttft * (size_t)(t->n ? t->n : 1));
-    R.tpot = malloc(sizeof *R.tpot * (size_t)(t->n ? t->n : 1));
-    if (!R.pend || !R.ttft || !R.tpot) {
+    if (!R.pend) {
         err_set(e, "out of memory for %ld requests", t->n);
         goto done;
     }
@@ -258,22 +254,37 @@ int sim_run(SimContext *c, Policy *p, const Trace *t, const SimOptions *opt, Db 
             if (dispatch(&R, ev.t, e)) goto done;
         }
     }
-    if (!out->interrupted && out->requests != t->n) {
-        err_set(e, "simulator: %ld of %ld requests completed", out->requests, t->n);
+    runstats_summarize(&R.stats, out);
+    if (!out->interrupted && R.replayed != t->n) {
+        err_set(e, "simulator: %ld of %ld requests completed", R.replayed, t->n);
         goto done;
     }
-    out->accuracy = out->with_item ? (double)out->correct / (double)out->with_item : NAN;
-    out->slo_met_frac = out->requests ? (double)out->slo_met / (double)out->requests : NAN;
-    out->ttft_p50_ms = quantile(R.ttft, out->requests, 0.5);
-    out->ttft_p99_ms = quantile(R.ttft, out->requests, 0.99);
-    out->tpot_p50_ms = quantile(R.tpot, out->requests, 0.5);
     rc = 0;
 done:
     if (db && db_commit(db, rc ? NULL : e)) rc = -1;
     evq_free(&R.events);
     evq_free(&R.ready);
     free(R.pend);
-    free(R.ttft);
-    free(R.tpot);
+    runstats_free(&R.stats);
     return rc;
+}
+
+long sim_shard_size(long n, int index, int count) {
+    if (count <= 1) return n;
+    return n / count + (index - 1 < n % count ? 1 : 0);
+}
+
+double sim_prepare_cpu_min(const char *model_dir, const char *policy) {
+    char path[1400];
+    if (!model_dir || (size_t)snprintf(path, sizeof path, "%s/policies/%s/prepare.json", model_dir, policy) >=
+                          sizeof path || !path_is_file(path))
+        return NAN;
+    cJSON *j;
+    Err e;
+    double v = NAN;
+    if (io_read_json(path, &j, &e)) return NAN;
+    const cJSON *c = cJSON_GetObjectItemCaseSensitive(j, "cpu_min");
+    if (c && io_json_double(c, NULL, 0, HUGE_VAL, &v, path, &e)) v = NAN;
+    cJSON_Delete(j);
+    return v;
 }

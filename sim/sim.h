@@ -11,7 +11,14 @@
  * decode = (output_tokens - 1) TPOT. SLO fractions become milliseconds through the profile's full-model times
  * for that request (whole base model, whole prompt). Switch time is zero when the model and view are unchanged.
  * Memory per request = the policy's resident weights (all its models, adapters, predictors) + its tiny LM + the
- * request's KV cache + the profile's runtime bytes; a run reports the peak. */
+ * request's KV cache + the profile's runtime bytes; a run reports the peak.
+ *
+ * Shards (SimOptions.shard_index/shard_count): shard i of n records the requests at trace positions k (0-based,
+ * trace order) with k mod n = i - 1. It still replays the whole trace's timeline (every arrival, queue, decision,
+ * price and switch, which are cheap and which its own requests depend on: under Poisson or bursty arrivals through
+ * queueing, in a sequential trace through the previous request's finish time and view) and runs the engine only
+ * for its own requests, so each recorded row equals the row of the unsharded run. Hindsight policies (oracle)
+ * still evaluate every request to decide it. */
 #ifndef ELMS_SIM_H
 #define ELMS_SIM_H
 
@@ -26,6 +33,7 @@
 #include "sim/evalcache.h"
 #include "sim/itemstore.h"
 #include "sim/profile.h"
+#include "sim/runstats.h"
 #include "traces/trace.h"
 
 enum { SIM_EV_DONE = 0, SIM_EV_ARRIVAL = 1, SIM_EV_START = 2 }; /* kinds (DONE first at equal times) */
@@ -45,24 +53,15 @@ typedef struct SimContext {
 typedef struct SimOptions {
     Scheduler sched;
     volatile sig_atomic_t *stop;   /* when set, the run stops after the current request (interrupted) */
-    void (*progress)(void *ctx, long done, long total);
+    void (*progress)(void *ctx, long done, long total); /* requests replayed of the trace's */
     void *progress_ctx;
+    int shard_index, shard_count;  /* record shard shard_index (1-based) of shard_count; shard_count 0 or 1: all */
     /* test hooks: every event (kind, trace index, time) and every finished request */
     void (*on_event)(void *ctx, int kind, long req, double t_ms);
     void (*on_record)(void *ctx, const DbRequest *r);
     void *hook_ctx;
 } SimOptions;
 
-typedef struct SimSummary {
-    long requests;                 /* completed */
-    long with_item, correct, slo_met;
-    double accuracy;               /* correct / with_item (NAN when no request had an item) */
-    double slo_met_frac;
-    double ttft_p50_ms, ttft_p99_ms, tpot_p50_ms;
-    double memory_bytes;           /* peak */
-    double end_ms;                 /* simulated time when the last request finished */
-    bool interrupted;
-} SimSummary;
 
 /* sim_context_init: a context whose evaluations go through eval_item with cache as the store (cache may be
  * NULL: every evaluation runs the engine). */
@@ -77,9 +76,15 @@ PolicyHooks sim_hooks(SimContext *c);
  * without an item of a built-in app; every prompt (with BOS, and for items with the longest choice) within the
  * base model's context. 0, or -1 with the first problem ("PATH: request ID: field ...: ..."). */
 int sim_trace_check(SimContext *c, const Trace *t, const char *path, Err *e);
-/* sim_run: replay trace under policy p (already prepared with sim_hooks(c)). Requests are written to db as
- * run run_id when db is non-NULL. */
+/* sim_run: replay trace under policy p (already prepared with sim_hooks(c)). The requests of opt's shard (all of
+ * them without one) are written to db as run run_id when db is non-NULL and summarised into out. */
 int sim_run(SimContext *c, Policy *p, const Trace *trace, const SimOptions *opt, Db *db, long run_id,
             SimSummary *out, Err *e);
+
+/* sim_shard_size: how many of n requests shard index of count records (all n when count <= 1). */
+long sim_shard_size(long n, int index, int count);
+/* sim_prepare_cpu_min: the CPU minutes of policy's offline preparation recorded in
+ * MODEL_DIR/policies/POLICY/prepare.json (cpu_min), or NAN when the file or the field is missing or unreadable. */
+double sim_prepare_cpu_min(const char *model_dir, const char *policy);
 
 #endif

@@ -1,6 +1,7 @@
-/* Tests of the results database: the compiled-in schema equals sim/schema.sql, the content of a small run,
- * runs never overwrite each other, interrupted runs stay incomplete, identical runs give identical tables,
- * and `elms sim` end to end. */
+/* Tests of the results database: the compiled-in schema equals sim/schema.sql, the content of a small run and its
+ * metrics (re-derived in SQL from the request rows), runs never overwrite each other, interrupted runs stay
+ * incomplete, identical runs give identical tables, a version-1 database is migrated to the same values and a
+ * newer one refused, and `elms sim` end to end. */
 #include <sqlite3.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +16,15 @@ TEST(db_schema_matches_schema_sql) {
     Err e;
     CHECK(io_read_file("sim/schema.sql", &text, &len, &e) == 0);
     CHECK_MSG(!strcmp(text, DB_SCHEMA_SQL), "sim/db_schema.c is out of date with sim/schema.sql");
+    free(text);
+}
+
+TEST(db_views_match_analysis_views_sql) {
+    char *text;
+    size_t len;
+    Err e;
+    CHECK(io_read_file("analysis/views.sql", &text, &len, &e) == 0);
+    CHECK_MSG(!strcmp(text, DB_VIEWS_SQL), "sim/db_views.c is out of date with analysis/views.sql");
     free(text);
 }
 
@@ -75,8 +85,8 @@ static int replay(SimFixture *f, Db *db, const char *policy, const Trace *tr, lo
     int rc = db_run_begin(db, &run, &id, &e);
     if (!rc) rc = sim_run(&f->ctx, &p, tr, &o, db, id, s, &e);
     if (!rc && !s->interrupted) {
-        DbRunSummary sum = {"2000-01-01T00:00:01Z", s->accuracy, s->slo_met_frac, s->ttft_p50_ms, s->ttft_p99_ms,
-                            s->memory_bytes};
+        DbRunSummary sum;
+        sim_summary_row(s, "2000-01-01T00:00:01Z", &sum);
         rc = db_run_finish(db, id, &sum, &e);
     }
     if (rc) fprintf(stderr, "replay: %s\n", e.msg);
@@ -117,6 +127,27 @@ TEST(db_content_of_a_small_run) {
     CHECK(q1(h, "SELECT count(*) FROM requests WHERE abs(ttft_ms - (queue_ms + tlm_ms + switch_ms + prefill_ms)) "
                 "> 1e-9") == 0);
     CHECK(q1(h, "SELECT count(*) FROM requests WHERE slo_met != (ttft_met AND tpot_met)") == 0);
+    /* the metrics of version 2, re-derived from the rows */
+    CHECK(q1(h, "SELECT count(*) FROM requests WHERE attained IS NOT (CASE WHEN correct IS NULL THEN NULL "
+                "ELSE correct AND slo_met END)") == 0);
+    for (int run = 1; run <= 2; run++) {
+        char sql[400];
+        snprintf(sql, sizeof sql, "SELECT (SELECT attained FROM runs WHERE id = %d) - avg(attained) FROM requests "
+                 "WHERE run = %d", run, run);
+        CHECK_NEAR(q1(h, sql), 0, 1e-12);
+        snprintf(sql, sizeof sql, "SELECT (SELECT ttft_overhead_mean FROM runs WHERE id = %d) - "
+                 "avg((tlm_ms + switch_ms) / ttft_ms) FROM requests WHERE run = %d", run, run);
+        CHECK_NEAR(q1(h, sql), 0, 1e-12);
+        snprintf(sql, sizeof sql, "SELECT (SELECT prompt_ratio FROM runs WHERE id = %d) - "
+                 "avg(kept_tokens * 1.0 / prompt_tokens) FROM requests WHERE run = %d", run, run);
+        CHECK_NEAR(q1(h, sql), 0, 1e-12);
+        snprintf(sql, sizeof sql, "SELECT (SELECT target_ratio FROM runs WHERE id = %d) - avg(ratio) FROM requests "
+                 "WHERE run = %d", run, run);
+        CHECK_NEAR(q1(h, sql), 0, 1e-12);
+    }
+    CHECK(q1(h, "SELECT target_ratio FROM runs WHERE id = 1") == 1.0);
+    CHECK(q1(h, "SELECT target_ratio FROM runs WHERE id = 2") < 1.0); /* the oracle compresses some prompts */
+    CHECK(q1(h, "SELECT count(*) FROM runs WHERE shard_index != 1 OR shard_count != 1") == 0);
     /* full-model evaluations: one per distinct item, shared by the oracle's and the third run */
     double distinct = q1(h, "SELECT count(DISTINCT app || '/' || item) FROM requests WHERE run = 1");
     CHECK(q1(h, "SELECT count(*) FROM evals WHERE config = (SELECT config FROM evals ORDER BY length(config) "
@@ -166,6 +197,69 @@ TEST(db_identical_runs_give_identical_tables) {
     free(d[1]);
 }
 
+/* The columns schema version 2 added, as a version-1 database lacks them. */
+static const char *const V2_COLUMNS[] = {"runs.attained", "runs.ttft_overhead_mean", "runs.ttft_overhead_p99",
+                                         "runs.prompt_ratio", "runs.target_ratio", "runs.prepare_cpu_min",
+                                         "runs.trace_hash", "runs.shard_index", "runs.shard_count",
+                                         "requests.attained"};
+
+TEST(db_migrates_version_1_and_refuses_others) {
+    const char *path = test_path("v1.db");
+    Db db;
+    Err e;
+    CHECK(db_open(&db, path, &e) == 0);
+    CHECK(db.migrated_from == 0);
+    SimFixture f;
+    fixture_init(&f, "normalized", 8, 1, &db);
+    Trace tr;
+    fixture_trace(&tr, 8, 30, 0.0, ARRIVAL_SEQUENTIAL, 1, 2);
+    SimSummary s1, s2;
+    CHECK(replay(&f, &db, "full", &tr, 0, &s1) == 0);
+    CHECK(replay(&f, &db, "oracle", &tr, 0, &s2) == 0);
+    db_close(&db);
+    trace_free(&tr);
+    fixture_free(&f);
+    const char *cols = "SELECT id, accuracy, slo_met, attained, ttft_overhead_mean, ttft_overhead_p99, prompt_ratio, "
+                       "target_ratio, shard_index, shard_count FROM runs ORDER BY id";
+    const char *reqs = "SELECT run, request, attained FROM requests ORDER BY run, request";
+    sqlite3 *h;
+    CHECK(sqlite3_open(path, &h) == SQLITE_OK);
+    char *before = dump(h, cols), *before_req = dump(h, reqs);
+    /* make it the version-1 database an older elms wrote: no v2 columns, user_version 0 */
+    for (size_t i = 0; i < sizeof V2_COLUMNS / sizeof V2_COLUMNS[0]; i++) {
+        char sql[200];
+        const char *dot = strchr(V2_COLUMNS[i], '.');
+        snprintf(sql, sizeof sql, "ALTER TABLE %.*s DROP COLUMN %s", (int)(dot - V2_COLUMNS[i]), V2_COLUMNS[i],
+                 dot + 1);
+        CHECK_MSG(sqlite3_exec(h, sql, NULL, NULL, NULL) == SQLITE_OK, "%s: %s", sql, sqlite3_errmsg(h));
+    }
+    CHECK(sqlite3_exec(h, "PRAGMA user_version = 0", NULL, NULL, NULL) == SQLITE_OK);
+    sqlite3_close(h);
+    CHECK(db_open(&db, path, &e) == 0);
+    CHECK(db.migrated_from == 1);
+    db_close(&db);
+    CHECK(sqlite3_open(path, &h) == SQLITE_OK);
+    CHECK(q1(h, "PRAGMA user_version") == DB_SCHEMA_VERSION);
+    char *after = dump(h, cols), *after_req = dump(h, reqs);
+    CHECK_MSG(!strcmp(before, after), "migrated runs differ:\n%s\nvs\n%s", before, after);
+    CHECK(!strcmp(before_req, after_req));
+    free(before);
+    free(after);
+    free(before_req);
+    free(after_req);
+    /* a newer version, and tables of another program, are refused with the file named */
+    CHECK(sqlite3_exec(h, "PRAGMA user_version = 99", NULL, NULL, NULL) == SQLITE_OK);
+    sqlite3_close(h);
+    CHECK(db_open(&db, path, &e) != 0);
+    CHECK_MSG(strstr(e.msg, "v1.db") && strstr(e.msg, "schema version 99 is newer"), "%s", e.msg);
+    const char *other = test_path("other.db");
+    CHECK(sqlite3_open(other, &h) == SQLITE_OK);
+    CHECK(sqlite3_exec(h, "CREATE TABLE runs (x)", NULL, NULL, NULL) == SQLITE_OK);
+    sqlite3_close(h);
+    CHECK(db_open(&db, other, &e) != 0);
+    CHECK_MSG(strstr(e.msg, "other.db") && strstr(e.msg, "not an elms results database"), "%s", e.msg);
+}
+
 TEST(db_sim_cli_end_to_end) {
     SimFixture f;
     fixture_init(&f, "normalized", 12, 4, NULL);
@@ -184,10 +278,10 @@ TEST(db_sim_cli_end_to_end) {
     const char *p2 = strstr(out, "policy oracle requests 36 accuracy ");
     CHECK_MSG(p1 && p2, "%s", out);
     if (p2) {
-        double acc, met, p50, p99, mem;
-        CHECK(sscanf(p2, "policy oracle requests 36 accuracy %lf slo_met %lf ttft_p50_ms %lf ttft_p99_ms %lf "
-                         "memory_mb %lf", &acc, &met, &p50, &p99, &mem) == 5);
-        CHECK(met == 1.0 && p50 > 0 && p99 >= p50 && mem > 0);
+        double acc, met, att, p50, p99, mem;
+        CHECK(sscanf(p2, "policy oracle requests 36 accuracy %lf slo_met %lf attained %lf ttft_p50_ms %lf "
+                         "ttft_p99_ms %lf memory_mb %lf", &acc, &met, &att, &p50, &p99, &mem) == 6);
+        CHECK(met == 1.0 && att == acc && p50 > 0 && p99 >= p50 && mem > 0);
     }
     CHECK_MSG(!strstr(out, "evaluations: 0 computed"), "%s", out);
     free(out);

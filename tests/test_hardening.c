@@ -415,7 +415,8 @@ static void *write_run(void *arg) {
             wait_flag(w->other_done, 5.0);
         }
     }
-    DbRunSummary s = {"2000-01-01T00:00:01Z", 1.0, 1.0, 1, 1, 1};
+    DbRunSummary s = {.finished = "2000-01-01T00:00:01Z", .accuracy = 1, .slo_met = 1, .ttft_p50_ms = 1,
+                      .ttft_p99_ms = 1, .memory_bytes = 1};
     if (!rc) rc = db_run_finish(&d, id, &s, &e);
     if (d.h) db_close(&d);
     w->rc = rc;

@@ -3,8 +3,10 @@
 
 #include <gsl/gsl_rng.h>
 #include <math.h>
+#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 ModelConfig util_config(void) {
     ModelConfig c = {.dim = 32, .n_layers = 3, .n_heads = 4, .n_kv_heads = 2, .head_dim = 8, .ffn_dim = 48,
@@ -57,4 +59,46 @@ void util_random_perm(int *p, int n, unsigned long seed) {
         p[j] = t;
     }
     gsl_rng_free(r);
+}
+
+char *util_sql_dump(const char *path, const char *sql) {
+    size_t cap = 1 << 16, len = 0;
+    char *out = malloc(cap);
+    out[0] = 0;
+    sqlite3 *h;
+    sqlite3_stmt *s = NULL;
+    if (sqlite3_open_v2(path, &h, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(h, sql, -1, &s, NULL) != SQLITE_OK) {
+        snprintf(out, cap, "error: %s", sqlite3_errmsg(h));
+        sqlite3_close(h);
+        return out;
+    }
+    while (sqlite3_step(s) == SQLITE_ROW)
+        for (int c = 0, n = sqlite3_column_count(s); c < n; c++) {
+            char cell[64];
+            const char *v = cell;
+            int type = sqlite3_column_type(s, c);
+            if (type == SQLITE_FLOAT) snprintf(cell, sizeof cell, "%.17g", sqlite3_column_double(s, c));
+            else if (type == SQLITE_NULL) v = "NULL";
+            else v = (const char *)sqlite3_column_text(s, c);
+            size_t need = strlen(v) + 2;
+            while (len + need + 1 > cap) out = realloc(out, cap *= 2);
+            len += (size_t)snprintf(out + len, cap - len, "%s%c", v, c + 1 < n ? '|' : '\n');
+        }
+    sqlite3_finalize(s);
+    sqlite3_close(h);
+    return out;
+}
+
+double util_sql_number(const char *path, const char *sql) {
+    sqlite3 *h;
+    sqlite3_stmt *s = NULL;
+    double v = NAN;
+    if (sqlite3_open_v2(path, &h, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
+        sqlite3_prepare_v2(h, sql, -1, &s, NULL) == SQLITE_OK && sqlite3_step(s) == SQLITE_ROW &&
+        sqlite3_column_type(s, 0) != SQLITE_NULL)
+        v = sqlite3_column_double(s, 0);
+    sqlite3_finalize(s);
+    sqlite3_close(h);
+    return v;
 }

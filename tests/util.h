@@ -1,4 +1,5 @@
-/* util: helpers shared by tests: small random models and random token sequences. */
+/* util: helpers shared by tests: small random models, random token sequences, and SQL results of a database file
+ * as text. */
 #ifndef ELMS_TEST_UTIL_H
 #define ELMS_TEST_UTIL_H
 
@@ -16,5 +17,11 @@ void util_tokens(int *out, int n, int vocab, unsigned long seed);
 double util_max_abs_diff(const float *a, const float *b, size_t n);
 /* util_random_perm: a seeded random permutation of 0..n-1. */
 void util_random_perm(int *p, int n, unsigned long seed);
+/* util_sql_dump: the rows sql returns from the database file path, one line each, columns separated by '|',
+ * reals with 17 significant digits (so equal text means equal bits), NULL as "NULL"; malloc'd. A failing
+ * query gives "error: MESSAGE". */
+char *util_sql_dump(const char *path, const char *sql);
+/* util_sql_number: the first column of sql's first row as a number (NAN when NULL, none or an error). */
+double util_sql_number(const char *path, const char *sql);
 
 #endif

@@ -49,6 +49,7 @@ typedef struct Trace {
     long n, cap;
     StrTab apps;          /* app names; request.app indexes apps.str */
     StrTab items;         /* item ids; request.item indexes items.str */
+    char hash[17];        /* FNV-1a 64 (base/hash.h) of the file trace_read read, 16 hex digits; "" otherwise */
 } Trace;
 
 void trace_init(Trace *t);
@@ -66,7 +67,7 @@ const TraceAppSpec *trace_app_spec(const char *name);
 
 /* ---- native format (JSONL, one request per line) ---- */
 
-/* trace_read: parse a JSONL trace; errors name the file, line and field. */
+/* trace_read: parse a JSONL trace and hash its bytes into t->hash; errors name the file, line and field. */
 int trace_read(Trace *t, const char *path, Err *e);
 /* trace_write: write JSONL atomically. */
 int trace_write(const Trace *t, const char *path, Err *e);

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/hash.h"
 #include "engine/io.h"
 
 /* Reads one SLO component ("ttft" or "tpot") from the slo object: fraction under KEY, ms under KEY_ms. */
@@ -117,6 +118,7 @@ int trace_read(Trace *t, const char *path, Err *e) {
     char *buf;
     size_t len;
     if (io_read_file(path, &buf, &len, e)) return -1;
+    hash_hex(hash_fnv1a(HASH_FNV_OFFSET, buf, len), t->hash);
     long line = 0;
     size_t pos = 0;
     while (pos < len) {
