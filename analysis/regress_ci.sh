@@ -10,7 +10,7 @@ set -eu
 cd "$(dirname "$0")/.."
 ELMS=${ELMS:-bin/elms}
 ITEMS=${ITEMS:-20}
-POLICIES=${POLICIES:-full,oracle,llm-pruner,layer-reduction,shortgpt,attndrop,laco,offtheshelf}
+POLICIES=${POLICIES:-full,oracle,llm-pruner,layer-reduction,shortgpt,attndrop,laco,offtheshelf,lingua2-cs,elms}
 GOLDEN=results/golden/ci
 WORK=results/regress-ci
 export OPENBLAS_NUM_THREADS=1 # the same answers on every machine
