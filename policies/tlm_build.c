@@ -473,7 +473,7 @@ static int decision_dev(Tlm *tlm, bool pair, double margin, const TlmItems *dev,
     return 0;
 }
 
-/* ---- the size sweep ---- */
+/* ---- the size sweep: the score and prob heads (the ones `elms` runs) at other sizes, on the same labels ---- */
 
 /* the mean milliseconds per request of the score head plus a decision head (pair: with SLO tokens) over the
  * first n dev items */
@@ -512,28 +512,24 @@ static int size_sweep(const TlmBuildOpts *o, const SweepData *d, cJSON *arr, Err
     for (int k = 0; k < o->n_sweep; k++) {
         TlmBuildOpts so = *o;
         so.shape = o->sweep[k];
-        ModelConfig cs, cp, cq;
+        ModelConfig cs, cq;
         head_config(&so, o->llm, HEAD_TOKEN, 2, 0, NULL, false, 0, &cs);
-        head_config(&so, o->llm, HEAD_SEQUENCE, N_RATIOS + N_LEVELS, 2, (int[]){N_RATIOS, N_LEVELS}, false,
-                    TLM_N_SLO_TOKENS, &cp);
         head_config(&so, o->llm, HEAD_SEQUENCE, N_GRID, 0, NULL, true, 0, &cq);
         Tlm t;
         int rc = tlm_init_empty(&t, o->llm, eval_bos(o->tok, o->llm), e);
         double loss;
         ScoreDev sd;
-        DecisionDev dp, dq;
-        double ms_pair = 0, ms_prob = 0;
+        DecisionDev dq;
+        double ms_prob = 0;
         char stage[96];
         snprintf(stage, sizeof stage, "size sweep %d x %d", so.shape.dim, so.shape.layers);
         if (!rc) rc = fit(&so, &cs, d->xs, so.epochs, so.seed, stage, &t.score, &loss, e);
         t.has_score = !rc;
-        if (!rc) rc = fit(&so, &cp, d->xp, so.epochs, so.seed + 2, stage, &t.pair, &loss, e);
-        t.has_pair = !rc;
         if (!rc) rc = fit(&so, &cq, d->xq, so.prob_epochs, so.seed + 3, stage, &t.prob, &loss, e);
         t.has_prob = !rc;
-        if (!rc) rc = score_dev(o, &t, d->dev, d->ldev, &sd, e) || decision_dev(&t, true, 0, d->dev, d->g_dev, &dp, e) ||
+        if (!rc) rc = score_dev(o, &t, d->dev, d->ldev, &sd, e) ||
                       decision_dev(&t, false, d->margin, d->dev, d->g_dev, &dq, e) ||
-                      time_requests(&t, d->dev, true, 60, &ms_pair, e) || time_requests(&t, d->dev, false, 60, &ms_prob, e);
+                      time_requests(&t, d->dev, false, 60, &ms_prob, e);
         if (!rc) {
             cJSON *r = cJSON_CreateObject();
             cJSON_AddNumberToObject(r, "dim", so.shape.dim);
@@ -543,16 +539,13 @@ static int size_sweep(const TlmBuildOpts *o, const SweepData *d, cJSON *arr, Err
             cJSON_AddNumberToObject(r, "score_params", (double)t.score.n_params);
             cJSON_AddNumberToObject(r, "params_fraction_of_llm", (double)(t.score.n_params + t.prob.n_params) /
                                                                    (double)o->llm->n_params);
-            cJSON_AddNumberToObject(r, "ms_per_request_pair", ms_pair);
             cJSON_AddNumberToObject(r, "ms_per_request_prob", ms_prob);
             cJSON_AddNumberToObject(r, "accuracy_ratio_0.5", sd.acc[0]);
             cJSON_AddNumberToObject(r, "accuracy_ratio_0.3", sd.acc[1]);
-            cJSON_AddNumberToObject(r, "pair_accuracy", dp.acc);
             cJSON_AddNumberToObject(r, "prob_accuracy", dq.acc);
             cJSON_AddItemToArray(arr, r);
         }
         if (t.has_score) model_free(&t.score);
-        if (t.has_pair) model_free(&t.pair);
         if (t.has_prob) model_free(&t.prob);
         tlm_scratch_free(&t);
         if (rc) return -1;

@@ -44,9 +44,9 @@ typedef struct TlmBuildOpts {
     unsigned long seed;        /* initialisation and example order (default 1) */
     const char *score_labels;  /* "auto" (the better on dev), "relevant" or "saliency" */
     const char *exclude;       /* an app left out of every step (leave-one-app-out), or NULL */
-    TlmShape sweep[8];         /* shapes of a size sweep after the build (n_sweep of them; 0: none): each is
-                                  trained on the same labels and measured on dev, and timed per request on this
-                                  machine; tlm.json "size_sweep" holds the curve */
+    TlmShape sweep[8];         /* shapes of a size sweep after the build (n_sweep of them; 0: none): the score and
+                                  prob heads at each are trained on the same labels, measured on dev and timed
+                                  per request on this machine; tlm.json "size_sweep" holds the curve */
     int n_sweep;
     void (*progress)(void *ctx, const char *stage, long done, long total);
     void *progress_ctx;
