@@ -88,14 +88,14 @@ static int elms_prepare_variant(Policy *p, ElmsVariant var, Err *e) {
 static int make_masks(Policy *p, const PolicyRequest *r, Err *e) {
     ElmsState *s = p->state;
     const EncodedItem *x = r->enc;
-    int S = x->n_system;
-    if (S > s->cap) {
-        float *sc = realloc(s->score, sizeof(float) * (size_t)S);
+    int S = x->n_system, need = S > 0 ? S : 1;
+    if (need > s->cap) {
+        float *sc = realloc(s->score, sizeof(float) * (size_t)need);
         if (sc) s->score = sc;
-        unsigned char *m = realloc(s->mask, (size_t)N_RATIOS * (size_t)S);
+        unsigned char *m = realloc(s->mask, (size_t)N_RATIOS * (size_t)need);
         if (m) s->mask = m;
         if (!sc || !m) return err_set(e, "out of memory");
-        s->cap = S;
+        s->cap = need;
     }
     if (!s->var.random_compression && tlm_score(&s->tlm, x, s->score, e)) return -1;
     for (int ri = 0; ri < N_RATIOS; ri++) {
@@ -155,22 +155,18 @@ static int fallback(const Cand *c, int n) {
     return best;
 }
 
+/* the pair rule over the grid priced with the TLM's own tokens (price_all): the pair; else the largest feasible
+ * level at its ratio; else the fallback */
 static int decide_pair(Policy *p, const PolicyRequest *r, int li, int ri, Decision *d, Err *e) {
-    ElmsState *s = p->state;
-    Feasibility f;
-    fill(p, li, ri, r, d);
-    if (feasible_check(p->env, r, d, &f, e)) return -1;
-    if (f.feasible) return 0;
-    bool ok;
-    double tlm_tokens = d->tlm_tokens;
-    if (feasible_level(p->env, r, &s->levels, d->keep, RATIOS[ri], d, &ok, e)) return -1;
-    d->tlm_tokens = tlm_tokens; /* feasible_level priced it with the TLM's tokens: keep them */
-    if (ok) return 0;
     Cand c[N_LEVELS * N_RATIOS];
-    int n;
+    int n, pick = -1;
     if (price_all(p, r, c, &n, e)) return -1;
-    int k = fallback(c, n);
-    fill(p, c[k].li, c[k].ri, r, d);
+    for (int i = 0; i < n && pick < 0; i++)
+        if (c[i].li == li && c[i].ri == ri && c[i].f.feasible) pick = i;
+    for (int i = 0; i < n && pick < 0; i++) /* c is ordered by level, descending */
+        if (c[i].ri == ri && c[i].f.feasible) pick = i;
+    if (pick < 0) pick = fallback(c, n);
+    fill(p, c[pick].li, c[pick].ri, r, d);
     return 0;
 }
 
