@@ -15,13 +15,10 @@
 #include "engine/examples.h"
 #include "engine/train.h"
 #include "policies/build.h"
-#include "policies/feasible.h"
 #include "policies/tlm.h"
 #include "policies/tlm_data.h"
 #include "policies/tlm_labels.h"
-
-#define N_GRID (N_LEVELS * N_RATIOS)
-#define N_SLO_PAIRS (TLM_N_PREFILL * TLM_N_DECODE)
+#include "policies/tlm_measure.h"
 
 void tlm_build_from_env(TlmBuildOpts *o, const BuildEnv *env, Evaluator *own) {
     tlm_build_defaults(o);
@@ -48,10 +45,6 @@ void tlm_build_defaults(TlmBuildOpts *o) {
     o->accum = 16;
     o->seed = 1;
     o->score_labels = "auto";
-}
-
-static void progress(const TlmBuildOpts *o, const char *stage, long done, long total) {
-    if (o->progress) o->progress(o->progress_ctx, stage, done, total);
 }
 
 /* ---- training one head ---- */
@@ -90,7 +83,7 @@ typedef struct FitLog {
 static int fit_log(void *ctx, const TrainLogRow *row) {
     FitLog *l = ctx;
     l->loss = isnan(l->loss) ? row->loss : 0.98 * l->loss + 0.02 * row->loss;
-    progress(l->o, l->stage, row->step, l->total);
+    tlm_build_progress(l->o, l->stage, row->step, l->total);
     return 0;
 }
 
@@ -133,94 +126,8 @@ static int fit(const TlmBuildOpts *o, const ModelConfig *c, const ExampleSet *x,
 
 /* ---- step 1: score labels ---- */
 
-typedef struct ScoreLabels {
-    int *rel, *sal;   /* per item (n_system) labels of each kind, items of all apps in order */
-    long *off;        /* (n_items + 1) */
-    double q;         /* fraction of system tokens in relevant spans (items with spans) */
-} ScoreLabels;
-
-static void score_labels_free(ScoreLabels *l) {
-    free(l->rel);
-    free(l->sal);
-    free(l->off);
-    memset(l, 0, sizeof *l);
-}
-
-/* labels of both kinds for every item of it (saliency false: relevant only, the saliency labels all -1); q is
- * taken from train (pass q_fixed >= 0 for dev) */
-static int score_labels(const TlmBuildOpts *o, const TlmItems *it, bool saliency, double q_fixed, ScoreLabels *l,
-                        const char *stage, Err *e) {
-    memset(l, 0, sizeof *l);
-    int n = tlm_items_count(it), bos = eval_bos(o->tok, o->llm);
-    l->off = calloc((size_t)n + 1, sizeof(long));
-    if (!l->off) return err_set(e, "out of memory");
-    int k = 0, max_len = 0;
-    for (int a = 0; a < APPS_N; a++)
-        for (int i = 0; i < it->set[a].n; i++, k++) {
-            const EncodedItem *x = &it->enc[a][i];
-            l->off[k + 1] = l->off[k] + x->n_system;
-            int len = 1 + x->n_system + x->n_query + x->choice_len[x->answer];
-            if (len > max_len) max_len = len;
-        }
-    l->rel = malloc(sizeof(int) * (size_t)(l->off[n] + 1));
-    l->sal = malloc(sizeof(int) * (size_t)(l->off[n] + 1));
-    float *sal = malloc(sizeof(float) * (size_t)(l->off[n] + 1));
-    if (!l->rel || !l->sal || !sal) {
-        free(sal);
-        return err_set(e, "out of memory");
-    }
-    /* the LLM's saliency needs a trainer on a private copy (the trainer owns gradients for its weights) */
-    Model m;
-    Trainer t;
-    memset(&m, 0, sizeof m);
-    memset(&t, 0, sizeof t);
-    int rc = 0;
-    if (saliency) {
-        if (model_alloc(&m, &o->llm->cfg, e)) {
-            free(sal);
-            return -1;
-        }
-        memcpy(m.params, o->llm->params, sizeof(float) * m.n_params);
-        TrainConfig tc;
-        train_config_default(&tc);
-        tc.batch = 1;
-        tc.seq = max_len < m.cfg.max_seq ? max_len : m.cfg.max_seq;
-        rc = train_init(&t, &m, NULL, &tc, e);
-    }
-    long ones = 0, labelled = 0;
-    k = 0;
-    for (int a = 0; !rc && a < APPS_N; a++)
-        for (int i = 0; !rc && i < it->set[a].n; i++, k++) {
-            const EncodedItem *x = &it->enc[a][i];
-            int r = tlm_labels_relevant(&it->set[a].items[i], x->n_system, l->rel + l->off[k]);
-            if (r >= 0) {
-                ones += r;
-                labelled += x->n_system;
-            }
-            if (!saliency) continue;
-            rc = tlm_saliency(&t, x, bos, sal + l->off[k], e);
-            if (rc) err_prefix(e, "%s item %s", apps_table[a].name, it->set[a].items[i].id);
-            progress(o, stage, k + 1, n);
-        }
-    if (!rc) {
-        l->q = q_fixed >= 0 ? q_fixed : labelled ? (double)ones / (double)labelled : 0.3;
-        for (int j = 0; j < n; j++) {
-            int S = (int)(l->off[j + 1] - l->off[j]);
-            if (saliency) tlm_labels_top(sal + l->off[j], S, l->q, l->sal + l->off[j]);
-            else
-                for (int i = 0; i < S; i++) l->sal[l->off[j] + i] = -1;
-        }
-    }
-    if (saliency) {
-        train_free(&t);
-        model_free(&m);
-    }
-    free(sal);
-    return rc;
-}
-
 /* score examples: [bos] system query, targets -1 on bos and query; items whose labels are all -1 are left out */
-static int score_examples(const TlmBuildOpts *o, const TlmItems *it, const ScoreLabels *l, bool relevant,
+static int score_examples(const TlmBuildOpts *o, const TlmItems *it, const TlmScoreLabels *l, bool relevant,
                           ExampleSet *x, Err *e) {
     int bos = eval_bos(o->tok, o->llm), lead = bos >= 0, k = 0;
     int cap = o->llm->cfg.max_seq + 3;
@@ -241,97 +148,6 @@ static int score_examples(const TlmBuildOpts *o, const TlmItems *it, const Score
         }
     free(tok);
     free(tgt);
-    return rc;
-}
-
-/* ---- the dev measures of a score head ---- */
-
-typedef struct ScoreDev {
-    double acc[2];            /* full LLM accuracy at ratios 0.5 and 0.3, the head's compression */
-    double acc_random[2];     /* the same with a seeded random subset of the system tokens (reference) */
-    double acc_whole;         /* the same with the whole prompt (reference) */
-    double prec[2], rec[2];   /* keep probability > 0.5 against the relevant [0] and saliency [1] labels */
-    double topk[2];           /* of each item's k labelled-1 tokens, the share among its k highest-scored tokens
-                                 (precision = recall at k) */
-} ScoreDev;
-
-static const double DEV_RATIOS[2] = {0.5, 0.3};
-
-static int dev_eval(const TlmBuildOpts *o, const ElasticView *v, const unsigned char *keep, const EncodedItem *x,
-                    const char *app, const char *id, long *right, Err *e) {
-    EvalQuery q = {.model = o->llm, .view = v, .keep = keep, .x = x, .app = app, .item = id};
-    EvalOutcome oc;
-    if (eval_item(o->ev, &q, &oc, e)) return -1;
-    *right += oc.correct;
-    return 0;
-}
-
-static int score_dev(const TlmBuildOpts *o, Tlm *tlm, const TlmItems *dev, const ScoreLabels *l, ScoreDev *out,
-                     Err *e) {
-    memset(out, 0, sizeof *out);
-    ElasticView full;
-    view_full(o->llm, &full);
-    long tp[2] = {0}, fp[2] = {0}, fn[2] = {0}, hits[2] = {0}, pos[2] = {0}, right[2] = {0}, rnd[2] = {0}, whole = 0;
-    long n = 0;
-    int k = 0;
-    for (int a = 0; a < APPS_N; a++)
-        for (int i = 0; i < dev->set[a].n; i++, k++) {
-            const EncodedItem *x = &dev->enc[a][i];
-            const char *app = apps_table[a].name, *id = dev->set[a].items[i].id;
-            int S = x->n_system;
-            float *p = malloc(sizeof(float) * (size_t)(S ? S : 1));
-            unsigned char *keep = malloc((size_t)(S ? S : 1));
-            int rc = !p || !keep ? err_set(e, "out of memory") : tlm_score(tlm, x, p, e);
-            for (int kind = 0; !rc && kind < 2; kind++) {
-                const int *lab = (kind ? l->sal : l->rel) + l->off[k];
-                int P = 0;
-                for (int j = 0; j < S; j++) {
-                    if (lab[j] < 0) continue;
-                    int pred = p[j] > 0.5f;
-                    tp[kind] += pred && lab[j];
-                    fp[kind] += pred && !lab[j];
-                    fn[kind] += !pred && lab[j];
-                    P += lab[j] == 1;
-                }
-                if (P == 0) continue;
-                keepmask_top(p, S, P, keep);
-                for (int j = 0; j < S; j++) hits[kind] += keep[j] && lab[j] == 1;
-                pos[kind] += P;
-            }
-            for (int r = 0; !rc && r < 2; r++) {
-                int kk = levels_kept_system(S, x->n_query, DEV_RATIOS[r]);
-                keepmask_top(p, S, kk, keep);
-                rc = dev_eval(o, &full, keep, x, app, id, &right[r], e);
-                if (!rc && keepmask_random(keep, S, kk, keepmask_seed(o->seed, "tlm-dev", app, id, DEV_RATIOS[r])) != kk)
-                    rc = err_set(e, "out of memory");
-                if (!rc) rc = dev_eval(o, &full, keep, x, app, id, &rnd[r], e);
-            }
-            if (!rc) rc = dev_eval(o, &full, NULL, x, app, id, &whole, e);
-            free(p);
-            free(keep);
-            if (rc) return -1;
-            n++;
-        }
-    for (int r = 0; r < 2; r++) {
-        out->acc[r] = n ? (double)right[r] / (double)n : 0;
-        out->acc_random[r] = n ? (double)rnd[r] / (double)n : 0;
-        out->prec[r] = tp[r] + fp[r] ? (double)tp[r] / (double)(tp[r] + fp[r]) : 0;
-        out->rec[r] = tp[r] + fn[r] ? (double)tp[r] / (double)(tp[r] + fn[r]) : 0;
-        out->topk[r] = pos[r] ? (double)hits[r] / (double)pos[r] : 0;
-    }
-    out->acc_whole = n ? (double)whole / (double)n : 0;
-    return 0;
-}
-
-/* score_dev_head: score_dev of a score head held alone */
-static int score_dev_head(const TlmBuildOpts *o, const Model *head, const TlmItems *dev, const ScoreLabels *l,
-                          ScoreDev *out, Err *e) {
-    Tlm one;
-    if (tlm_init_empty(&one, o->llm, eval_bos(o->tok, o->llm), e)) return -1;
-    one.score = *head;
-    one.has_score = true;
-    int rc = score_dev(o, &one, dev, l, out, e);
-    tlm_scratch_free(&one);
     return rc;
 }
 
@@ -360,7 +176,7 @@ static int grids(const TlmBuildOpts *o, Tlm *tlm, const LevelSet *ls, const TlmI
             free(p);
             free(m);
             if (rc) return -1;
-            progress(o, stage, k + 1, n);
+            tlm_build_progress(o, stage, k + 1, n);
         }
     return 0;
 }
@@ -402,107 +218,10 @@ static int decision_examples(const TlmBuildOpts *o, const TlmItems *it, const un
     return rc;
 }
 
-/* ---- step 5: dev measures of the decision heads under the paper's accounting ---- */
-
-/* the prob rule's margins tried on dev */
-static const double MARGINS[] = {0, 0.02, 0.05, 0.1, 0.2, 0.3};
-#define N_MARGINS ((int)(sizeof MARGINS / sizeof MARGINS[0]))
-
-static bool paper_feasible(int li, int ri, double prefill, double decode) {
-    return feasible_within(LEVELS[li] * RATIOS[ri], prefill) && feasible_within(LEVELS[li], decode);
-}
-
-/* the policy's pair rule under the paper's accounting: the pair; else p kept with the largest feasible m; else
- * the largest feasible m, then p; -1 when nothing is feasible */
-static int pair_pick(int li, int ri, double prefill, double decode) {
-    if (paper_feasible(li, ri, prefill, decode)) return li * N_RATIOS + ri;
-    for (int l = N_LEVELS - 1; l >= 0; l--)
-        if (paper_feasible(l, ri, prefill, decode)) return l * N_RATIOS + ri;
-    for (int l = N_LEVELS - 1; l >= 0; l--)
-        for (int r = 0; r < N_RATIOS; r++)
-            if (paper_feasible(l, r, prefill, decode)) return l * N_RATIOS + r;
-    return -1;
-}
-
-typedef struct DecisionDev {
-    double acc;               /* correct at the picked configuration, over dev items x 48 SLO pairs */
-    double infeasible;        /* share of first choices that were infeasible */
-    double label_agree;       /* pair: share of labelled requests whose (ratio, level) equal the label */
-    double oracle;            /* share of requests some feasible configuration answers */
-} DecisionDev;
-
-static int decision_dev(Tlm *tlm, bool pair, double margin, const TlmItems *dev, const unsigned char *grid,
-                        DecisionDev *out, Err *e) {
-    memset(out, 0, sizeof *out);
-    long n = 0, right = 0, infeasible = 0, agree = 0, labelled = 0, reachable = 0;
-    int k = 0;
-    for (int a = 0; a < APPS_N; a++)
-        for (int i = 0; i < dev->set[a].n; i++, k++) {
-            const EncodedItem *x = &dev->enc[a][i];
-            const unsigned char *g = grid + (size_t)k * N_GRID;
-            float prob[N_GRID];
-            if (!pair && tlm_decide_prob(tlm, x, prob, e)) return -1;
-            for (int pi = 0; pi < TLM_N_PREFILL; pi++)
-                for (int di = 0; di < TLM_N_DECODE; di++) {
-                    double pf = TLM_PREFILL[pi], dc = TLM_DECODE[di];
-                    int pick = -1, li, ri, ll, lr;
-                    if (pair) {
-                        if (tlm_decide_pair(tlm, x, pf, dc, &ri, &li, e)) return -1;
-                        infeasible += !paper_feasible(li, ri, pf, dc);
-                        pick = pair_pick(li, ri, pf, dc);
-                        if (tlm_label_pair(g, pf, dc, &ll, &lr)) {
-                            labelled++;
-                            agree += ll == li && lr == ri;
-                        }
-                    } else {
-                        int cand[N_GRID], nc = 0;
-                        for (int l = N_LEVELS - 1; l >= 0; l--)
-                            for (int r = 0; r < N_RATIOS; r++)
-                                if (paper_feasible(l, r, pf, dc)) cand[nc++] = l * N_RATIOS + r;
-                        if (nc > 0) pick = cand[tlm_prob_pick(prob, cand, nc, margin)];
-                    }
-                    right += pick >= 0 && g[pick];
-                    reachable += tlm_label_pair(g, pf, dc, &ll, &lr);
-                    n++;
-                }
-        }
-    out->acc = n ? (double)right / (double)n : 0;
-    out->infeasible = n ? (double)infeasible / (double)n : 0;
-    out->label_agree = labelled ? (double)agree / (double)labelled : 0;
-    out->oracle = n ? (double)reachable / (double)n : 0;
-    return 0;
-}
-
 /* ---- the size sweep: the score and prob heads (the ones `elms` runs) at other sizes, on the same labels ---- */
-
-/* the mean milliseconds per request of the score head plus a decision head (pair: with SLO tokens) over the
- * first n dev items */
-static int time_requests(Tlm *t, const TlmItems *dev, bool pair, int n_max, double *ms, Err *e) {
-    float *p = malloc(sizeof(float) * (size_t)(t->cap + 1)), prob[N_GRID];
-    if (!p) return err_set(e, "out of memory");
-    double total = 0;
-    int n = 0;
-    for (int a = 0; a < APPS_N && n < n_max; a++)
-        for (int i = 0; i < dev->set[a].n && n < n_max; i++, n++) {
-            const EncodedItem *x = &dev->enc[a][i];
-            int ri, li;
-            double t0 = clock_wall_s();
-            int rc = tlm_score(t, x, p, e);
-            if (!rc) rc = pair ? tlm_decide_pair(t, x, 0.5, 0.8, &ri, &li, e) : tlm_decide_prob(t, x, prob, e);
-            total += clock_wall_s() - t0;
-            if (rc) {
-                free(p);
-                return -1;
-            }
-        }
-    free(p);
-    *ms = n ? 1e3 * total / n : 0;
-    return 0;
-}
-
 typedef struct SweepData {
     const TlmItems *dev;
-    const ScoreLabels *ldev;
+    const TlmScoreLabels *ldev;
     const ExampleSet *xs, *xp, *xq;  /* the chosen score labels' examples, the pair and prob examples */
     const unsigned char *g_dev;
     double margin;                   /* the prob rule's margin chosen for the build */
@@ -518,8 +237,8 @@ static int size_sweep(const TlmBuildOpts *o, const SweepData *d, cJSON *arr, Err
         Tlm t;
         int rc = tlm_init_empty(&t, o->llm, eval_bos(o->tok, o->llm), e);
         double loss;
-        ScoreDev sd;
-        DecisionDev dq;
+        TlmScoreDev sd;
+        TlmDecisionDev dq;
         double ms_prob = 0;
         char stage[96];
         snprintf(stage, sizeof stage, "size sweep %d x %d", so.shape.dim, so.shape.layers);
@@ -527,9 +246,9 @@ static int size_sweep(const TlmBuildOpts *o, const SweepData *d, cJSON *arr, Err
         t.has_score = !rc;
         if (!rc) rc = fit(&so, &cq, d->xq, so.prob_epochs, so.seed + 3, stage, &t.prob, &loss, e);
         t.has_prob = !rc;
-        if (!rc) rc = score_dev(o, &t, d->dev, d->ldev, &sd, e) ||
-                      decision_dev(&t, false, d->margin, d->dev, d->g_dev, &dq, e) ||
-                      time_requests(&t, d->dev, false, 60, &ms_prob, e);
+        if (!rc) rc = tlm_score_dev(o, &t, d->dev, d->ldev, &sd, e) ||
+                      tlm_decision_dev(&t, false, d->margin, d->dev, d->g_dev, &dq, e) ||
+                      tlm_time_requests(&t, d->dev, false, 60, &ms_prob, e);
         if (!rc) {
             cJSON *r = cJSON_CreateObject();
             cJSON_AddNumberToObject(r, "dim", so.shape.dim);
@@ -576,7 +295,7 @@ int tlm_build(const TlmBuildOpts *o, const char *out, Err *e) {
         return err_set(e, "score labels '%s': expected auto, relevant or saliency", o->score_labels);
     double t0 = clock_wall_s();
     TlmItems tr, grid_tr, dev;
-    ScoreLabels ltr, ldev;
+    TlmScoreLabels ltr, ldev;
     ExampleSet xs[2], xp, xq;
     Model heads[2], pair, prob;
     LevelSet ls;
@@ -595,10 +314,10 @@ int tlm_build(const TlmBuildOpts *o, const char *out, Err *e) {
     memset(&ls, 0, sizeof ls);
     memset(&tlm, 0, sizeof tlm);
     unsigned char *g_tr = NULL, *g_dev = NULL;
-    ScoreDev sdev[2];
-    DecisionDev dpair, dprob;
+    TlmScoreDev sdev[2];
+    TlmDecisionDev dpair, dprob;
     double loss[4] = {NAN, NAN, NAN, NAN}, ms_req[2] = {0, 0}, margin = 0;
-    DecisionDev dmargin[N_MARGINS];
+    TlmDecisionDev dmargin[TLM_N_MARGINS];
     long unlabelled = 0;
     int chosen = -1, rc = 0;
     cJSON *j = NULL;
@@ -606,8 +325,8 @@ int tlm_build(const TlmBuildOpts *o, const char *out, Err *e) {
     rc = tlm_items_load(&tr, o->data_dir, "train", o->score_items, o->exclude, o->tok, e) ||
          tlm_items_load(&grid_tr, o->data_dir, "train", o->grid_items, o->exclude, o->tok, e) ||
          tlm_items_load(&dev, o->data_dir, "dev", o->dev_items, o->exclude, o->tok, e);
-    if (!rc) rc = score_labels(o, &tr, true, -1, &ltr, "score labels (train)", e);
-    if (!rc) rc = score_labels(o, &dev, true, ltr.q, &ldev, "score labels (dev)", e);
+    if (!rc) rc = tlm_score_labels(o, &tr, true, -1, &ltr, "score labels (train)", e);
+    if (!rc) rc = tlm_score_labels(o, &dev, true, ltr.q, &ldev, "score labels (dev)", e);
     /* step 2: a score head per label kind (relevant, saliency), measured on dev */
     const char *kinds[2] = {"relevant", "saliency"};
     for (int kind = 0; !rc && kind < 2; kind++) {
@@ -620,7 +339,7 @@ int tlm_build(const TlmBuildOpts *o, const char *out, Err *e) {
         if (!rc && xs[kind].n == 0 && !strcmp(o->score_labels, "auto")) continue; /* e.g. no item has spans */
         if (!rc) rc = fit(o, &c, &xs[kind], o->epochs, o->seed + (unsigned long)kind, stage, &heads[kind], &loss[kind], e);
         if (rc) break;
-        rc = score_dev_head(o, &heads[kind], &dev, &ldev, &sdev[kind], e);
+        rc = tlm_score_dev_head(o, &heads[kind], &dev, &ldev, &sdev[kind], e);
     }
     if (!rc) {
         if (!strcmp(o->score_labels, "relevant")) chosen = 0;
@@ -659,13 +378,13 @@ int tlm_build(const TlmBuildOpts *o, const char *out, Err *e) {
         tlm.has_pair = true;
         tlm.prob = prob;
         tlm.has_prob = true;
-        rc = decision_dev(&tlm, true, 0, &dev, g_dev, &dpair, e);
+        rc = tlm_decision_dev(&tlm, true, 0, &dev, g_dev, &dpair, e);
         /* the prob rule's margin, chosen on dev (ties: the smaller) */
-        for (int mi = 0; !rc && mi < N_MARGINS; mi++) {
-            rc = decision_dev(&tlm, false, MARGINS[mi], &dev, g_dev, &dmargin[mi], e);
+        for (int mi = 0; !rc && mi < TLM_N_MARGINS; mi++) {
+            rc = tlm_decision_dev(&tlm, false, TLM_MARGINS[mi], &dev, g_dev, &dmargin[mi], e);
             if (!rc && (mi == 0 || dmargin[mi].acc > dprob.acc + 1e-12)) {
                 dprob = dmargin[mi];
-                margin = MARGINS[mi];
+                margin = TLM_MARGINS[mi];
             }
         }
     }
@@ -678,7 +397,7 @@ int tlm_build(const TlmBuildOpts *o, const char *out, Err *e) {
     if (!rc) {
         tlm.pair = pair;
         tlm.prob = prob;
-        rc = time_requests(&tlm, &dev, true, 60, &ms_req[0], e) || time_requests(&tlm, &dev, false, 60, &ms_req[1], e);
+        rc = tlm_time_requests(&tlm, &dev, true, 60, &ms_req[0], e) || tlm_time_requests(&tlm, &dev, false, 60, &ms_req[1], e);
     }
     if (!rc) {
         j = cJSON_CreateObject();
@@ -723,7 +442,7 @@ int tlm_build(const TlmBuildOpts *o, const char *out, Err *e) {
         cJSON_AddNumberToObject(sc, "accuracy_random_0.5", sdev[chosen].acc_random[0]);
         cJSON_AddNumberToObject(sc, "accuracy_random_0.3", sdev[chosen].acc_random[1]);
         cJSON *dd = cJSON_AddObjectToObject(j, "decision_dev");
-        const DecisionDev *dv[2] = {&dpair, &dprob};
+        const TlmDecisionDev *dv[2] = {&dpair, &dprob};
         const char *dn[2] = {"pair", "prob"};
         for (int h = 0; h < 2; h++) {
             cJSON *k = cJSON_AddObjectToObject(dd, dn[h]);
@@ -734,9 +453,9 @@ int tlm_build(const TlmBuildOpts *o, const char *out, Err *e) {
             if (!h) cJSON_AddNumberToObject(k, "label_agreement", dv[h]->label_agree);
         }
         cJSON *mg = cJSON_AddArrayToObject(dd, "prob_margins");
-        for (int mi = 0; mi < N_MARGINS; mi++) {
+        for (int mi = 0; mi < TLM_N_MARGINS; mi++) {
             cJSON *x = cJSON_CreateObject();
-            cJSON_AddNumberToObject(x, "margin", MARGINS[mi]);
+            cJSON_AddNumberToObject(x, "margin", TLM_MARGINS[mi]);
             cJSON_AddNumberToObject(x, "accuracy", dmargin[mi].acc);
             cJSON_AddItemToArray(mg, x);
         }
@@ -766,8 +485,8 @@ int tlm_build(const TlmBuildOpts *o, const char *out, Err *e) {
     examples_free(&xq);
     if (pair.params) model_free(&pair);
     if (prob.params) model_free(&prob);
-    score_labels_free(&ltr);
-    score_labels_free(&ldev);
+    tlm_score_labels_free(&ltr);
+    tlm_score_labels_free(&ldev);
     tlm_items_free(&tr);
     tlm_items_free(&grid_tr);
     tlm_items_free(&dev);
@@ -776,7 +495,7 @@ int tlm_build(const TlmBuildOpts *o, const char *out, Err *e) {
 
 int tlm_build_classifier(const TlmBuildOpts *o, const char *out, Err *e) {
     TlmItems tr, dev;
-    ScoreLabels ltr, ldev;
+    TlmScoreLabels ltr, ldev;
     ExampleSet x;
     Model m;
     memset(&tr, 0, sizeof tr);
@@ -786,16 +505,16 @@ int tlm_build_classifier(const TlmBuildOpts *o, const char *out, Err *e) {
     memset(&x, 0, sizeof x);
     memset(&m, 0, sizeof m);
     double t0 = clock_wall_s(), loss = NAN;
-    ScoreDev sd;
+    TlmScoreDev sd;
     ModelConfig c;
     head_config(o, o->llm, HEAD_TOKEN, 2, 0, NULL, false, 0, &c);
     int rc = tlm_items_load(&tr, o->data_dir, "train", o->score_items, o->exclude, o->tok, e) ||
              tlm_items_load(&dev, o->data_dir, "dev", o->dev_items, o->exclude, o->tok, e) ||
-             score_labels(o, &tr, false, -1, &ltr, "classifier labels (train)", e) ||
-             score_labels(o, &dev, false, 0, &ldev, "classifier labels (dev)", e) ||
+             tlm_score_labels(o, &tr, false, -1, &ltr, "classifier labels (train)", e) ||
+             tlm_score_labels(o, &dev, false, 0, &ldev, "classifier labels (dev)", e) ||
              score_examples(o, &tr, &ltr, true, &x, e) ||
              fit(o, &c, &x, o->epochs, o->seed, "classifier", &m, &loss, e);
-    if (!rc) rc = score_dev_head(o, &m, &dev, &ldev, &sd, e);
+    if (!rc) rc = tlm_score_dev_head(o, &m, &dev, &ldev, &sd, e);
     if (!rc) rc = model_save(&m, out, ST_F32, e);
     if (!rc) {
         cJSON *j = cJSON_CreateObject();
@@ -820,8 +539,8 @@ int tlm_build_classifier(const TlmBuildOpts *o, const char *out, Err *e) {
     }
     if (m.params) model_free(&m);
     examples_free(&x);
-    score_labels_free(&ltr);
-    score_labels_free(&ldev);
+    tlm_score_labels_free(&ltr);
+    tlm_score_labels_free(&ldev);
     tlm_items_free(&tr);
     tlm_items_free(&dev);
     return rc ? -1 : 0;
@@ -829,7 +548,7 @@ int tlm_build_classifier(const TlmBuildOpts *o, const char *out, Err *e) {
 
 int tlm_evaluate(const TlmBuildOpts *o, const char *dir, const char *split, const char *out_json, Err *e) {
     TlmItems it;
-    ScoreLabels l;
+    TlmScoreLabels l;
     LevelSet ls;
     Tlm t;
     memset(&it, 0, sizeof it);
@@ -837,8 +556,8 @@ int tlm_evaluate(const TlmBuildOpts *o, const char *dir, const char *split, cons
     memset(&ls, 0, sizeof ls);
     memset(&t, 0, sizeof t);
     unsigned char *g = NULL;
-    ScoreDev sd;
-    DecisionDev dp, dq;
+    TlmScoreDev sd;
+    TlmDecisionDev dp, dq;
     double q = -1;
     char path[1300];
     snprintf(path, sizeof path, "%s/tlm.json", dir);
@@ -847,10 +566,10 @@ int tlm_evaluate(const TlmBuildOpts *o, const char *dir, const char *split, cons
              io_json_double(m, "saliency_label_fraction", 0, 1, &q, path, e) ||
              tlm_load(&t, dir, o->llm, eval_bos(o->tok, o->llm), e) ||
              tlm_items_load(&it, o->data_dir, split, o->dev_items, o->exclude, o->tok, e) ||
-             score_labels(o, &it, true, q, &l, "labels", e) || score_dev(o, &t, &it, &l, &sd, e) ||
+             tlm_score_labels(o, &it, true, q, &l, "labels", e) || tlm_score_dev(o, &t, &it, &l, &sd, e) ||
              levelset_load(&ls, o->llm, o->model_dir, true, e) || grids(o, &t, &ls, &it, &g, "grid", e);
-    if (!rc && t.has_pair) rc = decision_dev(&t, true, 0, &it, g, &dp, e);
-    if (!rc && t.has_prob) rc = decision_dev(&t, false, t.prob_margin, &it, g, &dq, e);
+    if (!rc && t.has_pair) rc = tlm_decision_dev(&t, true, 0, &it, g, &dp, e);
+    if (!rc && t.has_prob) rc = tlm_decision_dev(&t, false, t.prob_margin, &it, g, &dq, e);
     if (!rc) {
         j = cJSON_CreateObject();
         cJSON_AddStringToObject(j, "split", split);
@@ -867,7 +586,7 @@ int tlm_evaluate(const TlmBuildOpts *o, const char *dir, const char *split, cons
             cJSON_AddNumberToObject(x, "recall", sd.rec[k]);
             cJSON_AddNumberToObject(x, "topk", sd.topk[k]);
         }
-        const DecisionDev *dv[2] = {&dp, &dq};
+        const TlmDecisionDev *dv[2] = {&dp, &dq};
         const bool has[2] = {t.has_pair, t.has_prob};
         const char *dn[2] = {"pair", "prob"};
         for (int h = 0; h < 2; h++) {
@@ -885,7 +604,7 @@ int tlm_evaluate(const TlmBuildOpts *o, const char *dir, const char *split, cons
     free(g);
     levelset_free(&ls);
     tlm_free(&t);
-    score_labels_free(&l);
+    tlm_score_labels_free(&l);
     tlm_items_free(&it);
     return rc ? -1 : 0;
 }
