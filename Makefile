@@ -96,8 +96,8 @@ test: $(BIN)/elms $(BIN)/elms-test
 test-asan:
 	@$(MAKE) --no-print-directory SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" OPT=-O1 test
 
-# clang's UndefinedBehaviorSanitizer, float-to-integer overflow included, every finding fatal; clang is installed
-# (Debian package clang) only for this target, when missing.
+# clang's UndefinedBehaviorSanitizer, float-to-integer overflow included, every finding fatal; clang and its
+# runtimes are installed (clang-deps) only for this target and make fuzz, when missing.
 test-ubsan-clang: clang-deps
 	@$(MAKE) --no-print-directory CC=clang OPT=-O1 BUILD=build/ubsan-clang BIN=bin/ubsan-clang \
 	  SAN="-fsanitize=undefined,float-cast-overflow -fno-sanitize-recover=all -fno-omit-frame-pointer" test
@@ -114,6 +114,7 @@ FUZZ_FLAGS ?= -timeout=30 -rss_limit_mb=2048
 # the harnesses write every input to a file: on tmpfs when there is one (a disk file rewritten in place is
 # flushed on every close by ext4, which slows the harnesses tenfold)
 FUZZ_TMPDIR ?= $(firstword $(wildcard /dev/shm) $(TMPDIR) /tmp)
+FUZZ_ENV := TMPDIR=$(FUZZ_TMPDIR) OPENBLAS_NUM_THREADS=1 UBSAN_OPTIONS=print_stacktrace=1
 fuzz: clang-deps
 	@$(MAKE) --no-print-directory CC=clang OPT=-O1 BUILD=build/fuzz BIN=bin/fuzz \
 	  SAN="$(FUZZ_SAN) -fsanitize=fuzzer-no-link" fuzz-build
@@ -135,8 +136,8 @@ fuzz-run:
 	  mkdir -p $(FUZZ_WORK)/corpus/$$n $(FUZZ_WORK)/crashes/$$n $(FUZZ_WORK)/logs; \
 	  log=$(FUZZ_WORK)/logs/$$n.log; \
 	  echo "fuzz: $$n for $(FUZZ_SECONDS) s (log $$log)"; \
-	  TMPDIR=$(FUZZ_TMPDIR) OPENBLAS_NUM_THREADS=1 UBSAN_OPTIONS=print_stacktrace=1 $(BIN)/fuzz-$$n -max_total_time=$(FUZZ_SECONDS) \
-	    $(FUZZ_FLAGS) -print_final_stats=1 -dict=fuzz/dict/$$n.dict -artifact_prefix=$(FUZZ_WORK)/crashes/$$n/ \
+	  $(FUZZ_ENV) $(BIN)/fuzz-$$n -max_total_time=$(FUZZ_SECONDS) $(FUZZ_FLAGS) -print_final_stats=1 \
+	    -dict=fuzz/dict/$$n.dict -artifact_prefix=$(FUZZ_WORK)/crashes/$$n/ \
 	    $(FUZZ_WORK)/corpus/$$n fuzz/corpus/$$n >$$log 2>&1; rc=$$?; \
 	  runs=$$(sed -n 's/^stat::number_of_executed_units: *//p' $$log | tail -1); \
 	  corp=$$(grep -E '^#[0-9]+' $$log | tail -1 | sed -n 's/.*corp: \([0-9]*\/[0-9A-Za-z]*\).*/\1/p'); \
