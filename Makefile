@@ -3,6 +3,8 @@
 #   make test        build and run the whole test suite (tests/, one runner)
 #   make test-asan   the same suite built with AddressSanitizer + UndefinedBehaviorSanitizer
 #   make test-ubsan-clang  the same suite built by clang with UBSan incl. float-cast-overflow (installs clang)
+#   make fuzz        run every libFuzzer harness (fuzz/) for FUZZ_SECONDS each (default 60; FUZZ=NAME... for some)
+#   make fuzz-seeds  regenerate the committed seed corpora fuzz/corpus/ with the project's own writers
 #   make bench       print engine benchmark figures (asserts nothing)
 #   make reproduce   the main job, end to end (see README.md)
 #   make prepare     rebuild the shipped offline artefacts (models/base-elastic) from models/ and data/
@@ -30,13 +32,19 @@ LIB_SRC  := $(foreach d,$(LIB_DIRS),$(wildcard $(d)/*.c))
 CLI_SRC  := $(wildcard cli/*.c)
 TEST_SRC := $(wildcard tests/*.c)
 BENCH_SRC := $(wildcard bench/*.c)
+# the fuzz harnesses: linked into the test runner (which replays their seeds and past crashes) and, one per
+# binary with fuzz/entry.c, into the libFuzzer targets of make fuzz
+FUZZ_NAMES := $(patsubst fuzz/fuzz_%.c,%,$(wildcard fuzz/fuzz_*.c))
+FUZZ_LIB_SRC := fuzz/common.c $(wildcard fuzz/fuzz_*.c)
+FUZZ_LIB_OBJ := $(FUZZ_LIB_SRC:%.c=$(BUILD)/%.o)
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
 CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/%.o)
 TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/%.o)
 BENCH_OBJ := $(BENCH_SRC:%.c=$(BUILD)/%.o)
 DEPS_OK  := build/.deps-ok
 
-.PHONY: all deps test test-asan test-ubsan-clang bench reproduce prepare clean figures
+.PHONY: all deps clang-deps test test-asan test-ubsan-clang fuzz fuzz-build fuzz-run fuzz-seeds bench reproduce \
+        prepare clean figures
 all: $(BIN)/elms
 
 # ---- Debian packages: checked once per build tree, installed when missing ----
@@ -56,6 +64,12 @@ deps:
 $(DEPS_OK):
 	@$(MAKE) --no-print-directory deps
 
+# clang and its sanitizer and libFuzzer runtimes (libclang-rt-dev is only recommended by clang on Debian 12), for
+# make test-ubsan-clang and make fuzz
+CLANG_PKGS := clang libclang-rt-dev
+clang-deps:
+	@$(MAKE) --no-print-directory deps DEB_PKGS="$(CLANG_PKGS)" DEPS_OK=build/.deps-clang-ok
+
 # ---- compilation ----
 $(BUILD)/%.o: %.c | $(DEPS_OK)
 	@mkdir -p $(dir $@)
@@ -66,7 +80,7 @@ $(BIN)/elms: $(LIB_OBJ) $(CLI_OBJ)
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
 # the training log (cli/train_log.c) is a CLI module with a test of its own
-$(BIN)/elms-test: $(LIB_OBJ) $(TEST_OBJ) $(BUILD)/cli/train_log.o
+$(BIN)/elms-test: $(LIB_OBJ) $(TEST_OBJ) $(BUILD)/cli/train_log.o $(FUZZ_LIB_OBJ)
 	@mkdir -p $(BIN)
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
@@ -82,12 +96,64 @@ test: $(BIN)/elms $(BIN)/elms-test
 test-asan:
 	@$(MAKE) --no-print-directory SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" OPT=-O1 test
 
-# clang's UndefinedBehaviorSanitizer, float-to-integer overflow included, every finding fatal; clang is installed
-# (Debian package clang) only for this target, when missing.
-test-ubsan-clang:
-	@command -v clang >/dev/null 2>&1 || $(MAKE) --no-print-directory deps DEB_PKGS=clang DEPS_OK=build/.deps-clang-ok
+# clang's UndefinedBehaviorSanitizer, float-to-integer overflow included, every finding fatal; clang and its
+# runtimes are installed (clang-deps) only for this target and make fuzz, when missing.
+test-ubsan-clang: clang-deps
 	@$(MAKE) --no-print-directory CC=clang OPT=-O1 BUILD=build/ubsan-clang BIN=bin/ubsan-clang \
 	  SAN="-fsanitize=undefined,float-cast-overflow -fno-sanitize-recover=all -fno-omit-frame-pointer" test
+
+# ---- fuzzing: every harness for FUZZ_SECONDS, built by clang with libFuzzer, ASan and UBSan (float-cast-overflow
+# included, every finding fatal) in build/fuzz. Each harness starts from its committed seeds (fuzz/corpus/NAME)
+# and dictionary (fuzz/dict/NAME.dict); new inputs go to FUZZ_WORK/corpus/NAME (ignored), crashes to
+# FUZZ_WORK/crashes/NAME, logs to FUZZ_WORK/logs/NAME.log. Fails when any harness finds something.
+FUZZ_SECONDS ?= 60
+FUZZ ?= $(FUZZ_NAMES)
+FUZZ_WORK ?= fuzz/work
+FUZZ_SAN := -fsanitize=address,undefined,float-cast-overflow -fno-sanitize-recover=all -fno-omit-frame-pointer
+FUZZ_FLAGS ?= -timeout=30 -rss_limit_mb=2048
+# the harnesses write every input to a file: on tmpfs when there is one (a disk file rewritten in place is
+# flushed on every close by ext4, which slows the harnesses tenfold)
+FUZZ_TMPDIR ?= $(firstword $(wildcard /dev/shm) $(TMPDIR) /tmp)
+FUZZ_ENV := TMPDIR=$(FUZZ_TMPDIR) OPENBLAS_NUM_THREADS=1 UBSAN_OPTIONS=print_stacktrace=1
+fuzz: clang-deps
+	@$(MAKE) --no-print-directory CC=clang OPT=-O1 BUILD=build/fuzz BIN=bin/fuzz \
+	  SAN="$(FUZZ_SAN) -fsanitize=fuzzer-no-link" fuzz-build
+	@$(MAKE) --no-print-directory BIN=bin/fuzz fuzz-run
+
+fuzz-build: $(FUZZ_NAMES:%=$(BIN)/fuzz-%)
+
+.SECONDARY: $(FUZZ_NAMES:%=$(BUILD)/fuzz/entry-%.o)
+$(BUILD)/fuzz/entry-%.o: fuzz/entry.c | $(DEPS_OK)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -DFUZZ_TARGET=fuzz_$* -MMD -MP -c $< -o $@
+
+$(BIN)/fuzz-%: $(BUILD)/fuzz/entry-%.o $(LIB_OBJ) $(FUZZ_LIB_OBJ)
+	@mkdir -p $(BIN)
+	$(CC) $(CFLAGS) -fsanitize=fuzzer -o $@ $^ $(LDLIBS)
+
+fuzz-run:
+	@fail=""; for n in $(FUZZ); do \
+	  mkdir -p $(FUZZ_WORK)/corpus/$$n $(FUZZ_WORK)/crashes/$$n $(FUZZ_WORK)/logs; \
+	  log=$(FUZZ_WORK)/logs/$$n.log; \
+	  echo "fuzz: $$n for $(FUZZ_SECONDS) s (log $$log)"; \
+	  $(FUZZ_ENV) $(BIN)/fuzz-$$n -max_total_time=$(FUZZ_SECONDS) $(FUZZ_FLAGS) -print_final_stats=1 \
+	    -dict=fuzz/dict/$$n.dict -artifact_prefix=$(FUZZ_WORK)/crashes/$$n/ \
+	    $(FUZZ_WORK)/corpus/$$n fuzz/corpus/$$n >$$log 2>&1; rc=$$?; \
+	  runs=$$(sed -n 's/^stat::number_of_executed_units: *//p' $$log | tail -1); \
+	  corp=$$(grep -E '^#[0-9]+' $$log | tail -1 | sed -n 's/.*corp: \([0-9]*\/[0-9A-Za-z]*\).*/\1/p'); \
+	  echo "fuzz: $$n: $${runs:-?} executions, corpus $${corp:-?} (inputs/bytes), exit $$rc"; \
+	  if [ $$rc != 0 ]; then fail="$$fail $$n"; grep -E -A40 'ERROR|WARNING|SUMMARY|==[0-9]+==' $$log | head -80; fi; \
+	done; \
+	if [ -n "$$fail" ]; then echo "fuzz: FAILED:$$fail (inputs in $(FUZZ_WORK)/crashes/)"; exit 1; fi
+
+# the seed corpora are generated by the project's own writers (fuzz/seeds.c) and committed
+$(BIN)/elms-fuzz-seeds: $(LIB_OBJ) $(FUZZ_LIB_OBJ) $(BUILD)/fuzz/seeds.o
+	@mkdir -p $(BIN)
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+fuzz-seeds: $(BIN)/elms-fuzz-seeds
+	rm -rf fuzz/corpus
+	OPENBLAS_NUM_THREADS=1 $(BIN)/elms-fuzz-seeds fuzz/corpus
 
 bench: $(BIN)/elms $(BIN)/elms-bench
 	@$(BIN)/elms-bench $(B)
@@ -103,4 +169,4 @@ prepare: $(BIN)/elms
 clean:
 	rm -rf build bin
 
--include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(BENCH_OBJ:.o=.d)
+-include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(BENCH_OBJ:.o=.d) $(FUZZ_LIB_OBJ:.o=.d)

@@ -197,6 +197,12 @@ static int load_json(Tokenizer *t, const char *path, const cJSON *r, Err *e) {
         if (id + 1 > n) n = id + 1;
         idx++;
     }
+    /* ids are dense from 0, so n pieces need n entries: refused before a table of n is allocated (a lone id of
+     * 16777215 would otherwise cost hundreds of MB before the gap is found) */
+    if (n > cJSON_GetArraySize(vocab) + idx)
+        return err_set(e, "%s: token id %d but only %d entries in model.vocab and added_tokens (ids must be dense "
+                          "from 0)",
+                       path, n - 1, cJSON_GetArraySize(vocab) + idx);
     if (tok_init(t, n, e) != 0) return err_prefix(e, "%s", path);
     unsigned char *is_added = calloc((size_t)n, 1);
     if (!is_added) return err_set(e, "%s: out of memory", path);

@@ -187,10 +187,11 @@ int profile_write(const Profile *p, const char *path, Err *e) {
     cJSON_AddStringToObject(g, "scale", p->memory_target ? "target" : "engine");
     cJSON_AddNumberToObject(g, "runtime_bytes", p->runtime_bytes);
     cJSON_AddStringToObject(g, "source", p->memory_source);
-    if (p->fit_prefill_mape >= 0 || p->fit_decode_mape >= 0) {
+    if (p->fit_prefill_mape >= 0 || p->fit_decode_mape >= 0) { /* each error only when measured: -1 reads back
+                                                                    * as absent, never as a (refused) negative */
         g = cJSON_AddObjectToObject(r, "fit");
-        cJSON_AddNumberToObject(g, "prefill_mape", p->fit_prefill_mape);
-        cJSON_AddNumberToObject(g, "decode_mape", p->fit_decode_mape);
+        if (p->fit_prefill_mape >= 0) cJSON_AddNumberToObject(g, "prefill_mape", p->fit_prefill_mape);
+        if (p->fit_decode_mape >= 0) cJSON_AddNumberToObject(g, "decode_mape", p->fit_decode_mape);
     }
     char *s = cJSON_Print(r);
     cJSON_Delete(r);

@@ -1,6 +1,6 @@
 /* The layer order of docs/architecture.md holds: every #include "dir/..." in the .c and .h files below a layer
- * directory names its own directory or a lower layer (never a peer, a higher layer, bench/ or tests/), and every
- * top-level directory with C files has a place in the order. The check runs on the repository (tests run from its
+ * directory names its own directory or a lower layer (never a peer, a higher layer, bench/, fuzz/ or tests/), and
+ * every top-level directory with C files has a place in the order. The check runs on the repository (tests run from its
  * root; skipped elsewhere) and, to show that it catches what it should, on a small tree with known violations. */
 #include <dirent.h>
 #include <stdarg.h>
@@ -105,8 +105,10 @@ static int layer_of(const Layers *L, const char *name, size_t len) {
     return -1;
 }
 
+/* is_top: bench/, fuzz/ and tests/ sit on top of every layer (they may include any; none includes them). */
 static int is_top(const char *name, size_t len) {
-    return (len == 5 && !strncmp(name, "bench", 5)) || (len == 5 && !strncmp(name, "tests", 5));
+    return (len == 5 && !strncmp(name, "bench", 5)) || (len == 4 && !strncmp(name, "fuzz", 4)) ||
+           (len == 5 && !strncmp(name, "tests", 5));
 }
 
 static int is_c_file(const char *name) {
@@ -139,7 +141,7 @@ static void check_file(const char *root, const char *rel, int own, const Layers 
         int to = layer_of(L, p, len);
         const char *why = NULL;
         if (to == own) continue;
-        if (is_top(p, len)) why = "bench/ and tests/ sit on top";
+        if (is_top(p, len)) why = "bench/, fuzz/ and tests/ sit on top";
         else if (to < 0) why = "not in the layer order of " LAYERS_DOC;
         else if (L->rank[to] == L->rank[own]) why = "a peer";
         else if (L->rank[to] > L->rank[own]) why = "a higher layer";
@@ -227,7 +229,8 @@ static void write_text(const char *path, const char *text) {
  * allowed passes; a missing layer is skipped. */
 TEST(layers_check_finds_violations) {
     const char *root = test_path("repo");
-    const char *dirs[] = {"", "/docs", "/low", "/low/sub", "/mid", "/peer", "/high", "/tests", "/stray", "/notes"};
+    const char *dirs[] = {"",      "/docs",  "/low",  "/low/sub", "/mid",
+                          "/peer", "/high", "/tests", "/fuzz",   "/stray", "/notes"};
     char path[2048];
     for (size_t i = 0; i < sizeof dirs / sizeof dirs[0]; i++) {
         snprintf(path, sizeof path, "%s%s", root, dirs[i]);
@@ -240,9 +243,10 @@ TEST(layers_check_finds_violations) {
         {"low/a.h", "#include <stdio.h>\n#include \"x.h\"\n#include \"low/b.h\"\n#include \"mid/m.h\"\n"},
         {"low/sub/deep.c", "/* deep */\n#include \"high/h.h\"\n"},
         {"mid/m.c", "#include \"low/a.h\"\n#include \"peer/p.h\"\n#  include \"tests/test.h\"\n#include \"other/o.h\"\n"},
-        {"peer/p.h", "#include \"low/a.h\"\n\n#include \"high/h.h\"\n"},
+        {"peer/p.h", "#include \"low/a.h\"\n\n#include \"high/h.h\"\n#include \"fuzz/fuzz.h\"\n"},
         {"high/h.c", "#include \"low/a.h\"\n#include \"mid/m.h\"\n#include \"peer/p.h\"\n#include \"high/h.h\"\n"},
         {"tests/t.c", "#include \"high/h.h\"\n"},
+        {"fuzz/f.c", "#include \"high/h.h\"\n#include \"tests/test.h\"\n"},
         {"stray/s.c", "int x;\n"},
         {"notes/readme.txt", "#include \"high/h.h\"\n"},
     };
@@ -261,9 +265,10 @@ TEST(layers_check_finds_violations) {
         "low/a.h:4: #include \"mid/m.h\": low may not include mid (a higher layer)",
         "low/sub/deep.c:2: #include \"high/h.h\": low may not include high (a higher layer)",
         "mid/m.c:2: #include \"peer/p.h\": mid may not include peer (a peer)",
-        "mid/m.c:3: #include \"tests/test.h\": mid may not include tests (bench/ and tests/ sit on top)",
+        "mid/m.c:3: #include \"tests/test.h\": mid may not include tests (bench/, fuzz/ and tests/ sit on top)",
         "mid/m.c:4: #include \"other/o.h\": mid may not include other (not in the layer order of docs/architecture.md)",
         "peer/p.h:3: #include \"high/h.h\": peer may not include high (a higher layer)",
+        "peer/p.h:4: #include \"fuzz/fuzz.h\": peer may not include fuzz (bench/, fuzz/ and tests/ sit on top)",
         "stray/: a directory with C files that is not in the layer order of docs/architecture.md",
     };
     int n_want = (int)(sizeof want / sizeof want[0]);

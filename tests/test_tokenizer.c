@@ -141,7 +141,13 @@ TEST(tokenizer_bad_files) {
     CHECK_MSG(load_error_has("{\"model\": {\"type\": \"WordLevel\", \"vocab\": {\"a\": 0, \"b\": 0}}, " WS "}",
                              "id 0", m), "%s", m);
     CHECK_MSG(load_error_has("{\"model\": {\"type\": \"WordLevel\", \"vocab\": {\"a\": 0, \"b\": 2}}, " WS "}",
-                             "token id 1", m), "%s", m);
+                             "token id 2 but only 2 entries", m), "%s", m);
+    /* a gap is found from the entry count, before a table as large as the largest id is allocated */
+    CHECK_MSG(load_error_has("{\"model\": {\"type\": \"WordLevel\", \"vocab\": {\"a\": 0, \"b\": 16777215}}, "
+                             WS "}", "ids must be dense", m), "%s", m);
+    CHECK_MSG(load_error_has("{\"model\": {\"type\": \"WordLevel\", \"vocab\": {\"a\": 0, \"b\": 2}}, " WS
+                             ", \"added_tokens\": [{\"id\": 1, \"content\": \"[X]\"}]}", "", m) == 0,
+              "an added token may fill the gap: %s", m);
     CHECK_MSG(load_error_has("{\"model\": {\"type\": \"WordLevel\", \"vocab\": {\"a\": 0}}, "
                              "\"pre_tokenizer\": {\"type\": \"ByteLevel\"}}", "pre_tokenizer", m), "%s", m);
     CHECK_MSG(load_error_has("{\"model\": {\"type\": \"WordLevel\", \"vocab\": {\"a\": 0}}, " WS
