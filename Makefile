@@ -108,7 +108,7 @@ test-ubsan-clang: clang-deps
 # FUZZ_WORK/crashes/NAME, logs to FUZZ_WORK/logs/NAME.log. Fails when any harness finds something.
 FUZZ_SECONDS ?= 60
 FUZZ ?= $(FUZZ_NAMES)
-FUZZ_WORK ?= fuzz/work
+FUZZ_WORK ?= fuzz/out
 FUZZ_SAN := -fsanitize=address,undefined,float-cast-overflow -fno-sanitize-recover=all -fno-omit-frame-pointer
 FUZZ_FLAGS ?= -timeout=30 -rss_limit_mb=2048
 # the harnesses write every input to a file: on tmpfs when there is one (a disk file rewritten in place is
