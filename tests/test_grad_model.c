@@ -43,27 +43,6 @@ static ModelConfig tiny_config(bool tied) {
     return c;
 }
 
-/* model_init_random, scaled to std ~0.1 so that every term of the loss has a visible gradient, and norm weights
- * moved away from 1 so their gradients are generic. */
-static void tiny_model(Model *m, const ModelConfig *c, unsigned long seed) {
-    Err e;
-    if (model_alloc(m, c, &e)) {
-        fprintf(stderr, "%s\n", e.msg);
-        abort();
-    }
-    model_init_random(m, seed);
-    for (size_t i = 0; i < m->n_params; i++) m->params[i] *= 5.0f;
-    gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
-    gsl_rng_set(r, seed + 1);
-    for (int l = 0; l < c->n_layers; l++)
-        for (int j = 0; j < c->dim; j++) {
-            m->w.layer[l].attn_norm[j] = (float)(0.5 + gsl_rng_uniform(r));
-            m->w.layer[l].ffn_norm[j] = (float)(0.5 + gsl_rng_uniform(r));
-        }
-    for (int j = 0; j < c->dim; j++) m->w.final_norm[j] = (float)(0.5 + gsl_rng_uniform(r));
-    gsl_rng_free(r);
-}
-
 static double loss_of(GradCase *g) {
     double l;
     Err e;
@@ -176,7 +155,7 @@ TEST(grad_model_full_view_all_tensors) {
     for (int tied = 0; tied < 2; tied++) {
         ModelConfig c = tiny_config(tied);
         Model m;
-        tiny_model(&m, &c, 101 + tied);
+        util_grad_model(&m, &c, 101 + tied);
         TrainConfig tc = tiny_train_config();
         Trainer tr;
         Err e;
@@ -195,7 +174,7 @@ TEST(grad_model_full_view_all_tensors) {
 TEST(grad_model_narrow_view) {
     ModelConfig c = tiny_config(false);
     Model m;
-    tiny_model(&m, &c, 202);
+    util_grad_model(&m, &c, 202);
     ElasticView v;
     view_uniform(&m, 1, 5, &v); /* 1 of 2 KV groups, 5 of 12 neurons */
     v.layer[1].skip_attn = true;
@@ -224,7 +203,7 @@ TEST(grad_model_narrow_view) {
 TEST(grad_model_lora_params_under_view) {
     ModelConfig c = tiny_config(false);
     Model m;
-    tiny_model(&m, &c, 303);
+    util_grad_model(&m, &c, 303);
     Lora a;
     Err e;
     CHECK_MSG(lora_alloc(&a, &c, 3, 6.0f, &e) == 0, "%s", e.msg);

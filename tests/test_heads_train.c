@@ -41,29 +41,6 @@ static ModelConfig tiny_head_config(HeadKind head, bool multi, bool bidi) {
     return c;
 }
 
-/* tiny_model: model_init_random scaled to std ~0.1, norm weights and the classifier bias moved off their initial
- * values so that their gradients are generic. */
-static void tiny_model(Model *m, const ModelConfig *c, unsigned long seed) {
-    Err e;
-    if (model_alloc(m, c, &e)) {
-        fprintf(stderr, "%s\n", e.msg);
-        abort();
-    }
-    model_init_random(m, seed);
-    for (size_t i = 0; i < m->n_params; i++) m->params[i] *= 5.0f;
-    gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
-    gsl_rng_set(r, seed + 1);
-    for (int l = 0; l < c->n_layers; l++)
-        for (int j = 0; j < c->dim; j++) {
-            m->w.layer[l].attn_norm[j] = (float)(0.5 + gsl_rng_uniform(r));
-            m->w.layer[l].ffn_norm[j] = (float)(0.5 + gsl_rng_uniform(r));
-        }
-    for (int j = 0; j < c->dim; j++) m->w.final_norm[j] = (float)(0.5 + gsl_rng_uniform(r));
-    for (int o = 0; o < c->n_labels; o++) m->w.cls_b[o] = (float)(0.4 * (gsl_rng_uniform(r) - 0.5));
-    gsl_rng_free(r);
-    model_rehash(m);
-}
-
 typedef struct GradCase {
     Trainer *t;
     int inputs[B * T], targets[MAX_TARGETS];
@@ -174,7 +151,7 @@ static TrainConfig tiny_train_config(void) {
 static void grad_case(TestCtx *t, HeadKind head, bool multi, bool bidi, unsigned long seed) {
     ModelConfig c = tiny_head_config(head, multi, bidi);
     Model m;
-    tiny_model(&m, &c, seed);
+    util_grad_model(&m, &c, seed);
     TrainConfig tc = tiny_train_config();
     Trainer tr;
     Err e;
@@ -210,7 +187,7 @@ TEST(grad_heads_input_embeddings) {
         ModelConfig c = lora ? tiny_head_config(HEAD_SEQUENCE, false, true)
                              : tiny_head_config(HEAD_TOKEN, false, false);
         Model m;
-        tiny_model(&m, &c, 410 + lora);
+        util_grad_model(&m, &c, 410 + lora);
         TrainConfig tc = tiny_train_config();
         Trainer tr;
         Lora a;
@@ -324,7 +301,7 @@ TEST(train_heads_reject_bad_targets) {
     for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
         ModelConfig c = tiny_head_config(cases[k].head, cases[k].multi, false);
         Model m;
-        tiny_model(&m, &c, 430);
+        util_grad_model(&m, &c, 430);
         TrainConfig tc = tiny_train_config();
         Trainer tr;
         Err e;
@@ -347,8 +324,8 @@ TEST(train_heads_reject_bad_targets) {
 TEST(train_ckpt_classifier_roundtrip) {
     ModelConfig c = tiny_head_config(HEAD_SEQUENCE, false, true);
     Model m, m2;
-    tiny_model(&m, &c, 440);
-    tiny_model(&m2, &c, 441);
+    util_grad_model(&m, &c, 440);
+    util_grad_model(&m2, &c, 441);
     TrainConfig tc = tiny_train_config();
     tc.wd = 0.5f;
     Trainer tr, t2;
@@ -378,7 +355,7 @@ TEST(train_ckpt_classifier_roundtrip) {
     /* the same shapes under a multi-label head: refused */
     ModelConfig tc2 = tiny_head_config(HEAD_SEQUENCE, true, true);
     Model m3;
-    tiny_model(&m3, &tc2, 442);
+    util_grad_model(&m3, &tc2, 442);
     Trainer t3;
     CHECK_MSG(train_init(&t3, &m3, NULL, &tc, &e) == 0, "%s", e.msg);
     CHECK(train_ckpt_load(&t3, NULL, dir, &e) != 0 && strstr(e.msg, "head"));

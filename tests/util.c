@@ -102,3 +102,24 @@ double util_sql_number(const char *path, const char *sql) {
     sqlite3_close(h);
     return v;
 }
+
+void util_grad_model(Model *m, const ModelConfig *c, unsigned long seed) {
+    Err e;
+    if (model_alloc(m, c, &e)) {
+        fprintf(stderr, "%s\n", e.msg);
+        abort();
+    }
+    model_init_random(m, seed);
+    for (size_t i = 0; i < m->n_params; i++) m->params[i] *= 5.0f;
+    gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
+    gsl_rng_set(r, seed + 1);
+    for (int l = 0; l < c->n_layers; l++)
+        for (int j = 0; j < c->dim; j++) {
+            m->w.layer[l].attn_norm[j] = (float)(0.5 + gsl_rng_uniform(r));
+            m->w.layer[l].ffn_norm[j] = (float)(0.5 + gsl_rng_uniform(r));
+        }
+    for (int j = 0; j < c->dim; j++) m->w.final_norm[j] = (float)(0.5 + gsl_rng_uniform(r));
+    for (int o = 0; m->w.cls_b && o < c->n_labels; o++) m->w.cls_b[o] = (float)(0.4 * (gsl_rng_uniform(r) - 0.5));
+    gsl_rng_free(r);
+    model_rehash(m);
+}

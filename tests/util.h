@@ -11,6 +11,10 @@ ModelConfig util_config(void);
 /* util_model: allocate and randomly initialise c with seed (weights scaled up so outputs are far from
  * uniform, which makes comparisons meaningful). Aborts the test process on failure. */
 void util_model(Model *m, const ModelConfig *c, unsigned long seed);
+/* util_grad_model: a model for gradient checks: model_init_random scaled to std ~0.1 so that every term of the loss
+ * has a visible gradient, the norm weights (and a classifier's bias) moved off their initial values so that their
+ * gradients are generic. Aborts the test process on failure. */
+void util_grad_model(Model *m, const ModelConfig *c, unsigned long seed);
 /* util_tokens: n seeded random ids in [0, vocab). */
 void util_tokens(int *out, int n, int vocab, unsigned long seed);
 /* util_max_abs_diff: max |a-b| over n floats. */
