@@ -55,20 +55,31 @@ static int log_step(void *ctx, const TrainLogRow *row) {
 }
 
 static int cmd_lora(int argc, char **argv) {
+    RecoverOpts def; /* the defaults below are recover_opts_default's (the shipped adapters') */
+    ModelConfig any = {.max_seq = 1 << 20};
+    recover_opts_default(&def, &any);
+    char d_steps[24], d_rank[16], d_alpha[24], d_batch[16], d_lr[24], d_ckpt[24], d_eval[24];
+    snprintf(d_steps, sizeof d_steps, "%ld", def.train.steps);
+    snprintf(d_rank, sizeof d_rank, "%d", def.rank);
+    snprintf(d_alpha, sizeof d_alpha, "%g", (double)def.alpha);
+    snprintf(d_batch, sizeof d_batch, "%d", def.train.batch);
+    snprintf(d_lr, sizeof d_lr, "%g", (double)def.train.lr);
+    snprintf(d_ckpt, sizeof d_ckpt, "%ld", def.ckpt_every);
+    snprintf(d_eval, sizeof d_eval, "%ld", def.eval_windows);
     CliFlag fl[] = {
         {"model", "DIR", "elastic model directory (elms reorder's output)", NULL},
         {"data", "DIR", "data directory: trains on DIR/corpus/train.bin, reports loss on DIR/corpus/val.bin", "data"},
         {"corpus", "FILE", "training token file instead of DATA/corpus/train.bin", NULL},
         {"levels", "LIST", "levels to train", "0.2,0.3,0.4,0.5,0.6,0.7,0.8,0.9"},
-        {"steps", "N", "optimizer steps per adapter", "200"},
-        {"rank", "R", "LoRA rank", "8"},
-        {"alpha", "A", "LoRA alpha", "16"},
+        {"steps", "N", "optimizer steps per adapter", d_steps},
+        {"rank", "R", "LoRA rank", d_rank},
+        {"alpha", "A", "LoRA alpha", d_alpha},
         {"seed", "S", "seed of the data order and adapter initialisation", "1"},
-        {"batch", "B", "sequences per step", "8"},
+        {"batch", "B", "sequences per step", d_batch},
         {"seq", "T", "tokens per sequence (default min(128, context))", NULL},
-        {"lr", "LR", "peak learning rate (cosine to a tenth, 10% warm-up)", "2e-3"},
-        {"ckpt-every", "N", "steps between checkpoints", "50"},
-        {"eval-windows", "N", "windows for the loss before / after each adapter", "16"},
+        {"lr", "LR", "peak learning rate (cosine to a tenth, 10% warm-up)", d_lr},
+        {"ckpt-every", "N", "steps between checkpoints", d_ckpt},
+        {"eval-windows", "N", "windows for the loss before / after each adapter", d_eval},
         {"force", NULL, "retrain adapters that already exist", NULL},
         {"switch-reps", "N", "level switches timed for the switch-time figure", "1000000"},
         {"profile", "NAME", "latency profile (name in sim/profiles/ or a path) the switch time is compared with",

@@ -107,7 +107,7 @@ static int cmd_prepare(int argc, char **argv) {
     env.command = cmdline;
     env.progress = stage_progress_report;
     int rc = 0, evaluates = 0;
-    for (int i = 0; i < n; i++) evaluates |= !strcmp(names[i], "elms");
+    for (int i = 0; i < n; i++) evaluates |= !strcmp(names[i], "elms") || !strcmp(names[i], "elms-loo"); /* tiny LMs */
     GridWiring w;
     if (evaluates && em.has_tok) {
         if (grid_wiring_open(&w, "prepare", fl[F_DB].value, "none", env.seed, &em.model, &em.tok)) {

@@ -15,13 +15,13 @@ void recover_opts_default(RecoverOpts *o, const ModelConfig *c) {
     o->rank = 8;
     o->alpha = 16.0f;
     train_config_default(&o->train);
-    o->train.batch = 8;
+    o->train.batch = 16;
     o->train.seq = c->max_seq < 128 ? c->max_seq : 128;
     o->train.accum = 1;
-    o->train.steps = 200;
+    o->train.steps = 300;
     o->train.lr = 2e-3f;
     o->train.min_lr = 2e-4f;
-    o->train.warmup = 20;
+    o->train.warmup = 30;
     o->train.wd = 0.0f;
     o->train.clip = 1.0f;
     o->train.seed = 1;

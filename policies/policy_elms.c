@@ -16,7 +16,9 @@
  * fixed rule: the largest feasible level, then the largest feasible ratio at it, with the score head's
  * compression; none feasible: the cheapest relative to the SLO), elms-loo (for each request the tiny LM trained
  * without its app: the paper trained its decision head on other data than it served, so this is the fair
- * generalisation test; its own artefacts, `elms prepare elms-loo`). */
+ * generalisation test; its own artefacts, `elms prepare elms-loo`), elms-noreorder (the same tiny LM and decisions on
+ * the model with its reordering undone: every level an original-order prefix, with adapters of its own;
+ * policies/noreorder.h, `elms prepare elms-noreorder`). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +29,7 @@
 #include "engine/io.h"
 #include "policies/build.h"
 #include "policies/feasible.h"
+#include "policies/noreorder.h"
 #include "policies/policy.h"
 #include "policies/tlm.h"
 #include "policies/tlm_build.h"
@@ -38,11 +41,13 @@ typedef struct ElmsVariant {
     bool no_lora;
     bool random_compression;
     bool leave_one_out;      /* a TLM per app, trained without it (MODEL/policies/elms-loo/APP) */
+    bool no_reorder;         /* the un-reordered model and its adapters (MODEL/policies/elms-noreorder) */
 } ElmsVariant;
 
 typedef struct ElmsState {
     ElmsVariant var;
     LevelSet levels;
+    Model own;               /* elms-noreorder: the un-reordered model the levels are views of */
     Tlm tlm;                 /* the TLM of the current request (one of loo[] in elms-loo) */
     Tlm loo[APPS_N];
     bool has_loo[APPS_N];
@@ -56,12 +61,19 @@ static int elms_prepare_variant(Policy *p, ElmsVariant var, Err *e) {
     if (!s) return err_set(e, "out of memory");
     p->state = s;
     s->var = var;
-    char dir[1200];
+    char dir[1200], mdir[1200];
+    const Model *m = p->env->base;
+    snprintf(mdir, sizeof mdir, "%s", p->env->model_dir);
+    if (var.no_reorder) {
+        if (policy_artefacts_named(p, "elms-noreorder", mdir, sizeof mdir, e) || model_load(&s->own, mdir, e))
+            return -1;
+        m = &s->own;
+    }
     if (policy_artefacts_named(p, "elms", dir, sizeof dir, e)) return -1;
-    if (levelset_load(&s->levels, p->env->base, p->env->model_dir, !var.no_lora, e)) return -1;
+    if (levelset_load(&s->levels, m, mdir, !var.no_lora, e)) return -1;
     if (!var.no_lora && s->levels.n_lora < N_LEVELS - 1)
-        return err_set(e, "%s/lora: %d of %d level adapters (train them: elms lora)", p->env->model_dir,
-                       s->levels.n_lora, N_LEVELS - 1);
+        return err_set(e, "%s/lora: %d of %d level adapters (train them: elms lora)", mdir, s->levels.n_lora,
+                       N_LEVELS - 1);
     int bos = eval_bos(p->env->tok, p->env->base);
     if (var.leave_one_out) {
         if (policy_artefacts_named(p, "elms-loo", dir, sizeof dir, e)) return -1;
@@ -112,7 +124,7 @@ static int make_masks(Policy *p, const PolicyRequest *r, Err *e) {
 static void fill(const Policy *p, int li, int ri, const PolicyRequest *r, Decision *d) {
     const ElmsState *s = p->state;
     memset(d, 0, sizeof *d);
-    d->model = p->env->base;
+    d->model = s->var.no_reorder ? &s->own : p->env->base;
     d->view = s->levels.view[li];
     d->keep = r->enc ? s->mask + (size_t)ri * s->cap : NULL;
     d->level = LEVELS[li];
@@ -179,6 +191,7 @@ static int elms_decide(Policy *p, const PolicyRequest *r, Decision *d, Err *e) {
     }
     if (!r->enc) { /* a request without an item has no prompt to read: the largest feasible level */
         if (feasible_level(p->env, r, &s->levels, NULL, 1.0, d, NULL, e)) return -1;
+        if (s->var.no_reorder) d->model = &s->own;
         return 0;
     }
     if (make_masks(p, r, e)) return -1;
@@ -208,7 +221,7 @@ static int elms_decide(Policy *p, const PolicyRequest *r, Decision *d, Err *e) {
 
 static void elms_memory(const Policy *p, PolicyMemory *m) {
     const ElmsState *s = p->state;
-    m->params = (double)p->env->base->n_params;
+    m->params = (double)(s && s->var.no_reorder ? s->own.n_params : p->env->base->n_params);
     for (int i = 0; s && i < N_LEVELS; i++)
         if (s->levels.has_lora[i]) m->params += (double)s->levels.lora[i].n_params;
     m->tlm_params = 0;
@@ -222,6 +235,7 @@ static void elms_destroy(Policy *p) {
     ElmsState *s = p->state;
     if (!s) return;
     levelset_free(&s->levels);
+    model_free(&s->own);
     if (s->var.leave_one_out)
         for (int a = 0; a < APPS_N; a++) {
             if (s->has_loo[a]) tlm_free(&s->loo[a]);
@@ -240,7 +254,8 @@ static void elms_destroy(Policy *p) {
     }                                                                                     \
     static int fn##_create(Policy *p, Err *e) {                                           \
         (void)e;                                                                          \
-        p->build = !strcmp(#fn, "elms") ? elms_build : !strcmp(#fn, "elms_loo") ? elms_loo_build : NULL; \
+        p->build = !strcmp(#fn, "elms") ? elms_build : !strcmp(#fn, "elms_loo") ? elms_loo_build             \
+                 : !strcmp(#fn, "elms_noreorder") ? noreorder_build : NULL;                                    \
         p->prepare = fn##_prepare;                                                        \
         p->decide = elms_decide;                                                          \
         p->memory = elms_memory;                                                          \
@@ -283,6 +298,7 @@ ELMS_VARIANT(elms_nolora, .mode = DECIDE_TLM, .no_lora = true)
 ELMS_VARIANT(elms_noscore, .mode = DECIDE_TLM, .random_compression = true)
 ELMS_VARIANT(elms_nodecision, .mode = DECIDE_NONE)
 ELMS_VARIANT(elms_loo, .mode = DECIDE_TLM, .leave_one_out = true)
+ELMS_VARIANT(elms_noreorder, .mode = DECIDE_TLM, .no_reorder = true)
 
 POLICY_REGISTER("elms", "ELMS: the tiny LM compresses the prompt and picks (level, ratio) per request", elms_create)
 POLICY_REGISTER("elms-pair", "ELMS with the paper's two-head decision (argmax ratio and level)", elms_pair_create)
@@ -291,5 +307,7 @@ POLICY_REGISTER("elms-nolora", "ablation: ELMS without the levels' LoRA adapters
 POLICY_REGISTER("elms-noscore", "ablation: ELMS with random compression at the chosen ratio", elms_noscore_create)
 POLICY_REGISTER("elms-loo", "ablation: ELMS whose tiny LM never saw the request's app (elms prepare elms-loo)",
                 elms_loo_create)
+POLICY_REGISTER("elms-noreorder", "ablation: ELMS on original-order prefixes (elms prepare elms-noreorder)",
+                elms_noreorder_create)
 POLICY_REGISTER("elms-nodecision", "ablation: ELMS's compression with a fixed rule instead of the decision head",
                 elms_nodecision_create)

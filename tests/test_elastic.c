@@ -16,6 +16,7 @@
 #include "elastic/reorder.h"
 #include "engine/io.h"
 #include "engine/train.h"
+#include "policies/noreorder.h"
 #include "tests/test.h"
 #include "tests/test_elastic_fixture.h"
 #include "tests/util.h"
@@ -211,6 +212,54 @@ TEST(elastic_reorder_sorts_and_keeps_logits) {
     importance_free(&imp);
     importance_free(&before);
     importance_free(&after);
+    calib_free(&cal);
+    data_free(&d);
+    model_free(&r);
+    model_free(&m);
+}
+
+/* elms-noreorder's model: undoing the reordering of reorder_prepare gives back the original weights bit for bit,
+ * identity orders, the importances of the original units and the same anchors and level table. */
+TEST(elastic_noreorder_undoes_the_reordering_exactly) {
+    ModelConfig c = util_config();
+    Model m, r;
+    util_model(&m, &c, 23);
+    TokenData d;
+    random_data(&d, 3000, c.vocab_size, 5);
+    Calib cal;
+    Err e;
+    CHECK(calib_sample(&cal, &d, 4, 24, 9, &e) == 0);
+    Importance imp;
+    CHECK(importance_alloc(&imp, &c, &e) == 0);
+    CHECK(importance_taylor(&m, &cal, 4, &imp, NULL, &e) == 0);
+    CHECK(model_alloc(&r, &c, &e) == 0);
+    memcpy(r.params, m.params, sizeof(float) * m.n_params);
+    model_rehash(&r);
+    ReorderOpts ro = {.n_anchors = 1, .batch = 4};
+    ElasticMeta meta = {0};
+    CHECK_MSG(reorder_prepare(&r, &cal, &ro, &meta, NULL, &e) == 0, "%s", e.msg);
+    CHECK(memcmp(r.params, m.params, sizeof(float) * m.n_params) != 0); /* the reordering moved units */
+    ElasticLevel levels[ELASTIC_META_MAX_LEVELS];
+    memcpy(levels, meta.levels, sizeof levels);
+    int anchors[ELMS_MAX_LAYERS], n_anchors = meta.n_anchors;
+    memcpy(anchors, meta.anchors, sizeof anchors);
+    CHECK_MSG(noreorder_undo(&r, &meta, &e) == 0, "%s", e.msg);
+    CHECK(memcmp(r.params, m.params, sizeof(float) * m.n_params) == 0 && !strcmp(r.hash, m.hash));
+    int na = c.n_kv_heads, nf = c.ffn_dim;
+    for (int l = 0; l < c.n_layers; l++) {
+        for (int i = 0; i < na; i++) {
+            CHECK(meta.attn_order[l * na + i] == i);
+            CHECK(fabs(meta.attn_imp[l * na + i] - imp.attn[l * na + i]) <= 1e-9 * (fabs(imp.attn[l * na + i]) + 1e-12));
+        }
+        for (int i = 0; i < nf; i++) {
+            CHECK(meta.ffn_order[l * nf + i] == i);
+            CHECK(fabs(meta.ffn_imp[l * nf + i] - imp.ffn[l * nf + i]) <= 1e-9 * (fabs(imp.ffn[l * nf + i]) + 1e-12));
+        }
+    }
+    CHECK(meta.n_anchors == n_anchors && !memcmp(meta.anchors, anchors, sizeof(int) * (size_t)n_anchors));
+    CHECK(!memcmp(meta.levels, levels, sizeof levels));
+    elastic_meta_free(&meta);
+    importance_free(&imp);
     calib_free(&cal);
     data_free(&d);
     model_free(&r);
