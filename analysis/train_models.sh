@@ -36,7 +36,7 @@ shape() {
 for m in ${*:-base small tiny}; do
     s=$(shape "$m")
     # shellcheck disable=SC2086  # the option lists are meant to split into words
-    run "$ELMS" train $COMMON $s --out "models/$m"
+    run "$ELMS" train $COMMON $s --out "models/$m" --force  # replaces the shipped model
     run sqlite3 -csv -header "$DB" \
         "SELECT run, step, loss, val_loss, lr FROM train_log WHERE run='$m' ORDER BY step" > "models/$m/train_log.csv"
 done

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/fileutil.h"
 #include "cli/cli.h"
 #include "cli/engine_args.h"
 #include "sim/calibrate.h"
@@ -53,6 +54,7 @@ static int cmd_calibrate(int argc, char **argv) {
         {"seed", "S", "seed for the token ids", "1"},
         {"tlm-only", NULL, "time only the tiny LM (MODEL/policies/elms) and update the tlm group of --out in place",
          NULL},
+        {"force", NULL, "write --out even when it exists (the shipped profiles are tracked files)", NULL},
     };
     const int nf = sizeof fl / sizeof fl[0];
     int pr = cli_parse(argc, argv, "elms calibrate --model DIR [--out FILE] [--db FILE]", fl, nf, NULL, 0, NULL);
@@ -72,6 +74,11 @@ static int cmd_calibrate(int argc, char **argv) {
         cli_int("calibrate", "decode-steps", fl[5].value, 1, 4096, &steps) ||
         cli_int("calibrate", "seed", fl[7].value, 0, 4294967295L, &seed))
         return 2;
+    if (path_is_file(fl[1].value) && !fl[9].value) {
+        fprintf(stderr, "elms calibrate: %s exists (the simulator prices every run with it); pass --force to %s it, "
+                        "or --out another file\n", fl[1].value, fl[8].value ? "update" : "replace");
+        return 2;
+    }
     EngineModel em;
     if (engine_model_load("calibrate", fl[0].value, &em)) return 1;
     char cpu[256], device[400], date[32], cmd[1024] = "elms calibrate";

@@ -77,7 +77,7 @@ static int on_step(void *p, const TrainLogRow *r) {
 enum {
     F_DATA, F_OUT, F_LAYERS, F_DIM, F_HEADS, F_KV, F_HEAD_DIM, F_FFN, F_CTX, F_THETA, F_UNTIED, F_SEQ, F_BATCH,
     F_ACCUM, F_STEPS, F_LR, F_MIN_LR, F_WARMUP, F_WD, F_CLIP, F_BETA2, F_SEED, F_THREADS, F_CKPT_EVERY, F_CKPT_MIN,
-    F_VAL_EVERY, F_VAL_WIN, F_DB, F_RUN, F_DTYPE, F_RESUME, F_STOP_AFTER, F_MAX_TIME, F_INIT, F_COUNT
+    F_VAL_EVERY, F_VAL_WIN, F_DB, F_RUN, F_DTYPE, F_RESUME, F_STOP_AFTER, F_MAX_TIME, F_INIT, F_FORCE, F_COUNT
 };
 
 typedef struct Opts {
@@ -88,6 +88,7 @@ typedef struct Opts {
     double ckpt_secs, max_time;
     StDtype dtype;
     bool resume;
+    bool force;
 } Opts;
 
 static int parse_opts(CliFlag *fl, Opts *o) {
@@ -104,6 +105,7 @@ static int parse_opts(CliFlag *fl, Opts *o) {
     o->db = fl[F_DB].value;
     o->run = fl[F_RUN].value;
     o->resume = fl[F_RESUME].value != NULL;
+    o->force = fl[F_FORCE].value != NULL;
     o->init = fl[F_INIT].value;
     ModelConfig *m = &o->mc;
     m->norm_eps = 1e-5f;
@@ -295,6 +297,10 @@ static int run_train(const Opts *o, const char *command) {
     if (have_ckpt && !o->resume)
         return cli_error(C, "%s holds a checkpoint: pass --resume to continue it, or remove it to start over", ckpt);
     if (!have_ckpt && o->resume) fprintf(stderr, "elms train: no checkpoint in %s; starting from scratch\n", ckpt);
+    snprintf(path, sizeof path, "%s/model.safetensors", o->out);
+    if (!have_ckpt && !o->force && path_is_file(path))
+        return cli_error(C, "%s already holds a model (model.safetensors): a new run would replace it; pass --force to "
+                            "do so, or choose another --out", o->out);
 
     Model m;
     if (have_ckpt) {
@@ -462,6 +468,7 @@ static int cmd_train(int argc, char **argv) {
         [F_MAX_TIME] = {"max-time", "SECS", "checkpoint and stop after SECS seconds of this invocation", NULL},
         [F_INIT] = {"init", "DIR", "start from the weights of model DIR (same shape and vocabulary; a new run: fresh "
                                    "optimizer, schedule and data order), e.g. after a short-sequence phase", NULL},
+        [F_FORCE] = {"force", NULL, "train even when OUT already holds a model (it is replaced at the end)", NULL},
     };
     int pr = cli_parse(argc, argv, "elms train --data DIR --out DIR [model shape] [training options] [--resume]", fl,
                        F_COUNT, NULL, 0, NULL);

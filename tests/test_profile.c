@@ -227,10 +227,22 @@ TEST(profile_calibrate_cli_writes_a_loadable_profile) {
     CHECK(sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int(st, 0) == 58 && sqlite3_column_int(st, 1) == 58);
     sqlite3_finalize(st);
     sqlite3_close(h);
-    snprintf(cmd, sizeof cmd, "calibrate --model %s/none", tmp);
+    /* an existing profile (the shipped ones are tracked files) is replaced or updated only with --force */
+    snprintf(cmd, sizeof cmd, "calibrate --model %s --out %s/h.json", dir, tmp);
+    CHECK(test_run_cli(cmd, &out) == 2);
+    CHECK_MSG(strstr(out, "exists") && strstr(out, "--force to replace"), "%s", out);
+    free(out);
+    snprintf(cmd, sizeof cmd, "calibrate --model %s --out %s/h.json --tlm-only", dir, tmp);
+    CHECK(test_run_cli(cmd, &out) == 2);
+    CHECK_MSG(strstr(out, "--force to update"), "%s", out);
+    free(out);
+    snprintf(cmd, sizeof cmd, "calibrate --model %s/none --out %s/h.json --force", tmp, tmp); /* past the guard */
     CHECK(test_run_cli(cmd, &out) == 1);
     free(out);
-    snprintf(cmd, sizeof cmd, "calibrate --model %s --lengths 8,9999", dir);
+    snprintf(cmd, sizeof cmd, "calibrate --model %s/none --out %s/new.json", tmp, tmp);
+    CHECK(test_run_cli(cmd, &out) == 1);
+    free(out);
+    snprintf(cmd, sizeof cmd, "calibrate --model %s --lengths 8,9999 --out %s/new.json", dir, tmp);
     CHECK(test_run_cli(cmd, &out) == 1);
     CHECK_MSG(strstr(out, "outside the model context"), "%s", out);
     free(out);

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "base/fileutil.h"
+#include "elastic/dirs.h"
 #include "engine/data.h"
 #include "engine/io.h"
 #include "engine/tokenizer.h"
@@ -133,6 +134,18 @@ TEST(train_cli_resume_log_and_outputs) {
     CHECK(same_file(pa, pb));
     log_counts(t, db, "halves", c);
     CHECK_MSG(c[0] == 6 && c[1] == 2 && c[3] == 6, "rows %ld, val rows %ld, last %ld", c[0], c[1], c[3]);
+    /* a directory holding a model and no checkpoint (a shipped model): a new run replaces it only with --force */
+    snprintf(pa, sizeof pa, "%s/checkpoint", a);
+    Err e;
+    CHECK(dir_remove_tree(pa, &e) == 0);
+    snprintf(args, sizeof args, "train --data %s --out %s --db %s " SHAPE, data, a, db);
+    st = test_run_cli(args, &out);
+    CHECK_MSG(st == 1 && strstr(out, "--force") && strstr(out, "already holds a model"), "exit %d: %s", st, out);
+    free(out);
+    snprintf(args, sizeof args, "train --data %s --out %s --db %s --force " SHAPE, data, a, db);
+    st = test_run_cli(args, &out);
+    CHECK_MSG(st == 0 && strstr(out, "train: 6 steps"), "exit %d: %s", st, out);
+    free(out);
 }
 
 TEST(train_cli_errors) {
