@@ -44,6 +44,23 @@ static int parse_slos(const char *s, TraceAppSpec *apps, int n) {
     return 0;
 }
 
+/* read_splits: every built-in app's items of split from data (sets, and ptr pointing at them); on failure every set
+ * is freed. */
+static int read_splits(const char *data, const char *split, ItemSet *sets, const ItemSet **ptr, Err *e) {
+    memset(sets, 0, sizeof(ItemSet) * TRACE_N_APPS);
+    for (int i = 0; i < TRACE_N_APPS; i++) {
+        char path[1024];
+        snprintf(path, sizeof path, "%s/items/%s/%s.jsonl", data, TRACE_APPS[i].name, split);
+        if (items_read(&sets[i], path, e)) {
+            for (int k = 0; k < i; k++) items_free(&sets[k]);
+            memset(sets, 0, sizeof(ItemSet) * TRACE_N_APPS);
+            return -1;
+        }
+        ptr[i] = &sets[i];
+    }
+    return 0;
+}
+
 static int cmd_gen(int argc, char **argv) {
     CliFlag fl[] = {
         {"alpha", "A", "skew over apps: app i gets N e^(A i) / sum e^(A j) requests", "0"},
@@ -101,17 +118,11 @@ static int cmd_gen(int argc, char **argv) {
     }
     ItemSet sets[TRACE_N_APPS];
     const ItemSet *ptr[TRACE_N_APPS];
-    memset(sets, 0, sizeof sets);
     Err e;
     int rc = 1;
-    for (int i = 0; i < TRACE_N_APPS; i++) {
-        char path[1024];
-        snprintf(path, sizeof path, "%s/items/%s/%s.jsonl", fl[6].value, apps[i].name, fl[7].value);
-        if (items_read(&sets[i], path, &e)) {
-            cli_error("trace gen", "%s", e.msg);
-            goto done;
-        }
-        ptr[i] = &sets[i];
+    if (read_splits(fl[6].value, fl[7].value, sets, ptr, &e)) {
+        cli_error("trace gen", "%s", e.msg);
+        goto done;
     }
     Trace t;
     if (trace_gen(&t, &c, ptr, &e) || trace_write(&t, fl[11].value, &e)) {
@@ -133,10 +144,15 @@ static int cmd_import(int argc, char **argv) {
         {"out", "FILE", "output trace (JSONL); also -o FILE", NULL},
         {"app", "NAME", "csv: the app of every request (default: drawn uniformly with --seed)", NULL},
         {"seed", "S", "csv: seed for drawing apps", "42"},
+        {"data", "DIR", "elastilm: data directory whose items the paper's question ids map onto (id k -> item k mod N "
+                        "of the app's split)", "data"},
+        {"split", "NAME", "elastilm: the split the ids map onto", "test"},
+        {"paper-ids", NULL, "elastilm: keep the paper's question ids as item ids (no mapping; not replayable)", NULL},
     };
     const char *pos[1];
     int np = 0;
-    int pr = cli_parse(argc, argv, "elms trace import --from elastilm|csv FILE -o OUT.jsonl", fl, 4, pos, 1, &np);
+    int pr = cli_parse(argc, argv, "elms trace import --from elastilm|csv FILE -o OUT.jsonl [--data DIR --split S]", fl,
+                       sizeof fl / sizeof fl[0], pos, 1, &np);
     if (pr) return pr > 0 ? 0 : 2;
     if (!fl[0].value || np != 1 || !fl[1].value) {
         fprintf(stderr, "elms trace import: expected --from FORMAT FILE -o OUT.jsonl\n");
@@ -154,6 +170,20 @@ static int cmd_import(int argc, char **argv) {
         return 2;
     }
     if (r) return cli_error("trace import", "%s", e.msg);
+    if (!strcmp(fl[0].value, "elastilm") && !fl[6].value) {
+        ItemSet sets[TRACE_N_APPS];
+        const ItemSet *ptr[TRACE_N_APPS];
+        if (read_splits(fl[4].value, fl[5].value, sets, ptr, &e)) {
+            trace_free(&t);
+            return cli_error("trace import", "%s (the paper's ids map onto these items; --paper-ids keeps them)", e.msg);
+        }
+        r = trace_map_items(&t, ptr, &e);
+        for (int i = 0; i < TRACE_N_APPS; i++) items_free(&sets[i]);
+        if (r) {
+            trace_free(&t);
+            return cli_error("trace import", "%s: %s", pos[0], e.msg);
+        }
+    }
     if (trace_write(&t, fl[1].value, &e)) {
         trace_free(&t);
         return cli_error("trace import", "%s", e.msg);

@@ -242,6 +242,56 @@ TEST(trace_import_malformed_paper_trace) {
     CHECK_MSG(strstr(e.msg, "dataset") && strstr(e.msg, "MMLU"), "%s", e.msg);
 }
 
+/* trace_map_items: paper id k of an app -> item k mod N of the app's split; errors name the request. */
+TEST(trace_map_items_onto_the_split) {
+    char path[700];
+    snprintf(path, sizeof path, "%s/map.json", test_tmpdir());
+    const char *paper = "[[\"q\", [\"a\",\"b\"], \"A\", [0.8, 0.9], 153, \"ARC_E\"],"
+                        " [\"q\", [\"a\",\"b\"], 1, [0.2, 0.5], 526, \"SCIQ\"],"
+                        " [\"q\", [\"a\",\"b\"], 1, [0.2, 0.5], 3, \"SCIQ\"],"
+                        " [\"q\", [\"a\",\"b\"], 1, [0.2, 0.5], \"7\", \"OBQA\"]]";
+    Err e;
+    CHECK(io_write_atomic(path, paper, strlen(paper), &e) == 0);
+    ItemSet sets[TRACE_N_APPS];
+    const ItemSet *ptr[TRACE_N_APPS];
+    for (int a = 0; a < TRACE_N_APPS; a++) {
+        fixture_items(&sets[a], TRACE_APPS[a].name, 10, 40 + (unsigned long)a);
+        ptr[a] = &sets[a];
+    }
+    Trace tr;
+    CHECK(trace_import_elastilm(&tr, path, &e) == 0);
+    CHECK_MSG(trace_map_items(&tr, ptr, &e) == 0, "%s", e.msg);
+    int sci = -1, rd = -1, fa = -1;
+    for (int a = 0; a < TRACE_N_APPS; a++) {
+        if (!strcmp(TRACE_APPS[a].name, "science")) sci = a;
+        if (!strcmp(TRACE_APPS[a].name, "reading")) rd = a;
+        if (!strcmp(TRACE_APPS[a].name, "facts")) fa = a;
+    }
+    CHECK(tr.n == 4 && sci >= 0 && rd >= 0 && fa >= 0);
+    if (tr.n == 4 && sci >= 0 && rd >= 0 && fa >= 0) {
+        CHECK(!strcmp(trace_item(&tr, &tr.req[0]), sets[sci].items[153 % 10].id));
+        CHECK(!strcmp(trace_item(&tr, &tr.req[1]), sets[rd].items[526 % 10].id));
+        CHECK(!strcmp(trace_item(&tr, &tr.req[2]), sets[rd].items[3].id));
+        CHECK(!strcmp(trace_item(&tr, &tr.req[3]), sets[fa].items[7].id));
+        CHECK(tr.items.n == 4);
+    }
+    trace_free(&tr);
+    /* an app with no items, and an id that is no number */
+    CHECK(trace_import_elastilm(&tr, path, &e) == 0);
+    ptr[rd] = NULL;
+    CHECK(trace_map_items(&tr, ptr, &e) == -1);
+    CHECK_MSG(strstr(e.msg, "request 1") && strstr(e.msg, "reading"), "%s", e.msg);
+    trace_free(&tr);
+    ptr[rd] = &sets[rd];
+    const char *bad = "[[\"q\", [\"a\",\"b\"], 1, [0.2, 0.5], \"x7\", \"OBQA\"]]";
+    CHECK(io_write_atomic(path, bad, strlen(bad), &e) == 0);
+    CHECK(trace_import_elastilm(&tr, path, &e) == 0);
+    CHECK(trace_map_items(&tr, ptr, &e) == -1);
+    CHECK_MSG(strstr(e.msg, "request 0") && strstr(e.msg, "x7"), "%s", e.msg);
+    trace_free(&tr);
+    for (int a = 0; a < TRACE_N_APPS; a++) items_free(&sets[a]);
+}
+
 TEST(trace_import_csv) {
     char path[700];
     snprintf(path, sizeof path, "%s/t.csv", test_tmpdir());
@@ -302,9 +352,9 @@ TEST(trace_cli_gen_import_stats) {
     free(out);
     const char *shared = test_shared_dir();
     if (shared) {
-        snprintf(cmd, sizeof cmd, "trace import --from elastilm %s/data/elastilm-traces/trace_-0.25.json -o %s/i.jsonl",
-                 shared, test_tmpdir());
-        CHECK(test_run_cli(cmd, &out) == 0);
+        snprintf(cmd, sizeof cmd, "trace import --from elastilm %s/data/elastilm-traces/trace_-0.25.json -o %s/i.jsonl "
+                 "--data %s", shared, test_tmpdir(), f.data_dir);
+        CHECK_MSG(test_run_cli(cmd, &out) == 0, "%s", out);
         free(out);
         snprintf(cmd, sizeof cmd, "trace stats %s/i.jsonl", test_tmpdir());
         CHECK(test_run_cli(cmd, &out) == 0);

@@ -102,8 +102,18 @@ int trace_gen(Trace *t, const TraceGenConfig *cfg, const ItemSet *const *sets, E
 /* trace_import_elastilm: the paper's trace file, a JSON array of
  * [prompt, [choices...], groundtruth, [prefill_frac, decode_frac], id, dataset]. Datasets map to apps
  * (OBQA->facts, ARC_E->science, octopus->funcall, llamatouch->uinav, PIQA->physical, SCIQ->reading); the item
- * is the paper's question id; arrivals are sequential; output tokens are the app's default mean. */
+ * is the paper's question id (trace_map_items maps it onto this project's items); arrivals are sequential; output
+ * tokens are the app's default mean. */
 int trace_import_elastilm(Trace *t, const char *path, Err *e);
+
+/* trace_map_items: give every request of an imported paper trace an item of this project: the paper's question id
+ * k (a non-negative integer) of app A becomes item k mod N of A's split, sets[i] being the split of TRACE_APPS[i]
+ * (N items, in file order). Deterministic and independent of the other requests: the same paper id maps to the
+ * same item in every trace, and ids of one app that differ by less than N map to different items (the paper's ids
+ * within one of its traces are a range of at most 170 per dataset, so no two requests of a trace share an item
+ * with N = 500). Requests without an item are left as they are; an item id that is not a number or an app with an
+ * empty split is an error naming the request. */
+int trace_map_items(Trace *t, const ItemSet *const *sets, Err *e);
 
 /* trace_import_csv: CSV with a header naming arrived_at, num_prefill_tokens and num_decode_tokens (any order,
  * other columns ignored). arrived_at is in seconds (shifted so the first arrival is 0). Requests carry no item:

@@ -104,6 +104,37 @@ fail:
     return -1;
 }
 
+int trace_map_items(Trace *t, const ItemSet *const *sets, Err *e) {
+    StrTab ids; /* the new item table: the old one is indexed by the paper's ids */
+    strtab_init(&ids);
+    for (long i = 0; i < t->n; i++) {
+        TraceRequest *r = &t->req[i];
+        if (r->item < 0) continue;
+        const char *app = trace_app(t, r), *old = trace_item(t, r);
+        int a = -1;
+        for (int k = 0; k < TRACE_N_APPS && a < 0; k++)
+            if (!strcmp(TRACE_APPS[k].name, app)) a = k;
+        char *end;
+        errno = 0;
+        long k = strtol(old, &end, 10);
+        if (a < 0 || !sets[a] || sets[a]->n <= 0) {
+            strtab_free(&ids);
+            return err_set(e, "request %ld: app '%s' has no items to map its id onto", r->id, app);
+        }
+        if (!old[0] || *end || k < 0 || errno) {
+            strtab_free(&ids);
+            return err_set(e, "request %ld: item '%s' is not a paper question id (a non-negative integer)", r->id, old);
+        }
+        if ((r->item = strtab_intern(&ids, sets[a]->items[k % sets[a]->n].id)) < 0) {
+            strtab_free(&ids);
+            return err_set(e, "out of memory");
+        }
+    }
+    strtab_free(&t->items);
+    t->items = ids;
+    return 0;
+}
+
 /* ---- CSV ---- */
 
 /* Splits line (modified in place) at commas into at most max fields; returns the count. Fields are trimmed;
