@@ -31,6 +31,13 @@ static int open_llm(const char *dir, const char *db, unsigned long seed, EngineM
 }
 
 static int cmd_tlm_train(int argc, char **argv) {
+    TlmBuildOpts o;
+    tlm_build_defaults(&o);
+    char d_dim[16], d_layers[16], d_heads[16], d_ffn[16]; /* the shipped shape, from tlm_build_defaults */
+    snprintf(d_dim, sizeof d_dim, "%d", o.shape.dim);
+    snprintf(d_layers, sizeof d_layers, "%d", o.shape.layers);
+    snprintf(d_heads, sizeof d_heads, "%d", o.shape.heads);
+    snprintf(d_ffn, sizeof d_ffn, "%d", o.shape.ffn);
     CliFlag fl[F_N] = {
         [F_MODEL] = {"model", "DIR", "the reordered model (elastic.json, lora/)", "models/base-elastic"},
         [F_DATA] = {"data", "DIR", "data directory (items/APP/train.jsonl and dev.jsonl)", "data"},
@@ -40,10 +47,10 @@ static int cmd_tlm_train(int argc, char **argv) {
         [F_SCORE_ITEMS] = {"score-items", "N", "train items per app for the score head", "500"},
         [F_GRID_ITEMS] = {"grid-items", "N", "train items per app for the decision heads", "100"},
         [F_DEV_ITEMS] = {"dev-items", "N", "dev items per app for the choices between variants", "50"},
-        [F_DIM] = {"dim", "D", "hidden size of each head", "64"},
-        [F_LAYERS] = {"layers", "L", "encoder layers of each head", "2"},
-        [F_HEADS] = {"heads", "H", "attention heads", "4"},
-        [F_FFN] = {"ffn", "F", "FFN width", "128"},
+        [F_DIM] = {"dim", "D", "hidden size of each head", d_dim},
+        [F_LAYERS] = {"layers", "L", "encoder layers of each head", d_layers},
+        [F_HEADS] = {"heads", "H", "attention heads", d_heads},
+        [F_FFN] = {"ffn", "F", "FFN width", d_ffn},
         [F_EPOCHS] = {"epochs", "E", "passes over each head's examples", "3"},
         [F_PROB_EPOCHS] = {"prob-epochs", "E", "passes over the prob head's examples (one per item)", "30"},
         [F_LR] = {"lr", "X", "peak AdamW learning rate", "0.001"},
@@ -61,8 +68,6 @@ static int cmd_tlm_train(int argc, char **argv) {
         fprintf(stderr, "elms tlm train: --out is required (see --help)\n");
         return 2;
     }
-    TlmBuildOpts o;
-    tlm_build_defaults(&o);
     long si, gi, di, dim, layers, heads, ffn, epochs, pepochs, accum, seed;
     double lr;
     if (cli_int("tlm", "score-items", fl[F_SCORE_ITEMS].value, 1, 1000000, &si) ||

@@ -38,7 +38,7 @@ void tlm_build_defaults(TlmBuildOpts *o) {
     o->score_items = 500;
     o->grid_items = 100;
     o->dev_items = 50;
-    o->shape = (TlmShape){64, 2, 4, 128};
+    o->shape = (TlmShape){32, 1, 2, 64}; /* chosen from the size curve: docs/elms.md */
     o->epochs = 3;
     o->prob_epochs = 30;
     o->lr = 1e-3f;

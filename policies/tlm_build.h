@@ -35,7 +35,7 @@ typedef struct TlmBuildOpts {
     int score_items;           /* train items per app for the score head (default 500) */
     int grid_items;            /* train items per app for the decision heads (default 100) */
     int dev_items;             /* dev items per app for the choices (default 50) */
-    TlmShape shape;            /* default 64 wide, 2 layers, 4 heads, FFN 128 */
+    TlmShape shape;            /* default 32 wide, 1 layer, 2 heads, FFN 64 */
     int epochs;                /* passes over each head's examples (default 3) */
     int prob_epochs;           /* passes for the prob head, which has one example per item where the pair head
                                   has one per item and SLO pair (default 30) */
