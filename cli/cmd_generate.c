@@ -62,7 +62,8 @@ static int cmd_generate(int argc, char **argv) {
     int *out = NULL, got = 0; /* out: (max_new) generated ids */
     if (!rc && !(out = malloc((size_t)(max_new ? max_new : 1) * sizeof *out))) rc = cli_error("generate", "out of memory");
     Err e;
-    if (!rc && (got = generate_greedy(&em.model, &em.view, ids, n, (int)max_new, engine_eos(&em), out, &e)) < 0)
+    GenerateTiming tm;
+    if (!rc && (got = generate_greedy(&em.model, &em.view, ids, n, (int)max_new, engine_eos(&em), out, &tm, &e)) < 0)
         rc = cli_error("generate", "%s", e.msg);
     if (!rc) {
         if (em.has_tok) {
@@ -74,6 +75,15 @@ static int cmd_generate(int argc, char **argv) {
             for (int i = 0; i < got; i++) printf("%s%d", i ? "," : "", out[i]);
             putchar('\n');
         }
+    }
+    if (!rc) { /* speed on stderr, after the continuation (stdout stays the continuation alone) */
+        fflush(stdout);
+        fprintf(stderr, "generate: prefill %d tokens in %.2f ms (%.0f tokens/s)", n, 1e3 * tm.prefill_s,
+                tm.prefill_s > 0 ? n / tm.prefill_s : 0.0);
+        if (tm.decode_steps > 0)
+            fprintf(stderr, "; decode %d tokens in %.2f ms (%.1f tokens/s, %.3f ms/token)", tm.decode_steps,
+                    1e3 * tm.decode_s, tm.decode_steps / tm.decode_s, 1e3 * tm.decode_s / tm.decode_steps);
+        fputc('\n', stderr);
     }
     free(out);
     free(ids);

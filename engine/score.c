@@ -3,6 +3,8 @@
 #include "engine/score.h"
 #include "engine/ops.h"
 
+#include "base/clock.h"
+
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -108,7 +110,10 @@ static int argmax(const float *x, int n) {
 }
 
 int generate_greedy(const Model *m, const ElasticView *v, const int *prompt, int n_prompt, int max_new, int eos_id,
-                    int *out, Err *e) {
+                    int *out, GenerateTiming *timing, Err *e) {
+    GenerateTiming own;
+    if (!timing) timing = &own;
+    memset(timing, 0, sizeof *timing);
     if (n_prompt < 1) return err_set(e, "generate: empty prompt");
     if (max_new < 0) return err_set(e, "generate: negative token count");
     int cap = n_prompt + max_new;
@@ -123,17 +128,22 @@ int generate_greedy(const Model *m, const ElasticView *v, const int *prompt, int
         err_set(e, "out of memory");
         goto done;
     }
+    double t0 = clock_wall_s();
     if (model_prefill(m, v, &c, prompt, n_prompt, NULL, logits, e)) goto done;
+    timing->prefill_s = clock_wall_s() - t0;
     n = 0;
+    t0 = clock_wall_s();
     while (n < max_new) {
         int t = argmax(logits, m->cfg.vocab_size);
         out[n++] = t;
-        if (t == eos_id || c.len >= cap) break;
+        if (t == eos_id || c.len >= cap || n == max_new) break; /* no decode whose logits nobody reads */
         if (model_decode(m, v, &c, t, logits, e)) {
             n = -1;
             break;
         }
+        timing->decode_steps++;
     }
+    timing->decode_s = clock_wall_s() - t0;
 done:
     free(logits);
     kvcache_free(&c);

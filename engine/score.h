@@ -23,9 +23,17 @@ int score_choice_alone(const Model *m, const ElasticView *v, const int *prompt, 
                        int len, double *score, Err *e);
 void score_result_free(ScoreResult *r);
 
+/* Wall time of one generation (base/clock.h): the prompt's prefill and the decode steps after it. */
+typedef struct GenerateTiming {
+    double prefill_s;   /* model_prefill of the prompt (its logits give the first token) */
+    double decode_s;    /* every model_decode after it */
+    int decode_steps;   /* model_decode calls (generated tokens minus the first, fewer when EOS or the context
+                           ends the run) */
+} GenerateTiming;
+
 /* generate_greedy: prefill prompt then emit up to max_new tokens (stops after eos_id if >= 0); out holds
- * max_new ids; returns the count or -1. */
+ * max_new ids; returns the count or -1. timing (may be NULL) receives the wall time of each phase. */
 int generate_greedy(const Model *m, const ElasticView *v, const int *prompt, int n_prompt, int max_new, int eos_id,
-                    int *out, Err *e);
+                    int *out, GenerateTiming *timing, Err *e);
 
 #endif

@@ -172,13 +172,15 @@ TEST(cli_logits_and_generate_match_library) {
     free(out);
     /* generate --tokens: ids out, equal to generate_greedy */
     int gen[10];
-    int g = generate_greedy(&m, &v, tok, 3, 10, -1, gen, &e);
+    int g = generate_greedy(&m, &v, tok, 3, 10, -1, gen, NULL, &e);
     CHECK(g == 10);
     char want[256] = "";
     for (int i = 0; i < g; i++) snprintf(want + strlen(want), sizeof want - strlen(want), "%s%d", i ? "," : "", gen[i]);
     strcat(want, "\n");
     CHECK(test_cli(&out, "generate --model %s --tokens 3,17,0 --max-new 10", dir) == 0);
-    CHECK_MSG(!strcmp(out, want), "got %s want %s", out, want);
+    CHECK_MSG(!strncmp(out, want, strlen(want)), "got %s want %s", out, want);
+    /* then its speed (stderr): the prompt's 3 tokens and the 9 decode steps after the first token */
+    CHECK_MSG(strstr(out, "generate: prefill 3 tokens in ") && strstr(out, "; decode 9 tokens in "), "%s", out);
     free(out);
     /* with a tokenizer: text in, text out (BOS from the tokenizer is prepended) */
     char *pieces[40];
@@ -194,7 +196,7 @@ TEST(cli_logits_and_generate_match_library) {
     snprintf(tp, sizeof tp, "%s/tokenizer.json", dir);
     CHECK(tokenizer_save(&tk, tp, &e) == 0);
     int prompt[3] = {0, 7, 9};
-    g = generate_greedy(&m, &v, prompt, 3, 8, 1, gen, &e); /* stops after [EOS] */
+    g = generate_greedy(&m, &v, prompt, 3, 8, 1, gen, NULL, &e); /* stops after [EOS] */
     CHECK(g >= 1);
     char *txt = tokenizer_decode(&tk, gen, g);
     CHECK(test_cli(&out, "generate --model %s --prompt 'w7 w9' --max-new 8", dir) == 0);

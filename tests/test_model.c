@@ -503,7 +503,7 @@ TEST(model_greedy_generation_follows_argmax) {
     ElasticView v;
     view_full(&m, &v);
     Err e;
-    CHECK(generate_greedy(&m, &v, prompt, 4, 8, -1, out, &e) == 8);
+    CHECK(generate_greedy(&m, &v, prompt, 4, 8, -1, out, NULL, &e) == 8);
     memcpy(seq, prompt, sizeof prompt);
     memcpy(seq + 4, out, sizeof out);
     float *lg = malloc(sizeof(float) * 12 * c.vocab_size);
