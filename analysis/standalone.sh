@@ -5,9 +5,9 @@
 #   ITEMS_PER_APP  test items per app (default 100; 500 = every test item), the same items for every method
 #   DB             results database (default results/elms.db); runs are appended, evaluations cached
 #   MODEL          the reordered base with its adapters and prepared policies (default models/base-elastic)
-# Environment: POLICIES (default: every method with artefacts), PROFILE (default normalized), DATA (the data
-# directory, default data), TRACES (where the traces go, default results/traces), OUT (the tables, default
-# results/reproduce).
+# Environment: POLICIES (default: every method and ablation; elms-noreorder and elms-loo when prepared),
+# PROFILE (default normalized), DATA (the data directory, default data), TRACES (where the traces go, default
+# results/traces), OUT (the tables, default results/reproduce).
 # Resumable: a (policy, setting) cell whose run is already complete in DB (same trace, profile, weights, seed) is
 # not replayed again (elms sim --skip-complete prints its recorded line), so a rerun, or a run after merging
 # shards into DB (docs/experiments.md), only replays what is missing.
@@ -22,7 +22,13 @@ N=${1:-100}
 DB=${2:-results/elms.db}
 MODEL=${3:-models/base-elastic}
 PROFILE=${PROFILE:-normalized}
-POLICIES=${POLICIES:-full,oracle,llm-pruner,layer-reduction,shortgpt,laco,attndrop,offtheshelf,dejavu,lingua2-cs,elms,elms-pair,elms-prob,elms-nolora,elms-noscore,elms-nodecision}
+if [ -z "${POLICIES:-}" ]; then
+    POLICIES=full,oracle,llm-pruner,layer-reduction,shortgpt,laco,attndrop,offtheshelf,dejavu,lingua2-cs,elms,elms-pair,elms-prob,elms-nolora,elms-noscore,elms-nodecision
+    # the ablations with artefacts of their own, when prepared (elms prepare elms-noreorder / elms-loo)
+    for v in elms-noreorder elms-loo; do
+        if [ -d "$MODEL/policies/$v" ]; then POLICIES="$POLICIES,$v"; fi
+    done
+fi
 DATA=${DATA:-data}
 TRACES=${TRACES:-results/traces}
 OUT=${OUT:-results/reproduce}
