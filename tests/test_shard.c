@@ -248,6 +248,7 @@ TEST(shard_merge_keeps_policy_hashes_apart) {
     const char *m = test_path("m.db");
     snprintf(sql, sizeof sql, "SELECT count(*) FROM runs WHERE policy_hash = '%s' OR policy_hash = '%s'", h1, h2);
     CHECK(util_sql_number(m, sql) == 2);
+    CHECK(util_sql_number(m, "SELECT count(DISTINCT policy_hash) FROM run_app WHERE policy = 'shortgpt'") == 2);
     rc = test_cli(&out, "db merge %s/m.db %s/a.db %s/b.db", dir, dir, dir);
     CHECK_MSG(rc == 0 && strstr(out, "copied 0 whole runs") && strstr(out, "2 runs already in"), "%s", out);
     free(out);
