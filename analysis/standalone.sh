@@ -8,9 +8,9 @@
 # Environment: POLICIES (default: every method and ablation; elms-noreorder and elms-loo when prepared),
 # PROFILE (default normalized), DATA (the data directory, default data), TRACES (where the traces go, default
 # results/traces), OUT (the tables, default results/reproduce).
-# Resumable: a (policy, setting) cell whose run is already complete in DB (same trace, profile, weights, seed) is
-# not replayed again (elms sim --skip-complete prints its recorded line), so a rerun, or a run after merging
-# shards into DB (docs/experiments.md), only replays what is missing.
+# Resumable: a (policy, setting) cell whose run is already complete in DB (same trace, profile, weights, build of
+# the policy's artefacts, seed) is not replayed again (elms sim --skip-complete prints its recorded line), so a
+# rerun, or a run after merging shards into DB (docs/experiments.md), only replays what is missing or was rebuilt.
 # Shardable: SHARD=I/N records shard I of N of every run (elms sim --shard) and prints no table; merge the
 # shards' databases with elms db merge and run this script again on the merged one for the table.
 # Prints one line per (policy, setting) from elms sim, then the per-app table ($OUT/standalone.txt) with

@@ -11,7 +11,7 @@ DROP VIEW IF EXISTS run_app;
 CREATE VIEW run_app AS
 SELECT r.id AS run, r.policy AS policy, r.trace AS trace, r.profile AS profile, r.model AS model,
        r.compressor AS compressor, r.scheduler AS scheduler, r.seed AS seed, r.complete AS complete,
-       r.shard_index AS shard_index, r.shard_count AS shard_count, q.app AS app,
+       r.shard_index AS shard_index, r.shard_count AS shard_count, r.policy_hash AS policy_hash, q.app AS app,
        count(*) AS requests,
        count(q.correct) AS items,
        sum(q.correct) AS n_correct,
@@ -54,7 +54,7 @@ cells AS (
     FROM parsed
     WHERE id = (SELECT max(p.id) FROM parsed p WHERE p.policy = parsed.policy AND p.trace = parsed.trace
                 AND p.profile = parsed.profile AND p.model = parsed.model))
-SELECT id AS run, policy AS method, profile, model, model_hash, compressor, seed, scheduler, trace,
+SELECT id AS run, policy AS method, profile, model, model_hash, policy_hash, compressor, seed, scheduler, trace,
        CAST(substr(setting, 1, instr(setting, '-') - 1) AS INTEGER) AS items_per_app,
        replace(slo_pair, '-', ',') AS slo,
        CAST(substr(slo_pair, 1, instr(slo_pair, '-') - 1) AS REAL) AS slo_ttft,
@@ -67,8 +67,9 @@ FROM cells;
 DROP VIEW IF EXISTS standalone_accuracy;
 CREATE VIEW standalone_accuracy AS
 SELECT s.method AS method, s.profile AS profile, s.model AS model, s.model_hash AS model_hash,
-       s.compressor AS compressor, s.seed AS seed, s.items_per_app AS items_per_app, s.slo AS slo,
-       s.slo_ttft AS slo_ttft, s.slo_tpot AS slo_tpot, a.app AS app, a.requests AS requests, a.items AS items,
-       a.n_correct AS n_correct, a.n_slo_met AS n_slo_met, a.n_attained AS n_attained, a.accuracy AS accuracy,
-       a.slo_met AS slo_met, a.attained AS attained, s.memory_mb AS memory_mb, s.run AS run, s.trace AS trace
+       s.policy_hash AS policy_hash, s.compressor AS compressor, s.seed AS seed, s.items_per_app AS items_per_app,
+       s.slo AS slo, s.slo_ttft AS slo_ttft, s.slo_tpot AS slo_tpot, a.app AS app, a.requests AS requests,
+       a.items AS items, a.n_correct AS n_correct, a.n_slo_met AS n_slo_met, a.n_attained AS n_attained,
+       a.accuracy AS accuracy, a.slo_met AS slo_met, a.attained AS attained, s.memory_mb AS memory_mb, s.run AS run,
+       s.trace AS trace
 FROM standalone_runs s JOIN run_app a ON a.run = s.run;

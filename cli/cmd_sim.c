@@ -119,8 +119,9 @@ static int parse_args(int argc, char **argv, SimArgs *a) {
         [F_SHARD] = {"shard", "I/N", "record shard I of N: the requests at trace positions k with k mod N = I-1 "
                                      "(merge the shards' databases with elms db merge)", NULL},
         [F_SKIP] = {"skip-complete", NULL, "skip a policy whose run of this configuration (trace and its hash, "
-                                           "profile, model weights, compressor, seed, scheduler, shard) is complete "
-                                           "in --db, printing its recorded summary", NULL},
+                                           "profile, model weights, the policy's prepared artefacts, compressor, "
+                                           "seed, scheduler, shard) is complete in --db, printing its recorded "
+                                           "summary", NULL},
     };
     memcpy(a->fl, fl, sizeof fl);
     char usage[4096];
@@ -163,7 +164,8 @@ typedef struct SimJob {
     SimContext *ctx;
     PolicyEnv env;
     Db *db;                        /* NULL without --db */
-    DbRun run;                     /* the configuration; policy and prepare cost set per policy */
+    DbRun run;                     /* the configuration; policy, prepare cost and policy hash set per policy */
+    char policy_hash[17];          /* run.policy_hash points here (or is NULL) */
     SimOptions opt;
 } SimJob;
 
@@ -171,21 +173,30 @@ typedef struct SimJob {
  * Returns 0, or 1 after printing the error (also for an interruption). */
 static int run_policy(SimJob *j, const char *name) {
     Err e;
+    Policy p;
     j->run.policy = name;
-    j->run.prepare_cpu_min = sim_prepare_cpu_min(j->a->fl[F_MODEL].value, name);
+    if (policy_create(&p, name, &e) ||
+        sim_policy_prepared(j->a->fl[F_MODEL].value, &p, &j->run.prepare_cpu_min, j->policy_hash, &e)) {
+        policy_destroy(&p);
+        return cli_error("sim", "%s", e.msg);
+    }
+    j->run.policy_hash = j->policy_hash[0] ? j->policy_hash : NULL;
     if (j->a->fl[F_SKIP].value) {
         long found, n;
         DbRunSummary old;
-        if (db_run_find_complete(j->db, &j->run, &found, &old, &n, &e)) return cli_error("sim", "%s", e.msg);
+        if (db_run_find_complete(j->db, &j->run, &found, &old, &n, &e)) {
+            policy_destroy(&p);
+            return cli_error("sim", "%s", e.msg);
+        }
         if (found) {
             fprintf(stderr, "elms sim: %s: run %ld of this configuration is complete in %s; skipped\n", name, found,
                     j->a->fl[F_DB].value);
             print_summary(name, n, &old);
+            policy_destroy(&p);
             return 0;
         }
     }
-    Policy p;
-    if (policy_create(&p, name, &e) || policy_prepare(&p, &j->env, &e)) {
+    if (policy_prepare(&p, &j->env, &e)) {
         policy_destroy(&p);
         return cli_error("sim", "%s", e.msg);
     }

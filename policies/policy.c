@@ -119,6 +119,11 @@ int policy_artefacts_named(const Policy *p, const char *name, char *out, size_t 
     return rc;
 }
 
+const char *policy_artefacts_name(const Policy *p) {
+    if (p->artefacts) return p->artefacts;
+    return p->build ? p->name : NULL;
+}
+
 int policy_artefacts(const Policy *p, char *out, size_t cap, Err *e) {
-    return policy_artefacts_named(p, p->name, out, cap, e);
+    return policy_artefacts_named(p, p->artefacts ? p->artefacts : p->name, out, cap, e);
 }

@@ -84,6 +84,9 @@ typedef struct Policy {
     /* build (offline, optional): write the policy's artefacts into dir, a fresh directory that becomes
      * MODEL/policies/NAME/ when it succeeds (policies/build.h: `elms prepare NAME`). */
     int (*build)(const struct BuildEnv *env, const char *dir, Err *e);
+    /* artefacts (optional): the name of the folder MODEL/policies/ARTEFACTS that prepare reads when it is another
+     * policy's (ablations that share a method's artefacts: "elms"); NULL: NAME's own, when the policy has build. */
+    const char *artefacts;
     /* prepare (online): load the artefacts (policy_artefacts finds them) and anything else the policy keeps. */
     int (*prepare)(struct Policy *p, Err *e);
     int (*decide)(struct Policy *p, const PolicyRequest *r, Decision *d, Err *e);
@@ -111,9 +114,13 @@ int policy_names(const char **names, const char **summaries, int max);
 /* policy_summary: the one-line summary name was registered with, or NULL. */
 const char *policy_summary(const char *name);
 
-/* policy_artefacts: the policy's prepared folder MODEL/policies/NAME into out (cap bytes). Fails, naming the
- * `elms prepare` command that builds it, when the folder (or its prepare.json) is missing or was prepared for
- * other weights (its recorded model hash differs from env->base's). */
+/* policy_artefacts_name: the name of the folder under MODEL/policies/ whose artefacts p's runs depend on:
+ * p->artefacts, else p->name when p has a build, else NULL (full, oracle, llm-pruner: no prepared artefacts).
+ * The simulator records the hash of that folder's prepare.json with every run (sim_policy_prepared). */
+const char *policy_artefacts_name(const Policy *p);
+/* policy_artefacts: the policy's prepared folder MODEL/policies/NAME into out (cap bytes); NAME is p->artefacts
+ * when set, else p->name. Fails, naming the `elms prepare` command that builds it, when the folder (or its
+ * prepare.json) is missing or was prepared for other weights (its recorded model hash differs from env->base's). */
 int policy_artefacts(const Policy *p, char *out, size_t cap, Err *e);
 /* policy_artefacts_named: the same for the folder of another name (ablations that share a method's artefacts:
  * elms-nolora reads MODEL/policies/elms). */

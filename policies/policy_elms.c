@@ -256,6 +256,7 @@ static void elms_destroy(Policy *p) {
         (void)e;                                                                          \
         p->build = !strcmp(#fn, "elms") ? elms_build : !strcmp(#fn, "elms_loo") ? elms_loo_build             \
                  : !strcmp(#fn, "elms_noreorder") ? noreorder_build : NULL;                                    \
+        p->artefacts = p->build ? NULL : "elms"; /* the variants read elms's tiny LM */                   \
         p->prepare = fn##_prepare;                                                        \
         p->decide = elms_decide;                                                          \
         p->memory = elms_memory;                                                          \

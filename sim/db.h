@@ -9,8 +9,9 @@
  *
  * The schema is versioned by PRAGMA user_version (DB_SCHEMA_VERSION). db_open creates a fresh database at the
  * current version, migrates a version-1 database (the tables before the metrics and shard columns; user_version 0)
- * in one transaction, filling the new columns of complete runs from their requests, and refuses a database of a
- * newer version or one whose tables it does not recognise. */
+ * or a version-2 one (before the policy hash) in one transaction, filling the metrics of version 2 of complete runs
+ * from their requests (the policy hash of older runs stays NULL), and refuses a database of a newer version or one
+ * whose tables it does not recognise. */
 #ifndef ELMS_DB_H
 #define ELMS_DB_H
 
@@ -21,7 +22,7 @@
 #define DB_BATCH 512
 #define DB_FLUSH_S 1.0
 #define DB_BUSY_MS 120000
-#define DB_SCHEMA_VERSION 2
+#define DB_SCHEMA_VERSION 3
 
 struct sqlite3;
 struct sqlite3_stmt;
@@ -49,6 +50,8 @@ typedef struct DbRun {
     long n_requests;             /* requests this run replays: the trace's, or its shard's */
     const char *trace_hash;      /* FNV-1a 64 of the trace file (16 hex digits), or NULL */
     double prepare_cpu_min;      /* the policy's offline preparation (prepare.json cpu_min); NAN when none */
+    const char *policy_hash;     /* FNV-1a 64 of the prepare.json of the artefacts the policy reads (16 hex digits;
+                                    sim_policy_prepared), or NULL when it reads none */
     int shard_index, shard_count; /* 1-based shard of the trace's requests; shard_count 0 or 1: all of them */
 } DbRun;
 
@@ -75,12 +78,12 @@ typedef struct DbRequest {
     double memory_bytes;
 } DbRequest;
 
-/* db_open: open or create the database at path at schema version DB_SCHEMA_VERSION, migrating a version-1
- * database first (see the header; d->migrated_from says so). Fails, naming the file, on a newer or unknown
- * schema. */
+/* db_open: open or create the database at path at schema version DB_SCHEMA_VERSION, migrating a version-1 or
+ * version-2 database first (see the header; d->migrated_from says so). Fails, naming the file, on a newer or
+ * unknown schema. */
 int db_open(Db *d, const char *path, Err *e);
 /* db_schema_ensure: bring the database open in d to DB_SCHEMA_VERSION: create the tables of a fresh one, migrate
- * version 1 (db_open calls it; sim/db_migrate.c). */
+ * versions 1 and 2 (db_open calls it; sim/db_migrate.c). */
 int db_schema_ensure(Db *d, Err *e);
 /* db_close: commit pending writes and close. */
 void db_close(Db *d);
@@ -93,10 +96,11 @@ int db_run_begin(Db *d, const DbRun *r, long *run_id, Err *e);
 int db_run_finish(Db *d, long run_id, const DbRunSummary *s, Err *e);
 /* db_request_add: buffer one request row of run_id (its attained column is derived: correct and slo_met). */
 int db_request_add(Db *d, long run_id, const DbRequest *r, Err *e);
-/* db_run_find_complete: the newest complete run with the configuration of r (policy, compressor, trace and its
- * hash, profile, model hash, scheduler, seed, shard), for resuming experiments: *run_id = its id (0 when there is
- * none), and when found its summary into *s (finished left NULL) and its request count into *n_requests. A run
- * without a trace hash never matches. */
+/* db_run_find_complete: the newest complete run with the configuration of r (policy and its hash, compressor,
+ * trace and its hash, profile, model hash, scheduler, seed, shard), for resuming experiments: *run_id = its id (0
+ * when there is none), and when found its summary into *s (finished left NULL) and its request count into
+ * *n_requests. A run without a trace hash never matches; policy hashes match when equal or both NULL, so a run of
+ * rebuilt artefacts (`elms prepare NAME --force`) is not taken for the old one. */
 int db_run_find_complete(Db *d, const DbRun *r, long *run_id, DbRunSummary *s, long *n_requests, Err *e);
 
 /* db_eval_get: *found = 1 and the outcome when (model_hash, config, app, item) is cached. */

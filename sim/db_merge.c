@@ -15,11 +15,14 @@
 #include "sim/db.h"
 #include "sim/runstats.h"
 
-/* Two runs a and b have the same configuration (shard count aside). */
+/* Two runs a and b have the same configuration (shard count aside); CONFIG_COLUMNS lists the same columns for a
+ * GROUP BY. A run of rebuilt artefacts (another policy hash) is another configuration. */
 #define SAME_CONFIG(a, b)                                                                                        \
-    a ".policy = " b ".policy AND " a ".compressor IS " b ".compressor AND " a ".trace = " b ".trace AND " a    \
-    ".trace_hash IS " b ".trace_hash AND " a ".profile = " b ".profile AND " a ".model_hash = " b               \
-    ".model_hash AND " a ".scheduler = " b ".scheduler AND " a ".seed = " b ".seed"
+    a ".policy = " b ".policy AND " a ".policy_hash IS " b ".policy_hash AND " a ".compressor IS " b            \
+    ".compressor AND " a ".trace = " b ".trace AND " a ".trace_hash IS " b ".trace_hash AND " a ".profile = " b \
+    ".profile AND " a ".model_hash = " b ".model_hash AND " a ".scheduler = " b ".scheduler AND " a ".seed = " b \
+    ".seed"
+#define CONFIG_COLUMNS "policy, policy_hash, compressor, trace, trace_hash, profile, model_hash, scheduler, seed"
 
 typedef struct Merge {
     Db d;                        /* OUT */
@@ -131,18 +134,20 @@ static int check_groups(Merge *m, Err *e) {
                    "SELECT 1 FROM temp.merge_runs o WHERE " SAME_CONFIG("o", "p") " AND o.shard_count = p.shard_count"
                    " AND o.shard_index = p.shard_index AND (o.src > p.src OR (o.src = p.src AND o.id > p.id)))", e))
         return -1;
-    sqlite3_stmt *s = prepare(m, "SELECT policy, trace, profile, seed, shard_count, group_concat(shard_index, ',') "
-                                 "FROM (SELECT * FROM temp.merge_pick ORDER BY shard_index) GROUP BY policy, "
-                                 "compressor, trace, trace_hash, profile, model_hash, scheduler, seed, shard_count "
-                                 "HAVING count(*) != shard_count ORDER BY policy, trace", e);
+    sqlite3_stmt *s = prepare(m, "SELECT policy, trace, profile, seed, shard_count, group_concat(shard_index, ','), "
+                                 "policy_hash FROM (SELECT * FROM temp.merge_pick ORDER BY shard_index) GROUP BY "
+                                 CONFIG_COLUMNS ", shard_count HAVING count(*) != shard_count ORDER BY policy, "
+                                 "trace", e);
     if (!s) return -1;
     int rc = 0;
-    if (sqlite3_step(s) == SQLITE_ROW)
-        rc = err_set(e, "%s: policy %s on %s (profile %s, seed %lld): only shards %s of %d are complete in the "
+    if (sqlite3_step(s) == SQLITE_ROW) {
+        const char *hash = (const char *)sqlite3_column_text(s, 6);
+        rc = err_set(e, "%s: policy %s on %s (profile %s, seed %lld%s%s): only shards %s of %d are complete in the "
                         "inputs; run the missing ones (elms sim --shard I/%d) and merge again", m->d.path,
                      sqlite3_column_text(s, 0), sqlite3_column_text(s, 1), sqlite3_column_text(s, 2),
-                     sqlite3_column_int64(s, 3), sqlite3_column_text(s, 5), sqlite3_column_int(s, 4),
-                     sqlite3_column_int(s, 4));
+                     sqlite3_column_int64(s, 3), hash ? ", policy hash " : "", hash ? hash : "",
+                     sqlite3_column_text(s, 5), sqlite3_column_int(s, 4), sqlite3_column_int(s, 4));
+    }
     sqlite3_finalize(s);
     return rc;
 }

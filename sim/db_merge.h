@@ -2,12 +2,13 @@
  * of a sharded run (`elms sim --shard I/N`, one database per shard, on other machines or processes).
  *
  * What OUT receives from the inputs:
- *   - for every group of complete shard runs with the same configuration (policy, compressor, trace and its hash,
- *     profile, model hash, scheduler, seed, shard count N), one run holding the requests of shards 1..N, shard
- *     1 of 1, with the summary computed from those requests by runstats: its rows equal the rows of the run
- *     replayed whole (created = the earliest shard's, finished = the latest's, git_rev the shards' when they
- *     agree, command = the merge's). A shard present more than once counts in its newest complete run (the last
- *     input holding one, then the highest id). Shard runs themselves are not copied;
+ *   - for every group of complete shard runs with the same configuration (policy and its hash, compressor, trace
+ *     and its hash, profile, model hash, scheduler, seed, shard count N), one run holding the requests of shards
+ *     1..N, shard 1 of 1, with the summary computed from those requests by runstats: its rows equal the rows of
+ *     the run replayed whole (created = the earliest shard's, finished = the latest's, git_rev the shards' when
+ *     they agree, command = the merge's). A shard present more than once counts in its newest complete run (the
+ *     last input holding one, then the highest id). Shard runs themselves are not copied; runs of another policy
+ *     hash (artefacts rebuilt between them) are another group, and another run;
  *   - every complete whole run (shard 1 of 1), copied with its requests;
  *   - the evaluation cache, deduplicated by its key; an entry whose answer (choice or correct) differs from one
  *     already there is an error (the databases come from different code or weights);

@@ -1,7 +1,8 @@
 /* db_migrate: the schema version of the results database (PRAGMA user_version): a fresh database gets the tables
  * of sim/schema.sql at DB_SCHEMA_VERSION; a version-1 database (user_version 0, the tables before the run
- * metrics, the trace hash and the shard columns) is migrated in one transaction; anything newer or unrecognised
- * is refused with a message naming the file. */
+ * metrics, the trace hash and the shard columns) and a version-2 one (before the policy hash) are migrated step by
+ * step (1 -> 2 -> 3) in one transaction; anything newer or unrecognised is refused with a message naming the
+ * file. */
 #include "sim/db.h"
 
 #include <math.h>
@@ -25,6 +26,13 @@ static const char *const MIGRATE_1_2[] = {
     "ALTER TABLE runs ADD COLUMN shard_count INTEGER NOT NULL DEFAULT 1",
     "ALTER TABLE requests ADD COLUMN attained INTEGER",
     "UPDATE requests SET attained = (correct AND slo_met) WHERE correct IS NOT NULL",
+};
+
+/* Version 2 -> 3: the policy hash (after the columns of version 2, as in sim/schema.sql). Runs recorded before it
+ * keep NULL: the artefacts they read are unknown, so --skip-complete never takes one of them for a run of a
+ * policy that has artefacts (a run with a hash), only for one of a policy without (full, oracle, ...). */
+static const char *const MIGRATE_2_3[] = {
+    "ALTER TABLE runs ADD COLUMN policy_hash TEXT",
 };
 
 static int exec_sql(Db *d, const char *sql, Err *e) {
@@ -87,29 +95,44 @@ static int backfill(Db *d, Err *e) {
     return rc;
 }
 
-/* upgrade: inside the write transaction, bring version v (0 = fresh or version 1) to DB_SCHEMA_VERSION. */
+/* exec_all: the n statements of steps, in order. */
+static int exec_all(Db *d, const char *const *steps, size_t n, Err *e) {
+    for (size_t i = 0; i < n; i++)
+        if (exec_sql(d, steps[i], e)) return -1;
+    return 0;
+}
+
+/* upgrade: inside the write transaction, bring version v (0 = fresh or version 1; 2) to DB_SCHEMA_VERSION. */
 static int upgrade(Db *d, long v, Err *e) {
-    long runs_table, v1_column, v2_column;
+    long runs_table, v1_column, v2_column, v3_column;
     if (query_long(d, "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'runs'", &runs_table, e))
         return -1;
     if (v == 0 && !runs_table) { /* fresh */
         d->migrated_from = 0;
         return exec_sql(d, DB_SCHEMA_SQL, e);
     }
-    if (v == 0) {
-        if (has_column(d, "runs", "memory_bytes", &v1_column, e) || has_column(d, "runs", "attained", &v2_column, e))
-            return -1;
-        if (!v1_column || v2_column)
-            return err_set(e, "%s: database: table runs has columns this elms does not know (schema version 0, "
-                              "neither 1 nor %d): not an elms results database?", d->path, DB_SCHEMA_VERSION);
-        for (size_t i = 0; i < sizeof MIGRATE_1_2 / sizeof MIGRATE_1_2[0]; i++)
-            if (exec_sql(d, MIGRATE_1_2[i], e)) return -1;
-        if (backfill(d, e) || exec_sql(d, DB_SCHEMA_SQL, e)) return -1; /* and any table version 1 lacked */
-        d->migrated_from = 1;
-        return 0;
+    if (v != 0 && v != 2)
+        return err_set(e, "%s: database: schema version %ld is not one this elms knows (it writes version %d)",
+                       d->path, v, DB_SCHEMA_VERSION);
+    if (has_column(d, "runs", "memory_bytes", &v1_column, e) || has_column(d, "runs", "attained", &v2_column, e) ||
+        has_column(d, "runs", "policy_hash", &v3_column, e))
+        return -1;
+    /* the columns must be those of version v: a version-1 table lacks the v2 ones, a version-2 one has them */
+    if (!v1_column || v2_column != (v == 2) || v3_column) {
+        if (v == 2)
+            return err_set(e, "%s: database: table runs has columns this elms does not know (schema version 2, "
+                              "but not its columns): not an elms results database?", d->path);
+        return err_set(e, "%s: database: table runs has columns this elms does not know (schema version 0, "
+                          "neither 1 nor %d): not an elms results database?", d->path, DB_SCHEMA_VERSION);
     }
-    return err_set(e, "%s: database: schema version %ld is not one this elms knows (it writes version %d)", d->path,
-                   v, DB_SCHEMA_VERSION);
+    if (v == 0) {
+        if (exec_all(d, MIGRATE_1_2, sizeof MIGRATE_1_2 / sizeof MIGRATE_1_2[0], e) || backfill(d, e)) return -1;
+        d->migrated_from = 1;
+    } else {
+        d->migrated_from = 2;
+    }
+    if (exec_all(d, MIGRATE_2_3, sizeof MIGRATE_2_3 / sizeof MIGRATE_2_3[0], e)) return -1;
+    return exec_sql(d, DB_SCHEMA_SQL, e); /* and any table the older version lacked */
 }
 
 int db_schema_ensure(Db *d, Err *e) {

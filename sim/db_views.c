@@ -19,7 +19,7 @@ const char DB_VIEWS_SQL[] =
     "CREATE VIEW run_app AS\n"
     "SELECT r.id AS run, r.policy AS policy, r.trace AS trace, r.profile AS profile, r.model AS model,\n"
     "       r.compressor AS compressor, r.scheduler AS scheduler, r.seed AS seed, r.complete AS complete,\n"
-    "       r.shard_index AS shard_index, r.shard_count AS shard_count, q.app AS app,\n"
+    "       r.shard_index AS shard_index, r.shard_count AS shard_count, r.policy_hash AS policy_hash, q.app AS app,\n"
     "       count(*) AS requests,\n"
     "       count(q.correct) AS items,\n"
     "       sum(q.correct) AS n_correct,\n"
@@ -62,7 +62,7 @@ const char DB_VIEWS_SQL[] =
     "    FROM parsed\n"
     "    WHERE id = (SELECT max(p.id) FROM parsed p WHERE p.policy = parsed.policy AND p.trace = parsed.trace\n"
     "                AND p.profile = parsed.profile AND p.model = parsed.model))\n"
-    "SELECT id AS run, policy AS method, profile, model, model_hash, compressor, seed, scheduler, trace,\n"
+    "SELECT id AS run, policy AS method, profile, model, model_hash, policy_hash, compressor, seed, scheduler, trace,\n"
     "       CAST(substr(setting, 1, instr(setting, '-') - 1) AS INTEGER) AS items_per_app,\n"
     "       replace(slo_pair, '-', ',') AS slo,\n"
     "       CAST(substr(slo_pair, 1, instr(slo_pair, '-') - 1) AS REAL) AS slo_ttft,\n"
@@ -75,10 +75,11 @@ const char DB_VIEWS_SQL[] =
     "DROP VIEW IF EXISTS standalone_accuracy;\n"
     "CREATE VIEW standalone_accuracy AS\n"
     "SELECT s.method AS method, s.profile AS profile, s.model AS model, s.model_hash AS model_hash,\n"
-    "       s.compressor AS compressor, s.seed AS seed, s.items_per_app AS items_per_app, s.slo AS slo,\n"
-    "       s.slo_ttft AS slo_ttft, s.slo_tpot AS slo_tpot, a.app AS app, a.requests AS requests, a.items AS items,\n"
-    "       a.n_correct AS n_correct, a.n_slo_met AS n_slo_met, a.n_attained AS n_attained, a.accuracy AS accuracy,\n"
-    "       a.slo_met AS slo_met, a.attained AS attained, s.memory_mb AS memory_mb, s.run AS run, s.trace AS trace\n"
+    "       s.policy_hash AS policy_hash, s.compressor AS compressor, s.seed AS seed, s.items_per_app AS items_per_app,\n"
+    "       s.slo AS slo, s.slo_ttft AS slo_ttft, s.slo_tpot AS slo_tpot, a.app AS app, a.requests AS requests,\n"
+    "       a.items AS items, a.n_correct AS n_correct, a.n_slo_met AS n_slo_met, a.n_attained AS n_attained,\n"
+    "       a.accuracy AS accuracy, a.slo_met AS slo_met, a.attained AS attained, s.memory_mb AS memory_mb, s.run AS run,\n"
+    "       s.trace AS trace\n"
     "FROM standalone_runs s JOIN run_app a ON a.run = s.run;\n";
 
 int db_views_apply(Db *d, Err *e) {

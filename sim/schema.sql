@@ -1,8 +1,8 @@
 -- elms results database (SQLite, WAL). One row per simulator run and policy, one row per request replayed,
 -- a cache of engine evaluations shared by every run, and latency calibration points.
 -- Times are milliseconds unless a column says otherwise; NULL means "not applicable".
--- Schema version 2 (PRAGMA user_version, set by sim/db.c): the columns marked v2 were added to version 1, whose
--- databases elms migrates when it opens them (docs/database.md).
+-- Schema version 3 (PRAGMA user_version, set by sim/db.c): the columns marked v2 were added to version 1, the one
+-- marked v3 to version 2; elms migrates databases of either when it opens them (docs/database.md).
 
 CREATE TABLE IF NOT EXISTS runs (
     id          INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -33,7 +33,8 @@ CREATE TABLE IF NOT EXISTS runs (
     prepare_cpu_min REAL,                   -- v2: the policy's preparation (prepare.json), CPU min
     trace_hash  TEXT,                       -- v2: FNV-1a 64 of the trace file
     shard_index INTEGER NOT NULL DEFAULT 1, -- v2: the run replays the trace's requests k (0-based trace order)
-    shard_count INTEGER NOT NULL DEFAULT 1  -- v2: with k mod shard_count = shard_index - 1
+    shard_count INTEGER NOT NULL DEFAULT 1, -- v2: with k mod shard_count = shard_index - 1
+    policy_hash TEXT                        -- v3: FNV-1a 64 of the prepare.json of the artefacts it read, or NULL
 );
 
 CREATE TABLE IF NOT EXISTS requests (

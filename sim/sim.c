@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "base/fileutil.h"
+#include "base/hash.h"
 #include "engine/io.h"
 #include "policies/feasible.h"
 #include "sim/evq.h"
@@ -274,17 +275,59 @@ long sim_shard_size(long n, int index, int count) {
     return n / count + (index - 1 < n % count ? 1 : 0);
 }
 
-double sim_prepare_cpu_min(const char *model_dir, const char *policy) {
+/* read_manifest: the bytes of MODEL_DIR/policies/NAME/prepare.json into *text (len; caller frees), or *text = NULL
+ * when model_dir or name is NULL or the file does not exist. -1 when it exists but cannot be read. */
+static int read_manifest(const char *model_dir, const char *name, char **text, size_t *len, Err *e) {
     char path[1400];
-    if (!model_dir || (size_t)snprintf(path, sizeof path, "%s/policies/%s/prepare.json", model_dir, policy) >=
-                          sizeof path || !path_is_file(path))
-        return NAN;
+    *text = NULL;
+    *len = 0;
+    if (!model_dir || !name) return 0;
+    if ((size_t)snprintf(path, sizeof path, "%s/policies/%s/prepare.json", model_dir, name) >= sizeof path)
+        return err_set(e, "%s/policies/%s/prepare.json: path too long", model_dir, name);
+    if (!path_is_file(path)) return 0;
+    return io_read_file(path, text, len, e);
+}
+
+/* cpu_min_of: the cpu_min of the prepare.json text (len bytes) of policy, or NAN when missing or malformed. */
+static double cpu_min_of(const char *model_dir, const char *policy, const char *text, size_t len) {
+    if (!text) return NAN;
+    char path[1400];
+    snprintf(path, sizeof path, "%s/policies/%s/prepare.json", model_dir, policy);
     cJSON *j;
     Err e;
     double v = NAN;
-    if (io_read_json(path, &j, &e)) return NAN;
+    if (io_json_parse(text, len, path, &j, &e)) return NAN;
     const cJSON *c = cJSON_GetObjectItemCaseSensitive(j, "cpu_min");
     if (c && io_json_double(c, NULL, 0, HUGE_VAL, &v, path, &e)) v = NAN;
     cJSON_Delete(j);
     return v;
+}
+
+double sim_prepare_cpu_min(const char *model_dir, const char *policy) {
+    char *text;
+    size_t len;
+    Err e;
+    if (read_manifest(model_dir, policy, &text, &len, &e)) return NAN;
+    double v = cpu_min_of(model_dir, policy, text, len);
+    free(text);
+    return v;
+}
+
+int sim_policy_prepared(const char *model_dir, const Policy *p, double *cpu_min, char hash[17], Err *e) {
+    const char *name = policy_artefacts_name(p);
+    bool shared = name && !strcmp(name, p->name); /* the cost and the hash come from one file */
+    char *own, *other = NULL;
+    size_t own_len, other_len = 0;
+    Err ignore;
+    hash[0] = 0;
+    /* the cost is informative: an unreadable file leaves it NAN (as sim_prepare_cpu_min does); the hash is not */
+    int rc = read_manifest(model_dir, p->name, &own, &own_len, shared ? e : &ignore);
+    if (rc && !shared) rc = 0;
+    if (!rc && name && !shared) rc = read_manifest(model_dir, name, &other, &other_len, e);
+    *cpu_min = cpu_min_of(model_dir, p->name, own, own_len);
+    const char *text = shared ? own : other;
+    if (!rc && text) hash_hex(hash_fnv1a(HASH_FNV_OFFSET, text, shared ? own_len : other_len), hash);
+    free(own);
+    free(other);
+    return rc;
 }

@@ -86,5 +86,11 @@ long sim_shard_size(long n, int index, int count);
 /* sim_prepare_cpu_min: the CPU minutes of policy's offline preparation recorded in
  * MODEL_DIR/policies/POLICY/prepare.json (cpu_min), or NAN when the file or the field is missing or unreadable. */
 double sim_prepare_cpu_min(const char *model_dir, const char *policy);
+/* sim_policy_prepared: what a run of p (created, not necessarily prepared) records of its offline preparation:
+ * *cpu_min = sim_prepare_cpu_min(model_dir, p->name), and hash = FNV-1a 64 of the bytes of
+ * MODEL_DIR/policies/A/prepare.json as 16 hex digits, A = policy_artefacts_name(p) (`elms prepare` writes the file
+ * anew with every build, so a rebuild changes the hash), or "" when A is NULL, model_dir is NULL or the file does
+ * not exist. A file read for both is read once. Fails, naming the file, when it exists but cannot be read. */
+int sim_policy_prepared(const char *model_dir, const Policy *p, double *cpu_min, char hash[17], Err *e);
 
 #endif

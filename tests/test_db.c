@@ -1,7 +1,8 @@
 /* Tests of the results database: the compiled-in schema equals sim/schema.sql, the content of a small run and its
  * metrics (re-derived in SQL from the request rows), runs never overwrite each other, interrupted runs stay
- * incomplete, identical runs give identical tables, a version-1 database is migrated to the same values and a
- * newer one refused, and `elms sim` end to end. */
+ * incomplete, identical runs give identical tables, version-1 and version-2 databases are migrated to the same
+ * values and the column order of a fresh one and a newer one refused, a complete run is found only for the
+ * policy hash it was recorded with, and `elms sim` end to end. */
 #include <sqlite3.h>
 #include <stdlib.h>
 #include <string.h>
@@ -197,11 +198,32 @@ TEST(db_identical_runs_give_identical_tables) {
     free(d[1]);
 }
 
-/* The columns schema version 2 added, as a version-1 database lacks them. */
-static const char *const V2_COLUMNS[] = {"runs.attained", "runs.ttft_overhead_mean", "runs.ttft_overhead_p99",
-                                         "runs.prompt_ratio", "runs.target_ratio", "runs.prepare_cpu_min",
-                                         "runs.trace_hash", "runs.shard_index", "runs.shard_count",
-                                         "requests.attained"};
+/* The columns schema versions 2 and 3 added, as a version-1 database lacks them. */
+static const char *const V2_V3_COLUMNS[] = {"runs.attained", "runs.ttft_overhead_mean", "runs.ttft_overhead_p99",
+                                            "runs.prompt_ratio", "runs.target_ratio", "runs.prepare_cpu_min",
+                                            "runs.trace_hash", "runs.shard_index", "runs.shard_count",
+                                            "requests.attained", "runs.policy_hash"};
+
+/* The columns of a table in order, one a line (malloc'd): migrated and fresh tables must have the same. */
+static char *column_order(sqlite3 *h, const char *table) {
+    char sql[200];
+    snprintf(sql, sizeof sql, "SELECT name, type, \"notnull\", dflt_value FROM pragma_table_info('%s') ORDER BY cid",
+             table);
+    return dump(h, sql);
+}
+
+/* fresh_column_order: column_order of table in a database db_open creates (test_path(name)). */
+static char *fresh_column_order(TestCtx *t, const char *name, const char *table) {
+    Db db;
+    Err e;
+    sqlite3 *h;
+    CHECK(db_open(&db, test_path(name), &e) == 0);
+    db_close(&db);
+    CHECK(sqlite3_open(test_path(name), &h) == SQLITE_OK);
+    char *cols = column_order(h, table);
+    sqlite3_close(h);
+    return cols;
+}
 
 TEST(db_migrates_version_1_and_refuses_others) {
     const char *path = test_path("v1.db");
@@ -225,11 +247,11 @@ TEST(db_migrates_version_1_and_refuses_others) {
     sqlite3 *h;
     CHECK(sqlite3_open(path, &h) == SQLITE_OK);
     char *before = dump(h, cols), *before_req = dump(h, reqs);
-    /* make it the version-1 database an older elms wrote: no v2 columns, user_version 0 */
-    for (size_t i = 0; i < sizeof V2_COLUMNS / sizeof V2_COLUMNS[0]; i++) {
+    /* make it the version-1 database an older elms wrote: no v2 or v3 columns, user_version 0 */
+    for (size_t i = 0; i < sizeof V2_V3_COLUMNS / sizeof V2_V3_COLUMNS[0]; i++) {
         char sql[200];
-        const char *dot = strchr(V2_COLUMNS[i], '.');
-        snprintf(sql, sizeof sql, "ALTER TABLE %.*s DROP COLUMN %s", (int)(dot - V2_COLUMNS[i]), V2_COLUMNS[i],
+        const char *dot = strchr(V2_V3_COLUMNS[i], '.');
+        snprintf(sql, sizeof sql, "ALTER TABLE %.*s DROP COLUMN %s", (int)(dot - V2_V3_COLUMNS[i]), V2_V3_COLUMNS[i],
                  dot + 1);
         CHECK_MSG(sqlite3_exec(h, sql, NULL, NULL, NULL) == SQLITE_OK, "%s: %s", sql, sqlite3_errmsg(h));
     }
@@ -243,6 +265,15 @@ TEST(db_migrates_version_1_and_refuses_others) {
     char *after = dump(h, cols), *after_req = dump(h, reqs);
     CHECK_MSG(!strcmp(before, after), "migrated runs differ:\n%s\nvs\n%s", before, after);
     CHECK(!strcmp(before_req, after_req));
+    CHECK(q1(h, "SELECT count(*) FROM runs WHERE policy_hash IS NULL") == 2);
+    /* through version 2 to 3: the same columns in the same order as a fresh database */
+    for (int k = 0; k < 2; k++) {
+        const char *table = k ? "requests" : "runs";
+        char *migrated = column_order(h, table), *fresh = fresh_column_order(t, "v1-fresh.db", table);
+        CHECK_MSG(!strcmp(migrated, fresh), "%s: migrated columns\n%s\nvs fresh\n%s", table, migrated, fresh);
+        free(migrated);
+        free(fresh);
+    }
     free(before);
     free(after);
     free(before_req);
@@ -258,6 +289,172 @@ TEST(db_migrates_version_1_and_refuses_others) {
     sqlite3_close(h);
     CHECK(db_open(&db, other, &e) != 0);
     CHECK_MSG(strstr(e.msg, "other.db") && strstr(e.msg, "not an elms results database"), "%s", e.msg);
+}
+
+/* The table runs of schema version 2, as sim/schema.sql created it (requests, evals and calibration are the same
+ * in version 3), and its columns. */
+static const char V2_RUNS_SQL[] =
+    "CREATE TABLE IF NOT EXISTS runs (\n"
+    "    id          INTEGER PRIMARY KEY AUTOINCREMENT,\n"
+    "    created     TEXT NOT NULL,              -- UTC, ISO 8601\n"
+    "    git_rev     TEXT,                       -- revision of the code that produced the run\n"
+    "    command     TEXT NOT NULL,              -- the command line\n"
+    "    seed        INTEGER NOT NULL,\n"
+    "    policy      TEXT NOT NULL,\n"
+    "    compressor  TEXT,\n"
+    "    trace       TEXT NOT NULL,\n"
+    "    profile     TEXT NOT NULL,\n"
+    "    model       TEXT NOT NULL,\n"
+    "    model_hash  TEXT NOT NULL,\n"
+    "    scheduler   TEXT NOT NULL,              -- fcfs or edf\n"
+    "    n_requests  INTEGER NOT NULL,           -- requests in the trace\n"
+    "    complete    INTEGER NOT NULL DEFAULT 0, -- 1 once every request is recorded; 0 = running or interrupted\n"
+    "    finished    TEXT,\n"
+    "    accuracy    REAL,                       -- summary, filled when complete\n"
+    "    slo_met     REAL,\n"
+    "    ttft_p50_ms REAL,\n"
+    "    ttft_p99_ms REAL,\n"
+    "    memory_bytes REAL,\n"
+    "    attained    REAL,                       -- v2: correct and SLO met, over requests with an item\n"
+    "    ttft_overhead_mean REAL,                -- v2: (tlm + switch) / ttft per request, mean\n"
+    "    ttft_overhead_p99  REAL,                -- v2: ... and 99th percentile\n"
+    "    prompt_ratio REAL,                      -- v2: kept / full prompt tokens per request, mean\n"
+    "    target_ratio REAL,                      -- v2: the decisions' ratio label, mean\n"
+    "    prepare_cpu_min REAL,                   -- v2: the policy's preparation (prepare.json), CPU min\n"
+    "    trace_hash  TEXT,                       -- v2: FNV-1a 64 of the trace file\n"
+    "    shard_index INTEGER NOT NULL DEFAULT 1, -- v2: the run replays the trace's requests k (0-based trace order)\n"
+    "    shard_count INTEGER NOT NULL DEFAULT 1  -- v2: with k mod shard_count = shard_index - 1\n"
+    ");\n";
+static const char V2_RUNS_COLUMNS[] =
+    "id, created, git_rev, command, seed, policy, compressor, trace, profile, model, model_hash, scheduler, "
+    "n_requests, complete, finished, accuracy, slo_met, ttft_p50_ms, ttft_p99_ms, memory_bytes, attained, "
+    "ttft_overhead_mean, ttft_overhead_p99, prompt_ratio, target_ratio, prepare_cpu_min, trace_hash, shard_index, "
+    "shard_count";
+
+/* EXEC_OK: run sql on h, failing the test with SQLite's message. */
+#define EXEC_OK(h, sql) CHECK_MSG(sqlite3_exec(h, sql, NULL, NULL, NULL) == SQLITE_OK, "%s: %s", sql, sqlite3_errmsg(h))
+
+TEST(db_migrates_version_2) {
+    /* runs recorded by this elms, copied into a database with the tables of version 2 */
+    const char *src = test_path("v3-src.db"), *path = test_path("v2.db");
+    Db db;
+    Err e;
+    CHECK(db_open(&db, src, &e) == 0);
+    SimFixture f;
+    fixture_init(&f, "normalized", 8, 1, &db);
+    Trace tr;
+    fixture_trace(&tr, 8, 24, 0.0, ARRIVAL_SEQUENTIAL, 1, 3);
+    SimSummary s1, s2;
+    CHECK(replay(&f, &db, "full", &tr, 0, &s1) == 0);
+    CHECK(replay(&f, &db, "oracle", &tr, 0, &s2) == 0);
+    db_close(&db);
+    trace_free(&tr);
+    fixture_free(&f);
+    sqlite3 *h;
+    CHECK(sqlite3_open(path, &h) == SQLITE_OK);
+    EXEC_OK(h, V2_RUNS_SQL);
+    EXEC_OK(h, DB_SCHEMA_SQL); /* the other tables, unchanged since version 2 */
+    char sql[1200];
+    snprintf(sql, sizeof sql, "ATTACH DATABASE '%s' AS src", src);
+    EXEC_OK(h, sql);
+    snprintf(sql, sizeof sql, "INSERT INTO runs (%s) SELECT %s FROM src.runs", V2_RUNS_COLUMNS, V2_RUNS_COLUMNS);
+    EXEC_OK(h, sql);
+    EXEC_OK(h, "INSERT INTO requests SELECT * FROM src.requests");
+    EXEC_OK(h, "INSERT INTO evals SELECT * FROM src.evals");
+    EXEC_OK(h, "DETACH DATABASE src");
+    EXEC_OK(h, "UPDATE runs SET prepare_cpu_min = 1.5 WHERE policy = 'oracle'"); /* a value to keep */
+    EXEC_OK(h, "PRAGMA user_version = 2");
+    CHECK(q1(h, "SELECT count(*) FROM pragma_table_info('runs') WHERE name = 'policy_hash'") == 0);
+    snprintf(sql, sizeof sql, "SELECT %s FROM runs ORDER BY id", V2_RUNS_COLUMNS);
+    const char *reqs = "SELECT * FROM requests ORDER BY run, request";
+    const char *evals = "SELECT * FROM evals ORDER BY model_hash, config, app, item";
+    char *before = dump(h, sql), *before_req = dump(h, reqs), *before_evals = dump(h, evals);
+    sqlite3_close(h);
+    CHECK(strlen(before_req) > 1000);
+    /* opened by this elms: migrated from version 2, the rows kept, the column added (NULL: artefacts unknown) */
+    CHECK_MSG(db_open(&db, path, &e) == 0, "%s", e.msg);
+    CHECK(db.migrated_from == 2);
+    db_close(&db);
+    CHECK(sqlite3_open(path, &h) == SQLITE_OK);
+    CHECK(q1(h, "PRAGMA user_version") == 3 && DB_SCHEMA_VERSION == 3);
+    char *after = dump(h, sql), *after_req = dump(h, reqs), *after_evals = dump(h, evals);
+    CHECK_MSG(!strcmp(before, after), "migrated runs differ:\n%s\nvs\n%s", before, after);
+    CHECK(!strcmp(before_req, after_req));
+    CHECK(!strcmp(before_evals, after_evals));
+    CHECK(q1(h, "SELECT count(*) FROM runs WHERE policy_hash IS NULL") == 2);
+    CHECK(q1(h, "SELECT prepare_cpu_min FROM runs WHERE policy = 'oracle'") == 1.5);
+    char *migrated = column_order(h, "runs"), *fresh = fresh_column_order(t, "v2-fresh.db", "runs");
+    CHECK_MSG(!strcmp(migrated, fresh), "migrated columns\n%s\nvs fresh\n%s", migrated, fresh);
+    sqlite3_close(h);
+    /* opening it again migrates nothing */
+    CHECK(db_open(&db, path, &e) == 0);
+    CHECK(db.migrated_from == 0);
+    db_close(&db);
+    free(before);
+    free(after);
+    free(before_req);
+    free(after_req);
+    free(before_evals);
+    free(after_evals);
+    free(migrated);
+    free(fresh);
+    /* version 2 on tables that are not version 2's, and a version elms never wrote, are refused */
+    const char *odd = test_path("odd-v2.db");
+    CHECK(sqlite3_open(odd, &h) == SQLITE_OK);
+    EXEC_OK(h, "CREATE TABLE runs (x)");
+    EXEC_OK(h, "PRAGMA user_version = 2");
+    sqlite3_close(h);
+    CHECK(db_open(&db, odd, &e) != 0);
+    CHECK_MSG(strstr(e.msg, "odd-v2.db") && strstr(e.msg, "schema version 2, but not its columns"), "%s", e.msg);
+    CHECK(sqlite3_open(odd, &h) == SQLITE_OK);
+    EXEC_OK(h, "PRAGMA user_version = 1");
+    sqlite3_close(h);
+    CHECK(db_open(&db, odd, &e) != 0);
+    CHECK_MSG(strstr(e.msg, "odd-v2.db") && strstr(e.msg, "schema version 1 is not one this elms knows"), "%s",
+              e.msg);
+}
+
+TEST(db_find_complete_matches_the_policy_hash) {
+    Db db;
+    Err e;
+    CHECK(db_open(&db, test_path("find.db"), &e) == 0);
+    DbRun r = {.created = "2000-01-01T00:00:00Z", .command = "test", .seed = 42, .policy = "shortgpt",
+               .compressor = "random", .trace = "t.jsonl", .profile = "normalized", .model = "m",
+               .model_hash = "00000000000000aa", .scheduler = "fcfs", .n_requests = 5,
+               .trace_hash = "00000000000000bb", .prepare_cpu_min = 0.25, .policy_hash = "1111111111111111"};
+    DbRunSummary sum = {.finished = "2000-01-01T00:00:01Z", .accuracy = 0.5, .slo_met = 1, .ttft_p50_ms = 2,
+                        .ttft_p99_ms = 3, .memory_bytes = 4, .attained = 0.5, .ttft_overhead_mean = 0,
+                        .ttft_overhead_p99 = 0, .prompt_ratio = 1, .target_ratio = 1};
+    long id1, id2, id3, found, n;
+    DbRunSummary got;
+    CHECK(db_run_begin(&db, &r, &id1, &e) == 0 && db_run_finish(&db, id1, &sum, &e) == 0);
+    CHECK(db_run_find_complete(&db, &r, &found, &got, &n, &e) == 0 && found == id1 && n == 5);
+    CHECK(got.accuracy == 0.5 && got.ttft_p99_ms == 3);
+    /* the policy rebuilt: another hash finds nothing, nor does none */
+    r.policy_hash = "2222222222222222";
+    CHECK(db_run_find_complete(&db, &r, &found, &got, &n, &e) == 0 && found == 0);
+    r.policy_hash = NULL;
+    CHECK(db_run_find_complete(&db, &r, &found, &got, &n, &e) == 0 && found == 0);
+    /* its own run is found, and the first one is again once its artefacts are back */
+    r.policy_hash = "2222222222222222";
+    CHECK(db_run_begin(&db, &r, &id2, &e) == 0 && db_run_finish(&db, id2, &sum, &e) == 0);
+    CHECK(db_run_find_complete(&db, &r, &found, &got, &n, &e) == 0 && found == id2);
+    r.policy_hash = "1111111111111111";
+    CHECK(db_run_find_complete(&db, &r, &found, &got, &n, &e) == 0 && found == id1);
+    /* a policy without artefacts: NULL matches NULL */
+    r.policy = "full";
+    r.policy_hash = NULL;
+    CHECK(db_run_find_complete(&db, &r, &found, &got, &n, &e) == 0 && found == 0);
+    CHECK(db_run_begin(&db, &r, &id3, &e) == 0 && db_run_finish(&db, id3, &sum, &e) == 0);
+    CHECK(db_run_find_complete(&db, &r, &found, &got, &n, &e) == 0 && found == id3);
+    db_close(&db);
+    sqlite3 *h;
+    CHECK(sqlite3_open(test_path("find.db"), &h) == SQLITE_OK);
+    char *hashes = dump(h, "SELECT id, policy, policy_hash FROM runs ORDER BY id");
+    CHECK_MSG(!strcmp(hashes, "1|shortgpt|1111111111111111\n2|shortgpt|2222222222222222\n3|full|NULL\n"), "%s",
+              hashes);
+    free(hashes);
+    sqlite3_close(h);
 }
 
 TEST(db_sim_cli_end_to_end) {

@@ -1,12 +1,14 @@
 /* Tests of the simulator: the event queue, event order and time monotonicity, every request completing exactly
  * once, sequential (no-queueing) replay, FCFS and EDF order under load, the oracle against brute force, the
- * evaluation cache, and interruption. */
+ * evaluation cache, interruption, and what a run records of its policy's prepared artefacts. */
 #include <gsl/gsl_rng.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/hash.h"
 #include "elastic/levels.h"
+#include "engine/io.h"
 #include "engine/score.h"
 #include "policies/compressor.h"
 #include "sim/evq.h"
@@ -339,4 +341,72 @@ TEST(sim_config_key_identifies_the_computation) {
     CHECK(strstr(kb, "lora=0123456789abcdef") && strstr(kb, "select=dejavu-1"));
     CHECK(eval_key_config(&a, NULL, NULL, NULL, 10, kb, 8) == -1);
     fixture_free(&f);
+}
+
+/* write_manifest: text as MODEL/policies/NAME/prepare.json, and the FNV-1a 64 of its bytes into hash. */
+static void write_manifest(TestCtx *t, const char *model, const char *name, const char *text, char hash[17]) {
+    char path[1200];
+    Err e;
+    snprintf(path, sizeof path, "%s/policies/%s", model, name);
+    CHECK(io_mkdirs(path, &e) == 0);
+    snprintf(path, sizeof path, "%s/policies/%s/prepare.json", model, name);
+    CHECK(io_write_atomic(path, text, strlen(text), &e) == 0);
+    hash_hex(hash_fnv1a(HASH_FNV_OFFSET, text, strlen(text)), hash);
+}
+
+/* prepared: sim_policy_prepared for the policy called name (which must succeed). */
+static void prepared(TestCtx *t, const char *model, const char *name, double *cpu_min, char hash[17]) {
+    Policy p;
+    Err e;
+    CHECK(policy_create(&p, name, &e) == 0);
+    CHECK_MSG(sim_policy_prepared(model, &p, cpu_min, hash, &e) == 0, "%s", e.msg);
+    policy_destroy(&p);
+}
+
+TEST(sim_policy_hash_is_of_the_artefacts_a_policy_reads) {
+    const char *model = test_path("prepared-model");
+    char elms[17], shortgpt[17], stray[17], hash[17];
+    double cpu;
+    write_manifest(t, model, "elms", "{\"policy\": \"elms\", \"cpu_min\": 2.5}\n", elms);
+    write_manifest(t, model, "shortgpt", "not JSON, but bytes all the same", shortgpt);
+    write_manifest(t, model, "full", "{\"cpu_min\": 1}", stray);
+    /* where each policy's artefacts are */
+    static const char *const names[][2] = {
+        {"elms", "elms"},         {"elms-nolora", "elms"},  {"elms-pair", "elms"}, {"elms-nodecision", "elms"},
+        {"elms-loo", "elms-loo"}, {"shortgpt", "shortgpt"}, {"full", NULL},        {"oracle", NULL},
+        {"llm-pruner", NULL},
+    };
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        Policy p;
+        Err e;
+        CHECK(policy_create(&p, names[i][0], &e) == 0);
+        const char *got = policy_artefacts_name(&p);
+        CHECK_MSG(names[i][1] ? got && !strcmp(got, names[i][1]) : !got, "%s: %s", names[i][0], got ? got : "NULL");
+        policy_destroy(&p);
+    }
+    /* a policy's own manifest: its cost and the hash of its bytes, from one read */
+    prepared(t, model, "elms", &cpu, hash);
+    CHECK(cpu == 2.5 && !strcmp(hash, elms) && strlen(hash) == 16);
+    CHECK(sim_prepare_cpu_min(model, "elms") == 2.5);
+    /* an ablation that reads elms's tiny LM: elms's hash (a rebuild of elms changes it), no cost of its own */
+    prepared(t, model, "elms-nolora", &cpu, hash);
+    CHECK(isnan(cpu) && !strcmp(hash, elms));
+    prepared(t, model, "elms-pair", &cpu, hash);
+    CHECK(isnan(cpu) && !strcmp(hash, elms));
+    /* the hash is of the bytes, whatever they hold; the cost needs JSON */
+    prepared(t, model, "shortgpt", &cpu, hash);
+    CHECK(isnan(cpu) && !strcmp(hash, shortgpt));
+    /* none: a policy without artefacts (even with a folder of its name), a folder not prepared, no model dir */
+    prepared(t, model, "full", &cpu, hash);
+    CHECK(hash[0] == 0);
+    prepared(t, model, "laco", &cpu, hash);
+    CHECK(hash[0] == 0 && isnan(cpu));
+    prepared(t, NULL, "elms", &cpu, hash);
+    CHECK(hash[0] == 0 && isnan(cpu));
+    /* a rebuild (a new prepare.json) changes the hash */
+    char rebuilt[17];
+    write_manifest(t, model, "elms", "{\"policy\": \"elms\", \"cpu_min\": 2.75}\n", rebuilt);
+    CHECK(strcmp(rebuilt, elms));
+    prepared(t, model, "elms-nolora", &cpu, hash);
+    CHECK(!strcmp(hash, rebuilt));
 }
