@@ -1,11 +1,13 @@
 /* Tests of the results views (analysis/views.sql) and of what reads them: the file, loaded into a fresh database
  * made by the project's schema code, creates views every one of which answers a SELECT, on no runs and on a few;
  * on a small standalone setting and an end-to-end run of known values, the views derive the tables' numbers
- * (accuracy over all apps, gains and their baselines, decision shares, TTFT shares, the CDF, peak memory). */
+ * (accuracy over all apps, gains and their baselines, decision shares, TTFT shares, the CDF, peak memory); and
+ * analysis/figures.sh and analysis/report.sh run on such a database (when sqlite3 and gnuplot are installed). */
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "engine/io.h"
 #include "sim/db.h"
@@ -166,4 +168,41 @@ TEST(views_derive_the_tables_numbers) {
     /* peak memory per method and profile */
     CHECK_NEAR(util_sql_number(path, "SELECT memory_mb FROM method_memory WHERE method = 'elms' AND "
                                      "profile = 'normalized'"), 40, 1e-9);
+}
+
+/* The figures and the report from a small database, through the scripts as `make figures` runs them. */
+TEST(views_figures_and_report_scripts_run) {
+    if (system("command -v sqlite3 >/dev/null 2>&1") != 0) SKIP("the sqlite3 command-line tool is not installed");
+    const char *db = test_path("report.db");
+    make_db(t, db, 1);
+    char cmd[2000];
+    snprintf(cmd, sizeof cmd, "sh analysis/report.sh %s %s > %s 2>&1", db, test_path("out/REPORT.md"),
+             test_path("report.log"));
+    CHECK_MSG(system(cmd) == 0, "%s", cmd);
+    char *text;
+    size_t len;
+    Err e;
+    CHECK(io_read_file(test_path("out/REPORT.md"), &text, &len, &e) == 0);
+    if (len) {
+        CHECK(strstr(text, "0.750") != NULL); /* elms over all apps */
+        CHECK(strstr(text, "+50.0") != NULL);
+        CHECK(strstr(text, "poisson-alpha0") != NULL);
+        free(text);
+    }
+    if (system("command -v gnuplot >/dev/null 2>&1") != 0) SKIP("gnuplot is not installed: the report ran");
+    snprintf(cmd, sizeof cmd, "sh analysis/figures.sh %s %s > %s 2>&1", db, test_path("out/figures"),
+             test_path("figures.log"));
+    CHECK_MSG(system(cmd) == 0, "%s", cmd);
+    static const char *const drawn[] = {"standalone_accuracy", "e2e_attained", "ttft_cdf", "memory", "decisions",
+                                        "decisions-facts", "overhead"};
+    for (size_t i = 0; i < sizeof drawn / sizeof *drawn; i++) {
+        char png[700];
+        struct stat sb;
+        snprintf(png, sizeof png, "%s/%s.png", test_path("out/figures"), drawn[i]);
+        CHECK_MSG(stat(png, &sb) == 0 && sb.st_size > 1000, "%s not drawn", png);
+    }
+    /* the report embeds them by relative path */
+    snprintf(cmd, sizeof cmd, "sh analysis/report.sh %s %s > %s 2>&1 && grep -q '(figures/ttft_cdf.png)' %s", db,
+             test_path("out/REPORT.md"), test_path("report.log"), test_path("out/REPORT.md"));
+    CHECK_MSG(system(cmd) == 0, "%s", cmd);
 }
