@@ -93,7 +93,7 @@ if ! command -v gnuplot >/dev/null 2>&1; then
 fi
 sqlite3 -batch "$DB" < analysis/views.sql
 mkdir -p "$OUTDIR"
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/elms-figures.XXXXXX")
+WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT INT TERM
 # pngcairo when gnuplot has it, else the libgd png terminal
 if gnuplot -e 'set terminal pngcairo' >/dev/null 2>&1; then
