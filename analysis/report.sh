@@ -36,6 +36,10 @@ md() {
     t=$(sqlite3 -batch -markdown "$DB" "$1")
     if [ -n "$t" ]; then printf '%s\n' "$t"; else echo "*(no rows)*"; fi
 }
+# f FORMAT EXPR: SQL formatting EXPR by printf's FORMAT, empty when EXPR is NULL (printf would print 0)
+f() {
+    printf "CASE WHEN (%s) IS NULL THEN '' ELSE printf('%s', %s) END" "$2" "$1" "$2"
+}
 sqlq() {
     printf "'%s'" "$(printf '%s' "$1" | sed "s/'/''/g")"
 }
@@ -100,9 +104,10 @@ if [ -z "$ITEMS" ] || [ "$(q "SELECT count(*) FROM standalone_curve WHERE $SEL")
     say "*(no standalone runs for profile $PROFILE, model $MODEL in $TRACES/: \`sh analysis/standalone.sh\`)*"
     say ""
 else
-    cols=$(q "SELECT DISTINCT printf(', printf(''%%.3f'', max(CASE WHEN setting_rank = %d THEN accuracy END)) AS \"(%g, %g)\"',
-                                     setting_rank, slo_ttft, slo_tpot)
-              FROM standalone_curve WHERE $SEL ORDER BY setting_rank" | tr -d '\n')
+    cols=$(q "SELECT DISTINCT setting_rank, printf('(%g, %g)', slo_ttft, slo_tpot) FROM standalone_curve WHERE $SEL
+              ORDER BY setting_rank" | while IFS="$TAB" read -r k name; do
+               printf ', %s AS "%s"' "$(f %.3f "max(CASE WHEN setting_rank = $k THEN accuracy END)")" "$name"
+           done)
     say "Accuracy (correct answers over test items, all six apps pooled) of every method at each SLO setting"
     say "(TTFT, TPOT) as fractions of the full model's, under profile \`$PROFILE\` with $ITEMS test items per app."
     say "View \`standalone_curve\` (app \`all\`); runs by \`sh analysis/standalone.sh $ITEMS $DB $MODEL\`."
@@ -118,8 +123,8 @@ else
     say "full, oracle and the ELMS policies. View \`standalone_gains\`; the same table as"
     say "\`METHOD=$METHOD sh analysis/gains.sh $ITEMS $DB $MODEL\`."
     say ""
-    md "SELECT baseline, printf('%+.1f', 100 * mean_gain) AS mean_gain_points,
-               printf('%+.1f', 100 * max_gain) AS max_gain_points, printf('%+.1f', 100 * min_gain) AS min_gain_points,
+    md "SELECT baseline, $(f %+.1f "100 * mean_gain") AS mean_gain_points,
+               $(f %+.1f "100 * max_gain") AS max_gain_points, $(f %+.1f "100 * min_gain") AS min_gain_points,
                settings, settings_lost
         FROM standalone_gains WHERE method = $(sqlq "$METHOD") AND $SEL ORDER BY mean_gain DESC"
     say ""
@@ -149,9 +154,9 @@ else
     say "over requests with an item; accuracy: correct over requests with an item; SLO met: over all requests."
     say "View \`e2e_runs\`; runs by \`sh analysis/reproduce.sh\` (step 4)."
     say ""
-    md "SELECT trace_name AS trace, profile, method, printf('%.3f', attained) AS attained,
-               printf('%.3f', accuracy) AS accuracy, printf('%.3f', slo_met) AS slo_met,
-               printf('%.2f', ttft_p50_ms) AS ttft_p50_ms, printf('%.2f', ttft_p99_ms) AS ttft_p99_ms
+    md "SELECT trace_name AS trace, profile, method, $(f %.3f attained) AS attained,
+               $(f %.3f accuracy) AS accuracy, $(f %.3f slo_met) AS slo_met,
+               $(f %.2f ttft_p50_ms) AS ttft_p50_ms, $(f %.2f ttft_p99_ms) AS ttft_p99_ms
         FROM e2e_runs WHERE model = $M ORDER BY profile, trace_name, $ORDER"
     commands "SELECT run FROM e2e_runs WHERE model = $M"
     say ""
@@ -164,11 +169,11 @@ else
     say "switch, prefill; they add up to the mean TTFT), the share outside the model ((tiny LM + switch) / TTFT per"
     say "request: mean and 99th percentile) and the prompt ratio achieved against the one decided. View \`e2e_overhead\`."
     say ""
-    md "SELECT trace_name AS trace, profile, method, printf('%.2f', queue_ms) AS queue_ms, printf('%.2f', tlm_ms) AS tlm_ms,
-               printf('%.2f', switch_ms) AS switch_ms, printf('%.2f', prefill_ms) AS prefill_ms,
-               printf('%.2f', ttft_ms) AS ttft_ms, printf('%.1f%%', 100 * ttft_overhead_mean) AS overhead_mean,
-               printf('%.1f%%', 100 * ttft_overhead_p99) AS overhead_p99, printf('%.3f', prompt_ratio) AS prompt_ratio,
-               printf('%.3f', target_ratio) AS target_ratio
+    md "SELECT trace_name AS trace, profile, method, $(f %.2f queue_ms) AS queue_ms, $(f %.2f tlm_ms) AS tlm_ms,
+               $(f %.2f switch_ms) AS switch_ms, $(f %.2f prefill_ms) AS prefill_ms, $(f %.2f ttft_ms) AS ttft_ms,
+               $(f %.1f%% "100 * ttft_overhead_mean") AS overhead_mean_pct,
+               $(f %.1f%% "100 * ttft_overhead_p99") AS overhead_p99_pct,
+               $(f %.3f prompt_ratio) AS prompt_ratio, $(f %.3f target_ratio) AS target_ratio
         FROM e2e_overhead WHERE model = $M ORDER BY profile, trace_name, $ORDER"
     say ""
     figure overhead "TTFT breakdown per method"
@@ -181,14 +186,14 @@ if [ "$(q "SELECT count(*) FROM method_memory WHERE model = $M")" = 0 ]; then
     say "*(no complete runs for model $MODEL)*"
     say ""
 else
-    cols=$(q "SELECT DISTINCT printf(', printf(''%%.1f'', max(CASE WHEN profile = ''%s'' THEN memory_mb END)) AS \"%s (MiB)\"',
-                                     replace(profile, '''', ''''''), profile)
-              FROM method_memory WHERE model = $M ORDER BY profile" | tr -d '\n')
+    cols=$(q "SELECT DISTINCT profile FROM method_memory WHERE model = $M ORDER BY profile" | while read -r p; do
+               printf ', %s AS "%s (MiB)"' "$(f %.1f "max(CASE WHEN profile = $(sqlq "$p") THEN memory_mb END)")" "$p"
+           done)
     say "Peak resident memory over each method's runs under each profile, MiB: its models, adapters and predictors,"
     say "its tiny LM, the KV cache and the runtime together (the database does not record them apart), and the"
     say "policy's offline preparation in CPU minutes where it has one. View \`method_memory\`."
     say ""
-    md "SELECT method $cols, coalesce(printf('%.1f', max(prepare_cpu_min)), '') AS prepare_cpu_min
+    md "SELECT method $cols, $(f %.1f "max(prepare_cpu_min)") AS prepare_cpu_min
         FROM method_memory WHERE model = $M GROUP BY method ORDER BY $ORDER"
     say ""
     figure memory "peak resident memory per method and profile"
