@@ -7,6 +7,7 @@
 #   make fuzz-seeds  regenerate the committed seed corpora fuzz/corpus/ with the project's own writers
 #   make bench       print engine benchmark figures (asserts nothing)
 #   make reproduce   the main job, end to end (see README.md)
+#   make figures     the figures (results/figures/) and the generated report (results/REPORT.md) of results/elms.db
 #   make prepare     rebuild the shipped offline artefacts (models/base-elastic) from models/ and data/
 #   make deps        install the missing Debian packages (needs root or sudo)
 #   make clean       remove build products (keeps models/ and results/golden/)
@@ -161,6 +162,12 @@ bench: $(BIN)/elms $(BIN)/elms-bench
 # ---- the main job ----
 reproduce: $(BIN)/elms
 	@sh analysis/reproduce.sh
+
+# ---- the figures and the report of the experiments, from the views of analysis/views.sql (docs/experiments.md) ----
+FIGURES_DB ?= results/elms.db
+figures: | $(DEPS_OK)
+	@sh analysis/figures.sh $(FIGURES_DB) results/figures
+	@sh analysis/report.sh $(FIGURES_DB) results/REPORT.md
 
 # ---- offline artefacts (models/base-elastic: reordering, adapters, every policy's folder); FORCE=1 rebuilds ----
 prepare: $(BIN)/elms

@@ -10,8 +10,8 @@
 #      under host with FCFS and EDF; beside them (JOBS=2, the default) the standalone comparison
 #      (analysis/standalone.sh: five SLO settings x six apps, STANDALONE_ITEMS per app); then the gains over every
 #      baseline (analysis/gains.sh)
-#   5. draw the figures and write results/REPORT.md (analysis/figures.sh, analysis/report.sh) and the training
-#      curves of the shipped models
+#   5. draw the training curves of the shipped models
+#   6. draw the figures of the experiments (analysis/figures.sh) and write results/REPORT.md (analysis/report.sh)
 # Resumable: every replay runs with --skip-complete, so a rerun replays only what is missing or was prepared anew.
 # Every step prints what it runs; outputs go to results/ (the database, results/reproduce/*.txt, figures).
 set -eu
@@ -158,4 +158,15 @@ if command -v gnuplot >/dev/null 2>&1 && [ -f models/base/train_log.csv ]; then
     run gnuplot -e "csv='results/train_log.csv'; runs='base small tiny'; out='results/figures/train_loss.png'" \
         analysis/train_loss.gp
 fi
-echo "reproduce: done; results in $OUT/, $DB and results/figures/" >&2
+
+# 6. the figures of the experiments and the generated report (what make figures runs), over the standalone
+#    comparison just replayed
+if [ -f "$DB" ]; then
+    if command -v gnuplot >/dev/null 2>&1; then
+        run env ITEMS="${STANDALONE_ITEMS:-100}" sh analysis/figures.sh "$DB" results/figures
+    else
+        echo "gnuplot is missing (make deps installs it): skipping the figures" >&2
+    fi
+    run env ITEMS="${STANDALONE_ITEMS:-100}" sh analysis/report.sh "$DB" results/REPORT.md
+fi
+echo "reproduce: done; results in $OUT/, $DB, results/figures/ and results/REPORT.md" >&2

@@ -73,3 +73,130 @@ SELECT s.method AS method, s.profile AS profile, s.model AS model, s.model_hash 
        a.accuracy AS accuracy, a.slo_met AS slo_met, a.attained AS attained, s.memory_mb AS memory_mb, s.run AS run,
        s.trace AS trace
 FROM standalone_runs s JOIN run_app a ON a.run = s.run;
+
+-- The newest complete whole run of each (policy, trace, profile, model, scheduler), whatever the trace, with the
+-- run's summary and provenance (when, by which code and command line it was recorded): trace_dir is the trace's
+-- directory (with its final '/', '' for none) and trace_name the file name
+-- without the directory and a final .jsonl. What the end-to-end tables and figures read (analysis/report.sh,
+-- analysis/figures.sh).
+DROP VIEW IF EXISTS latest_runs;
+CREATE VIEW latest_runs AS
+WITH whole AS (
+    SELECT r.*, rtrim(r.trace, replace(r.trace, '/', '')) AS dir
+    FROM runs r WHERE r.complete = 1 AND r.shard_count = 1),
+newest AS (
+    SELECT whole.*, substr(trace, length(dir) + 1) AS file
+    FROM whole
+    WHERE id = (SELECT max(w.id) FROM whole w WHERE w.policy = whole.policy AND w.trace = whole.trace
+                AND w.profile = whole.profile AND w.model = whole.model AND w.scheduler = whole.scheduler))
+SELECT id AS run, policy AS method, trace, dir AS trace_dir,
+       CASE WHEN file LIKE '%.jsonl' THEN substr(file, 1, length(file) - 6) ELSE file END AS trace_name,
+       profile, model, model_hash, compressor, seed, scheduler, n_requests AS requests,
+       accuracy, slo_met, attained, ttft_p50_ms, ttft_p99_ms, memory_bytes / 1048576.0 AS memory_mb,
+       ttft_overhead_mean, ttft_overhead_p99, prompt_ratio, target_ratio, prepare_cpu_min, created, git_rev,
+       command
+FROM newest;
+
+-- The end-to-end runs: latest_runs of every trace but the standalone comparison's (the paper's traces under each
+-- profile, the Poisson trace under host, ...); trace_name carries the scheduler when it is not FCFS
+-- ("poisson-load-alpha0 EDF"), so that a table or figure grouped by trace keeps the two apart.
+DROP VIEW IF EXISTS e2e_runs;
+CREATE VIEW e2e_runs AS
+SELECT run, method, trace, trace_dir,
+       CASE WHEN scheduler = 'fcfs' THEN trace_name ELSE trace_name || ' ' || upper(scheduler) END AS trace_name,
+       profile, model, model_hash, compressor, seed, scheduler, requests, accuracy, slo_met, attained, ttft_p50_ms,
+       ttft_p99_ms, memory_mb, ttft_overhead_mean, ttft_overhead_p99, prompt_ratio, target_ratio, prepare_cpu_min,
+       created, git_rev, command
+FROM latest_runs WHERE trace_name NOT LIKE 'standalone-%';
+
+-- One row per e2e_runs run: where its TTFT goes, from run_overhead, with each part's share of the mean TTFT
+-- (the parts add up to TTFT request by request, so the four shares add up to 1).
+DROP VIEW IF EXISTS e2e_overhead;
+CREATE VIEW e2e_overhead AS
+SELECT e.run AS run, e.method AS method, e.trace AS trace, e.trace_name AS trace_name, e.profile AS profile,
+       e.model AS model, o.queue_ms AS queue_ms, o.tlm_ms AS tlm_ms, o.switch_ms AS switch_ms,
+       o.prefill_ms AS prefill_ms, o.ttft_ms AS ttft_ms, o.decode_ms AS decode_ms,
+       o.queue_ms / o.ttft_ms AS queue_share, o.tlm_ms / o.ttft_ms AS tlm_share,
+       o.switch_ms / o.ttft_ms AS switch_share, o.prefill_ms / o.ttft_ms AS prefill_share,
+       o.ttft_overhead_mean AS ttft_overhead_mean, o.ttft_overhead_p99 AS ttft_overhead_p99,
+       o.prompt_ratio AS prompt_ratio, o.target_ratio AS target_ratio, o.memory_mb AS memory_mb,
+       o.prepare_cpu_min AS prepare_cpu_min
+FROM e2e_runs e JOIN run_overhead o ON o.run = e.run;
+
+-- The empirical TTFT distribution of every e2e_runs run: one row per request, with the fraction of the run's
+-- requests whose TTFT is at most this one's.
+DROP VIEW IF EXISTS e2e_ttft_cdf;
+CREATE VIEW e2e_ttft_cdf AS
+SELECT e.run AS run, e.method AS method, e.trace_name AS trace_name, e.profile AS profile, e.model AS model,
+       q.request AS request, q.ttft_ms AS ttft_ms,
+       cume_dist() OVER (PARTITION BY q.run ORDER BY q.ttft_ms) AS cdf
+FROM e2e_runs e JOIN requests q ON q.run = e.run;
+
+-- One row per (method, profile, model): the peak resident memory over the method's latest_runs under the profile
+-- (models, adapters, predictors, tiny LM, KV cache and runtime together: the database does not split them), the
+-- number of runs it is the peak of, and the policy's offline preparation cost (runs.prepare_cpu_min).
+DROP VIEW IF EXISTS method_memory;
+CREATE VIEW method_memory AS
+SELECT method, profile, model, max(memory_mb) AS memory_mb, count(*) AS runs,
+       max(prepare_cpu_min) AS prepare_cpu_min
+FROM latest_runs GROUP BY method, profile, model;
+
+-- The standalone curves with the mean over apps: standalone_accuracy's rows, and for every run a row with app
+-- 'all' whose fractions are over all its apps' items and requests (the "mean" of analysis/standalone.sh).
+-- setting_rank numbers the SLO settings of a (profile, model, items per app, trace directory) from the loosest
+-- (1: largest TTFT, then TPOT, fraction) to the tightest.
+DROP VIEW IF EXISTS standalone_curve;
+CREATE VIEW standalone_curve AS
+WITH rows AS (
+    SELECT method, profile, model, items_per_app, trace, run, slo, slo_ttft, slo_tpot, app, requests, items,
+           n_correct, n_slo_met, n_attained, accuracy, slo_met, attained, memory_mb
+    FROM standalone_accuracy
+    UNION ALL
+    SELECT method, profile, model, items_per_app, trace, run, slo, slo_ttft, slo_tpot, 'all', sum(requests),
+           sum(items), sum(n_correct), sum(n_slo_met), sum(n_attained), sum(n_correct) * 1.0 / sum(items),
+           sum(n_slo_met) * 1.0 / sum(requests), sum(n_attained) * 1.0 / sum(items), max(memory_mb)
+    FROM standalone_accuracy GROUP BY run),
+placed AS (
+    SELECT rows.*, rtrim(trace, replace(trace, '/', '')) AS trace_dir FROM rows)
+SELECT method, profile, model, items_per_app, trace_dir, trace, run, slo, slo_ttft, slo_tpot,
+       dense_rank() OVER (PARTITION BY profile, model, items_per_app, trace_dir
+                          ORDER BY slo_ttft DESC, slo_tpot DESC) AS setting_rank,
+       app, requests, items, n_correct, n_slo_met, n_attained, accuracy, slo_met, attained, memory_mb
+FROM placed;
+
+-- A method's accuracy gain over each baseline at every standalone SLO setting (the same trace, profile and
+-- model): the accuracy over all apps of standalone_curve, method minus baseline. Baselines are every other method
+-- but full, oracle and the ELMS policies (elms, elms-*).
+DROP VIEW IF EXISTS standalone_gain;
+CREATE VIEW standalone_gain AS
+SELECT m.method AS method, b.method AS baseline, m.profile AS profile, m.model AS model,
+       m.items_per_app AS items_per_app, m.trace_dir AS trace_dir, m.trace AS trace, m.slo AS slo,
+       m.setting_rank AS setting_rank, m.accuracy - b.accuracy AS gain
+FROM standalone_curve m
+JOIN standalone_curve b ON b.trace = m.trace AND b.profile = m.profile AND b.model = m.model AND b.app = 'all'
+WHERE m.app = 'all' AND b.method <> m.method AND b.method NOT IN ('full', 'oracle') AND b.method NOT LIKE 'elms%';
+
+-- standalone_gain over the SLO settings: mean, largest and smallest gain, the settings compared and those where
+-- the method loses (what analysis/gains.sh prints).
+DROP VIEW IF EXISTS standalone_gains;
+CREATE VIEW standalone_gains AS
+SELECT method, baseline, profile, model, items_per_app, trace_dir, avg(gain) AS mean_gain, max(gain) AS max_gain,
+       min(gain) AS min_gain, count(*) AS settings, sum(gain < 0) AS settings_lost
+FROM standalone_gain GROUP BY method, baseline, profile, model, items_per_app, trace_dir;
+
+-- The (model level, prompt ratio) decisions of every standalone_runs run: per app and over all apps (app 'all'),
+-- the requests decided for each (level, ratio) and their share of the app's (or run's) requests.
+DROP VIEW IF EXISTS standalone_decisions;
+CREATE VIEW standalone_decisions AS
+WITH cells AS (
+    SELECT s.run AS run, q.app AS app, q.level AS level, q.ratio AS ratio, count(*) AS requests
+    FROM standalone_runs s JOIN requests q ON q.run = s.run GROUP BY s.run, q.app, q.level, q.ratio
+    UNION ALL
+    SELECT s.run, 'all', q.level, q.ratio, count(*)
+    FROM standalone_runs s JOIN requests q ON q.run = s.run GROUP BY s.run, q.level, q.ratio)
+SELECT s.method AS method, s.profile AS profile, s.model AS model, s.items_per_app AS items_per_app,
+       s.trace AS trace, rtrim(s.trace, replace(s.trace, '/', '')) AS trace_dir, s.slo AS slo,
+       s.slo_ttft AS slo_ttft, s.slo_tpot AS slo_tpot, c.run AS run, c.app AS app, c.level AS level,
+       c.ratio AS ratio, c.requests AS requests,
+       c.requests * 1.0 / sum(c.requests) OVER (PARTITION BY c.run, c.app) AS share
+FROM cells c JOIN standalone_runs s ON s.run = c.run;
