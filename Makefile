@@ -165,7 +165,7 @@ reproduce: $(BIN)/elms
 
 # ---- the figures and the report of the experiments, from the views of analysis/views.sql (docs/experiments.md) ----
 FIGURES_DB ?= results/elms.db
-figures: | $(DEPS_OK)
+figures: $(BIN)/elms | $(DEPS_OK)
 	@sh analysis/figures.sh $(FIGURES_DB) results/figures
 	@sh analysis/report.sh $(FIGURES_DB) results/REPORT.md
 

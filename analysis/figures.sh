@@ -91,7 +91,13 @@ if ! command -v gnuplot >/dev/null 2>&1; then
     say "figures: gnuplot is missing (make deps installs it)" >&2
     exit 1
 fi
-sqlite3 -batch "$DB" < analysis/views.sql
+# the views (and the schema migrated to the current version first) by `elms db views` when it is built, else
+# straight from the file (a database at the current schema version)
+if [ -x "${ELMS:-bin/elms}" ]; then
+    "${ELMS:-bin/elms}" db views "$DB" >/dev/null
+else
+    sqlite3 -batch "$DB" < analysis/views.sql
+fi
 mkdir -p "$OUTDIR"
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT INT TERM
