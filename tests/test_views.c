@@ -70,7 +70,7 @@ static void make_db(TestCtx *t, const char *path, int rows) {
     CHECK(add_run(h, 1, "elms", st, "normalized", 30, old, 4) == 0);
     CHECK(add_run(h, 2, "elms", st, "normalized", 40, elms, 4) == 0);
     CHECK(add_run(h, 3, "shortgpt", st, "normalized", 20, sgpt, 4) == 0);
-    CHECK(add_run(h, 4, "elms", "results/traces/poisson-alpha0.jsonl", "host", 50, e2e, 3) == 0);
+    CHECK(add_run(h, 4, "elms", "results/traces/poisson-load-alpha0.jsonl", "host", 50, e2e, 3) == 0);
     sqlite3_close(h);
 }
 
@@ -142,7 +142,7 @@ TEST(views_derive_the_tables_numbers) {
     CHECK(util_sql_number(path, "SELECT count(*) FROM latest_runs") == 3);
     CHECK(util_sql_number(path, "SELECT run FROM latest_runs WHERE method = 'elms' AND profile = 'normalized'") == 2);
     CHECK(util_sql_number(path, "SELECT count(*) FROM latest_runs WHERE trace_dir = 'results/traces/' AND "
-                                "trace_name = 'poisson-alpha0'") == 1);
+                                "trace_name = 'poisson-load-alpha0'") == 1);
     CHECK(util_sql_number(path, "SELECT count(*) FROM e2e_runs") == 1);
     /* the accuracy over all apps is pooled over items; the settings are ranked */
     CHECK_NEAR(util_sql_number(path, "SELECT accuracy FROM standalone_curve WHERE method = 'elms' AND app = 'all'"),
@@ -186,7 +186,7 @@ TEST(views_figures_and_report_scripts_run) {
     if (len) {
         CHECK(strstr(text, "0.750") != NULL); /* elms over all apps */
         CHECK(strstr(text, "+50.0") != NULL);
-        CHECK(strstr(text, "poisson-alpha0") != NULL);
+        CHECK(strstr(text, "poisson-load-alpha0") != NULL);
         free(text);
     }
     if (system("command -v gnuplot >/dev/null 2>&1") != 0) SKIP("gnuplot is not installed: the report ran");
