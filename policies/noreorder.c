@@ -85,7 +85,9 @@ static int write_model(const BuildEnv *env, const char *work, Err *e) {
         if (f.n_tensors > 0 && f.tensors[0].dtype == ST_F16) dtype = ST_F16;
         st_close(&f);
     }
-    snprintf(meta.source, sizeof meta.source, "%s (its reordering undone)", env->model_dir);
+    const char *name = strrchr(env->model_dir, '/'); /* the directory's name, as elms reorder records it */
+    name = name && name[1] ? name + 1 : env->model_dir;
+    snprintf(meta.source, sizeof meta.source, "%s (its reordering undone)", name);
     meta.max_abs_diff = -1;
     snprintf(path, sizeof path, "%s/elastic.json", tmp);
     rc = model_save(&m, tmp, dtype, e) || elastic_meta_write(&meta, path, e);
