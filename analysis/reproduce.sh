@@ -63,8 +63,9 @@ BG=""
 if [ "${JOBS:-2}" -ge 2 ] && [ -f "$EL/elastic.json" ]; then
     echo "+ sh analysis/standalone.sh $N $DB $EL (in the background; its lines start with 'standalone:')" >&2
     rm -f "$OUT/standalone.rc"
-    { { if sh analysis/standalone.sh "$N" "$DB" "$EL"; then echo 0; else echo 1; fi > "$OUT/standalone.rc"; } 2>&1 \
-        | sed -u 's/^/standalone: /' >&2; } &
+    # its output (stdout and stderr) prefixed on stderr; its exit status into standalone.rc
+    { { if sh analysis/standalone.sh "$N" "$DB" "$EL"; then st=0; else st=1; fi; echo "$st" > "$OUT/standalone.rc"; } \
+        2>&1 | sed -u 's/^/standalone: /' >&2; } &
     BG=$!
     trap 'kill "$BG" 2>/dev/null || true' EXIT INT TERM
 fi
