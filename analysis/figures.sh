@@ -91,13 +91,7 @@ if ! command -v gnuplot >/dev/null 2>&1; then
     say "figures: gnuplot is missing (make deps installs it)" >&2
     exit 1
 fi
-# the views (and the schema migrated to the current version first) by `elms db views` when it is built, else
-# straight from the file (a database at the current schema version)
-if [ -x "${ELMS:-bin/elms}" ]; then
-    "${ELMS:-bin/elms}" db views "$DB" >/dev/null
-else
-    sqlite3 -batch "$DB" < analysis/views.sql
-fi
+sh analysis/apply_views.sh "$DB"
 mkdir -p "$OUTDIR"
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT INT TERM

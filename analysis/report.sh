@@ -22,13 +22,7 @@ if [ ! -f "$DB" ]; then
     echo "report: $DB: no such database" >&2
     exit 1
 fi
-# the views (and the schema migrated to the current version first) by `elms db views` when it is built, else
-# straight from the file (a database at the current schema version)
-if [ -x "${ELMS:-bin/elms}" ]; then
-    "${ELMS:-bin/elms}" db views "$DB" >/dev/null
-else
-    sqlite3 -batch "$DB" < analysis/views.sql
-fi
+sh analysis/apply_views.sh "$DB"
 OUTDIR=$(dirname "$OUT")
 mkdir -p "$OUTDIR"
 FIGDIR="$OUTDIR/figures"

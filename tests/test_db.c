@@ -225,8 +225,10 @@ static char *fresh_column_order(TestCtx *t, const char *name, const char *table)
     return cols;
 }
 
-TEST(db_migrates_version_1_and_refuses_others) {
-    const char *path = test_path("v1.db");
+/* record_full_and_oracle: a fresh database at path holding a complete `full` and `oracle` run of an n-request
+ * sequential fixture trace (seed), their summaries in s1 and s2. */
+static void record_full_and_oracle(TestCtx *t, const char *path, int n, unsigned long seed, SimSummary *s1,
+                                   SimSummary *s2) {
     Db db;
     Err e;
     CHECK(db_open(&db, path, &e) == 0);
@@ -234,13 +236,20 @@ TEST(db_migrates_version_1_and_refuses_others) {
     SimFixture f;
     fixture_init(&f, "normalized", 8, 1, &db);
     Trace tr;
-    fixture_trace(&tr, 8, 30, 0.0, ARRIVAL_SEQUENTIAL, 1, 2);
-    SimSummary s1, s2;
-    CHECK(replay(&f, &db, "full", &tr, 0, &s1) == 0);
-    CHECK(replay(&f, &db, "oracle", &tr, 0, &s2) == 0);
+    fixture_trace(&tr, 8, n, 0.0, ARRIVAL_SEQUENTIAL, 1, seed);
+    CHECK(replay(&f, &db, "full", &tr, 0, s1) == 0);
+    CHECK(replay(&f, &db, "oracle", &tr, 0, s2) == 0);
     db_close(&db);
     trace_free(&tr);
     fixture_free(&f);
+}
+
+TEST(db_migrates_version_1_and_refuses_others) {
+    const char *path = test_path("v1.db");
+    SimSummary s1, s2;
+    record_full_and_oracle(t, path, 30, 2, &s1, &s2);
+    Db db;
+    Err e;
     const char *cols = "SELECT id, accuracy, slo_met, attained, ttft_overhead_mean, ttft_overhead_p99, prompt_ratio, "
                        "target_ratio, shard_index, shard_count FROM runs ORDER BY id";
     const char *reqs = "SELECT run, request, attained FROM requests ORDER BY run, request";
@@ -337,19 +346,10 @@ static const char V2_RUNS_COLUMNS[] =
 TEST(db_migrates_version_2) {
     /* runs recorded by this elms, copied into a database with the tables of version 2 */
     const char *src = test_path("v3-src.db"), *path = test_path("v2.db");
+    SimSummary s1, s2;
+    record_full_and_oracle(t, src, 24, 3, &s1, &s2);
     Db db;
     Err e;
-    CHECK(db_open(&db, src, &e) == 0);
-    SimFixture f;
-    fixture_init(&f, "normalized", 8, 1, &db);
-    Trace tr;
-    fixture_trace(&tr, 8, 24, 0.0, ARRIVAL_SEQUENTIAL, 1, 3);
-    SimSummary s1, s2;
-    CHECK(replay(&f, &db, "full", &tr, 0, &s1) == 0);
-    CHECK(replay(&f, &db, "oracle", &tr, 0, &s2) == 0);
-    db_close(&db);
-    trace_free(&tr);
-    fixture_free(&f);
     sqlite3 *h;
     CHECK(sqlite3_open(path, &h) == SQLITE_OK);
     EXEC_OK(h, V2_RUNS_SQL);
