@@ -5,7 +5,7 @@
 #   ITEMS_PER_APP  test items per app (default 100; 500 = every test item), the same items for every method
 #   DB             results database (default results/elms.db); runs are appended, evaluations cached
 #   MODEL          the reordered base with its adapters and prepared policies (default models/base-elastic)
-# Environment: POLICIES (default: every method and ablation; elms-noreorder and elms-loo when prepared),
+# Environment: POLICIES (default: every method and ablation but elms-loo; elms-noreorder when prepared),
 # PROFILE (default normalized), DATA (the data directory, default data), TRACES (where the traces go, default
 # results/traces), OUT (the tables, default results/reproduce).
 # Resumable: a (policy, setting) cell whose run is already complete in DB (same trace, profile, weights, build of
@@ -24,10 +24,9 @@ MODEL=${3:-models/base-elastic}
 PROFILE=${PROFILE:-normalized}
 if [ -z "${POLICIES:-}" ]; then
     POLICIES=full,oracle,llm-pruner,layer-reduction,shortgpt,laco,attndrop,offtheshelf,dejavu,lingua2-cs,elms,elms-pair,elms-prob,elms-nolora,elms-noscore,elms-nodecision
-    # the ablations with artefacts of their own, when prepared (elms prepare elms-noreorder / elms-loo)
-    for v in elms-noreorder elms-loo; do
-        if [ -d "$MODEL/policies/$v" ]; then POLICIES="$POLICIES,$v"; fi
-    done
+    # the ablation with artefacts of its own, when prepared (elms prepare elms-noreorder); elms-loo (six tiny LMs,
+    # a few minutes more) is run on its own: POLICIES=elms-loo sh analysis/standalone.sh
+    if [ -d "$MODEL/policies/elms-noreorder" ]; then POLICIES="$POLICIES,elms-noreorder"; fi
 fi
 DATA=${DATA:-data}
 TRACES=${TRACES:-results/traces}
