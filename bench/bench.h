@@ -6,7 +6,9 @@
 /* bench_peak_rss_mb: peak resident memory of the process so far, MiB. */
 double bench_peak_rss_mb(void);
 
-/* bench_engine: engine throughput per elastic level, view-switch time and peak memory. */
+/* bench_engine: the machine's limits (best sgemm, sgemv, vectorised read bandwidth), then for models/base, the 15M
+ * and 110M shapes (random weights) and stories260K when present: load time, prefill and decode per elastic level
+ * as medians and as fractions of those limits, view-switch time and peak memory. */
 void bench_engine(void);
 /* bench_sim: replay a 1,000,000-request trace with a warm evaluation cache (requests per second, with and
  * without SQLite recording) and report peak memory. */

@@ -1,5 +1,5 @@
-/* bench_engine: engine throughput per elastic level (uniform prefix widths in every layer), view-switch time
- * and peak memory, next to this machine's sgemm rate and memory bandwidth so the figures can be judged. */
+/* bench_engine: engine throughput per elastic level (uniform prefix widths in every layer), load time, view-switch
+ * time and peak memory, next to this machine's limits measured in the same run (sgemm, sgemv, read bandwidth). */
 #include "base/clock.h"
 #include "base/fileutil.h"
 #include "bench/bench.h"
@@ -16,45 +16,99 @@
 #define PREFILL_TOKENS 256
 #define DECODE_TOKENS 128
 
-/* sgemm GFLOP/s for out (n, m) = x (n, k) . w^T, the product shape of a prefill. */
+#define SAMPLES 5 /* every figure is the median of this many timed samples */
+
+/* median of x (n <= 16), sorted in place */
+static double median(double *x, int n) {
+    for (int i = 1; i < n; i++)
+        for (int j = i; j > 0 && x[j] < x[j - 1]; j--) {
+            double t = x[j];
+            x[j] = x[j - 1];
+            x[j - 1] = t;
+        }
+    return n % 2 ? x[n / 2] : 0.5 * (x[n / 2 - 1] + x[n / 2]);
+}
+
+/* sgemm GFLOP/s for out (n, m) = x (n, k) . w^T, the product shape of a prefill: median of SAMPLES samples of at
+ * least 0.1 s each. */
 static double sgemm_rate(int n, int k, int m) {
     float *x = calloc((size_t)n * k, sizeof(float)), *w = calloc((size_t)m * k, sizeof(float));
     float *o = calloc((size_t)n * m, sizeof(float));
     for (size_t i = 0; i < (size_t)n * k; i++) x[i] = (float)(i % 7) * 0.1f;
     for (size_t i = 0; i < (size_t)m * k; i++) w[i] = (float)(i % 5) * 0.1f;
-    double flops = 2.0 * n * k * m, t0 = clock_wall_s(), t;
-    int reps = 0;
-    do {
-        matmul_nt(o, x, w, n, k, m, k, 0);
-        reps++;
-    } while ((t = clock_wall_s() - t0) < 0.3);
+    double flops = 2.0 * n * k * m, r[SAMPLES];
+    matmul_nt(o, x, w, n, k, m, k, 0); /* warm */
+    for (int s = 0; s < SAMPLES; s++) {
+        double t0 = clock_wall_s(), t;
+        int reps = 0;
+        do {
+            matmul_nt(o, x, w, n, k, m, k, 0);
+            reps++;
+        } while ((t = clock_wall_s() - t0) < 0.1);
+        r[s] = flops * reps / t / 1e9;
+    }
     free(x), free(w), free(o);
-    return flops * reps / t / 1e9;
+    return median(r, SAMPLES);
 }
 
-/* Read bandwidth in GB/s over a buffer much larger than the caches. */
-static double read_bandwidth(void) {
-    size_t n = (size_t)64 << 20; /* 256 MB of floats */
-    float *b = malloc(n * sizeof(float));
-    for (size_t i = 0; i < n; i++) b[i] = (float)(i & 15);
-    volatile float sink = 0;
-    double t0 = clock_wall_s();
-    int reps = 3;
-    for (int r = 0; r < reps; r++) {
-        float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-        for (size_t i = 0; i < n; i += 4) {
-            s0 += b[i];
-            s1 += b[i + 1];
-            s2 += b[i + 2];
-            s3 += b[i + 3];
-        }
-        sink += s0 + s1 + s2 + s3;
+/* sgemv weight bandwidth in GB/s: y (rows) = W (rows, cols) x, W of rows x cols floats streamed once per call (the
+ * access of a decode step), median of SAMPLES samples. */
+static double sgemv_rate(int rows, int cols) {
+    float *w = malloc(sizeof(float) * (size_t)rows * cols), *x = malloc(sizeof(float) * (size_t)cols);
+    float *y = malloc(sizeof(float) * (size_t)rows);
+    for (size_t i = 0; i < (size_t)rows * cols; i++) w[i] = (float)(i % 9) * 0.01f;
+    for (int i = 0; i < cols; i++) x[i] = 0.5f;
+    double r[SAMPLES];
+    cblas_sgemv(CblasRowMajor, CblasNoTrans, rows, cols, 1.0f, w, cols, x, 1, 0.0f, y, 1);
+    for (int s = 0; s < SAMPLES; s++) {
+        double t0 = clock_wall_s(), t;
+        int reps = 0;
+        do {
+            cblas_sgemv(CblasRowMajor, CblasNoTrans, rows, cols, 1.0f, w, cols, x, 1, 0.0f, y, 1);
+            reps++;
+        } while ((t = clock_wall_s() - t0) < 0.1);
+        r[s] = (double)rows * cols * sizeof(float) * reps / t / 1e9;
     }
-    double t = clock_wall_s() - t0;
+    free(w), free(x), free(y);
+    return median(r, SAMPLES);
+}
+
+/* Vectorised read bandwidth in GB/s over a 256 MB buffer (far beyond the caches): eight independent 8-float
+ * accumulators (GCC vector extension), so the loop is bound by memory, not by an add chain; median of SAMPLES
+ * passes. */
+typedef float v8f __attribute__((vector_size(32)));
+static double read_bandwidth(void) {
+    size_t n = (size_t)64 << 20; /* floats */
+    v8f *b = aligned_alloc(64, n * sizeof(float));
+    if (!b) return NAN;
+    float *f = (float *)b;
+    for (size_t i = 0; i < n; i++) f[i] = (float)(i & 15);
+    size_t nv = n / 8;
+    volatile float sink = 0;
+    double r[SAMPLES];
+    for (int s = 0; s < SAMPLES; s++) {
+        v8f a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0}, a4 = {0}, a5 = {0}, a6 = {0}, a7 = {0};
+        double t0 = clock_wall_s();
+        for (size_t i = 0; i < nv; i += 8) {
+            a0 += b[i], a1 += b[i + 1], a2 += b[i + 2], a3 += b[i + 3];
+            a4 += b[i + 4], a5 += b[i + 5], a6 += b[i + 6], a7 += b[i + 7];
+        }
+        double t = clock_wall_s() - t0;
+        v8f a = a0 + a1 + a2 + a3 + a4 + a5 + a6 + a7;
+        for (int k = 0; k < 8; k++) sink += a[k];
+        r[s] = (double)n * sizeof(float) / t / 1e9;
+    }
     (void)sink;
     free(b);
-    return (double)n * sizeof(float) * reps / t / 1e9;
+    return median(r, SAMPLES);
 }
+
+/* The machine's limits the figures are judged against, measured in the same run. */
+typedef struct Limits {
+    double sgemm;       /* best sgemm GFLOP/s over the shapes tried */
+    double sgemv;       /* sgemv weight GB/s, 64 MB matrix */
+    double bandwidth;   /* vectorised read GB/s, 256 MB buffer */
+} Limits;
 
 /* FLOPs of a prefill of n tokens under v (matrix products and attention scores). */
 static double prefill_flops(const Model *m, const ElasticView *v, int n) {
@@ -67,7 +121,7 @@ static double prefill_flops(const Model *m, const ElasticView *v, int n) {
     return 2.0 * n * layer_params + attn + 2.0 * c->vocab_size * c->dim; /* logits of the last position only */
 }
 
-static void bench_model(const char *name, const Model *m) {
+static void bench_model(const char *name, const Model *m, const Limits *lim) {
     const ModelConfig *c = &m->cfg;
     int n = PREFILL_TOKENS < c->max_seq ? PREFILL_TOKENS : c->max_seq / 2;
     int *tok = malloc(sizeof(int) * (size_t)(n + DECODE_TOKENS));
@@ -76,8 +130,8 @@ static void bench_model(const char *name, const Model *m) {
     Err e;
     printf("\n%s: %d layers, dim %d, %d heads (%d KV), ffn %d, vocab %d, %.2fM parameters\n", name, c->n_layers,
            c->dim, c->n_heads, c->n_kv_heads, c->ffn_dim, c->vocab_size, (double)m->n_params / 1e6);
-    printf("%-6s %-8s %12s %9s %12s %11s\n", "level", "params", "prefill tok/s", "GFLOP/s", "decode tok/s",
-           "weight GB/s");
+    printf("%-6s %-8s %13s %9s %8s %12s %11s %8s\n", "level", "params", "prefill tok/s", "GFLOP/s", "of sgemm",
+           "decode tok/s", "weight GB/s", "of read");
     for (int li = 10; li >= 2; li--) {
         double level = li / 10.0;
         int a = (int)lround(level * c->n_kv_heads), f = (int)lround(level * c->ffn_dim);
@@ -88,32 +142,29 @@ static void bench_model(const char *name, const Model *m) {
             printf("error: %s\n", e.msg);
             return;
         }
-        /* prefill: repeat until 0.5 s */
-        double t0 = clock_wall_s(), tp;
-        int reps = 0;
-        do {
+        /* prefill of n tokens and DECODE_TOKENS decode steps after it: SAMPLES samples of each, medians */
+        double pt[SAMPLES], dt[SAMPLES];
+        kvcache_truncate(&kv, 0);
+        model_prefill(m, &v, &kv, tok, n, NULL, logits, &e); /* warm */
+        for (int s = 0; s < SAMPLES; s++) {
             kvcache_truncate(&kv, 0);
+            double t0 = clock_wall_s();
             model_prefill(m, &v, &kv, tok, n, NULL, logits, &e);
-            reps++;
-        } while ((tp = clock_wall_s() - t0) < 0.5);
-        double prefill_tps = (double)n * reps / tp, gflops = prefill_flops(m, &v, n) * reps / tp / 1e9;
-        /* decode DECODE_TOKENS tokens after the prompt, repeated */
-        double td = 0;
-        int dreps = 0;
-        do {
-            kvcache_truncate(&kv, n);
-            double t1 = clock_wall_s();
+            pt[s] = clock_wall_s() - t0;
+            t0 = clock_wall_s();
             for (int i = 0; i < DECODE_TOKENS; i++) model_decode(m, &v, &kv, tok[n + i], logits, &e);
-            td += clock_wall_s() - t1;
-            dreps++;
-        } while (td < 0.5);
-        double decode_tps = (double)DECODE_TOKENS * dreps / td;
+            dt[s] = clock_wall_s() - t0;
+        }
+        double tp = median(pt, SAMPLES), td = median(dt, SAMPLES);
+        double prefill_tps = n / tp, gflops = prefill_flops(m, &v, n) / tp / 1e9;
+        double decode_tps = DECODE_TOKENS / td;
         double frac = view_param_fraction(m, &v);
         size_t emb = (size_t)c->vocab_size * c->dim;
         double layer_bytes = frac * (double)(model_param_count(c) - emb * (c->tied ? 1 : 2) - c->dim) * 4.0;
         double bytes = layer_bytes + emb * 4.0; /* + LM head; KV cache reads are small at these lengths */
-        printf("%-6.1f %-8.3f %12.0f %9.1f %12.0f %11.1f\n", level, frac, prefill_tps, gflops, decode_tps,
-               bytes * decode_tps / 1e9);
+        double gbs = bytes * decode_tps / 1e9;
+        printf("%-6.1f %-8.3f %13.0f %9.1f %7.0f%% %12.0f %11.1f %7.0f%%\n", level, frac, prefill_tps, gflops,
+               100 * gflops / lim->sgemm, decode_tps, gbs, 100 * gbs / lim->bandwidth);
         kvcache_free(&kv);
     }
     /* view switch: rebuild a view (integers) and swap the adapter pointer, as the service does between requests */
@@ -134,31 +185,65 @@ static void bench_model(const char *name, const Model *m) {
     free(logits);
 }
 
-void bench_engine(void) {
-    printf("OpenBLAS threads: %d\n", openblas_get_num_threads());
-    printf("reference sgemm (256 x 192) . (192 x 512): %.1f GFLOP/s; (1024)^3: %.1f GFLOP/s\n",
-           sgemm_rate(256, 192, 512), sgemm_rate(1024, 1024, 1024));
-    ModelConfig base = {.dim = 192, .n_layers = 10, .n_heads = 6, .n_kv_heads = 6, .head_dim = 32, .ffn_dim = 512,
-                        .vocab_size = 1500, .max_seq = 512, .norm_eps = 1e-5f, .rope_theta = 10000.0f,
-                        .tied = true, .bos_id = -1, .eos_id = -1};
+/* bench_random: a seeded random model of shape c under name */
+static void bench_random(const char *name, ModelConfig c, const Limits *lim) {
     Model m;
     Err e;
-    if (model_alloc(&m, &base, &e)) {
-        printf("error: %s\n", e.msg);
+    if (model_alloc(&m, &c, &e)) {
+        printf("\n%s: %s\n", name, e.msg);
         return;
     }
     model_init_random(&m, 1);
-    bench_model("random model of the base shape", &m);
+    bench_model(name, &m, lim);
     model_free(&m);
-    if (path_is_dir("../shared/models/stories260K")) {
-        if (model_load(&m, "../shared/models/stories260K", &e)) printf("stories260K: %s\n", e.msg);
-        else {
-            bench_model("stories260K", &m);
-            model_free(&m);
-        }
-    } else {
-        printf("\nstories260K: skipped (../shared/models/stories260K not present)\n");
+}
+
+static void bench_dir(const char *name, const char *dir, const Limits *lim) {
+    Model m;
+    Err e;
+    if (!path_is_dir(dir)) {
+        printf("\n%s: skipped (%s not present)\n", name, dir);
+        return;
     }
-    /* last, so that its 256 MB buffer does not count in the peak memory figures above */
-    printf("\nreference read bandwidth (256 MB buffer): %.1f GB/s\n", read_bandwidth());
+    double t0 = clock_wall_s(), c0 = clock_cpu_s();
+    if (model_load(&m, dir, &e)) {
+        printf("\n%s: %s\n", name, e.msg);
+        return;
+    }
+    printf("\n%s: loaded in %.1f ms wall, %.1f ms CPU", name, 1e3 * (clock_wall_s() - t0), 1e3 * (clock_cpu_s() - c0));
+    bench_model(name, &m, lim);
+    model_free(&m);
+}
+
+void bench_engine(void) {
+    printf("OpenBLAS threads: %d; every figure is the median of %d samples\n", openblas_get_num_threads(), SAMPLES);
+    Limits lim;
+    /* the best sgemm over a prefill's shapes (256 tokens against the base's and the 110M shape's matrices) and a
+     * square one */
+    int shapes[][3] = {{256, 256, 768}, {256, 768, 2048}, {256, 2048, 768}, {1024, 1024, 1024}};
+    lim.sgemm = 0;
+    for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
+        double r = sgemm_rate(shapes[i][0], shapes[i][1], shapes[i][2]);
+        printf("sgemm (%d x %d) . (%d x %d)^T: %.1f GFLOP/s\n", shapes[i][0], shapes[i][1], shapes[i][2],
+               shapes[i][1], r);
+        if (r > lim.sgemm) lim.sgemm = r;
+    }
+    lim.sgemv = sgemv_rate(4096, 4096);
+    /* the bandwidth buffer is measured here and freed, so it counts in the peak memory figures below: read them as
+     * "at least" and compare models by their own weights */
+    lim.bandwidth = read_bandwidth();
+    printf("limits of this machine: best sgemm %.1f GFLOP/s; sgemv (4096 x 4096) %.1f GB/s of weights; vectorised "
+           "read %.1f GB/s (256 MB)\n", lim.sgemm, lim.sgemv, lim.bandwidth);
+    printf("columns: 'of sgemm' = prefill GFLOP/s over the best sgemm; 'of read' = decode weight GB/s over the "
+           "read bandwidth (a level whose weights fit in the caches can exceed it)\n");
+    bench_dir("models/base (shipped)", "models/base", &lim);
+    ModelConfig s15 = {.dim = 288, .n_layers = 6, .n_heads = 6, .n_kv_heads = 6, .head_dim = 48, .ffn_dim = 768,
+                       .vocab_size = 32000, .max_seq = 512, .norm_eps = 1e-5f, .rope_theta = 10000.0f,
+                       .tied = true, .bos_id = -1, .eos_id = -1};
+    bench_random("15M shape (random weights)", s15, &lim);
+    ModelConfig s110 = {.dim = 768, .n_layers = 12, .n_heads = 12, .n_kv_heads = 12, .head_dim = 64, .ffn_dim = 2048,
+                        .vocab_size = 32000, .max_seq = 512, .norm_eps = 1e-5f, .rope_theta = 10000.0f,
+                        .tied = true, .bos_id = -1, .eos_id = -1};
+    bench_random("110M shape (random weights)", s110, &lim);
+    bench_dir("stories260K", "../shared/models/stories260K", &lim);
 }
