@@ -30,6 +30,19 @@ static int open_llm(const char *dir, const char *db, unsigned long seed, EngineM
     return 0;
 }
 
+/* wire_opts: o's LLM, directories, evaluator (with its store) and progress lines prefixed by prefix */
+static void wire_opts(TlmBuildOpts *o, EngineModel *em, GridWiring *w, const char *model, const char *data,
+                      StageProgress *prog, const char *prefix) {
+    stage_progress_init(prog, prefix);
+    o->llm = &em->model;
+    o->model_dir = model;
+    o->tok = &em->tok;
+    o->data_dir = data;
+    o->ev = &w->ev;
+    o->progress = stage_progress_report;
+    o->progress_ctx = prog;
+}
+
 static int cmd_tlm_train(int argc, char **argv) {
     TlmBuildOpts o;
     tlm_build_defaults(&o);
@@ -111,14 +124,7 @@ static int cmd_tlm_train(int argc, char **argv) {
     GridWiring w;
     if (open_llm(fl[F_MODEL].value, fl[F_DB].value, o.seed, &em, &w)) return 1;
     StageProgress prog;
-    stage_progress_init(&prog, "tlm:");
-    o.llm = &em.model;
-    o.model_dir = fl[F_MODEL].value;
-    o.tok = &em.tok;
-    o.data_dir = fl[F_DATA].value;
-    o.ev = &w.ev;
-    o.progress = stage_progress_report;
-    o.progress_ctx = &prog;
+    wire_opts(&o, &em, &w, fl[F_MODEL].value, fl[F_DATA].value, &prog, "tlm:");
     Err e;
     char tmp[1200] = "";
     int rc = dir_stage(fl[F_OUT].value, tmp, sizeof tmp, &e);
@@ -165,15 +171,8 @@ static int cmd_tlm_eval(int argc, char **argv) {
     TlmBuildOpts o;
     tlm_build_defaults(&o);
     StageProgress prog;
-    stage_progress_init(&prog, "tlm eval:");
-    o.llm = &em.model;
-    o.model_dir = fl[E_MODEL].value;
-    o.tok = &em.tok;
-    o.data_dir = fl[E_DATA].value;
-    o.ev = &w.ev;
+    wire_opts(&o, &em, &w, fl[E_MODEL].value, fl[E_DATA].value, &prog, "tlm eval:");
     o.dev_items = (int)items;
-    o.progress = stage_progress_report;
-    o.progress_ctx = &prog;
     Err e;
     int rc = tlm_evaluate(&o, dir, fl[E_SPLIT].value, fl[E_OUT].value, &e);
     stage_progress_finish(&prog);
