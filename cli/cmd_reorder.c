@@ -25,27 +25,6 @@ static const char *tail_path(const char *p, int n) {
     return p[0] == '/' ? p + 1 : p;
 }
 
-/* source_dtype: F16 when the source's weights are stored as F16, else F32 (BF16 cannot be written). */
-static StDtype source_dtype(const char *dir) {
-    char path[2048];
-    snprintf(path, sizeof path, "%s/model.safetensors", dir);
-    StFile f;
-    Err e;
-    StDtype d = ST_F32;
-    if (st_open(&f, path, &e) == 0) {
-        if (f.n_tensors > 0 && f.tensors[0].dtype == ST_F16) d = ST_F16;
-        st_close(&f);
-    }
-    return d;
-}
-
-static int copy_model(const Model *src, Model *dst, Err *e) {
-    if (model_alloc(dst, &src->cfg, e)) return -1;
-    memcpy(dst->params, src->params, sizeof(float) * src->n_params);
-    model_rehash(dst);
-    return 0;
-}
-
 static int cmd_reorder(int argc, char **argv) {
     CliFlag fl[] = {
         {"model", "DIR", "model directory to reorder (config.json, model.safetensors, tokenizer.json)", NULL},
@@ -100,7 +79,7 @@ static int cmd_reorder(int argc, char **argv) {
     ElasticMeta meta = {0};
     int rc = 1;
     if (model_load(&orig, src, &e)) return cli_error("reorder", "%s", e.msg);
-    if (auto_dtype) dtype = source_dtype(src);
+    if (auto_dtype) dtype = model_stored_dtype(src);
     if (seq > orig.cfg.max_seq) {
         cli_error("reorder", "--seq %ld exceeds the model context of %d", seq, orig.cfg.max_seq);
         goto done;
@@ -110,7 +89,7 @@ static int cmd_reorder(int argc, char **argv) {
         goto done;
     }
     if (data_load(&data, corpus, orig.cfg.vocab_size, &e) ||
-        calib_sample(&cal, &data, (int)samples, (int)seq, (unsigned long)seed, &e) || copy_model(&orig, &m, &e)) {
+        calib_sample(&cal, &data, (int)samples, (int)seq, (unsigned long)seed, &e) || model_copy(&orig, &m, &e)) {
         cli_error("reorder", "%s", e.msg);
         goto done;
     }

@@ -109,6 +109,9 @@ bool io_allow_nonfinite(void);
 /* model_save: write DIR/config.json and DIR/model.safetensors (creating DIR); dtype ST_F32 or ST_F16. Other
  * files in DIR (tokenizer.json, elastic.json, lora/) are left alone. */
 int model_save(const Model *m, const char *dir, StDtype dtype, Err *e);
+/* model_stored_dtype: F16 when DIR/model.safetensors stores its weights as F16, else F32 (also when it cannot be
+ * read; BF16 cannot be written): the dtype a derived model keeps. */
+StDtype model_stored_dtype(const char *dir);
 
 /* LoRA adapters as safetensors with PEFT names (base_model.model.model.layers.N.self_attn.q_proj.lora_A.weight,
  * ...lora_B.weight, mlp.gate_proj ...), stored F32, with rank and alpha as strings in the header's

@@ -189,6 +189,19 @@ static int make_dir(const char *dir, int *created, Err *e) {
     return io_mkdirs(dir, e);
 }
 
+StDtype model_stored_dtype(const char *dir) {
+    char path[2048];
+    snprintf(path, sizeof path, "%s/model.safetensors", dir);
+    StFile f;
+    Err e;
+    StDtype d = ST_F32;
+    if (st_open(&f, path, &e) == 0) {
+        if (f.n_tensors > 0 && f.tensors[0].dtype == ST_F16) d = ST_F16;
+        st_close(&f);
+    }
+    return d;
+}
+
 int model_save(const Model *m, const char *dir, StDtype dtype, Err *e) {
     const ModelConfig *c = &m->cfg;
     if (dtype != ST_F32 && dtype != ST_F16) return err_set(e, "%s: models are written as F32 or F16", dir);

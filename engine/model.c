@@ -145,6 +145,13 @@ int model_alloc(Model *m, const ModelConfig *c, Err *e) {
     return 0;
 }
 
+int model_copy(const Model *src, Model *dst, Err *e) {
+    if (model_alloc(dst, &src->cfg, e)) return -1;
+    memcpy(dst->params, src->params, sizeof(float) * src->n_params);
+    model_rehash(dst);
+    return 0;
+}
+
 void model_free(Model *m) {
     free(m->params);
     memset(m, 0, sizeof *m);

@@ -162,6 +162,8 @@ void model_carve(const ModelConfig *c, float *base, ModelWeights *w);
 /* model_alloc: allocate zeroed parameters for c and carve them (m->cfg is c with n_groups made explicit). */
 int model_alloc(Model *m, const ModelConfig *c, Err *e);
 void model_free(Model *m);
+/* model_copy: dst, a new model with src's configuration and a copy of its parameters (and hash). */
+int model_copy(const Model *src, Model *dst, Err *e);
 /* model_rehash / lora_rehash: recompute the weight hash after the parameters changed. model_load, lora_load,
  * model_init_random, lora_init, model_permute_units and model_slice call them; code that edits parameters
  * directly (training, merging, tests) must call them before the weights are evaluated. */

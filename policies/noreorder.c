@@ -69,22 +69,13 @@ static int write_model(const BuildEnv *env, const char *work, Err *e) {
     memset(&m, 0, sizeof m);
     snprintf(path, sizeof path, "%s/elastic.json", env->model_dir);
     int rc = elastic_meta_read(&meta, &env->model->cfg, path, e);
-    if (!rc) rc = model_alloc(&m, &env->model->cfg, e);
-    if (!rc) {
-        memcpy(m.params, env->model->params, sizeof(float) * env->model->n_params);
-        rc = noreorder_undo(&m, &meta, e);
-    }
+    if (!rc) rc = model_copy(env->model, &m, e);
+    if (!rc) rc = noreorder_undo(&m, &meta, e);
     if (!rc) rc = dir_stage(work, tmp, sizeof tmp, e);
     if (rc) goto done;
     /* F16 weights stay F16 (a permutation moves values, it does not round them) */
-    StDtype dtype = ST_F32;
-    StFile f;
+    StDtype dtype = model_stored_dtype(env->model_dir);
     Err ignore;
-    snprintf(src, sizeof src, "%s/model.safetensors", env->model_dir);
-    if (!st_open(&f, src, &ignore)) {
-        if (f.n_tensors > 0 && f.tensors[0].dtype == ST_F16) dtype = ST_F16;
-        st_close(&f);
-    }
     const char *name = strrchr(env->model_dir, '/'); /* the directory's name, as elms reorder records it */
     name = name && name[1] ? name + 1 : env->model_dir;
     snprintf(meta.source, sizeof meta.source, "%s (its reordering undone)", name);

@@ -53,11 +53,10 @@ int tlm_score_labels(const TlmBuildOpts *o, const TlmItems *it, bool saliency, d
     memset(&t, 0, sizeof t);
     int rc = 0;
     if (saliency) {
-        if (model_alloc(&m, &o->llm->cfg, e)) {
+        if (model_copy(o->llm, &m, e)) {
             free(sal);
             return -1;
         }
-        memcpy(m.params, o->llm->params, sizeof(float) * m.n_params);
         TrainConfig tc;
         train_config_default(&tc);
         tc.batch = 1;
