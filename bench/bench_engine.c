@@ -3,6 +3,7 @@
 #include "base/clock.h"
 #include "base/fileutil.h"
 #include "bench/bench.h"
+#include "engine/gemv.h"
 #include "engine/io.h"
 #include "engine/model.h"
 #include "engine/ops.h"
@@ -12,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define PREFILL_TOKENS 256
 #define DECODE_TOKENS 128
@@ -121,19 +123,23 @@ static double prefill_flops(const Model *m, const ElasticView *v, int n) {
     return 2.0 * n * layer_params + attn + 2.0 * c->vocab_size * c->dim; /* logits of the last position only */
 }
 
+/* bench_model: prefill and decode at levels 1.0, 0.8, 0.5 and 0.2, against the limits */
 static void bench_model(const char *name, const Model *m, const Limits *lim) {
     const ModelConfig *c = &m->cfg;
+    double es = m->packed ? (double)st_dtype_size(m->packed->type) : 4.0; /* bytes per weight as held */
     int n = PREFILL_TOKENS < c->max_seq ? PREFILL_TOKENS : c->max_seq / 2;
     int *tok = malloc(sizeof(int) * (size_t)(n + DECODE_TOKENS));
     for (int i = 0; i < n + DECODE_TOKENS; i++) tok[i] = (i * 37 + 11) % c->vocab_size;
     float *logits = malloc(sizeof(float) * (size_t)c->vocab_size);
     Err e;
-    printf("\n%s: %d layers, dim %d, %d heads (%d KV), ffn %d, vocab %d, %.2fM parameters\n", name, c->n_layers,
-           c->dim, c->n_heads, c->n_kv_heads, c->ffn_dim, c->vocab_size, (double)m->n_params / 1e6);
+    printf("\n%s, weights %s: %d layers, dim %d, %d heads (%d KV), ffn %d, vocab %d, %.2fM parameters\n", name,
+           m->packed ? st_dtype_name(m->packed->type) : "F32 plain", c->n_layers, c->dim, c->n_heads, c->n_kv_heads,
+           c->ffn_dim, c->vocab_size, (double)model_param_count(c) / 1e6);
     printf("%-6s %-8s %13s %9s %8s %12s %11s %8s\n", "level", "params", "prefill tok/s", "GFLOP/s", "of sgemm",
            "decode tok/s", "weight GB/s", "of read");
-    for (int li = 10; li >= 2; li--) {
-        double level = li / 10.0;
+    const int levels[] = {10, 8, 5, 2};
+    for (int lx = 0; lx < 4; lx++) {
+        double level = levels[lx] / 10.0;
         int a = (int)lround(level * c->n_kv_heads), f = (int)lround(level * c->ffn_dim);
         ElasticView v;
         view_uniform(m, a < 1 ? 1 : a, f < 1 ? 1 : f, &v);
@@ -160,8 +166,8 @@ static void bench_model(const char *name, const Model *m, const Limits *lim) {
         double decode_tps = DECODE_TOKENS / td;
         double frac = view_param_fraction(m, &v);
         size_t emb = (size_t)c->vocab_size * c->dim;
-        double layer_bytes = frac * (double)(model_param_count(c) - emb * (c->tied ? 1 : 2) - c->dim) * 4.0;
-        double bytes = layer_bytes + emb * 4.0; /* + LM head; KV cache reads are small at these lengths */
+        double layer_bytes = frac * (double)(model_param_count(c) - emb * (c->tied ? 1 : 2) - c->dim) * es;
+        double bytes = layer_bytes + emb * es; /* + LM head; KV cache reads are small at these lengths */
         double gbs = bytes * decode_tps / 1e9;
         printf("%-6.1f %-8.3f %13.0f %9.1f %7.0f%% %12.0f %11.1f %7.0f%%\n", level, frac, prefill_tps, gflops,
                100 * gflops / lim->sgemm, decode_tps, gbs, 100 * gbs / lim->bandwidth);
@@ -180,39 +186,69 @@ static void bench_model(const char *name, const Model *m, const Limits *lim) {
     }
     double sw = (clock_wall_s() - t0) / iters;
     printf("view switch (new widths + adapter pointer + validation): %.3f us; weights copied: 0 bytes\n", sw * 1e6);
-    printf("peak RSS so far: %.1f MB (weights %.1f MB)\n", bench_peak_rss_mb(), (double)m->n_params * 4 / 1e6);
+    printf("peak RSS so far: %.1f MB (weights as held %.1f MB)\n", bench_peak_rss_mb(),
+           (double)model_param_count(c) * es / 1e6);
     free(tok);
     free(logits);
 }
 
-/* bench_random: a seeded random model of shape c under name */
-static void bench_random(const char *name, ModelConfig c, const Limits *lim) {
-    Model m;
+/* bench_load: load dir plain (model_load) or packed in the file's type, printing wall and CPU time */
+static int bench_load(const char *name, const char *dir, int packed, Model *m) {
     Err e;
-    if (model_alloc(&m, &c, &e)) {
+    double t0 = clock_wall_s(), c0 = clock_cpu_s();
+    if (packed ? model_load_packed(m, dir, -1, &e) : model_load(m, dir, &e)) {
         printf("\n%s: %s\n", name, e.msg);
-        return;
+        return -1;
     }
-    model_init_random(&m, 1);
-    bench_model(name, &m, lim);
-    model_free(&m);
+    printf("\n%s: loaded %s in %.1f ms wall, %.1f ms CPU", name, packed ? "packed (in place)" : "plain",
+           1e3 * (clock_wall_s() - t0), 1e3 * (clock_cpu_s() - c0));
+    return 0;
 }
 
+/* bench_dir: the model of dir loaded plain (F32 in the training layout, as the experiments run) and packed in the
+ * type its file stores (read in place) */
 static void bench_dir(const char *name, const char *dir, const Limits *lim) {
-    Model m;
-    Err e;
     if (!path_is_dir(dir)) {
         printf("\n%s: skipped (%s not present)\n", name, dir);
         return;
     }
-    double t0 = clock_wall_s(), c0 = clock_cpu_s();
-    if (model_load(&m, dir, &e)) {
-        printf("\n%s: %s\n", name, e.msg);
+    for (int packed = 0; packed < 2; packed++) {
+        Model m;
+        if (bench_load(name, dir, packed, &m)) return;
+        bench_model(name, &m, lim);
+        model_free(&m);
+    }
+}
+
+/* bench_random: a seeded random model of shape c, written as F16 to a temporary directory and benchmarked as
+ * bench_dir does */
+static void bench_random(const char *name, ModelConfig c, const Limits *lim) {
+    Model m;
+    Err e;
+    char dir[] = "/tmp/elms-bench-XXXXXX";
+    if (!mkdtemp(dir)) {
+        printf("\n%s: cannot create a temporary directory\n", name);
         return;
     }
-    printf("\n%s: loaded in %.1f ms wall, %.1f ms CPU", name, 1e3 * (clock_wall_s() - t0), 1e3 * (clock_cpu_s() - c0));
-    bench_model(name, &m, lim);
+    char sub[64];
+    snprintf(sub, sizeof sub, "%s/model", dir);
+    if (model_alloc(&m, &c, &e)) {
+        printf("\n%s: %s\n", name, e.msg);
+        rmdir(dir);
+        return;
+    }
+    model_init_random(&m, 1);
+    int rc = model_save(&m, sub, ST_F16, &e);
     model_free(&m);
+    if (rc) printf("\n%s: %s\n", name, e.msg);
+    else bench_dir(name, sub, lim);
+    char path[128];
+    snprintf(path, sizeof path, "%s/config.json", sub);
+    unlink(path);
+    snprintf(path, sizeof path, "%s/model.safetensors", sub);
+    unlink(path);
+    rmdir(sub);
+    rmdir(dir);
 }
 
 void bench_engine(void) {
@@ -236,6 +272,7 @@ void bench_engine(void) {
            "read %.1f GB/s (256 MB)\n", lim.sgemm, lim.sgemv, lim.bandwidth);
     printf("columns: 'of sgemm' = prefill GFLOP/s over the best sgemm; 'of read' = decode weight GB/s over the "
            "read bandwidth (a level whose weights fit in the caches can exceed it)\n");
+    printf("decode kernels: %s\n", gemv_isa_name(gemv_isa()));
     bench_dir("models/base (shipped)", "models/base", &lim);
     ModelConfig s15 = {.dim = 288, .n_layers = 6, .n_heads = 6, .n_kv_heads = 6, .head_dim = 48, .ffn_dim = 768,
                        .vocab_size = 32000, .max_seq = 512, .norm_eps = 1e-5f, .rope_theta = 10000.0f,

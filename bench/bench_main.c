@@ -12,6 +12,7 @@ double bench_peak_rss_mb(void) {
 }
 
 int main(int argc, char **argv) {
+    setvbuf(stdout, NULL, _IOLBF, 0); /* every line as it is measured, also into a file or a pipe */
     struct {
         const char *name;
         void (*fn)(void);

@@ -16,6 +16,9 @@ static int cmd_generate(int argc, char **argv) {
         {"attn-units", "N", "active KV groups per layer (prefix)", NULL},
         {"ffn-units", "N", "active FFN neurons per layer (prefix)", NULL},
         {"level", "M", "model level in (0, 1]", NULL},
+        {"weights", "W", "how the weights are held: stored (the file's type, read in place from the mapped file), "
+                         "f32, f16 or bf16 (converted once where the file differs), or plain (F32 in the training "
+                         "layout, as the experiments run)", "stored"},
     };
     const int nf = sizeof fl / sizeof fl[0];
     int pr = cli_parse(argc, argv, "elms generate --model DIR (--prompt TEXT | --tokens IDS) [--max-new N]", fl, nf,
@@ -28,7 +31,7 @@ static int cmd_generate(int argc, char **argv) {
     long max_new;
     if (cli_int("generate", "max-new", fl[3].value, 0, 1L << 20, &max_new)) return 2;
     EngineModel em;
-    int rc = engine_model_load("generate", fl[0].value, &em);
+    int rc = engine_model_load_weights("generate", fl[0].value, fl[7].value, &em);
     if (rc) return rc;
     rc = engine_view_flags("generate", &em, fl[4].value, fl[5].value, fl[6].value);
     const ModelConfig *c = &em.model.cfg;
@@ -78,7 +81,9 @@ static int cmd_generate(int argc, char **argv) {
     }
     if (!rc) { /* speed on stderr, after the continuation (stdout stays the continuation alone) */
         fflush(stdout);
-        fprintf(stderr, "generate: prefill %d tokens in %.2f ms (%.0f tokens/s)", n, 1e3 * tm.prefill_s,
+        fprintf(stderr, "generate: weights %s%s; prefill %d tokens in %.2f ms (%.0f tokens/s)",
+                st_dtype_name(em.model.packed ? em.model.packed->type : ST_F32),
+                em.model.packed ? (em.model.packed->owned_bytes ? " (converted)" : " (in place)") : " (plain)", n, 1e3 * tm.prefill_s,
                 tm.prefill_s > 0 ? n / tm.prefill_s : 0.0);
         if (tm.decode_steps > 0)
             fprintf(stderr, "; decode %d tokens in %.2f ms (%.1f tokens/s, %.3f ms/token)", tm.decode_steps,

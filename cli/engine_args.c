@@ -16,10 +16,19 @@
 #include "eval/eval.h"
 
 int engine_model_load(const char *cmd, const char *dir, EngineModel *em) {
+    return engine_model_load_weights(cmd, dir, "plain", em);
+}
+
+int engine_model_load_weights(const char *cmd, const char *dir, const char *weights, EngineModel *em) {
     memset(em, 0, sizeof *em);
     em->dir = dir;
     Err e;
-    if (model_load(&em->model, dir, &e) != 0) return cli_error(cmd, "%s", e.msg);
+    StDtype t = ST_F32;
+    int plain = !strcmp(weights, "plain"), stored = !strcmp(weights, "stored");
+    if (!plain && !stored && st_dtype_parse(weights, &t))
+        return cli_error(cmd, "--weights %s: expected plain, stored, f32, f16 or bf16", weights) + 1;
+    int rc = plain ? model_load(&em->model, dir, &e) : model_load_packed(&em->model, dir, stored ? -1 : (int)t, &e);
+    if (rc != 0) return cli_error(cmd, "%s", e.msg);
     char tp[1200];
     snprintf(tp, sizeof tp, "%s/tokenizer.json", dir);
     if (path_is_file(tp)) {

@@ -21,6 +21,10 @@ typedef struct EngineModel {
 /* engine_model_load: model_load(dir) plus DIR/tokenizer.json when present (its ids must fit the model's vocab).
  * Returns 0 or 1 (runtime error, printed). */
 int engine_model_load(const char *cmd, const char *dir, EngineModel *em);
+/* engine_model_load_weights: engine_model_load with the weights held as `weights` says: "plain" (model_load: F32
+ * in the training layout, what every experiment runs), "stored" (model_load_packed in the type the file stores,
+ * read in place), or "f32" / "f16" / "bf16" (packed in that type). Returns 0, 1 (runtime error) or 2 (usage). */
+int engine_model_load_weights(const char *cmd, const char *dir, const char *weights, EngineModel *em);
 void engine_model_free(EngineModel *em);
 
 /* engine_view_flags: build em->view from --attn-units / --ffn-units (a uniform prefix of every layer) or --level M

@@ -15,10 +15,9 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "engine/dtype.h"
 #include "engine/err.h"
 #include "engine/model.h"
-
-typedef enum { ST_F32 = 0, ST_F16 = 1, ST_BF16 = 2 } StDtype;
 
 /* One tensor of a safetensors file as read from its header. */
 typedef struct StTensor {
@@ -74,14 +73,7 @@ int st_write_stream(FILE *f, const char *name, const StWriteTensor *t, int n, St
                     int n_meta, Err *e);
 /* st_meta_get: copy the "__metadata__" value of key into out (capacity cap); 0 if found, -1 if absent. */
 int st_meta_get(const StFile *f, const char *key, char *out, size_t cap);
-/* st_dtype_name: "F32", "F16" or "BF16". st_dtype_parse: accepts those names and f32/f16/bf16; 0 or -1. */
-const char *st_dtype_name(StDtype d);
-int st_dtype_parse(const char *s, StDtype *d);
 
-/* Half-precision conversions (round to nearest even). */
-float f16_to_f32(uint16_t h);
-uint16_t f32_to_f16(float f);
-float bf16_to_f32(uint16_t h);
 
 /* config.json <-> ModelConfig (Hugging Face LlamaConfig keys; for classifier models "architectures" names
  * LlamaForTokenClassification or LlamaForSequenceClassification, with "num_labels", "problem_type" and our
@@ -103,6 +95,14 @@ int model_load(Model *m, const char *dir, Err *e);
 /* model_load_staged: model_load without the ".tmp" refusal, for a writer that verifies the staging directory it
  * has just written (DIR.tmp) before renaming it into place. Nobody else should read a staging directory. */
 int model_load_staged(Model *m, const char *dir, Err *e);
+/* model_load_packed: load DIR for inference only, every weight matrix held as `type` (ST_F32, ST_F16 or ST_BF16;
+ * -1: the type the file stores): where the file stores that type the matrices are read in place from its
+ * read-only mapping (nothing is copied; the pages are shared with the page cache), otherwise they are converted
+ * once (rounded to nearest even) into one allocation. o_proj and down_proj keep the file's layout. Norms and the
+ * classifier are F32 in m->params. The same validation as model_load (names, shapes, finite weights). The hash
+ * is left "" (model_rehash computes it); training, editing, copying and saving refuse the model
+ * (model_require_plain). model_free releases the mapping. */
+int model_load_packed(Model *m, const char *dir, int type, Err *e);
 /* io_allow_nonfinite: true when the environment variable ELMS_ALLOW_NONFINITE is "1": model_load and lora_load
  * then accept NaN and infinite weights (for users who inspect damaged checkpoints on purpose). */
 bool io_allow_nonfinite(void);

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "base/fileutil.h"
+#include "engine/gemv.h"
 
 /* The most tensors a model of L layers has: embeddings, 9 per layer, final norm, and lm_head or the classifier's
  * weight and bias. */
@@ -116,14 +117,17 @@ int model_load(Model *m, const char *dir, Err *e) {
     return model_load_staged(m, dir, e);
 }
 
-int model_load_staged(Model *m, const char *dir, Err *e) {
-    memset(m, 0, sizeof *m);
-    char cpath[1200], wpath[1200];
+/* checkpoint_open: read DIR/config.json into c, open DIR/model.safetensors into f and list its tensors into
+ * *slots (allocated; *n of them, file order, no memory behind them), checking that every tensor of the file is
+ * known and every expected one is present with its shape. On failure nothing stays open or allocated. */
+static int checkpoint_open(const char *dir, ModelConfig *c, StFile *f, char *wpath, size_t wcap, TensorSlot **slots,
+                           int *n, Err *e) {
+    char cpath[1200];
     snprintf(cpath, sizeof cpath, "%s/config.json", dir);
-    snprintf(wpath, sizeof wpath, "%s/model.safetensors", dir);
+    snprintf(wpath, wcap, "%s/model.safetensors", dir);
+    *slots = NULL;
     if (!path_is_dir(dir)) return err_set(e, "%s: not a model directory", dir);
-    ModelConfig c;
-    if (config_read(cpath, &c, e) != 0) return -1;
+    if (config_read(cpath, c, e) != 0) return -1;
     if (!path_is_file(wpath)) {
         char ipath[1300];
         snprintf(ipath, sizeof ipath, "%s.index.json", wpath);
@@ -132,32 +136,47 @@ int model_load_staged(Model *m, const char *dir, Err *e) {
                            ipath);
         return err_set(e, "%s: missing (the model's weights)", wpath);
     }
-    StFile f;
-    if (st_open(&f, wpath, e) != 0) return -1;
-    int cap = SLOTS(c.n_layers);
-    TensorSlot *slots = malloc((size_t)cap * sizeof *slots);
-    if (!slots) {
-        st_close(&f);
+    if (st_open(f, wpath, e) != 0) return -1;
+    *slots = malloc((size_t)SLOTS(c->n_layers) * sizeof **slots);
+    if (!*slots) {
+        st_close(f);
         return err_set(e, "%s: out of memory", wpath);
     }
     /* names and shapes first, from a weight table without memory: nothing is allocated for a config.json that
      * does not describe these weights */
     ModelWeights none;
     memset(&none, 0, sizeof none);
-    int n = model_slots(&c, &none, slots), rc = 0;
+    int rc = 0;
+    *n = model_slots(c, &none, *slots);
     /* every tensor in the file must be one we know: a mismatch usually means a config that does not match */
-    for (int i = 0; !rc && i < f.n_tensors; i++) {
-        const char *name = f.tensors[i].name;
-        if (ends_with(name, "rotary_emb.inv_freq") || (c.tied && !strcmp(name, "lm_head.weight"))) continue;
+    for (int i = 0; !rc && i < f->n_tensors; i++) {
+        const char *name = f->tensors[i].name;
+        if (ends_with(name, "rotary_emb.inv_freq") || (c->tied && !strcmp(name, "lm_head.weight"))) continue;
         int known = 0;
-        for (int j = 0; j < n && !known; j++) known = !strcmp(slots[j].name, name);
+        for (int j = 0; j < *n && !known; j++) known = !strcmp((*slots)[j].name, name);
         if (!known)
             rc = err_set(e, "%s: unexpected tensor '%s' (config.json describes %d layers%s%s)", wpath, name,
-                         c.n_layers, c.tied ? ", tied embeddings" : "",
-                         c.head != HEAD_LM ? ", a classifier instead of lm_head" : "");
+                         c->n_layers, c->tied ? ", tied embeddings" : "",
+                         c->head != HEAD_LM ? ", a classifier instead of lm_head" : "");
     }
-    for (int i = 0; !rc && i < n; i++) rc = st_check_shape(&f, slots[i].name, slots[i].rows, slots[i].cols, e);
-    if (!rc) rc = model_alloc(m, &c, e);
+    for (int i = 0; !rc && i < *n; i++) rc = st_check_shape(f, (*slots)[i].name, (*slots)[i].rows, (*slots)[i].cols, e);
+    if (rc) {
+        free(*slots);
+        *slots = NULL;
+        st_close(f);
+    }
+    return rc;
+}
+
+int model_load_staged(Model *m, const char *dir, Err *e) {
+    memset(m, 0, sizeof *m);
+    char wpath[1200];
+    ModelConfig c;
+    StFile f;
+    TensorSlot *slots;
+    int n;
+    if (checkpoint_open(dir, &c, &f, wpath, sizeof wpath, &slots, &n, e)) return -1;
+    int rc = model_alloc(m, &c, e);
     if (!rc) model_slots(&c, &m->w, slots);
     float *tmp = NULL; /* (dim, max(ffn, n_heads*head_dim)) staging for transposed tensors */
     if (!rc) {
@@ -178,6 +197,178 @@ int model_load_staged(Model *m, const char *dir, Err *e) {
     st_close(&f);
     if (rc) model_free(m);
     else model_rehash(m);
+    return rc;
+}
+
+/* ---- packed models ---- */
+
+static void packed_release(Packed *P) {
+    free(P->owned);
+    if (P->file) {
+        st_close(P->file);
+        free(P->file);
+    }
+    P->owned = P->file = NULL;
+}
+
+/* first_nonfinite: index of the first NaN or infinity among the n elements of type t at p, or -1 */
+static long long first_nonfinite(const void *p, StDtype t, size_t n) {
+    const size_t B = 4096;
+    for (size_t i0 = 0; i0 < n; i0 += B) {
+        size_t i1 = n - i0 < B ? n : i0 + B;
+        int bad = 0; /* a branch-free scan of the block, vectorised by the compiler; the element is found after */
+        if (t == ST_F32) {
+            const uint32_t *u = p;
+            for (size_t i = i0; i < i1; i++) bad |= (u[i] & 0x7f800000u) == 0x7f800000u;
+        } else {
+            const uint16_t *u = p;
+            uint16_t ex = t == ST_F16 ? 0x7c00 : 0x7f80;
+            for (size_t i = i0; i < i1; i++) bad |= (u[i] & ex) == ex;
+        }
+        if (!bad) continue;
+        for (size_t i = i0; i < i1; i++) {
+            float v = t == ST_F32 ? ((const float *)p)[i]
+                                  : t == ST_F16 ? f16_to_f32(((const uint16_t *)p)[i]) : bf16_to_f32(((const uint16_t *)p)[i]);
+            if (!isfinite(v)) return (long long)i;
+        }
+    }
+    return -1;
+}
+
+/* packed_matrix: point *dst at tensor s of f held as type t: in place in the mapping when the file stores t at an
+ * aligned offset, else converted into *owned (advanced past it). Checks finiteness either way. */
+static int packed_matrix(const StFile *f, const TensorSlot *s, StDtype t, const void **dst, char **owned,
+                         size_t *mapped, Err *e) {
+    const StTensor *st = st_find(f, s->name);
+    size_t count = (size_t)s->rows * (size_t)s->cols, es = st_dtype_size(t);
+    const unsigned char *src = f->data + st->offset;
+    long long bad;
+    if (st->dtype == t && (uintptr_t)src % es == 0 && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__) {
+        *dst = src;
+        *mapped += count * es;
+        bad = io_allow_nonfinite() ? -1 : first_nonfinite(src, t, count);
+    } else {
+        /* widen to F32 a block of rows at a time (st_read_f32 does the file's byte order), then narrow */
+        size_t rows_per = 65536 / (size_t)s->cols + 1;
+        float *row = malloc(rows_per * (size_t)s->cols * sizeof *row);
+        if (!row) return err_set(e, "%s: out of memory", f->path);
+        StFile sub = *f; /* st_read_f32 reads whole tensors: give it a view of one block at a time */
+        StTensor blk = *st;
+        sub.tensors = &blk;
+        sub.n_tensors = 1;
+        int rc = 0;
+        for (size_t r0 = 0; !rc && r0 < (size_t)s->rows; r0 += rows_per) {
+            size_t r = (size_t)s->rows - r0 < rows_per ? (size_t)s->rows - r0 : rows_per;
+            blk.offset = st->offset + r0 * (size_t)s->cols * st_dtype_size(st->dtype);
+            blk.shape[0] = (int64_t)r;
+            blk.nbytes = r * (size_t)s->cols * st_dtype_size(st->dtype);
+            rc = st_read_f32(&sub, s->name, (int64_t)r, s->cols, row, e);
+            if (!rc) f32_to_wtype(*owned + r0 * (size_t)s->cols * es, t, row, r * (size_t)s->cols);
+        }
+        free(row);
+        if (rc) return -1;
+        *dst = *owned;
+        *owned += (count * es + 63) / 64 * 64;
+        bad = io_allow_nonfinite() ? -1 : first_nonfinite(*dst, t, count);
+    }
+    if (bad >= 0)
+        return err_set(e, "%s: tensor '%s': element %lld is not finite%s (weights must be finite; set "
+                          "ELMS_ALLOW_NONFINITE=1 to load anyway)",
+                       f->path, s->name, bad, st->dtype != t ? " once converted" : "");
+    return 0;
+}
+
+int model_load_packed(Model *m, const char *dir, int type, Err *e) {
+    memset(m, 0, sizeof *m);
+    if (staging_name(dir))
+        return err_set(e, "%s: a temporary directory (a name ending in .tmp is an interrupted write, not a model)",
+                       dir);
+    if (type != -1 && type != ST_F32 && type != ST_F16 && type != ST_BF16)
+        return err_set(e, "%s: weights are held as F32, F16 or BF16 (got type %d)", dir, type);
+    char wpath[1200];
+    ModelConfig c;
+    TensorSlot *slots;
+    int n;
+    StFile *f = calloc(1, sizeof *f);
+    Packed *P = calloc(1, sizeof *P);
+    if (!f || !P) {
+        free(f), free(P);
+        return err_set(e, "%s: out of memory", dir);
+    }
+    if (checkpoint_open(dir, &c, f, wpath, sizeof wpath, &slots, &n, e)) {
+        free(f), free(P);
+        return -1;
+    }
+    P->type = type == -1 ? f->tensors[0].dtype : (StDtype)type;
+    for (int i = 1; type == -1 && i < f->n_tensors; i++)
+        if (f->tensors[i].dtype != P->type) P->type = ST_F32; /* a mixed file: hold the widest type */
+    P->file = f;
+    P->release = packed_release;
+    m->packed = P;
+    int rc = 0;
+    if (model_config_check(&c, e)) rc = err_prefix(e, "%s", wpath);
+    /* the F32 tensors (norms, classifier) in params; the matrices' bytes that must be converted in owned */
+    size_t small = 0, conv = 0, es = st_dtype_size(P->type);
+    for (int i = 0; !rc && i < n; i++) {
+        const StTensor *st = st_find(f, slots[i].name);
+        int matrix = slots[i].cols && strcmp(slots[i].name, "classifier.weight");
+        size_t count = (size_t)slots[i].rows * (size_t)(slots[i].cols ? slots[i].cols : 1);
+        if (!matrix) small += count;
+        else if (st->dtype != P->type || (uintptr_t)(f->data + st->offset) % es) conv += (count * es + 63) / 64 * 64;
+    }
+    if (!rc) {
+        m->cfg = c;
+        if (c.head == HEAD_SEQUENCE && !c.multi_label && c.n_groups == 0) {
+            m->cfg.n_groups = 1;
+            m->cfg.group_size[0] = c.n_labels;
+        }
+        m->n_params = small;
+        m->params = calloc(small, sizeof(float));
+        model_rope_init(m);
+        if (conv) { /* 2 MiB aligned so that the kernel can back it with huge pages */
+            P->owned = aligned_alloc(1 << 21, (conv + (1 << 21) - 1) >> 21 << 21);
+            P->owned_bytes = conv;
+        }
+        if (!m->params || (conv && !P->owned)) rc = err_set(e, "%s: out of memory", wpath);
+    }
+    float *sp = m->params;
+    char *own = P->owned;
+    for (int i = 0, l = -1, k = 0; !rc && i < n; i++) {
+        TensorSlot *s = &slots[i];
+        size_t count = (size_t)s->rows * (size_t)(s->cols ? s->cols : 1);
+        /* file order (model_slots): embeddings, 9 per layer, final norm, then lm_head or the classifier */
+        if (i >= 1 && i <= 9 * c.n_layers) {
+            l = (i - 1) / 9;
+            k = (i - 1) % 9;
+        } else {
+            l = -1;
+        }
+        float **small_dst = NULL;
+        const void **mat = NULL;
+        if (i == 0) mat = &P->tok_emb;
+        else if (l >= 0) {
+            LayerWeights *W = &m->w.layer[l];
+            PackedLayer *L = &P->layer[l];
+            const void **mats[9] = {NULL, &L->wq, &L->wk, &L->wv, &L->wo, NULL, &L->w_gate, &L->w_up, &L->w_down};
+            if (k == 0) small_dst = &W->attn_norm;
+            else if (k == 5) small_dst = &W->ffn_norm;
+            else mat = mats[k];
+        } else if (!strcmp(s->name, "model.norm.weight")) small_dst = &m->w.final_norm;
+        else if (!strcmp(s->name, "lm_head.weight")) mat = &P->lm_head;
+        else if (!strcmp(s->name, "classifier.weight")) small_dst = &m->w.cls_w;
+        else small_dst = &m->w.cls_b;
+        if (mat) {
+            rc = packed_matrix(f, s, P->type, mat, &own, &P->mapped_bytes, e);
+        } else {
+            *small_dst = sp;
+            rc = st_read_f32(f, s->name, s->rows, s->cols, sp, e);
+            if (!rc) rc = check_finite(wpath, s->name, sp, count, e);
+            sp += count;
+        }
+    }
+    if (!rc && c.head == HEAD_LM && c.tied) P->lm_head = P->tok_emb;
+    free(slots);
+    if (rc) model_free(m);
     return rc;
 }
 
@@ -205,6 +396,7 @@ StDtype model_stored_dtype(const char *dir) {
 int model_save(const Model *m, const char *dir, StDtype dtype, Err *e) {
     const ModelConfig *c = &m->cfg;
     if (dtype != ST_F32 && dtype != ST_F16) return err_set(e, "%s: models are written as F32 or F16", dir);
+    if (model_require_plain(m, "saving a model", e)) return err_prefix(e, "%s", dir);
     if (model_config_check(c, e) != 0) return err_prefix(e, "%s", dir);
     int created;
     if (make_dir(dir, &created, e) != 0) return -1;

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "base/hash.h"
+#include "engine/ops.h"
 
 /* head_check: the head fields of c agree with each other (see model_config_check). */
 static int head_check(const ModelConfig *c, Err *e) {
@@ -142,10 +143,29 @@ int model_alloc(Model *m, const ModelConfig *c, Err *e) {
     m->params = calloc(m->n_params, sizeof(float));
     if (!m->params) return err_set(e, "out of memory allocating %zu parameters", m->n_params);
     model_carve(c, m->params, &m->w);
+    model_rope_init(m);
     return 0;
 }
 
+void model_rope_init(Model *m) {
+    const ModelConfig *c = &m->cfg;
+    int n = c->max_seq < ELMS_ROPE_TABLE_POS ? c->max_seq : ELMS_ROPE_TABLE_POS;
+    size_t half = (size_t)c->head_dim / 2;
+    free(m->rope);
+    m->rope = malloc(2 * (size_t)n * half * sizeof(float));
+    m->rope_pos = m->rope ? n : 0;
+    if (m->rope) rope_table(m->rope, m->rope + (size_t)n * half, n, c->head_dim, c->rope_theta);
+}
+
+int model_require_plain(const Model *m, const char *what, Err *e) {
+    if (!m->packed) return 0;
+    return err_set(e, "%s needs the model's F32 weights in the training layout; this one is packed (%s, "
+                      "inference only): load it with model_load", what, st_dtype_name(m->packed->type));
+}
+
 int model_copy(const Model *src, Model *dst, Err *e) {
+    memset(dst, 0, sizeof *dst);
+    if (model_require_plain(src, "copying a model", e)) return -1;
     if (model_alloc(dst, &src->cfg, e)) return -1;
     memcpy(dst->params, src->params, sizeof(float) * src->n_params);
     model_rehash(dst);
@@ -153,7 +173,12 @@ int model_copy(const Model *src, Model *dst, Err *e) {
 }
 
 void model_free(Model *m) {
+    if (m->packed) {
+        if (m->packed->release) m->packed->release(m->packed);
+        free(m->packed);
+    }
     free(m->params);
+    free(m->rope);
     memset(m, 0, sizeof *m);
 }
 
@@ -231,9 +256,29 @@ static uint64_t hash_float(uint64_t h, float x) { return hash_fnv1a(h, &x, sizeo
  * context length only limits it, and a model's token ids are its vocabulary's). The attention mask and the head
  * are folded in only when they differ from a causal language model's, so such models keep the hashes they had
  * before those options existed. */
+/* packed_hash: a packed model's matrices in carving order, their element type, then its F32 tensors (a packed
+ * model never shares a hash with an F32 model: their results differ in rounding). */
+static uint64_t packed_hash(const Model *m) {
+    const ModelConfig *c = &m->cfg;
+    const Packed *P = m->packed;
+    size_t es = P->type == ST_F32 ? 4 : 2, d = (size_t)c->dim, qd = (size_t)c->n_heads * c->head_dim;
+    size_t kd = (size_t)c->n_kv_heads * c->head_dim, f = (size_t)c->ffn_dim, V = (size_t)c->vocab_size;
+    uint64_t h = hash_fnv1a(HASH_FNV_OFFSET, "packed", 6);
+    h = hash_fnv1a(h, st_dtype_name(P->type), strlen(st_dtype_name(P->type)));
+    h = hash_fnv1a(h, P->tok_emb, V * d * es);
+    for (int l = 0; l < c->n_layers; l++) {
+        const PackedLayer *L = &P->layer[l];
+        const void *t[7] = {L->wq, L->wk, L->wv, L->wo, L->w_gate, L->w_up, L->w_down};
+        size_t n[7] = {qd * d, kd * d, kd * d, qd * d, f * d, f * d, f * d};
+        for (int i = 0; i < 7; i++) h = hash_fnv1a(h, t[i], n[i] * es);
+    }
+    if (P->lm_head && P->lm_head != P->tok_emb) h = hash_fnv1a(h, P->lm_head, V * d * es);
+    return hash_fnv1a(h, m->params, m->n_params * sizeof *m->params);
+}
+
 void model_rehash(Model *m) {
     const ModelConfig *c = &m->cfg;
-    uint64_t h = hash_fnv1a(HASH_FNV_OFFSET, m->params, m->n_params * sizeof *m->params);
+    uint64_t h = m->packed ? packed_hash(m) : hash_fnv1a(HASH_FNV_OFFSET, m->params, m->n_params * sizeof *m->params);
     int v[] = {c->dim, c->n_layers, c->n_heads, c->n_kv_heads, c->head_dim, c->ffn_dim, c->vocab_size, c->tied};
     for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) h = hash_int(h, v[i]);
     h = hash_float(hash_float(h, c->norm_eps), c->rope_theta);

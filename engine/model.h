@@ -20,6 +20,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "engine/dtype.h"
 #include "engine/err.h"
 
 #define ELMS_MAX_LAYERS 128
@@ -79,14 +80,50 @@ typedef struct ModelWeights {
     float *cls_b;      /* classifier heads: classifier.bias (n_labels); NULL for HEAD_LM */
 } ModelWeights;
 
+/* The matrices of a packed model's layer, in the checkpoint's own layout: o_proj and down_proj are not
+ * transposed, so a view reads a column prefix of them (row stride n_heads*head_dim or ffn_dim). */
+typedef struct PackedLayer {
+    const void *wq;     /* (n_heads*head_dim, dim) */
+    const void *wk;     /* (n_kv_heads*head_dim, dim) */
+    const void *wv;     /* (n_kv_heads*head_dim, dim) */
+    const void *wo;     /* (dim, n_heads*head_dim): o_proj as stored */
+    const void *w_gate; /* (ffn_dim, dim) */
+    const void *w_up;   /* (ffn_dim, dim) */
+    const void *w_down; /* (dim, ffn_dim): down_proj as stored */
+} PackedLayer;
+
+/* Packed: the weights of an inference-only model (model_load_packed, io.h), every matrix of one element type.
+ * Matrices point into the mapped checkpoint when it stores that type (no copy), else into `owned`, converted
+ * once at load. Norms and the classifier stay F32 in Model.params. */
+typedef struct Packed {
+    StDtype type;          /* element type of every matrix below */
+    const void *tok_emb;   /* (vocab_size, dim) */
+    const void *lm_head;   /* (vocab_size, dim), == tok_emb when tied; NULL for classifier heads */
+    PackedLayer layer[ELMS_MAX_LAYERS];
+    void *owned;           /* converted matrices, or NULL */
+    size_t owned_bytes;
+    size_t mapped_bytes;   /* bytes of matrices read in place from the mapping */
+    void *file;            /* the open checkpoint the matrices point into (an StFile), or NULL */
+    void (*release)(struct Packed *); /* frees owned and file; called by model_free */
+} Packed;
+
 typedef struct Model {
     ModelConfig cfg;
-    float *params;     /* one allocation of n_params floats */
+    float *params;     /* one allocation of n_params floats; for a packed model only its F32 tensors (norms,
+                          classifier) and the matrices' entries of w are NULL */
     size_t n_params;
     ModelWeights w;    /* tensors carved from params */
+    float *rope;       /* rotary table for positions [0, rope_pos): cos (rope_pos, head_dim/2) then sin, the exact
+                          values rope_forward computes (rope_table); NULL when allocation failed (the forward then
+                          computes the angles itself) */
+    int rope_pos;
+    Packed *packed;    /* inference-only weights (model_load_packed), or NULL: an ordinary F32 model, the only
+                          kind training, editing and saving accept */
     char hash[17];     /* FNV-1a 64 of params' bytes and the configuration values that change the computation
                           (16 hex digits), set by model_rehash: by every function that loads or makes weights;
-                          "" until then. Keys the evaluation cache (eval/eval.h). */
+                          "" until then. Keys the evaluation cache (eval/eval.h). A packed model's hash is
+                          left "" at load (hashing every byte would cost more than loading them); model_rehash
+                          computes it over the held matrices and their type when the cache needs it. */
 } Model;
 
 /* LoRA adapter on q,k,v,o,gate,up,down of every layer, applied unmerged: y += (alpha/rank) * B (A x).
@@ -162,7 +199,15 @@ void model_carve(const ModelConfig *c, float *base, ModelWeights *w);
 /* model_alloc: allocate zeroed parameters for c and carve them (m->cfg is c with n_groups made explicit). */
 int model_alloc(Model *m, const ModelConfig *c, Err *e);
 void model_free(Model *m);
-/* model_copy: dst, a new model with src's configuration and a copy of its parameters (and hash). */
+/* model_rope_init: compute m->rope for min(max_seq, ELMS_ROPE_TABLE_POS) positions (model_alloc and
+ * model_load_packed call it; without memory the table is left NULL, which only costs speed). */
+#define ELMS_ROPE_TABLE_POS 8192
+void model_rope_init(Model *m);
+/* model_require_plain: 0 for an ordinary F32 model; for a packed one an error saying that `what` (training,
+ * editing, saving, copying) needs a model loaded with model_load. */
+int model_require_plain(const Model *m, const char *what, Err *e);
+/* model_copy: dst, a new model with src's configuration and a copy of its parameters (and hash). Refuses a
+ * packed model. */
 int model_copy(const Model *src, Model *dst, Err *e);
 /* model_rehash / lora_rehash: recompute the weight hash after the parameters changed. model_load, lora_load,
  * model_init_random, lora_init, model_permute_units and model_slice call them; code that edits parameters

@@ -30,6 +30,7 @@ static int check_perm(const int *perm, int n, const char *what, int l, Err *e) {
 
 int model_permute_units(Model *m, int l, const int *attn_perm, const int *ffn_perm, Err *e) {
     const ModelConfig *c = &m->cfg;
+    if (model_require_plain(m, "permuting units", e)) return -1;
     if (l < 0 || l >= c->n_layers) return err_set(e, "permute: layer %d outside 0..%d", l, c->n_layers - 1);
     if (attn_perm && check_perm(attn_perm, c->n_kv_heads, "attention", l, e)) return -1;
     if (ffn_perm && check_perm(ffn_perm, c->ffn_dim, "FFN", l, e)) return -1;
@@ -57,6 +58,8 @@ int model_permute_units(Model *m, int l, const int *attn_perm, const int *ffn_pe
 
 int model_slice(const Model *src, int attn_units, int ffn_units, Model *dst, Err *e) {
     const ModelConfig *c = &src->cfg;
+    memset(dst, 0, sizeof *dst);
+    if (model_require_plain(src, "slicing a model", e)) return -1;
     if (attn_units < 1 || attn_units > c->n_kv_heads || ffn_units < 1 || ffn_units > c->ffn_dim)
         return err_set(e, "slice: %d attention / %d FFN units, the model has %d / %d", attn_units, ffn_units,
                        c->n_kv_heads, c->ffn_dim);

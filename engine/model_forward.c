@@ -1,8 +1,11 @@
 /* model_forward: inference under an ElasticView: the KV cache, batched prefill (BLAS sgemm over all new
- * tokens) and single-token decode (sgemv), with an optional unmerged LoRA adapter, the capture of the
- * residual stream for layer-importance scores, and the classifier heads (both through the same layer loop).
- * Every linear layer reads a prefix of rows of its weight tensor (see the elastic layout in model.h), so views
- * cost no copy. */
+ * tokens) and single-token decode (the engine's own gemv and attention kernels, engine/gemv.h), with an
+ * optional unmerged LoRA adapter, the capture of the residual stream for layer-importance scores, and the
+ * classifier heads (both through the same layer loop). Every linear layer reads a prefix block of its weight
+ * tensor (see the elastic layout in model.h), so views cost no copy. The weights are an ordinary model's F32
+ * tensors or a packed model's (F32, F16 or BF16, model.h); activations, the KV cache and every accumulation are
+ * F32 in both. */
+#include "engine/gemv.h"
 #include "engine/model.h"
 #include "engine/ops.h"
 
@@ -64,25 +67,34 @@ typedef struct Scratch {
     float *g;    /* (n, ffn_dim) gate, then SwiGLU output */
     float *u;    /* (n, ffn_dim) up */
     float *lr;   /* (n, rank) LoRA intermediate */
+    float *wconv; /* (wconv_cap) a block of half-precision weights widened for sgemm (packed F16/BF16 only) */
+    size_t wconv_cap;
     int *idx;    /* (ffn_dim) selected neurons of one token */
 } Scratch;
+
+/* WCONV_ROWS: rows of a half-precision weight matrix widened per sgemm call in a prefill */
+#define WCONV_ROWS 64
 
 static int scratch_get(KVCache *c, const Model *m, const ElasticView *v, int n, Scratch *s, Err *e) {
     const ModelConfig *cf = &m->cfg;
     size_t T = (size_t)(c->len + n), nn = (size_t)n;
     size_t qd = (size_t)cf->n_heads * cf->head_dim, r = v->lora ? (size_t)v->lora->rank : 0;
-    size_t sizes[8] = {nn * cf->dim, nn * cf->dim, nn * qd, nn * qd, nn * T, nn * cf->ffn_dim, nn * cf->ffn_dim,
-                       nn * r};
+    size_t widest = (size_t)(cf->ffn_dim > cf->dim ? cf->ffn_dim : cf->dim);
+    if (qd > widest) widest = qd;
+    size_t wconv = n > 1 && m->packed && m->packed->type != ST_F32 ? WCONV_ROWS * widest : 0;
+    size_t sizes[9] = {nn * cf->dim, nn * cf->dim, nn * qd, nn * qd, nn * T, nn * cf->ffn_dim, nn * cf->ffn_dim,
+                       nn * r, wconv};
     size_t total = (size_t)cf->ffn_dim; /* idx */
-    for (int i = 0; i < 8; i++) total += sizes[i] + 16; /* keep each buffer 64-byte aligned */
+    for (int i = 0; i < 9; i++) total += sizes[i] + 16; /* keep each buffer 64-byte aligned */
     if (total > c->work_cap) {
         free(c->work);
         c->work = aligned_alloc(64, ((total * sizeof(float) + 63) / 64) * 64);
         c->work_cap = c->work ? total : 0;
         if (!c->work) return err_set(e, "out of memory allocating %zu floats of scratch", total);
     }
-    float *p = c->work, **dst[8] = {&s->x, &s->xn, &s->q, &s->ao, &s->att, &s->g, &s->u, &s->lr};
-    for (int i = 0; i < 8; i++) {
+    float *p = c->work, **dst[9] = {&s->x, &s->xn, &s->q, &s->ao, &s->att, &s->g, &s->u, &s->lr, &s->wconv};
+    s->wconv_cap = wconv;
+    for (int i = 0; i < 9; i++) {
         *dst[i] = p;
         p += (sizes[i] + 15) / 16 * 16;
     }
@@ -90,7 +102,65 @@ static int scratch_get(KVCache *c, const Model *m, const ElasticView *v, int n, 
     return 0;
 }
 
-/* ---- linear layers with an optional unmerged LoRA term ---- */
+/* ---- weight matrices and linear layers ---- */
+
+/* A weight matrix as the forward pass reads it: logically (out, in); memory holds rows of outputs ((out, ld),
+ * trans = 0), or rows of inputs ((in, ld), trans = 1: an ordinary model's o_proj and down_proj, held
+ * transposed in the training layout). */
+typedef struct WMat {
+    const void *p;
+    StDtype type;
+    int ld;
+    int trans;
+} WMat;
+
+enum { M_Q, M_K, M_V, M_O, M_GATE, M_UP, M_DOWN };
+
+/* layer_mat: matrix `which` of layer l, from the packed weights or the F32 tensors */
+static WMat layer_mat(const Model *m, int l, int which) {
+    const ModelConfig *c = &m->cfg;
+    int d = c->dim, qd = c->n_heads * c->head_dim, f = c->ffn_dim;
+    if (m->packed) {
+        const PackedLayer *L = &m->packed->layer[l];
+        StDtype t = m->packed->type;
+        const void *p[7] = {L->wq, L->wk, L->wv, L->wo, L->w_gate, L->w_up, L->w_down};
+        return (WMat){p[which], t, which == M_O ? qd : which == M_DOWN ? f : d, 0};
+    }
+    const LayerWeights *W = &m->w.layer[l];
+    const float *p[7] = {W->wq, W->wk, W->wv, W->wo_t, W->w_gate, W->w_up, W->w_down_t};
+    return (WMat){p[which], ST_F32, d, which == M_O || which == M_DOWN};
+}
+
+/* head_mat: the LM head (vocab_size, dim) */
+static WMat head_mat(const Model *m) {
+    if (m->packed) return (WMat){m->packed->lm_head, m->packed->type, m->cfg.dim, 0};
+    return (WMat){m->w.lm_head, ST_F32, m->cfg.dim, 0};
+}
+
+/* linear: out (n, rows) = x (n, k) . W[:rows, :k]^T, or out += when accumulate. F32 weights go to BLAS (sgemm, or
+ * sgemv for one token: as fast as the engine's own kernels on this layout); one token over half-precision weights
+ * runs the engine's gemv kernels, several widen blocks of them for sgemm (matmul_nt_typed). */
+static void linear(float *out, const float *x, WMat W, int n, int k, int rows, int accumulate, const Scratch *s) {
+    if (W.trans)
+        matmul_nn(out, x, k, W.p, W.ld, n, k, rows, accumulate); /* F32 only: packed matrices are never trans */
+    else
+        matmul_nt_typed(out, x, W.p, W.type, n, k, rows, W.ld, accumulate, s->wconv, s->wconv_cap);
+}
+
+/* embed: x (n, dim) = the embeddings of tokens */
+static void embed(const Model *m, float *x, const int *tokens, int n) {
+    int d = m->cfg.dim;
+    if (!m->packed) {
+        embedding_forward(x, m->w.tok_emb, tokens, n, d);
+        return;
+    }
+    size_t es = st_dtype_size(m->packed->type);
+    for (int i = 0; i < n; i++)
+        wtype_to_f32(x + (size_t)i * d, (const char *)m->packed->tok_emb + (size_t)tokens[i] * d * es,
+                     m->packed->type, d, 1, d);
+}
+
+/* ---- the unmerged LoRA term ---- */
 
 /* lora_add: y (n, rows) += scale * (x (n, in_used) . A[:, :in_used]^T) . B[:rows]^T, A (r, in_full), B (out, r). */
 static void lora_add(float *y, const float *x, const float *A, const float *B, int n, int in_used, int in_full,
@@ -114,19 +184,28 @@ static void attention_block(const Model *m, const ElasticView *v, int l, KVCache
     float *kc = c->k[l] + (size_t)pos0 * kd, *vc = c->v[l] + (size_t)pos0 * kd;
 
     rmsnorm_forward(s->xn, NULL, s->x, W->attn_norm, n, d, cf->norm_eps);
-    matmul_nt(s->q, s->xn, W->wq, n, d, qd, d, 0);   /* (n, qd) */
-    matmul_nt(kc, s->xn, W->wk, n, d, kd, d, 0);     /* (n, kd) written into the cache */
-    matmul_nt(vc, s->xn, W->wv, n, d, kd, d, 0);
+    linear(s->q, s->xn, layer_mat(m, l, M_Q), n, d, qd, 0, s); /* (n, qd) */
+    linear(kc, s->xn, layer_mat(m, l, M_K), n, d, kd, 0, s);   /* (n, kd) written into the cache */
+    linear(vc, s->xn, layer_mat(m, l, M_V), n, d, kd, 0, s);
     if (A) {
         lora_add(s->q, s->xn, A->a_q, A->b_q, n, d, d, qd, rank, scale, s->lr);
         lora_add(kc, s->xn, A->a_k, A->b_k, n, d, d, kd, rank, scale, s->lr);
         lora_add(vc, s->xn, A->a_v, A->b_v, n, d, d, kd, rank, scale, s->lr);
     }
-    rope_forward(s->q, n, units * rep, hd, pos0, cf->rope_theta);
-    rope_forward(kc, n, units, hd, pos0, cf->rope_theta);
-    attention_forward(s->ao, s->att, s->q, c->k[l], c->v[l], n, pos0, units * rep, units, hd, 0,
-                      !cf->bidirectional);
-    matmul_nn(s->x, s->ao, qd, W->wo_t, d, n, qd, d, 1); /* x += ao (n, qd) . wo_t[:qd] (qd, d) */
+    if (pos0 + n <= m->rope_pos) { /* the model's table: the same values, without the trigonometry */
+        const float *cs = m->rope, *sn = m->rope + (size_t)m->rope_pos * (hd / 2);
+        rope_apply(s->q, n, units * rep, hd, pos0, cs, sn, 0);
+        rope_apply(kc, n, units, hd, pos0, cs, sn, 0);
+    } else {
+        rope_forward(s->q, n, units * rep, hd, pos0, cf->rope_theta);
+        rope_forward(kc, n, units, hd, pos0, cf->rope_theta);
+    }
+    if (n == 1) /* one query attends to every cached position, causal or not */
+        attention_decode(s->ao, s->att, s->q, c->k[l], c->v[l], pos0 + 1, units * rep, units, hd);
+    else
+        attention_forward(s->ao, s->att, s->q, c->k[l], c->v[l], n, pos0, units * rep, units, hd, 0,
+                          !cf->bidirectional);
+    linear(s->x, s->ao, layer_mat(m, l, M_O), n, qd, d, 1, s); /* x += ao (n, qd) . o_proj[:, :qd]^T */
     if (A) lora_add(s->x, s->ao, A->a_o, A->b_o, n, qd, qfull, d, rank, scale, s->lr);
 }
 
@@ -146,8 +225,8 @@ static int ffn_block(const Model *m, const ElasticView *v, int l, int n, Scratch
         /* a neuron subset per token: every neuron through BLAS, then each token's unselected ones zeroed before
          * the down projection (the same result as computing only the subset, at the dense rate) */
         int f = cf->ffn_dim;
-        matmul_nt(s->g, s->xn, W->w_gate, n, d, f, d, 0); /* (n, f) */
-        matmul_nt(s->u, s->xn, W->w_up, n, d, f, d, 0);
+        linear(s->g, s->xn, layer_mat(m, l, M_GATE), n, d, f, 0, s); /* (n, f) */
+        linear(s->u, s->xn, layer_mat(m, l, M_UP), n, d, f, 0, s);
         if (A) {
             lora_add(s->g, s->xn, A->a_gate, A->b_gate, n, d, d, f, rank, scale, s->lr);
             lora_add(s->u, s->xn, A->a_up, A->b_up, n, d, d, f, rank, scale, s->lr);
@@ -170,20 +249,20 @@ static int ffn_block(const Model *m, const ElasticView *v, int l, int n, Scratch
             for (int t = 0; t < k; t++) keep[idx[t]] = 1.0f;
             for (int j = 0; j < f; j++) h[j] *= keep[j];
         }
-        matmul_nn(s->x, s->g, f, W->w_down_t, d, n, f, d, 1); /* x += h (n, f) . down_t (f, d) */
+        linear(s->x, s->g, layer_mat(m, l, M_DOWN), n, f, d, 1, s); /* x += h (n, f) . down_proj^T */
         if (A) lora_add(s->x, s->g, A->a_down, A->b_down, n, f, cf->ffn_dim, d, rank, scale, s->lr);
         return 0;
     }
     int f = L->ffn_units;
     if (f == 0) return 0;
-    matmul_nt(s->g, s->xn, W->w_gate, n, d, f, d, 0); /* (n, f) */
-    matmul_nt(s->u, s->xn, W->w_up, n, d, f, d, 0);
+    linear(s->g, s->xn, layer_mat(m, l, M_GATE), n, d, f, 0, s); /* (n, f) */
+    linear(s->u, s->xn, layer_mat(m, l, M_UP), n, d, f, 0, s);
     if (A) {
         lora_add(s->g, s->xn, A->a_gate, A->b_gate, n, d, d, f, rank, scale, s->lr);
         lora_add(s->u, s->xn, A->a_up, A->b_up, n, d, d, f, rank, scale, s->lr);
     }
     swiglu_forward(s->g, s->g, s->u, (size_t)n * f);
-    matmul_nn(s->x, s->g, f, W->w_down_t, d, n, f, d, 1); /* x += h (n, f) . down_t[:f] (f, d) */
+    linear(s->x, s->g, layer_mat(m, l, M_DOWN), n, f, d, 1, s); /* x += h (n, f) . down_proj[:, :f]^T */
     if (A) lora_add(s->x, s->g, A->a_down, A->b_down, n, f, cf->ffn_dim, d, rank, scale, s->lr);
     return 0;
 }
@@ -221,7 +300,7 @@ static int forward_layers(const Model *m, const ElasticView *v, KVCache *c, cons
     const ModelConfig *cf = &m->cfg;
     if (prefill_check(m, v, c, tokens, n, e) || scratch_get(c, m, v, n, s, e)) return -1;
     size_t plane = (size_t)n * cf->dim;
-    embedding_forward(s->x, m->w.tok_emb, tokens, n, cf->dim);
+    embed(m, s->x, tokens, n);
     if (res) memcpy(res, s->x, sizeof(float) * plane);
     for (int l = 0; l < cf->n_layers; l++) {
         const LayerView *L = &v->layer[l];
@@ -245,12 +324,12 @@ int model_prefill(const Model *m, const ElasticView *v, KVCache *c, const int *t
     int d = cf->dim;
     if (logits) {
         rmsnorm_forward(s.xn, NULL, s.x, m->w.final_norm, n, d, cf->norm_eps);
-        matmul_nt(logits, s.xn, m->w.lm_head, n, d, cf->vocab_size, d, 0);
+        linear(logits, s.xn, head_mat(m), n, d, cf->vocab_size, 0, &s);
         if (last_logits) memcpy(last_logits, logits + (size_t)(n - 1) * cf->vocab_size,
                                 sizeof(float) * (size_t)cf->vocab_size);
     } else if (last_logits) {
         rmsnorm_forward(s.xn, NULL, s.x + (size_t)(n - 1) * d, m->w.final_norm, 1, d, cf->norm_eps);
-        matmul_nt(last_logits, s.xn, m->w.lm_head, 1, d, cf->vocab_size, d, 0);
+        linear(last_logits, s.xn, head_mat(m), 1, d, cf->vocab_size, 0, &s);
     }
     return 0;
 }

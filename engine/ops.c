@@ -1,6 +1,7 @@
 /* ops: numeric kernels on float arrays (see ops.h). Matrix products are BLAS calls; the rest is plain C that
  * the compiler vectorises. Forward and backward kernels of an op sit side by side. */
 #include "engine/ops.h"
+#include "engine/gemv.h"
 
 #include <cblas.h>
 #include <math.h>
@@ -19,6 +20,28 @@ void matmul_nt(float *out, const float *x, const float *w, int n, int k, int m, 
         cblas_sgemv(CblasRowMajor, CblasNoTrans, m, k, 1.0f, w, ldw, x, 1, beta, out, 1);
     else
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, m, k, 1.0f, x, k, w, ldw, beta, out, m);
+}
+
+void matmul_nt_typed(float *out, const float *x, const void *w, StDtype t, int n, int k, int m, int ldw,
+                     int accumulate, float *scratch, size_t scratch_cap) {
+    if (t == ST_F32) {
+        matmul_nt(out, x, w, n, k, m, ldw, accumulate);
+        return;
+    }
+    if (n <= 0 || m <= 0) return;
+    if (n == 1 || k <= 0) {
+        gemv_rows(out, w, t, ldw, x, m, k, accumulate);
+        return;
+    }
+    int rows = (int)(scratch_cap / (size_t)k);
+    if (rows > m) rows = m;
+    size_t es = st_dtype_size(t);
+    for (int j0 = 0; j0 < m; j0 += rows) {
+        int r = m - j0 < rows ? m - j0 : rows;
+        wtype_to_f32(scratch, (const char *)w + (size_t)j0 * ldw * es, t, ldw, r, k); /* (r, k) */
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, r, k, 1.0f, x, k, scratch, k,
+                    accumulate ? 1.0f : 0.0f, out + j0, m);
+    }
 }
 
 void matmul_nn(float *out, const float *x, int ldx, const float *w, int ldw, int n, int k, int m, int accumulate) {

@@ -6,9 +6,16 @@
 
 #include <stddef.h>
 
+#include "engine/dtype.h"
+
 /* matmul_nt: out (n, m) = x (n, k) . w^T where w is (m, k) with row stride ldw (a row prefix of a larger matrix).
  * accumulate: out += instead of out =. Uses sgemv when n == 1. */
 void matmul_nt(float *out, const float *x, const float *w, int n, int k, int m, int ldw, int accumulate);
+/* matmul_nt_typed: matmul_nt for weights w (m, k; row stride ldw) of element type t, n >= 1. F32 is matmul_nt;
+ * F16 and BF16 are widened to F32 a block of rows at a time into scratch (scratch_cap floats, at least k) and
+ * multiplied with sgemm (a single row with gemv_rows): BLAS rate, memory of one block. */
+void matmul_nt_typed(float *out, const float *x, const void *w, StDtype t, int n, int k, int m, int ldw,
+                     int accumulate, float *scratch, size_t scratch_cap);
 /* matmul_nn: out (n, m) = x (n, k) . w where w is (k, m) with row stride ldw; accumulate as above. */
 void matmul_nn(float *out, const float *x, int ldx, const float *w, int ldw, int n, int k, int m, int accumulate);
 

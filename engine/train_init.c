@@ -141,6 +141,7 @@ static int trainer_setup(Trainer *t, int lora_rank, Err *e) {
 }
 
 static int common_checks(Model *m, const TrainConfig *cfg, Err *e) {
+    if (model_require_plain(m, "training", e)) return -1;
     if (train_config_check(cfg, e) != 0) return -1;
     if (cfg->seq > m->cfg.max_seq)
         return err_set(e, "train config: seq %d exceeds the model context %d", cfg->seq, m->cfg.max_seq);

@@ -179,8 +179,22 @@ TEST(cli_logits_and_generate_match_library) {
     strcat(want, "\n");
     CHECK(test_cli(&out, "generate --model %s --tokens 3,17,0 --max-new 10", dir) == 0);
     CHECK_MSG(!strncmp(out, want, strlen(want)), "got %s want %s", out, want);
-    /* then its speed (stderr): the prompt's 3 tokens and the 9 decode steps after the first token */
-    CHECK_MSG(strstr(out, "generate: prefill 3 tokens in ") && strstr(out, "; decode 9 tokens in "), "%s", out);
+    /* then how the weights are held (the file's F32, read in place by default) and the speed (stderr): the
+     * prompt's 3 tokens and the 9 decode steps after the first token */
+    CHECK_MSG(strstr(out, "generate: weights F32 (in place); prefill 3 tokens in ") &&
+                  strstr(out, "; decode 9 tokens in "), "%s", out);
+    free(out);
+    /* every holding gives the same tokens here (F16 rounding is far below this model's logit gaps) */
+    const char *holds[] = {"plain", "f32", "f16", "bf16"}, *says[] = {"F32 (plain)", "F32 (in place)", "F16 (converted)",
+                                                                    "BF16 (converted)"};
+    for (int h = 0; h < 4; h++) {
+        CHECK(test_cli(&out, "generate --model %s --tokens 3,17,0 --max-new 10 --weights %s", dir, holds[h]) == 0);
+        CHECK_MSG(strstr(out, says[h]), "%s: %s", holds[h], out);
+        if (h < 2) CHECK_MSG(!strncmp(out, want, strlen(want)), "%s: got %s want %s", holds[h], out, want);
+        free(out);
+    }
+    CHECK(test_cli(&out, "generate --model %s --tokens 3,17,0 --weights f8", dir) != 0);
+    CHECK_MSG(strstr(out, "--weights f8: expected plain, stored, f32, f16 or bf16"), "%s", out);
     free(out);
     /* with a tokenizer: text in, text out (BOS from the tokenizer is prepended) */
     char *pieces[40];

@@ -1,0 +1,216 @@
+/* gemv: matrix-vector kernels over F32 / F16 / BF16 weights with run-time instruction-set dispatch (see gemv.h).
+ * Each instruction set has the same four kernels: rows (y = W x), dot, axpy and the widening of a block; the portable
+ * C set is the reference. The half-precision loads widen to F32 in registers: memory holds the weights at 2 bytes
+ * each, which is what a decode step is limited by. */
+#include "engine/gemv.h"
+#include "engine/dtype.h"
+
+#include <immintrin.h>
+#include <math.h>
+#include <string.h>
+
+/* ---- portable C: the reference ---- */
+
+static inline float load1(const void *W, StDtype t, size_t i) {
+    if (t == ST_F32) return ((const float *)W)[i];
+    if (t == ST_F16) return f16_to_f32(((const uint16_t *)W)[i]);
+    return bf16_to_f32(((const uint16_t *)W)[i]);
+}
+
+static void rows_scalar(float *y, const void *W, StDtype t, int ldw, const float *x, int m, int k, int acc) {
+    for (int i = 0; i < m; i++) {
+        float s = 0.0f;
+        size_t r = (size_t)i * ldw;
+        for (int j = 0; j < k; j++) s += load1(W, t, r + j) * x[j];
+        y[i] = acc ? y[i] + s : s;
+    }
+}
+
+static float dot_scalar(const float *a, const float *b, int n) {
+    float s = 0.0f;
+    for (int i = 0; i < n; i++) s += a[i] * b[i];
+    return s;
+}
+
+static void axpy_scalar(float *y, float a, const float *x, int n) {
+    for (int i = 0; i < n; i++) y[i] += a * x[i];
+}
+
+static void convert_scalar(float *out, const void *W, StDtype t, int ldw, int rows, int cols) {
+    for (int i = 0; i < rows; i++)
+        for (int j = 0; j < cols; j++) out[(size_t)i * cols + j] = load1(W, t, (size_t)i * ldw + j);
+}
+
+/* ---- SIMD kernels, one set per vector width ----
+ * KERNELS(SFX, TARGET, V, W, LD32, LD16, LDBF, FMA, ZERO, SET1, HSUM, STOREF) defines rows_SFX, dot_SFX, axpy_SFX
+ * and convert_SFX for vectors V of W floats: LD32/LD16/LDBF load W elements of each type as floats. Row products
+ * take 4 rows at a time, each with two accumulators (8 independent FMA chains). Tails (k not a multiple of W) run
+ * the scalar code. */
+#define KERNELS(SFX, TARGET, V, W, LD32, LD16, LDBF, FMA, ZERO, SET1, HSUM, STOREF)                              \
+    __attribute__((target(TARGET))) static inline V load_##SFX(const void *p, StDtype t, size_t i) {            \
+        if (t == ST_F32) return LD32((const float *)p + i);                                                        \
+        if (t == ST_F16) return LD16((const uint16_t *)p + i);                                                     \
+        return LDBF((const uint16_t *)p + i);                                                                      \
+    }                                                                                                              \
+    __attribute__((target(TARGET))) static void rows_##SFX(float *y, const void *Wm, StDtype t, int ldw,         \
+                                                           const float *x, int m, int k, int acc) {              \
+        int kv = k / (2 * W) * (2 * W), i = 0;                                                                     \
+        for (; i + 4 <= m; i += 4) {                                                                               \
+            size_t r0 = (size_t)i * ldw, r1 = r0 + ldw, r2 = r1 + ldw, r3 = r2 + ldw;                              \
+            V a0 = ZERO(), a1 = ZERO(), a2 = ZERO(), a3 = ZERO(), b0 = ZERO(), b1 = ZERO(), b2 = ZERO(),           \
+              b3 = ZERO();                                                                                         \
+            for (int j = 0; j < kv; j += 2 * W) {                                                                  \
+                V x0 = LD32(x + j), x1 = LD32(x + j + W);                                                          \
+                a0 = FMA(load_##SFX(Wm, t, r0 + j), x0, a0);                                                       \
+                a1 = FMA(load_##SFX(Wm, t, r1 + j), x0, a1);                                                       \
+                a2 = FMA(load_##SFX(Wm, t, r2 + j), x0, a2);                                                       \
+                a3 = FMA(load_##SFX(Wm, t, r3 + j), x0, a3);                                                       \
+                b0 = FMA(load_##SFX(Wm, t, r0 + j + W), x1, b0);                                                   \
+                b1 = FMA(load_##SFX(Wm, t, r1 + j + W), x1, b1);                                                   \
+                b2 = FMA(load_##SFX(Wm, t, r2 + j + W), x1, b2);                                                   \
+                b3 = FMA(load_##SFX(Wm, t, r3 + j + W), x1, b3);                                                   \
+            }                                                                                                      \
+            float s[4] = {HSUM(a0 + b0), HSUM(a1 + b1), HSUM(a2 + b2), HSUM(a3 + b3)};                              \
+            size_t rr[4] = {r0, r1, r2, r3};                                                                       \
+            for (int q = 0; q < 4; q++) {                                                                          \
+                for (int j = kv; j < k; j++) s[q] += load1(Wm, t, rr[q] + j) * x[j];                               \
+                y[i + q] = acc ? y[i + q] + s[q] : s[q];                                                           \
+            }                                                                                                      \
+        }                                                                                                          \
+        for (; i < m; i++) {                                                                                       \
+            size_t r = (size_t)i * ldw;                                                                            \
+            V a = ZERO();                                                                                          \
+            int j = 0;                                                                                             \
+            for (; j + W <= k; j += W) a = FMA(load_##SFX(Wm, t, r + j), LD32(x + j), a);                          \
+            float s = HSUM(a);                                                                                     \
+            for (; j < k; j++) s += load1(Wm, t, r + j) * x[j];                                                    \
+            y[i] = acc ? y[i] + s : s;                                                                             \
+        }                                                                                                          \
+    }                                                                                                              \
+    __attribute__((target(TARGET))) static float dot_##SFX(const float *a, const float *b, int n) {               \
+        V s = ZERO();                                                                                              \
+        int i = 0;                                                                                                 \
+        for (; i + W <= n; i += W) s = FMA(LD32(a + i), LD32(b + i), s);                                           \
+        float r = HSUM(s);                                                                                         \
+        for (; i < n; i++) r += a[i] * b[i];                                                                       \
+        return r;                                                                                                  \
+    }                                                                                                              \
+    __attribute__((target(TARGET))) static void axpy_##SFX(float *y, float a, const float *x, int n) {            \
+        V av = SET1(a);                                                                                            \
+        int i = 0;                                                                                                 \
+        for (; i + W <= n; i += W) STOREF(y + i, FMA(av, LD32(x + i), LD32(y + i)));                              \
+        for (; i < n; i++) y[i] += a * x[i];                                                                       \
+    }                                                                                                              \
+    __attribute__((target(TARGET))) static void convert_##SFX(float *out, const void *Wm, StDtype t, int ldw,    \
+                                                              int rows, int cols) {                              \
+        int cv = cols / W * W;                                                                                     \
+        for (int i = 0; i < rows; i++) {                                                                           \
+            size_t r = (size_t)i * ldw;                                                                            \
+            float *o = out + (size_t)i * cols;                                                                     \
+            for (int j = 0; j < cv; j += W) STOREF(o + j, load_##SFX(Wm, t, r + j));                               \
+            for (int j = cv; j < cols; j++) o[j] = load1(Wm, t, r + j);                                            \
+        }                                                                                                          \
+    }
+
+/* AVX-512F: 16 floats per vector */
+#define LD32_512(p) _mm512_loadu_ps(p)
+#define LD16_512(p) _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)(p)))
+#define LDBF_512(p) \
+    _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(const void *)(p))), 16))
+KERNELS(avx512, "avx512f", __m512, 16, LD32_512, LD16_512, LDBF_512, _mm512_fmadd_ps, _mm512_setzero_ps,
+        _mm512_set1_ps, _mm512_reduce_add_ps, _mm512_storeu_ps)
+
+/* AVX2 + FMA + F16C: 8 floats per vector */
+__attribute__((target("avx2,fma"))) static inline float hsum_avx2(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+#define LD32_256(p) _mm256_loadu_ps(p)
+#define LD16_256(p) _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)(p)))
+#define LDBF_256(p) \
+    _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(const void *)(p))), 16))
+KERNELS(avx2, "avx2,fma,f16c", __m256, 8, LD32_256, LD16_256, LDBF_256, _mm256_fmadd_ps, _mm256_setzero_ps,
+        _mm256_set1_ps, hsum_avx2, _mm256_storeu_ps)
+
+/* ---- dispatch ---- */
+
+typedef struct Kernels {
+    void (*rows)(float *, const void *, StDtype, int, const float *, int, int, int);
+    float (*dot)(const float *, const float *, int);
+    void (*axpy)(float *, float, const float *, int);
+    void (*convert)(float *, const void *, StDtype, int, int, int);
+} Kernels;
+
+static const Kernels g_sets[3] = {
+    {rows_scalar, dot_scalar, axpy_scalar, convert_scalar},
+    {rows_avx2, dot_avx2, axpy_avx2, convert_avx2},
+    {rows_avx512, dot_avx512, axpy_avx512, convert_avx512},
+};
+
+static int g_isa = -1; /* -1 until first use */
+
+static GemvIsa isa_supported(void) {
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f")) return GEMV_AVX512;
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c"))
+        return GEMV_AVX2;
+    return GEMV_SCALAR;
+}
+
+GemvIsa gemv_isa(void) {
+    if (g_isa < 0) g_isa = (int)isa_supported();
+    return (GemvIsa)g_isa;
+}
+
+const char *gemv_isa_name(GemvIsa isa) {
+    return isa == GEMV_AVX512 ? "avx512" : isa == GEMV_AVX2 ? "avx2" : "scalar";
+}
+
+GemvIsa gemv_isa_force(GemvIsa isa) {
+    GemvIsa best = isa_supported();
+    g_isa = (int)(isa < best ? isa : best);
+    return (GemvIsa)g_isa;
+}
+
+static const Kernels *kernels(void) { return &g_sets[gemv_isa()]; }
+
+void gemv_rows(float *y, const void *W, StDtype t, int ldw, const float *x, int m, int k, int accumulate) {
+    if (m <= 0) return;
+    kernels()->rows(y, W, t, ldw, x, m, k < 0 ? 0 : k, accumulate);
+}
+
+void wtype_to_f32(float *out, const void *W, StDtype t, int ldw, int rows, int cols) {
+    if (rows > 0 && cols > 0) kernels()->convert(out, W, t, ldw, rows, cols);
+}
+
+void f32_to_wtype(void *out, StDtype t, const float *x, size_t n) {
+    if (t == ST_F32) {
+        memcpy(out, x, n * sizeof(float));
+        return;
+    }
+    uint16_t *o = out;
+    for (size_t i = 0; i < n; i++) o[i] = t == ST_F16 ? f32_to_f16(x[i]) : f32_to_bf16(x[i]);
+}
+
+void attention_decode(float *out, float *scores, const float *q, const float *k, const float *v, int T, int n_q,
+                      int n_kv, int head_dim) {
+    const Kernels *K = kernels();
+    int rep = n_q / n_kv, ks = n_kv * head_dim;
+    float scale = 1.0f / sqrtf((float)head_dim);
+    for (int h = 0; h < n_q; h++) {
+        int g = h / rep;
+        const float *qh = q + (size_t)h * head_dim;
+        const float *kg = k + (size_t)g * head_dim, *vg = v + (size_t)g * head_dim;
+        float *oh = out + (size_t)h * head_dim, mx = -INFINITY, sum = 0.0f;
+        for (int t = 0; t < T; t++) {
+            scores[t] = scale * K->dot(qh, kg + (size_t)t * ks, head_dim);
+            if (scores[t] > mx) mx = scores[t];
+        }
+        for (int t = 0; t < T; t++) sum += scores[t] = expf(scores[t] - mx);
+        float inv = 1.0f / sum;
+        memset(oh, 0, sizeof(float) * (size_t)head_dim);
+        for (int t = 0; t < T; t++) K->axpy(oh, scores[t] * inv, vg + (size_t)t * ks, head_dim);
+    }
+}

@@ -1,0 +1,103 @@
+/* engine/gemv.c: every instruction set's kernels (as many as this CPU has) against naive double-precision
+ * references, for every weight type, prefix blocks with a leading dimension, odd sizes (vector tails) and both
+ * accumulate modes; attention_decode against attention_forward. */
+#include "engine/gemv.h"
+#include "engine/ops.h"
+#include "tests/test.h"
+
+#include <gsl/gsl_rng.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void fill(float *x, size_t n, unsigned long seed) {
+    gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
+    gsl_rng_set(r, seed);
+    for (size_t i = 0; i < n; i++) x[i] = (float)(2.0 * gsl_rng_uniform(r) - 1.0);
+    gsl_rng_free(r);
+}
+
+/* weights of type t (rows, ld) from F32 values; back holds the exact values the typed weights represent */
+static void *typed(StDtype t, const float *w, size_t n, float *back) {
+    void *p = malloc(n * st_dtype_size(t));
+    f32_to_wtype(p, t, w, n);
+    wtype_to_f32(back, p, t, (int)n, 1, (int)n);
+    return p;
+}
+
+TEST(gemv_kernels_match_the_reference_for_every_isa_and_type) {
+    GemvIsa best = gemv_isa_force(GEMV_AVX512);
+    int shapes[][4] = {{1, 1, 1, 1}, {3, 5, 7, 9}, {4, 16, 4, 16}, {9, 37, 11, 41}, {13, 64, 17, 80}, {64, 256, 96, 256}};
+    int checked = 0;
+    for (int isa = GEMV_SCALAR; isa <= (int)best; isa++) {
+        CHECK(gemv_isa_force((GemvIsa)isa) == (GemvIsa)isa);
+        for (int dt = ST_F32; dt <= ST_BF16; dt++)
+            for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+                int m = shapes[s][0], k = shapes[s][1], rows = shapes[s][2], ld = shapes[s][3];
+                /* W (R, ld): the product reads W[:m, :k] */
+                int R = m > rows ? m : rows;
+                size_t n = (size_t)R * ld + (size_t)k * ld;
+                float *w = malloc(n * sizeof *w), *wb = malloc(n * sizeof *wb), x[300], y[300];
+                fill(w, n, 10 + s);
+                fill(x, 300, 20 + s);
+                void *W = typed((StDtype)dt, w, n, wb);
+                for (int acc = 0; acc < 2; acc++) {
+                    for (int i = 0; i < 300; i++) y[i] = 0.25f;
+                    gemv_rows(y, W, (StDtype)dt, ld, x, m, k, acc);
+                    for (int i = 0; i < m; i++) {
+                        double ref = acc ? 0.25 : 0.0;
+                        for (int j = 0; j < k; j++) ref += (double)wb[(size_t)i * ld + j] * x[j];
+                        CHECK_NEAR(y[i], ref, 1e-4 * (1 + sqrt(k)));
+                    }
+                    CHECK(y[m] == 0.25f); /* nothing written past m */
+                    checked++;
+                }
+                /* conversion of a prefix block is exact */
+                float *blk = malloc((size_t)m * k * sizeof *blk);
+                wtype_to_f32(blk, W, (StDtype)dt, ld, m, k);
+                for (int i = 0; i < m; i++)
+                    for (int j = 0; j < k; j++) CHECK(blk[(size_t)i * k + j] == wb[(size_t)i * ld + j]);
+                free(blk), free(W), free(w), free(wb);
+            }
+    }
+    gemv_isa_force(best);
+    CHECK(gemv_isa() == best);
+    CHECK(checked >= 2 * 3 * 6);
+}
+
+TEST(gemv_half_types_round_to_nearest) {
+    float x[6] = {1.0f, 1.0f + 1.0f / 2048, 1.0f + 3.0f / 2048, 65520.0f, 1e-8f, -2.5f}, back[6];
+    uint16_t h[6];
+    f32_to_wtype(h, ST_F16, x, 6);
+    wtype_to_f32(back, h, ST_F16, 6, 1, 6);
+    CHECK(back[0] == 1.0f);
+    CHECK(back[1] == 1.0f);                 /* a tie rounds to even */
+    CHECK(back[2] == 1.0f + 4.0f / 2048);   /* a tie rounds to even (up) */
+    CHECK(isinf(back[3]));                  /* past the largest half */
+    CHECK(back[4] == 0.0f);
+    CHECK(back[5] == -2.5f);
+    float y[3] = {1.0f + 1.0f / 256, 1.0f + 3.0f / 256, 3.0e38f}, yb[3];
+    f32_to_wtype(h, ST_BF16, y, 3);
+    wtype_to_f32(yb, h, ST_BF16, 3, 1, 3);
+    CHECK(yb[0] == 1.0f);                   /* bf16 keeps 7 mantissa bits: a tie to even */
+    CHECK(yb[1] == 1.0f + 4.0f / 256);
+    CHECK(fabsf(yb[2] - 3.0e38f) < 3.0e36f);
+}
+
+TEST(gemv_attention_decode_matches_attention_forward) {
+    GemvIsa best = gemv_isa();
+    int n_q = 6, n_kv = 3, hd = 20, T = 13; /* GQA, a head size with a vector tail */
+    float *q = malloc(sizeof(float) * n_q * hd), *k = malloc(sizeof(float) * T * n_kv * hd);
+    float *v = malloc(sizeof(float) * T * n_kv * hd), ref[120], out[120], att[64], sc[64];
+    fill(q, (size_t)n_q * hd, 1);
+    fill(k, (size_t)T * n_kv * hd, 2);
+    fill(v, (size_t)T * n_kv * hd, 3);
+    attention_forward(ref, att, q, k, v, 1, T - 1, n_q, n_kv, hd, 0, 1);
+    for (int isa = GEMV_SCALAR; isa <= (int)best; isa++) {
+        gemv_isa_force((GemvIsa)isa);
+        attention_decode(out, sc, q, k, v, T, n_q, n_kv, hd);
+        for (int i = 0; i < n_q * hd; i++) CHECK_NEAR(out[i], ref[i], 1e-5);
+    }
+    gemv_isa_force(best);
+    free(q), free(k), free(v);
+}
