@@ -134,6 +134,77 @@ __attribute__((target("avx2,fma"))) static inline float hsum_avx2(__m256 v) {
 KERNELS(avx2, "avx2,fma,f16c", __m256, 8, LD32_256, LD16_256, LDBF_256, _mm256_fmadd_ps, _mm256_setzero_ps,
         _mm256_set1_ps, hsum_avx2, _mm256_storeu_ps)
 
+/* ---- exponentials: softmax rows and SwiGLU ----
+ * exp(x) = 2^k exp(r) with k = round(x log2 e), r = x - k ln 2 (ln 2 split in two for exactness) and exp(r) on
+ * [-ln2/2, ln2/2] by the degree-7 polynomial of Cephes' expf (about 1 ulp); inputs are clamped to [-88, 88.7],
+ * below which expf's results are subnormal or zero. */
+static float softmax_exp_scalar(float *x, int n) {
+    float mx = x[0], s = 0.0f;
+    for (int i = 1; i < n; i++)
+        if (x[i] > mx) mx = x[i];
+    for (int i = 0; i < n; i++) s += x[i] = expf(x[i] - mx);
+    return s;
+}
+
+static void swiglu_scalar(float *h, const float *g, const float *u, size_t n) {
+    for (size_t i = 0; i < n; i++) h[i] = g[i] / (1.0f + expf(-g[i])) * u[i];
+}
+
+__attribute__((target("avx512f"))) static inline __m512 exp512(__m512 x) {
+    x = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(-88.0f)), _mm512_set1_ps(88.7f));
+    __m512 k = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
+                                    _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 r = _mm512_fnmadd_ps(k, _mm512_set1_ps(0.693359375f), x);
+    r = _mm512_fnmadd_ps(k, _mm512_set1_ps(-2.12194440e-4f), r);
+    __m512 p = _mm512_set1_ps(1.9875691500e-4f);
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
+    p = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
+    return _mm512_scalef_ps(p, k);
+}
+
+__attribute__((target("avx512f"))) static float softmax_exp_avx512(float *x, int n) {
+    int nv = n / 16 * 16;
+    __m512 m = _mm512_set1_ps(-INFINITY);
+    for (int i = 0; i < nv; i += 16) m = _mm512_max_ps(m, _mm512_loadu_ps(x + i));
+    float mx = _mm512_reduce_max_ps(m);
+    for (int i = nv; i < n; i++)
+        if (x[i] > mx) mx = x[i];
+    __m512 s = _mm512_setzero_ps(), mv = _mm512_set1_ps(mx);
+    for (int i = 0; i < nv; i += 16) {
+        __m512 e = exp512(_mm512_sub_ps(_mm512_loadu_ps(x + i), mv));
+        _mm512_storeu_ps(x + i, e);
+        s = _mm512_add_ps(s, e);
+    }
+    float sum = _mm512_reduce_add_ps(s);
+    if (nv < n) { /* the tail through the same polynomial, masked */
+        __mmask16 k = (__mmask16)((1u << (n - nv)) - 1);
+        __m512 e = exp512(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, x + nv), mv));
+        _mm512_mask_storeu_ps(x + nv, k, e);
+        sum += _mm512_mask_reduce_add_ps(k, e);
+    }
+    return sum;
+}
+
+__attribute__((target("avx512f"))) static void swiglu_avx512(float *h, const float *g, const float *u, size_t n) {
+    size_t nv = n / 16 * 16;
+    __m512 one = _mm512_set1_ps(1.0f);
+    for (size_t i = 0; i < nv; i += 16) {
+        __m512 gv = _mm512_loadu_ps(g + i);
+        __m512 sg = _mm512_div_ps(gv, _mm512_add_ps(one, exp512(_mm512_sub_ps(_mm512_setzero_ps(), gv))));
+        _mm512_storeu_ps(h + i, _mm512_mul_ps(sg, _mm512_loadu_ps(u + i)));
+    }
+    if (nv < n) {
+        __mmask16 k = (__mmask16)((1u << (n - nv)) - 1);
+        __m512 gv = _mm512_maskz_loadu_ps(k, g + nv);
+        __m512 sg = _mm512_div_ps(gv, _mm512_add_ps(one, exp512(_mm512_sub_ps(_mm512_setzero_ps(), gv))));
+        _mm512_mask_storeu_ps(h + nv, k, _mm512_mul_ps(sg, _mm512_maskz_loadu_ps(k, u + nv)));
+    }
+}
+
 /* ---- dispatch ---- */
 
 typedef struct Kernels {
@@ -141,12 +212,14 @@ typedef struct Kernels {
     float (*dot)(const float *, const float *, int);
     void (*axpy)(float *, float, const float *, int);
     void (*convert)(float *, const void *, StDtype, int, int, int);
+    float (*softmax_exp)(float *, int);
+    void (*swiglu)(float *, const float *, const float *, size_t);
 } Kernels;
 
 static const Kernels g_sets[3] = {
-    {rows_scalar, dot_scalar, axpy_scalar, convert_scalar},
-    {rows_avx2, dot_avx2, axpy_avx2, convert_avx2},
-    {rows_avx512, dot_avx512, axpy_avx512, convert_avx512},
+    {rows_scalar, dot_scalar, axpy_scalar, convert_scalar, softmax_exp_scalar, swiglu_scalar},
+    {rows_avx2, dot_avx2, axpy_avx2, convert_avx2, softmax_exp_scalar, swiglu_scalar},
+    {rows_avx512, dot_avx512, axpy_avx512, convert_avx512, softmax_exp_avx512, swiglu_avx512},
 };
 
 static int g_isa = -1; /* -1 until first use */
@@ -194,6 +267,10 @@ void f32_to_wtype(void *out, StDtype t, const float *x, size_t n) {
     for (size_t i = 0; i < n; i++) o[i] = t == ST_F16 ? f32_to_f16(x[i]) : f32_to_bf16(x[i]);
 }
 
+float softmax_exp(float *x, int n) { return n > 0 ? kernels()->softmax_exp(x, n) : 0.0f; }
+
+void swiglu_kernel(float *h, const float *g, const float *u, size_t n) { kernels()->swiglu(h, g, u, n); }
+
 void attention_decode(float *out, float *scores, const float *q, const float *k, const float *v, int T, int n_q,
                       int n_kv, int head_dim) {
     const Kernels *K = kernels();
@@ -203,13 +280,9 @@ void attention_decode(float *out, float *scores, const float *q, const float *k,
         int g = h / rep;
         const float *qh = q + (size_t)h * head_dim;
         const float *kg = k + (size_t)g * head_dim, *vg = v + (size_t)g * head_dim;
-        float *oh = out + (size_t)h * head_dim, mx = -INFINITY, sum = 0.0f;
-        for (int t = 0; t < T; t++) {
-            scores[t] = scale * K->dot(qh, kg + (size_t)t * ks, head_dim);
-            if (scores[t] > mx) mx = scores[t];
-        }
-        for (int t = 0; t < T; t++) sum += scores[t] = expf(scores[t] - mx);
-        float inv = 1.0f / sum;
+        float *oh = out + (size_t)h * head_dim;
+        for (int t = 0; t < T; t++) scores[t] = scale * K->dot(qh, kg + (size_t)t * ks, head_dim);
+        float inv = 1.0f / K->softmax_exp(scores, T);
         memset(oh, 0, sizeof(float) * (size_t)head_dim);
         for (int t = 0; t < T; t++) K->axpy(oh, scores[t] * inv, vg + (size_t)t * ks, head_dim);
     }

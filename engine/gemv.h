@@ -1,5 +1,6 @@
-/* gemv: the engine's own matrix-vector kernels, for the single-token products of decode over half-precision
- * weights, which BLAS cannot read, and the attention of one query token. Weights are F32, F16 (IEEE binary16) or BF16, row-major
+/* gemv: the engine's own vector kernels: matrix-vector products for the single-token products of decode over
+ * half-precision weights, which BLAS cannot read, the attention of one query token, and the exponentials of
+ * softmax and SwiGLU. Weights are F32, F16 (IEEE binary16) or BF16, row-major
  * with a leading dimension, read as a prefix block (the elastic layout, model.h); inputs, outputs and every
  * accumulation are F32. One implementation per instruction set, chosen at run time: AVX-512F, AVX2 with FMA and
  * F16C, and portable C (the reference the others are tested against); gemv_isa_force restricts the choice for
@@ -31,6 +32,12 @@ void gemv_rows(float *y, const void *W, StDtype t, int ldw, const float *x, int 
 void wtype_to_f32(float *out, const void *W, StDtype t, int ldw, int rows, int cols);
 /* f32_to_wtype: out (n) of type t = x (n) rounded to nearest even (F16 overflows to infinity, as f32_to_f16). */
 void f32_to_wtype(void *out, StDtype t, const float *x, size_t n);
+
+/* softmax_exp: x (n) = exp(x - max(x)), returning the sum of the results (n >= 1; 0 for n = 0): the softmax
+ * before its division. The vector version agrees with expf within 2 ulp. */
+float softmax_exp(float *x, int n);
+/* swiglu_kernel: h (n) = silu(g) u = g / (1 + exp(-g)) u; h may be g or u. */
+void swiglu_kernel(float *h, const float *g, const float *u, size_t n);
 
 /* attention_decode: one query token of grouped-query attention over T cached positions (causal: all of them).
  * q (n_q*head_dim), k and v (T, n_kv*head_dim) with rep = n_q/n_kv query heads per KV group (group-major),

@@ -1,6 +1,7 @@
-/* ops: numeric kernels on float arrays (see ops.h). Matrix products are BLAS calls; the rest is plain C that
- * the compiler vectorises. Forward and backward kernels of an op sit side by side. */
+/* ops: numeric kernels on float arrays (see ops.h). Matrix products of enough rows run the engine's AVX-512 gemm
+ * (engine/gemm.h) where the CPU has it, the rest BLAS; everything else is plain C that the compiler vectorises. Forward and backward kernels of an op sit side by side. */
 #include "engine/ops.h"
+#include "engine/gemm.h"
 #include "engine/gemv.h"
 
 #include <cblas.h>
@@ -18,7 +19,7 @@ void matmul_nt(float *out, const float *x, const float *w, int n, int k, int m, 
     float beta = accumulate ? 1.0f : 0.0f;
     if (n == 1)
         cblas_sgemv(CblasRowMajor, CblasNoTrans, m, k, 1.0f, w, ldw, x, 1, beta, out, 1);
-    else
+    else if (n < GEMM_MIN_ROWS || gemm_nt(out, m, x, k, w, ST_F32, ldw, n, k, m, accumulate))
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, m, k, 1.0f, x, k, w, ldw, beta, out, m);
 }
 
@@ -33,6 +34,7 @@ void matmul_nt_typed(float *out, const float *x, const void *w, StDtype t, int n
         gemv_rows(out, w, t, ldw, x, m, k, accumulate);
         return;
     }
+    if (!gemm_nt(out, m, x, k, w, t, ldw, n, k, m, accumulate)) return;
     int rows = (int)(scratch_cap / (size_t)k);
     if (rows > m) rows = m;
     size_t es = st_dtype_size(t);
@@ -53,7 +55,7 @@ void matmul_nn(float *out, const float *x, int ldx, const float *w, int ldw, int
     float beta = accumulate ? 1.0f : 0.0f;
     if (n == 1)
         cblas_sgemv(CblasRowMajor, CblasTrans, k, m, 1.0f, w, ldw, x, 1, beta, out, 1);
-    else
+    else if (n < GEMM_MIN_ROWS || gemm_nn(out, m, x, ldx, w, ST_F32, ldw, n, k, m, accumulate))
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, m, k, 1.0f, x, ldx, w, ldw, beta, out, m);
 }
 
@@ -174,15 +176,7 @@ void rope_apply(float *x, int n, int n_heads, int head_dim, int pos0, const floa
 /* ---- grouped-query attention, causal or bidirectional ---- */
 
 void softmax_inplace(float *x, int n) {
-    float mx = x[0];
-    for (int i = 1; i < n; i++)
-        if (x[i] > mx) mx = x[i];
-    float s = 0.0f;
-    for (int i = 0; i < n; i++) {
-        x[i] = expf(x[i] - mx);
-        s += x[i];
-    }
-    float inv = 1.0f / s;
+    float inv = 1.0f / softmax_exp(x, n);
     for (int i = 0; i < n; i++) x[i] *= inv;
 }
 
@@ -204,14 +198,19 @@ void attention_forward(float *out, float *att, const float *q, const float *k, c
             cblas_sgemv(CblasRowMajor, CblasTrans, T, head_dim, 1.0f, vg, ks, S, 1, 0.0f, oh, 1);
             continue;
         }
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, T, head_dim, scale, qh, qs, kg, ks, 0.0f, S, T);
+        /* S (n, T) = scale q_h K_g^T; the engine's gemm for enough query rows (the scale applied after) */
+        int own = n >= GEMM_MIN_ROWS && !gemm_nt(S, T, qh, qs, kg, ST_F32, ks, n, head_dim, T, 0);
+        if (!own) cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, T, head_dim, scale, qh, qs, kg, ks, 0.0f, S, T);
         for (int i = 0; i < n; i++) {
             float *row = S + (size_t)i * T;
             int valid = causal ? pos0 + i + 1 : T;
+            if (own)
+                for (int j = 0; j < valid; j++) row[j] *= scale;
             softmax_inplace(row, valid);
             for (int j = valid; j < T; j++) row[j] = 0.0f;
         }
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, head_dim, T, 1.0f, S, T, vg, ks, 0.0f, oh, qs);
+        if (!own || gemm_nn(oh, qs, S, T, vg, ST_F32, ks, n, T, head_dim, 0))
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, head_dim, T, 1.0f, S, T, vg, ks, 0.0f, oh, qs);
     }
 }
 
@@ -255,9 +254,7 @@ void attention_backward(float *dq, float *dk, float *dv, float *scratch, const f
 
 /* ---- SwiGLU ---- */
 
-void swiglu_forward(float *h, const float *g, const float *u, size_t n) {
-    for (size_t i = 0; i < n; i++) h[i] = g[i] / (1.0f + expf(-g[i])) * u[i];
-}
+void swiglu_forward(float *h, const float *g, const float *u, size_t n) { swiglu_kernel(h, g, u, n); }
 
 void swiglu_backward(float *dg, float *du, const float *dh, const float *g, const float *u, size_t n) {
     for (size_t i = 0; i < n; i++) {

@@ -1,5 +1,7 @@
 /* ops: the numeric kernels of the engine, on plain float arrays, forward and backward side by side.
- * Matrix products go through BLAS (cblas_sgemm / cblas_sgemv); everything else is written here.
+ * Matrix products of at least GEMM_MIN_ROWS rows run the engine's AVX-512 gemm when the CPU has it (twice the
+ * rate of the machine's OpenBLAS core, see engine/gemm.h), the others BLAS (cblas_sgemm / cblas_sgemv);
+ * everything else is written here.
  * Row-major throughout. Shapes are given as (rows, cols). */
 #ifndef ELMS_OPS_H
 #define ELMS_OPS_H

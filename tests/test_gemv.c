@@ -1,6 +1,7 @@
 /* engine/gemv.c: every instruction set's kernels (as many as this CPU has) against naive double-precision
  * references, for every weight type, prefix blocks with a leading dimension, odd sizes (vector tails) and both
  * accumulate modes; attention_decode against attention_forward. */
+#include "engine/gemm.h"
 #include "engine/gemv.h"
 #include "engine/ops.h"
 #include "tests/test.h"
@@ -100,4 +101,84 @@ TEST(gemv_attention_decode_matches_attention_forward) {
     }
     gemv_isa_force(best);
     free(q), free(k), free(v);
+}
+
+TEST(gemm_matches_the_reference_for_every_type_and_edge) {
+    if (!gemm_available()) SKIP("this CPU has no AVX-512: prefill uses BLAS");
+    /* (n, k, m, ldw): row blocks of 12 with a remainder, panels of 32 with a remainder, KC blocks of 256 with a
+     * remainder, inputs not a multiple of 16, a weight prefix of a wider matrix */
+    int shapes[][4] = {{1, 1, 1, 1}, {16, 16, 32, 16}, {25, 37, 45, 40}, {13, 300, 70, 310}, {40, 513, 33, 513}};
+    for (int dt = ST_F32; dt <= ST_BF16; dt++)
+        for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+            int n = shapes[s][0], k = shapes[s][1], m = shapes[s][2], ld = shapes[s][3];
+            size_t nw = (size_t)(m + 3) * ld;
+            float *w = malloc(nw * sizeof *w), *wb = malloc(nw * sizeof *wb), *x = malloc(sizeof(float) * n * k);
+            float *out = malloc(sizeof(float) * n * (m + 5));
+            fill(w, nw, 30 + s);
+            fill(x, (size_t)n * k, 40 + s);
+            void *W = typed((StDtype)dt, w, nw, wb);
+            for (int acc = 0; acc < 2; acc++) {
+                for (int i = 0; i < n * (m + 5); i++) out[i] = 0.5f;
+                CHECK(gemm_nt(out, m + 5, x, k, W, (StDtype)dt, ld, n, k, m, acc) == 0);
+                int bad = 0;
+                for (int i = 0; i < n; i++) {
+                    for (int j = 0; j < m; j++) {
+                        double ref = acc ? 0.5 : 0.0;
+                        for (int q = 0; q < k; q++) ref += (double)x[i * k + q] * wb[(size_t)j * ld + q];
+                        bad += fabs(out[i * (m + 5) + j] - ref) > 1e-4 * (1 + sqrt(k));
+                    }
+                    for (int j = m; j < m + 5; j++) bad += out[i * (m + 5) + j] != 0.5f; /* past m: untouched */
+                }
+                CHECK_MSG(bad == 0, "type %d shape %zu acc %d: %d wrong", dt, s, acc, bad);
+                /* the same product with the weights held as rows of inputs: W^T (k, ldt) */
+                int ldt = m + 2;
+                float *wt = malloc(sizeof(float) * k * ldt), *wtb = malloc(sizeof(float) * k * ldt);
+                for (int q = 0; q < k; q++)
+                    for (int j = 0; j < ldt; j++) wt[q * ldt + j] = j < m ? w[(size_t)j * ld + q] : 9.0f;
+                void *Wt = typed((StDtype)dt, wt, (size_t)k * ldt, wtb);
+                float *out2 = malloc(sizeof(float) * n * (m + 5));
+                for (int i = 0; i < n * (m + 5); i++) out2[i] = 0.5f;
+                CHECK(gemm_nn(out2, m + 5, x, k, Wt, (StDtype)dt, ldt, n, k, m, acc) == 0);
+                bad = 0;
+                for (int i = 0; i < n; i++)
+                    for (int j = 0; j < m + 5; j++)
+                        bad += fabs(out2[i * (m + 5) + j] - out[i * (m + 5) + j]) > 1e-5 * (1 + sqrt(k));
+                CHECK_MSG(bad == 0, "nn type %d shape %zu acc %d: %d differ from nt", dt, s, acc, bad);
+                free(Wt), free(wt), free(wtb), free(out2);
+            }
+            free(W), free(w), free(wb), free(x), free(out);
+        }
+}
+
+TEST(gemv_exponentials_match_libm_for_every_isa) {
+    GemvIsa best = gemv_isa();
+    float x[203], y[203], g[203], u[203], h[203];
+    fill(x, 203, 50);
+    for (int i = 0; i < 203; i++) x[i] *= 40.0f; /* [-40, 40]: exp across 115 binades */
+    x[7] = -200.0f;                              /* underflows to (near) zero */
+    fill(g, 203, 51);
+    fill(u, 203, 52);
+    for (int i = 0; i < 203; i++) g[i] *= 12.0f;
+    for (int isa = GEMV_SCALAR; isa <= (int)best; isa++) {
+        gemv_isa_force((GemvIsa)isa);
+        for (int n = 1; n <= 203; n += 101) { /* 1, 102, 203: tails of every length class */
+            memcpy(y, x, sizeof(float) * (size_t)n);
+            float mx = x[0];
+            for (int i = 1; i < n; i++) mx = x[i] > mx ? x[i] : mx;
+            double sum = softmax_exp(y, n), ref_sum = 0;
+            for (int i = 0; i < n; i++) {
+                double ref = exp((double)(x[i] - mx)); /* the float difference the kernel sees */
+                ref_sum += ref;
+                CHECK_MSG(fabs(y[i] - ref) <= 3e-7 * ref + 1e-37, "isa %d n %d i %d: %.9g vs %.9g", isa, n, i,
+                          (double)y[i], ref);
+            }
+            CHECK(fabs(sum - ref_sum) <= 1e-6 * ref_sum);
+        }
+        swiglu_kernel(h, g, u, 203);
+        for (int i = 0; i < 203; i++) {
+            double ref = g[i] / (1.0 + exp(-(double)g[i])) * u[i];
+            CHECK_NEAR(h[i], ref, 1e-6 * (1 + fabs(ref)));
+        }
+    }
+    gemv_isa_force(best);
 }

@@ -1,0 +1,35 @@
+/* gemm: the engine's own matrix-matrix product for prefill, on AVX-512. On a CPU that has it this product runs
+ * the 512-bit FMA units that the machine's OpenBLAS may not select (its core type is a setting of the machine,
+ * which the engine does not change); without AVX-512 it declines and the caller uses BLAS. Weights are F32,
+ * F16 or BF16 (widened while they are packed, so half precision costs no extra pass); x, out and every
+ * accumulation are F32.
+ *
+ * Blocking: a panel of 32 weight rows x KC inputs is packed (transposed, 16 x 16 in registers, or copied when the
+ * weights are held as rows of inputs) into a buffer on
+ * the stack that stays in L1, then multiplied with every block of up to 12 token rows (24 accumulators, the
+ * inputs broadcast straight from x). Packing reads each weight once per KC block of every call, so the product
+ * pays off only for enough token rows (GEMM_MIN_ROWS). */
+#ifndef ELMS_GEMM_H
+#define ELMS_GEMM_H
+
+#include <stdbool.h>
+
+#include "engine/dtype.h"
+
+/* the fewest token rows for which gemm_nt over F32 weights is faster than BLAS sgemm (packing is amortised over
+ * the rows; measured on this machine's core with `elms-bench engine`'s shapes: level at 4, ahead by 10% at 8);
+ * over half-precision weights it is used from 2 rows, as BLAS would need a widened copy first */
+#define GEMM_MIN_ROWS 8
+
+/* gemm_available: this CPU has AVX-512F and the kernels are not restricted below it (gemv_isa_force). */
+bool gemm_available(void);
+/* gemm_nt: out (n, m; row stride ldo) = x (n, k; row stride ldx) . W[:m, :k]^T, or out += when accumulate; W is
+ * (>= m, ldw) of type t. Returns 0, or -1 without touching out when gemm_available() is false. */
+int gemm_nt(float *out, int ldo, const float *x, int ldx, const void *W, StDtype t, int ldw, int n, int k, int m,
+            int accumulate);
+/* gemm_nn: out (n, m; row stride ldo) = x (n, k; row stride ldx) . W[:k, :m], or out += when accumulate; W is
+ * (>= k, ldw) of type t (weights held as rows of inputs). Returns as gemm_nt. */
+int gemm_nn(float *out, int ldo, const float *x, int ldx, const void *W, StDtype t, int ldw, int n, int k, int m,
+            int accumulate);
+
+#endif
