@@ -5,7 +5,8 @@
 #   make test-ubsan-clang  the same suite built by clang with UBSan incl. float-cast-overflow (installs clang)
 #   make fuzz        run every libFuzzer harness (fuzz/) for FUZZ_SECONDS each (default 60; FUZZ=NAME... for some)
 #   make fuzz-seeds  regenerate the committed seed corpora fuzz/corpus/ with the project's own writers
-#   make bench       print engine benchmark figures (asserts nothing)
+#   make bench       print engine benchmark figures and evaluation throughput (asserts nothing); B=NAME for one
+#                    benchmark of elms-bench; sh bench/compare.sh REV measures an older revision beside this one
 #   make reproduce   the main job, end to end (see README.md)
 #   make figures     the figures (results/figures/) and the generated report (results/REPORT.md) of results/elms.db
 #   make prepare     rebuild the shipped offline artefacts (models/base-elastic) from models/ and data/
@@ -49,7 +50,7 @@ DEPS_OK  := build/.deps-ok
 all: $(BIN)/elms
 
 # ---- Debian packages: checked once per build tree, installed when missing ----
-DEB_PKGS := libopenblas-dev libgsl-dev libsqlite3-dev libcjson-dev gnuplot-nox sqlite3 pkg-config
+DEB_PKGS := libopenblas-dev libgsl-dev libsqlite3-dev libcjson-dev gnuplot-nox sqlite3 pkg-config time
 deps:
 	@missing=""; for p in $(DEB_PKGS); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
@@ -158,6 +159,7 @@ fuzz-seeds: $(BIN)/elms-fuzz-seeds
 
 bench: $(BIN)/elms $(BIN)/elms-bench
 	@$(BIN)/elms-bench $(B)
+	@if [ -z "$(B)" ]; then echo; echo "== evaluation throughput (bench/eval.sh)"; sh bench/eval.sh $(BIN)/elms; fi
 
 # ---- the main job ----
 reproduce: $(BIN)/elms

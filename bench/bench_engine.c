@@ -253,6 +253,36 @@ static void bench_random(const char *name, ModelConfig c, const Limits *lim) {
     rmdir(dir);
 }
 
+/* fused_time: microseconds (median of SAMPLES) of the q, k, v and gate, up products of one layer of width d and
+ * FFN f over F16 weights stored back to back, as five products (fused = 0) or two over the concatenated rows
+ * (fused = 1), for n tokens (1: gemv, decode; more: gemm, prefill) */
+static double fused_time(int d, int f, int n, int fused) {
+    size_t nq = (size_t)3 * d * d, nf = (size_t)2 * f * d;
+    uint16_t *w = malloc((nq + nf) * sizeof *w);
+    float *x = malloc(sizeof(float) * (size_t)n * d), *y = malloc(sizeof(float) * (size_t)n * (3 * d + 2 * f));
+    for (size_t i = 0; i < nq + nf; i++) w[i] = f32_to_f16(0.01f * (float)(i % 13));
+    for (size_t i = 0; i < (size_t)n * d; i++) x[i] = 0.5f;
+    double r[SAMPLES];
+    for (int s = -1; s < SAMPLES; s++) {
+        double t0 = clock_wall_s(), t;
+        int reps = 0;
+        do {
+            if (fused) {
+                matmul_nt_typed(y, x, w, ST_F16, n, d, 3 * d, d, 0, NULL, 0);
+                matmul_nt_typed(y, x, w + nq, ST_F16, n, d, 2 * f, d, 0, NULL, 0);
+            } else {
+                for (int i = 0; i < 3; i++) matmul_nt_typed(y, x, w + (size_t)i * d * d, ST_F16, n, d, d, d, 0, NULL, 0);
+                for (int i = 0; i < 2; i++)
+                    matmul_nt_typed(y, x, w + nq + (size_t)i * f * d, ST_F16, n, d, f, d, 0, NULL, 0);
+            }
+            reps++;
+        } while ((t = clock_wall_s() - t0) < 0.05);
+        if (s >= 0) r[s] = t / reps * 1e6;
+    }
+    free(w), free(x), free(y);
+    return median(r, SAMPLES);
+}
+
 void bench_engine(void) {
     printf("OpenBLAS threads: %d; every figure is the median of %d samples\n", openblas_get_num_threads(), SAMPLES);
     Limits lim;
@@ -287,4 +317,14 @@ void bench_engine(void) {
                         .tied = true, .bos_id = -1, .eos_id = -1};
     bench_random("110M shape (random weights)", s110, &lim);
     bench_dir("stories260K", "../shared/models/stories260K", &lim);
+    if (gemm_available()) {
+        printf("\nfusing q/k/v and gate/up into one product each (F16 weights, us per layer, separate / fused):\n");
+        int shapes[2][2] = {{256, 672}, {768, 2048}};
+        for (int i = 0; i < 2; i++) {
+            int d = shapes[i][0], f = shapes[i][1];
+            printf("dim %d ffn %d: decode %.1f / %.1f; prefill of %d tokens %.0f / %.0f\n", d, f, fused_time(d, f, 1, 0),
+                   fused_time(d, f, 1, 1), PREFILL_TOKENS, fused_time(d, f, PREFILL_TOKENS, 0),
+                   fused_time(d, f, PREFILL_TOKENS, 1));
+        }
+    }
 }

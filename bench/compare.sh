@@ -6,15 +6,15 @@
 #     figure generate prints on stderr), on models/base and on random 15M- and 110M-shaped models (elms init,
 #     stored F16 like models/base);
 #   - load: a whole `elms generate --max-new 0` of one token (CPU time, peak RSS);
-#   - evaluation throughput: `elms score` of every app's test items at levels 1.0 and 0.5 (items per second).
+#   - evaluation throughput: `elms score` of every app's test items at levels 1.0 and 0.5 (bench/eval.sh).
 # Each binary runs with its own defaults: the new `elms generate` holds the weights as the file stores them,
 # in place (--weights stored); the old one converted them to F32. `elms score` runs F32 weights in both.
 # Usage: sh bench/compare.sh REV   (e.g. sh bench/compare.sh HEAD~3); SAMPLES=N (default 5), APPS="facts ..."
-# (default all six). Progress goes to stderr, the tables to stdout. Asserts nothing.
+# (default all six, passed to bench/eval.sh). Progress goes to stderr, the tables to stdout. Asserts nothing.
 set -eu
 REV=${1:?usage: sh bench/compare.sh REV}
 SAMPLES=${SAMPLES:-5}
-APPS=${APPS:-facts science funcall uinav physical reading}
+export APPS=${APPS:-facts science funcall uinav physical reading}
 export OPENBLAS_NUM_THREADS=1
 [ -x bin/elms ] || { echo "compare: build bin/elms first (make)" >&2; exit 1; }
 [ -x /usr/bin/time ] || { echo "compare: needs /usr/bin/time (Debian package time)" >&2; exit 1; }
@@ -33,7 +33,9 @@ bin/elms init --out "$TMP/m15" --layers 6 --dim 288 --heads 6 --ffn 768 --vocab 
     --seed 1 >/dev/null
 bin/elms init --out "$TMP/m110" --layers 12 --dim 768 --heads 12 --ffn 2048 --vocab 32000 --ctx 512 --tied \
     --dtype f16 --seed 1 >/dev/null
+# prompts that run the whole 256 tokens without an end-of-sequence token (models/base stops early on most)
 PROMPT=2,17,301,45,99,12,800,31,64,7,1000,250,33,5,77,400
+BASE_PROMPT=2,1000,1001,1002
 
 # run BIN ARGS...: one timed whole process; appends "wall cpu rss_kb decode_tok_s" to $TMP/last
 run() {
@@ -53,14 +55,17 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else
 
 echo "| model | old decode tok/s | new | x | old 256-token run s | new | x | old load CPU ms | new | x (old/new) | old peak MiB | new |"
 echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
-for spec in "models/base:models/base" "15M shape:$TMP/m15" "110M shape:$TMP/m110"; do
+for spec in "models/base:models/base:$BASE_PROMPT" "15M shape:$TMP/m15:$PROMPT" "110M shape:$TMP/m110:$PROMPT"; do
     name=${spec%%:*}
-    dir=${spec#*:}
+    rest=${spec#*:}
+    dir=${rest%%:*}
+    prompt=${rest#*:}
     : >"$TMP/gen.old"; : >"$TMP/gen.new"; : >"$TMP/load.old"; : >"$TMP/load.new"
     for s in $(seq "$SAMPLES"); do
         echo "compare: $name sample $s/$SAMPLES" >&2
-        run "$OLD" generate --model "$dir" --tokens "$PROMPT" --max-new 256 >>"$TMP/gen.old"
-        run "$NEW" generate --model "$dir" --tokens "$PROMPT" --max-new 256 >>"$TMP/gen.new"
+        run "$OLD" generate --model "$dir" --tokens "$prompt" --max-new 256 >>"$TMP/gen.old"
+        grep -q "decode 255 tokens" "$TMP/err" || echo "compare: warning: $name stopped before 256 tokens" >&2
+        run "$NEW" generate --model "$dir" --tokens "$prompt" --max-new 256 >>"$TMP/gen.new"
         run "$OLD" generate --model "$dir" --tokens 2 --max-new 0 >>"$TMP/load.old"
         run "$NEW" generate --model "$dir" --tokens 2 --max-new 0 >>"$TMP/load.new"
     done
@@ -76,17 +81,5 @@ done
 
 if [ -d models/base-elastic ]; then
     echo
-    echo "| app | level | old items/s | new items/s | x |"
-    echo "|---|---|---|---|---|"
-    for app in $APPS; do
-        for level in 1.0 0.5; do
-            echo "compare: score $app at level $level" >&2
-            o=$(run "$OLD" score --model models/base-elastic --app "$app" --level "$level" | awk '{ print $1 }')
-            n_items=$(sed -n 's/.*accuracy [0-9]*\/\([0-9]*\).*/\1/p' "$TMP/out" | head -1)
-            n=$(run "$NEW" score --model models/base-elastic --app "$app" --level "$level" | awk '{ print $1 }')
-            oi=$(awk -v k="$n_items" -v t="$o" 'BEGIN { printf "%.1f", k / t }')
-            ni=$(awk -v k="$n_items" -v t="$n" 'BEGIN { printf "%.1f", k / t }')
-            echo "| $app | $level | $oi | $ni | $(ratio "$ni" "$oi") |"
-        done
-    done
+    sh bench/eval.sh "$OLD" "$NEW" | sed "s|$OLD|old|; s|$NEW|new|"
 fi

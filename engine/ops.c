@@ -180,6 +180,9 @@ void softmax_inplace(float *x, int n) {
     for (int i = 0; i < n; i++) x[i] *= inv;
 }
 
+/* query rows per block of the causal inference attention (a multiple of the gemm's 12-row tiles) */
+#define ATTN_BLOCK 48
+
 void attention_forward(float *out, float *att, const float *q, const float *k, const float *v, int n, int pos0,
                        int n_q, int n_kv, int head_dim, int keep_probs, int causal) {
     int T = pos0 + n, rep = n_q / n_kv;
@@ -196,6 +199,22 @@ void attention_forward(float *out, float *att, const float *q, const float *k, c
             cblas_sgemv(CblasRowMajor, CblasNoTrans, T, head_dim, scale, kg, ks, qh, 1, 0.0f, S, 1);
             softmax_inplace(S, T);
             cblas_sgemv(CblasRowMajor, CblasTrans, T, head_dim, 1.0f, vg, ks, S, 1, 0.0f, oh, 1);
+            continue;
+        }
+        if (causal && !keep_probs && n >= GEMM_MIN_ROWS && gemm_available()) {
+            /* blocks of ATTN_BLOCK queries, each against the keys it may see: the masked triangle is not computed */
+            for (int i0 = 0; i0 < n; i0 += ATTN_BLOCK) {
+                int b = n - i0 < ATTN_BLOCK ? n - i0 : ATTN_BLOCK, Tb = pos0 + i0 + b;
+                gemm_nt(S, Tb, qh + (size_t)i0 * qs, qs, kg, ST_F32, ks, b, head_dim, Tb, 0); /* (b, Tb) */
+                for (int i = 0; i < b; i++) {
+                    float *row = S + (size_t)i * Tb;
+                    int valid = pos0 + i0 + i + 1;
+                    for (int j = 0; j < valid; j++) row[j] *= scale;
+                    softmax_inplace(row, valid);
+                    for (int j = valid; j < Tb; j++) row[j] = 0.0f;
+                }
+                gemm_nn(oh + (size_t)i0 * qs, qs, S, Tb, vg, ST_F32, ks, b, Tb, head_dim, 0);
+            }
             continue;
         }
         /* S (n, T) = scale q_h K_g^T; the engine's gemm for enough query rows (the scale applied after) */

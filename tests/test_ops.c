@@ -101,7 +101,7 @@ static void attention_ref(double *out, const float *q, const float *k, const flo
     for (int i = 0; i < n; i++)
         for (int h = 0; h < nq; h++) {
             int g = h / rep, T = causal ? pos0 + i + 1 : pos0 + n;
-            double s[64], mx = -1e300, z = 0;
+            double s[256], mx = -1e300, z = 0;
             for (int t = 0; t < T; t++) {
                 double d = 0;
                 for (int j = 0; j < hd; j++) d += (double)q[(i * nq + h) * hd + j] * k[(t * nkv + g) * hd + j];
@@ -118,10 +118,10 @@ static void attention_ref(double *out, const float *q, const float *k, const flo
 }
 
 TEST(ops_attention_gqa_causal) {
-    int nq = 4, nkv = 2, hd = 8;
+    int nq = 4, nkv = 2, hd = 8, ns[4] = {1, 6, 30, 110}; /* 30 and 110: the blocked path, 110 over three blocks */
     for (int pos0 = 0; pos0 <= 5; pos0 += 5)
-        for (int n = 1; n <= 6; n += 5) {
-            int T = pos0 + n;
+        for (int ni = 0; ni < 4; ni++) {
+            int n = ns[ni], T = pos0 + n;
             float *q = malloc(sizeof(float) * n * nq * hd), *k = malloc(sizeof(float) * T * nkv * hd);
             float *v = malloc(sizeof(float) * T * nkv * hd), *out = malloc(sizeof(float) * n * nq * hd);
             float *att = malloc(sizeof(float) * nq * n * T);
