@@ -170,6 +170,61 @@ static int gemm_run(float *out, int ldo, const float *x, int ldx, const void *W,
     return 0;
 }
 
+/* small_kernel: out[r][i] (+)= x_r . W_i for R (1..4, a constant once inlined) rows of x and every weight row i < m:
+ * each weight row is read once for all R rows; two accumulators per row of x */
+__attribute__((target("avx512f"), always_inline)) static inline void small_kernel(float *out, int ldo, const float *x,
+                                                                                 int ldx, const void *W, StDtype t,
+                                                                                 int ldw, int R, int k, int m, int acc) {
+    int k32 = k / 32 * 32, k16 = k / 16 * 16;
+    for (int i = 0; i < m; i++) {
+        size_t row = (size_t)i * ldw;
+        __m512 a[4], b[4];
+#pragma GCC unroll 4
+        for (int r = 0; r < R; r++) a[r] = b[r] = _mm512_setzero_ps();
+        int j = 0;
+        for (; j < k32; j += 32) {
+            __m512 w0 = load16(W, t, row + j), w1 = load16(W, t, row + j + 16);
+#pragma GCC unroll 4
+            for (int r = 0; r < R; r++) {
+                a[r] = _mm512_fmadd_ps(w0, _mm512_loadu_ps(x + (size_t)r * ldx + j), a[r]);
+                b[r] = _mm512_fmadd_ps(w1, _mm512_loadu_ps(x + (size_t)r * ldx + j + 16), b[r]);
+            }
+        }
+        if (j < k16) {
+            __m512 w0 = load16(W, t, row + j);
+#pragma GCC unroll 4
+            for (int r = 0; r < R; r++) a[r] = _mm512_fmadd_ps(w0, _mm512_loadu_ps(x + (size_t)r * ldx + j), a[r]);
+            j += 16;
+        }
+#pragma GCC unroll 4
+        for (int r = 0; r < R; r++) {
+            float s = _mm512_reduce_add_ps(_mm512_add_ps(a[r], b[r]));
+            for (int q = j; q < k; q++) s += load1(W, t, row + (size_t)q) * x[(size_t)r * ldx + q];
+            float *o = out + (size_t)r * ldo + i;
+            *o = acc ? *o + s : s;
+        }
+    }
+}
+
+__attribute__((target("avx512f"))) static void small_rows(float *out, int ldo, const float *x, int ldx, const void *W,
+                                                          StDtype t, int ldw, int R, int k, int m, int acc) {
+    switch (R) {
+    case 1: small_kernel(out, ldo, x, ldx, W, t, ldw, 1, k, m, acc); break;
+    case 2: small_kernel(out, ldo, x, ldx, W, t, ldw, 2, k, m, acc); break;
+    case 3: small_kernel(out, ldo, x, ldx, W, t, ldw, 3, k, m, acc); break;
+    default: small_kernel(out, ldo, x, ldx, W, t, ldw, 4, k, m, acc); break;
+    }
+}
+
+int gemm_nt_small(float *out, int ldo, const float *x, int ldx, const void *W, StDtype t, int ldw, int n, int k,
+                  int m, int accumulate) {
+    if (!gemm_available()) return -1;
+    for (int i0 = 0; i0 < n; i0 += 4)
+        small_rows(out + (size_t)i0 * ldo, ldo, x + (size_t)i0 * ldx, ldx, W, t, ldw, n - i0 < 4 ? n - i0 : 4,
+                   k < 0 ? 0 : k, m, accumulate);
+    return 0;
+}
+
 int gemm_nt(float *out, int ldo, const float *x, int ldx, const void *W, StDtype t, int ldw, int n, int k, int m,
             int accumulate) {
     return gemm_run(out, ldo, x, ldx, W, t, ldw, n, k, m, accumulate, 0);

@@ -16,10 +16,10 @@
 
 #include "engine/dtype.h"
 
-/* the fewest token rows for which gemm_nt over F32 weights is faster than BLAS sgemm (packing is amortised over
- * the rows; measured on this machine's core with `elms-bench engine`'s shapes: level at 4, ahead by 10% at 8);
- * over half-precision weights it is used from 2 rows, as BLAS would need a widened copy first */
-#define GEMM_MIN_ROWS 8
+/* the fewest token rows for which the packed gemm_nt beats gemm_nt_small (packing is amortised over the rows):
+ * measured on this machine's core at the base's and the 110M shape's products, the two are level between 16 and
+ * 24 rows; both are ahead of OpenBLAS's sgemm from 2 rows (3-5 times below 8 rows) */
+#define GEMM_MIN_ROWS 20
 
 /* gemm_available: this CPU has AVX-512F and the kernels are not restricted below it (gemv_isa_force). */
 bool gemm_available(void);
@@ -27,6 +27,10 @@ bool gemm_available(void);
  * (>= m, ldw) of type t. Returns 0, or -1 without touching out when gemm_available() is false. */
 int gemm_nt(float *out, int ldo, const float *x, int ldx, const void *W, StDtype t, int ldw, int n, int k, int m,
             int accumulate);
+/* gemm_nt_small: gemm_nt for a few token rows (n below GEMM_MIN_ROWS, where packing does not pay): every weight row
+ * is read once per 4 token rows and dotted with each. Returns as gemm_nt. */
+int gemm_nt_small(float *out, int ldo, const float *x, int ldx, const void *W, StDtype t, int ldw, int n, int k,
+                  int m, int accumulate);
 /* gemm_nn: out (n, m; row stride ldo) = x (n, k; row stride ldx) . W[:k, :m], or out += when accumulate; W is
  * (>= k, ldw) of type t (weights held as rows of inputs). Returns as gemm_nt. */
 int gemm_nn(float *out, int ldo, const float *x, int ldx, const void *W, StDtype t, int ldw, int n, int k, int m,

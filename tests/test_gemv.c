@@ -107,7 +107,8 @@ TEST(gemm_matches_the_reference_for_every_type_and_edge) {
     if (!gemm_available()) SKIP("this CPU has no AVX-512: prefill uses BLAS");
     /* (n, k, m, ldw): row blocks of 12 with a remainder, panels of 32 with a remainder, KC blocks of 256 with a
      * remainder, inputs not a multiple of 16, a weight prefix of a wider matrix */
-    int shapes[][4] = {{1, 1, 1, 1}, {16, 16, 32, 16}, {25, 37, 45, 40}, {13, 300, 70, 310}, {40, 513, 33, 513}};
+    int shapes[][4] = {{1, 1, 1, 1}, {16, 16, 32, 16}, {25, 37, 45, 40}, {13, 300, 70, 310}, {40, 513, 33, 513},
+                       {7, 48, 9, 50}, {3, 5, 2, 5}};
     for (int dt = ST_F32; dt <= ST_BF16; dt++)
         for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
             int n = shapes[s][0], k = shapes[s][1], m = shapes[s][2], ld = shapes[s][3];
@@ -130,6 +131,16 @@ TEST(gemm_matches_the_reference_for_every_type_and_edge) {
                     for (int j = m; j < m + 5; j++) bad += out[i * (m + 5) + j] != 0.5f; /* past m: untouched */
                 }
                 CHECK_MSG(bad == 0, "type %d shape %zu acc %d: %d wrong", dt, s, acc, bad);
+                /* the few-rows kernel gives the same products (every row count of its 4-row groups) */
+                float *out3 = malloc(sizeof(float) * n * (m + 5));
+                for (int i = 0; i < n * (m + 5); i++) out3[i] = 0.5f;
+                CHECK(gemm_nt_small(out3, m + 5, x, k, W, (StDtype)dt, ld, n, k, m, acc) == 0);
+                bad = 0;
+                for (int i = 0; i < n; i++)
+                    for (int j = 0; j < m + 5; j++)
+                        bad += fabs(out3[i * (m + 5) + j] - out[i * (m + 5) + j]) > 1e-5 * (1 + sqrt(k));
+                CHECK_MSG(bad == 0, "small type %d shape %zu acc %d: %d differ", dt, s, acc, bad);
+                free(out3);
                 /* the same product with the weights held as rows of inputs: W^T (k, ldt) */
                 int ldt = m + 2;
                 float *wt = malloc(sizeof(float) * k * ldt), *wtb = malloc(sizeof(float) * k * ldt);
