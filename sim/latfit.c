@@ -32,7 +32,7 @@ static int fit_times(const LatPoint *pts, int n, double *y) {
 
 int latfit_prefill(Profile *p, LatPoint *pts, int n, Err *e) {
     size_t cap = (size_t)(n > 0 ? n : 1);
-    double *X = calloc(cap * 4, sizeof *X), *y = calloc(cap, sizeof *y);
+    double *X = calloc(cap * 5, sizeof *X), *y = calloc(cap, sizeof *y);
     if (!X || !y) {
         free(X);
         free(y);
@@ -42,16 +42,16 @@ int latfit_prefill(Profile *p, LatPoint *pts, int n, Err *e) {
     for (int i = 0; i < n; i++) {
         if (pts[i].held_out) continue;
         double t = pts[i].tokens;
-        X[4 * k] = 1, X[4 * k + 1] = t, X[4 * k + 2] = t * pts[i].shape.lin, X[4 * k + 3] = t * t * pts[i].shape.kv;
-        k++;
+        double *x = X + 5 * k++;
+        x[0] = 1, x[1] = pts[i].shape.lin, x[2] = t, x[3] = t * pts[i].shape.lin, x[4] = t * t * pts[i].shape.kv;
     }
     fit_times(pts, n, y);
-    double c[4];
-    int rc = fit_linear_nonneg(X, y, k, 4, NULL, c, NULL, e);
+    double c[5];
+    int rc = fit_linear_nonneg(X, y, k, 5, NULL, c, NULL, e);
     free(X);
     free(y);
     if (rc) return err_prefix(e, "prefill fit");
-    p->prefill_a = c[0], p->prefill_b0 = c[1], p->prefill_b = c[2], p->prefill_c = c[3];
+    p->prefill_a = c[0], p->prefill_w = c[1], p->prefill_b0 = c[2], p->prefill_b = c[3], p->prefill_c = c[4];
     for (int i = 0; i < n; i++) pts[i].predicted_ms = profile_prefill_ms(p, &pts[i].shape, pts[i].tokens);
     p->fit_prefill_mape = split_mape(pts, n, false);
     p->fit_prefill_heldout_mape = split_mape(pts, n, true);

@@ -2,7 +2,7 @@
  * points that the fit never sees and whose error is reported apart.
  * Both fits minimise the MAPE of the fitted points with every coefficient non-negative as part of the fit
  * (fit_linear_nonneg: no intercept or slope is clamped afterwards):
- *   prefill_ms = a + b0 n + b n lin + c n^2 kv
+ *   prefill_ms = a + w lin + b0 n + b n lin + c n^2 kv
  *   decode_ms  = d0 + W (h dc + (1 - h) dd) + dkv KV,  h = min(1, C / (W + KV)),  dd = dc + dx, dx >= 0
  * For a given cache capacity C the decode model is linear in (d0, dc, dx, dkv): regressors 1, W, W (1 - h), KV.
  * C itself is either given (measured) or fitted: the MAPE is minimised over C by a log-spaced grid between an
@@ -25,7 +25,7 @@ typedef struct LatPoint {
     double predicted_ms; /* out: the fitted profile's price */
 } LatPoint;
 
-/* latfit_prefill: fit p's prefill coefficients (a, b0, b, c) on the points of pts not held out (more than 4);
+/* latfit_prefill: fit p's prefill coefficients (a, w, b0, b, c) on the points of pts not held out (more than 5);
  * sets p->fit_prefill_mape (fitted points) and p->fit_prefill_heldout_mape (held-out points, -1 when none) and
  * every point's predicted_ms. */
 int latfit_prefill(Profile *p, LatPoint *pts, int n, Err *e);

@@ -89,7 +89,8 @@ static int parse(Profile *p, const cJSON *root, const char *path, Err *e) {
     g = get_group(root, "prefill", true, path, e, &rc);
     if (rc) return -1;
     if (get_num(g, "prefill", "a_ms", true, 0, &p->prefill_a, path, e) ||
-        (p->format >= 2 && get_num(g, "prefill", "b0_ms_per_token", true, 0, &p->prefill_b0, path, e)) ||
+        (p->format >= 2 && (get_num(g, "prefill", "weights_ms", true, 0, &p->prefill_w, path, e) ||
+                            get_num(g, "prefill", "b0_ms_per_token", true, 0, &p->prefill_b0, path, e))) ||
         get_num(g, "prefill", "b_ms_per_token", true, 0, &p->prefill_b, path, e) ||
         get_num(g, "prefill", "c_ms_per_token2", true, 0, &p->prefill_c, path, e) ||
         get_str(g, "prefill", "source", true, p->prefill_source, sizeof p->prefill_source, path, e))
@@ -247,6 +248,7 @@ int profile_write(const Profile *p, const char *path, Err *e) {
     cJSON_AddStringToObject(g, "source", p->target_source);
     g = group(r, "prefill");
     cJSON_AddNumberToObject(g, "a_ms", p->prefill_a);
+    cJSON_AddNumberToObject(g, "weights_ms", p->prefill_w);
     cJSON_AddNumberToObject(g, "b0_ms_per_token", p->prefill_b0);
     cJSON_AddNumberToObject(g, "b_ms_per_token", p->prefill_b);
     cJSON_AddNumberToObject(g, "c_ms_per_token2", p->prefill_c);
@@ -329,7 +331,8 @@ void cost_shape(const Model *base, const Model *m, const ElasticView *v, double 
 CostShape cost_full(void) { return (CostShape){1.0, 1.0, 1.0}; }
 
 double profile_prefill_ms(const Profile *p, const CostShape *s, double n) {
-    return p->prefill_a + p->prefill_b0 * n + p->prefill_b * n * s->lin + p->prefill_c * n * n * s->kv;
+    return p->prefill_a + p->prefill_w * s->lin + p->prefill_b0 * n + p->prefill_b * n * s->lin +
+           p->prefill_c * n * n * s->kv;
 }
 
 void profile_decode_bytes(const Profile *p, const CostShape *s, double ctx, double *w, double *kv) {

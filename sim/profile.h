@@ -5,7 +5,8 @@
  * target's size, and cost coefficients for that full model. A configuration of any engine model is priced
  * through its work relative to the engine's base model (CostShape): the fraction of layer parameters it reads
  * per token (lin), of the LM head (head) and of K/V elements per token (kv). Then, for n prompt tokens,
- *   prefill_ms = a + b0 n + b n lin + c n^2 kv               (the head runs once per prefill: inside a; b0 is
+ *   prefill_ms = a + w lin + b0 n + b n lin + c n^2 kv       (the head runs once per prefill: inside a; w is
+ *                                                              reading the layer weights once per prefill; b0 is
  *                                                              per-token work no view shrinks: norms, RoPE, ...)
  *   decode_ms  = d0 + S (h dc + (1 - h) dd) + dkv KV         (per generated token at context ctx)
  *     W  = (head_params head + layer_params lin) bytes_per_param    weight bytes read per token
@@ -15,7 +16,7 @@
  * with dc and dd the cost of a byte read from the cache and from DRAM and C the cache capacity (a cache that
  * keeps C bytes of a working set streamed once per token, the rest coming from DRAM: the per-byte cost rises
  * from dc towards dd once the view no longer fits), and dkv the extra cost of a KV byte (attention's short
- * per-head products) on top of its byte cost. Format 1 profiles (no cache term, no b0) load as C = 0, b0 = 0,
+ * per-head products) on top of its byte cost. Format 1 profiles (no cache term, no w, b0) load as C = 0, w = b0 = 0,
  * dc = dd = their ms_per_weight_byte dw and dkv = their ms_per_kv_byte - dw: the same prices (dkv may then be
  * negative, down to -dc: a KV byte never costs less than nothing).
  * Anchor layers, embeddings and the LM head are fixed costs because views keep them whole. Every group of
@@ -48,8 +49,9 @@ typedef struct Profile {
     char source[1024];
     ProfileTarget target;
     char target_source[512];
-    double prefill_a, prefill_b0, prefill_b, prefill_c; /* ms, ms per token (any view), ms per token and ms per
-                                                        * token^2 of the full target */
+    double prefill_a, prefill_w;                     /* ms; ms to read the full target's layer weights once */
+    double prefill_b0, prefill_b, prefill_c;         /* ms per token (any view); ms per token and per token^2 of
+                                                      * the full target */
     char prefill_source[512];
     double decode_const;                             /* ms per generated token */
     double decode_cache, decode_dram;                /* ms per weight byte read from the cache / from DRAM */

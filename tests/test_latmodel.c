@@ -20,7 +20,7 @@ static Profile known_profile(void) {
     p.format = PROFILE_FORMAT;
     snprintf(p.name, sizeof p.name, "known");
     p.target = (ProfileTarget){"base", 6225920, 559616, 0, 4096, 4, 4};
-    p.prefill_a = 0.4, p.prefill_b0 = 0.006, p.prefill_b = 0.15, p.prefill_c = 1.6e-4;
+    p.prefill_a = 0.4, p.prefill_w = 1.4, p.prefill_b0 = 0.006, p.prefill_b = 0.15, p.prefill_c = 1.6e-4;
     p.decode_const = 0.02, p.decode_cache = 1.8e-8, p.decode_dram = 4.4e-8, p.decode_kv = 3e-8;
     p.cache_bytes = 12e6;
     p.fit_prefill_mape = p.fit_decode_mape = p.fit_prefill_heldout_mape = p.fit_decode_heldout_mape = -1;
@@ -60,6 +60,10 @@ TEST(latmodel_decode_prices_the_cache) {
     /* prefill: b0 is charged per token whatever the view */
     CostShape tiny = {0, 0, 0};
     CHECK_NEAR(profile_prefill_ms(&p, &tiny, 100), 0.4 + 0.006 * 100, 1e-12);
+    /* and w once per prefill, scaled by the view */
+    CostShape half = {0.5, 1.0, 0.5};
+    CHECK_NEAR(profile_prefill_ms(&p, &half, 10), 0.4 + 1.4 * 0.5 + 0.006 * 10 + 0.15 * 10 * 0.5 + 1.6e-4 * 100 * 0.5,
+               1e-12);
 }
 
 static const char *V1 =
@@ -67,7 +71,8 @@ static const char *V1 =
     " \"target\": {\"name\": \"t\", \"layer_params\": 6225920, \"head_params\": 559616, \"embed_params\": 0,\n"
     "            \"kv_elems_per_token\": 4096, \"bytes_per_param\": 4, \"kv_bytes_per_elem\": 4, \"source\": \"s\"},\n"
     " \"prefill\": {\"a_ms\": 0.45, \"b_ms_per_token\": 0.088, \"c_ms_per_token2\": 1e-4, \"source\": \"s\"},\n"
-    " \"decode\": {\"const_ms\": 0.01, \"ms_per_weight_byte\": 2.0e-08, \"ms_per_kv_byte\": 6.2e-08, \"source\": \"s\"},\n"
+    " \"decode\": {\"const_ms\": 0.01, \"ms_per_weight_byte\": 2.0e-08, \"ms_per_kv_byte\": 6.2e-08,\n"
+    "            \"source\": \"s\"},\n"
     " \"fit\": {\"prefill_mape\": 6.3, \"decode_mape\": 33.7}}\n";
 
 static void write_text(TestCtx *t, const char *path, const char *text) {
@@ -81,7 +86,8 @@ TEST(latmodel_format1_profiles_load_with_their_prices) {
     Profile p, q;
     Err e;
     CHECK_MSG(profile_load(&p, path, &e) == 0, "%s", e.msg);
-    CHECK(p.format == 1 && p.cache_bytes == 0 && p.prefill_b0 == 0 && p.decode_cache == p.decode_dram);
+    CHECK(p.format == 1 && p.cache_bytes == 0 && p.prefill_b0 == 0 && p.prefill_w == 0 &&
+          p.decode_cache == p.decode_dram);
     CHECK(strstr(p.cache_source, "format 1") != NULL);
     CHECK(p.fit_prefill_mape == 6.3 && p.fit_decode_mape == 33.7 && p.fit_decode_heldout_mape == -1);
     /* the format 1 model: d0 + dw W + dkv KV; prefill a + b n lin + c n^2 kv */
@@ -117,7 +123,7 @@ TEST(latmodel_format2_round_trip_keeps_every_field) {
     Err e;
     const char *path = test_path("v2.json");
     CHECK_MSG(profile_write(&p, path, &e) == 0 && profile_load(&q, path, &e) == 0, "%s", e.msg);
-    CHECK(q.prefill_b0 == p.prefill_b0 && q.decode_cache == p.decode_cache && q.decode_dram == p.decode_dram &&
+    CHECK(q.prefill_b0 == p.prefill_b0 && q.prefill_w == p.prefill_w && q.decode_cache == p.decode_cache && q.decode_dram == p.decode_dram &&
           q.decode_kv == p.decode_kv && q.cache_bytes == p.cache_bytes && !strcmp(q.cache_source, "fitted"));
     CHECK(q.fit_prefill_mape == 1.5 && q.fit_decode_mape == 2.5 && q.fit_prefill_heldout_mape == 3.5 &&
           q.fit_decode_heldout_mape == 4.5 && q.fit_points == 30 && q.fit_heldout_points == 24 &&
@@ -153,6 +159,7 @@ TEST(latmodel_format_errors_name_the_file_and_field) {
     expect_refused(t, "fmtnone.json", v2, "\"format\":\t2,", "", "field format: missing");
     expect_refused(t, "noc.json", v2, "\"cache_bytes\"", "\"cache_bytez\"", "field decode.cache_bytes: missing");
     expect_refused(t, "nocs.json", v2, "\"cache_source\"", "\"cache_sourcez\"", "field decode.cache_source");
+    expect_refused(t, "now.json", v2, "\"weights_ms\"", "\"weights_mz\"", "field prefill.weights_ms: missing");
     expect_refused(t, "nob0.json", v2, "\"b0_ms_per_token\"", "\"b9_ms_per_token\"",
                    "field prefill.b0_ms_per_token: missing");
     expect_refused(t, "negc.json", v2, "\"cache_bytes\":\t0", "\"cache_bytes\": -1", "decode.cache_bytes");
@@ -247,6 +254,7 @@ TEST(latmodel_fit_recovers_a_known_cache_aware_model) {
     Err e;
     CHECK_MSG(latfit_prefill(&q, pre, n, &e) == 0 && latfit_decode(&q, dec, n, -1, &e) == 0, "%s", e.msg);
     CHECK_NEAR(q.prefill_a, p.prefill_a, 1e-6);
+    CHECK_NEAR(q.prefill_w, p.prefill_w, 1e-6);
     CHECK_NEAR(q.prefill_b0, p.prefill_b0, 1e-7);
     CHECK_NEAR(q.prefill_b, p.prefill_b, 1e-7);
     CHECK_NEAR(q.prefill_c, p.prefill_c, 1e-10);
@@ -302,7 +310,7 @@ TEST(latmodel_held_out_points_never_move_the_fit) {
     for (int i = 0; i < n; i++)
         if (pre[i].held_out) pre[i].ms *= 3, dec[i].ms *= 3;
     CHECK(latfit_prefill(&b, pre, n, &e) == 0 && latfit_decode(&b, dec, n, -1, &e) == 0);
-    CHECK(a.prefill_a == b.prefill_a && a.prefill_b0 == b.prefill_b0 && a.prefill_b == b.prefill_b &&
+    CHECK(a.prefill_a == b.prefill_a && a.prefill_w == b.prefill_w && a.prefill_b0 == b.prefill_b0 && a.prefill_b == b.prefill_b &&
           a.prefill_c == b.prefill_c);
     CHECK(a.decode_const == b.decode_const && a.decode_cache == b.decode_cache && a.decode_dram == b.decode_dram &&
           a.decode_kv == b.decode_kv && a.cache_bytes == b.cache_bytes);
@@ -312,7 +320,7 @@ TEST(latmodel_held_out_points_never_move_the_fit) {
     /* no held-out points: the held-out error is unknown (-1); too few fitted points is an error */
     for (int i = 0; i < n; i++) pre[i].held_out = dec[i].held_out = false;
     CHECK(latfit_prefill(&b, pre, n, &e) == 0 && b.fit_prefill_heldout_mape == -1);
-    for (int i = 0; i < n; i++) pre[i].held_out = dec[i].held_out = i >= 4;
+    for (int i = 0; i < n; i++) pre[i].held_out = i >= 5, dec[i].held_out = i >= 4; /* 5 and 4 coefficients */
     CHECK(latfit_prefill(&b, pre, n, &e) == -1 && strstr(e.msg, "prefill fit"));
     CHECK(latfit_decode(&b, dec, n, -1, &e) == -1 && strstr(e.msg, "decode fit"));
 }

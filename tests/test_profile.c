@@ -68,7 +68,7 @@ TEST(profile_phone_prices_match_cited_speeds) {
         CHECK_NEAR(profile_decode_ms(&p, &v, 300), p.decode_const + (w + kv) * p.decode_dram + p.decode_kv * kv,
                    1e-9);
     }
-    CHECK(p.prefill_b0 == 0 && q.prefill_b0 == 0);
+    CHECK(p.prefill_b0 == 0 && q.prefill_b0 == 0 && p.prefill_w == 0 && q.prefill_w == 0);
     /* memory of the target: 7B Q4_0 weights ~ 3.8 GB */
     double w = profile_weight_bytes(&p, 1000, 1000);
     CHECK_MSG(w > 3.7e9 && w < 3.9e9, "weights %g", w);
