@@ -2,6 +2,8 @@
 #include "sim/calibrate.h"
 
 #include <gsl/gsl_rng.h>
+#include <gsl/gsl_sort.h>
+#include <gsl/gsl_statistics_double.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,33 +16,43 @@
 #include "sim/fit.h"
 #include "sim/latfit.h"
 
-/* Times one prefill of n tokens and `steps` decode steps under v; minimum over reps. */
+/* Times one prefill of n tokens and `steps` decode steps under v; minimum over reps of the prefill and of the
+ * median decode step (the median of the steps, each timed alone, is the step at the mean context, as the cost is
+ * linear in the context, and ignores the steps a burst of other load hit). */
 static int time_point(const Model *m, const ElasticView *v, const int *tok, int n, int steps, int reps, double *pre_ms,
                       double *dec_ms, Err *e) {
     float *logits = malloc(sizeof *logits * (size_t)m->cfg.vocab_size);
-    if (!logits) return err_set(e, "out of memory");
+    double *step = malloc(sizeof *step * (size_t)(steps > 0 ? steps : 1));
+    int rc = 0;
+    if (!logits || !step) rc = err_set(e, "out of memory");
     *pre_ms = *dec_ms = INFINITY;
-    for (int r = 0; r < reps; r++) {
+    for (int r = 0; !rc && r < reps; r++) {
         KVCache c;
         if (kvcache_init(&c, m, v, n + steps, e)) {
-            free(logits);
-            return -1;
+            rc = -1;
+            break;
         }
         double t0 = 1e3 * clock_wall_s();
-        int rc = model_prefill(m, v, &c, tok, n, NULL, logits, e);
-        double t1 = 1e3 * clock_wall_s();
-        for (int s = 0; !rc && s < steps; s++) rc = model_decode(m, v, &c, tok[(n + s) % n], logits, e);
-        double t2 = 1e3 * clock_wall_s();
-        kvcache_free(&c);
-        if (rc) {
-            free(logits);
-            return -1;
+        rc = model_prefill(m, v, &c, tok, n, NULL, logits, e);
+        double t1 = 1e3 * clock_wall_s(), pre = t1 - t0;
+        for (int s = 0; !rc && s < steps; s++) {
+            rc = model_decode(m, v, &c, tok[(n + s) % n], logits, e);
+            double t2 = 1e3 * clock_wall_s();
+            step[s] = t2 - t1;
+            t1 = t2;
         }
-        if (t1 - t0 < *pre_ms) *pre_ms = t1 - t0;
-        if (steps > 0 && (t2 - t1) / steps < *dec_ms) *dec_ms = (t2 - t1) / steps;
+        kvcache_free(&c);
+        if (rc) break;
+        if (pre < *pre_ms) *pre_ms = pre;
+        if (steps > 0) {
+            gsl_sort(step, 1, (size_t)steps);
+            double med = gsl_stats_median_from_sorted_data(step, 1, (size_t)steps);
+            if (med < *dec_ms) *dec_ms = med;
+        }
     }
     free(logits);
-    return 0;
+    free(step);
+    return rc;
 }
 
 static void point(CalibResult *r, const char *phase, double level, int tokens, double ms) {
@@ -272,14 +284,15 @@ int calibrate_run(const Model *m, const char *dir, const CalibConfig *c, CalibRe
              p->fit_prefill_heldout_mape, p->fit_heldout_points);
     snprintf(p->decode_source, sizeof p->decode_source,
              "MAPE-minimising least squares with non-negative coefficients (GSL) over %d timed decode points, the "
-             "cache capacity by a grid and Brent search over the same error; MAPE %.2f%% fitted, %.2f%% on %d "
+             "cache capacity and sharpness by a grid and Brent search over the same error; MAPE %.2f%% fitted, %.2f%% on %d "
              "held-out points (fit.split)", p->fit_points, p->fit_decode_mape, p->fit_decode_heldout_mape,
              p->fit_heldout_points);
     if (p->cache_bytes > 0)
         snprintf(p->cache_source, sizeof p->cache_source,
-                 "fitted, not measured: the capacity (%.1f MB) at which the timed decode steps' cost per byte best "
-                 "turns from ms_per_byte_cache to ms_per_byte_dram (an effective figure for this engine's access "
-                 "pattern, not the CPU's nominal cache size)", p->cache_bytes / 1e6);
+                 "fitted, not measured: the capacity (%.1f MB) and knee sharpness (%g) at which the fitted decode "
+                 "steps' cost per byte best turns from ms_per_byte_cache to ms_per_byte_dram (effective figures "
+                 "for this engine's access pattern on a cache shared with whatever else runs, not the CPU's "
+                 "nominal cache size)", p->cache_bytes / 1e6, p->cache_sharpness);
     else
         snprintf(p->cache_source, sizeof p->cache_source,
                  "fitted: no cache capacity lowered the decode error, so none is modelled (every byte at "

@@ -22,7 +22,9 @@ static int step_nonneg(const double *X, const gsl_vector *b, const gsl_vector *w
         if (!nonneg || nonneg[j]) bidx[nb++] = j;
     double best = INFINITY;
     int found = 0;
-    for (unsigned mask = 0; mask < (1u << nb); mask++) {
+    /* supports from the largest down: the full one first, whose solution, when feasible, is the optimum */
+    for (unsigned m = 0; m < (1u << nb); m++) {
+        unsigned mask = (1u << nb) - 1 - m;
         int cols[FIT_MAX_COEF], k = 0;
         bool in[FIT_MAX_COEF] = {false};
         for (int j = 0; j < p; j++) in[j] = nonneg && !nonneg[j];
@@ -55,11 +57,12 @@ static int step_nonneg(const double *X, const gsl_vector *b, const gsl_vector *w
         bool feasible = true;
         for (int q = 0; q < nb; q++)
             if (sol[bidx[q]] < 0) feasible = false;
-        /* a strictly better feasible support wins; ties keep the earlier (smaller) support */
+        /* a strictly better feasible support wins; ties keep the earlier (larger) support */
         if (feasible && isfinite(chisq) && chisq < best * (1 - 1e-12)) {
             best = chisq;
             found = 1;
             for (int j = 0; j < p; j++) coef[j] = sol[j];
+            if (m == 0) break; /* the unconstrained optimum is feasible: nothing can beat it */
         }
     }
     return found ? 0 : -1;

@@ -3,12 +3,14 @@
  * Both fits minimise the MAPE of the fitted points with every coefficient non-negative as part of the fit
  * (fit_linear_nonneg: no intercept or slope is clamped afterwards):
  *   prefill_ms = a + w lin + b0 n + b n lin + c n^2 kv
- *   decode_ms  = d0 + W (h dc + (1 - h) dd) + dkv KV,  h = min(1, C / (W + KV)),  dd = dc + dx, dx >= 0
- * For a given cache capacity C the decode model is linear in (d0, dc, dx, dkv): regressors 1, W, W (1 - h), KV.
- * C itself is either given (measured) or fitted: the MAPE is minimised over C by a log-spaced grid between an
- * eighth of the smallest and the largest working set W + KV of the fitted points, refined by Brent's method
- * (GSL) around the best grid value; a model without a cache term (C = 0, dc = dd) competes too and wins ties,
- * so a cache is only reported when it lowers the error. Deterministic: no random restarts. */
+ *   decode_ms  = d0 + S (h dc + (1 - h) dd) + dkv KV,  S = W + KV,  h = (1 + (S / C)^k)^(-1/k),  dd = dc + dx
+ * with d0, dc, dx, dkv >= 0 (so a byte from DRAM never costs less than one from the cache). For a given cache
+ * capacity C and knee sharpness k the decode model is linear in (d0, dc, dx, dkv): regressors 1, S, S (1 - h), KV.
+ * C is either given (measured) or fitted: the MAPE is minimised over C by a log-spaced grid between an eighth of
+ * the smallest and the largest working set S of the fitted points, refined by Brent's method (GSL) around the
+ * best grid value; k is chosen from latfit_sharpness by the same error. A model without a cache term (C = 0,
+ * dc = dd) competes too and wins ties, so a cache is only reported when it lowers the error. Deterministic: no
+ * random restarts. Every choice (coefficients, C, k) is made on the fitted points only. */
 #ifndef ELMS_LATFIT_H
 #define ELMS_LATFIT_H
 
@@ -16,6 +18,10 @@
 
 #include "engine/err.h"
 #include "sim/profile.h"
+
+/* The knee sharpnesses k the decode fit chooses from (1: the smoothest; 64: nearly the hard knee min(1, C/S)). */
+#define LATFIT_N_SHARPNESS 7
+extern const double latfit_sharpness[LATFIT_N_SHARPNESS];
 
 typedef struct LatPoint {
     CostShape shape;     /* the configuration's work relative to the profile's target */
@@ -29,9 +35,10 @@ typedef struct LatPoint {
  * sets p->fit_prefill_mape (fitted points) and p->fit_prefill_heldout_mape (held-out points, -1 when none) and
  * every point's predicted_ms. */
 int latfit_prefill(Profile *p, LatPoint *pts, int n, Err *e);
-/* latfit_decode: fit p's decode coefficients (const, cache, dram, kv) on the points not held out (more than 4),
- * pricing bytes with p->target (which must be set); cache_bytes >= 0 fixes C (a measured capacity), < 0 fits it
- * (see above). Sets p->cache_bytes, p->fit_decode_mape, p->fit_decode_heldout_mape and every predicted_ms;
+/* latfit_decode: fit p's decode coefficients (const, cache, dram, kv) and knee sharpness on the points not held
+ * out (more than 4), pricing bytes with p->target (which must be set); cache_bytes > 0 fixes C (a measured
+ * capacity), 0 fits no cache, < 0 fits C (see above). Sets p->cache_bytes, p->cache_sharpness,
+ * p->fit_decode_mape, p->fit_decode_heldout_mape and every predicted_ms;
  * p->cache_source is left to the caller. */
 int latfit_decode(Profile *p, LatPoint *pts, int n, double cache_bytes, Err *e);
 

@@ -102,18 +102,16 @@ static int parse(Profile *p, const cJSON *root, const char *path, Err *e) {
     if (p->format == 1) { /* one cost per weight byte: the format 2 model without a cache (C = 0) */
         if (get_num(g, "decode", "const_ms", true, 0, &p->decode_const, path, e) ||
             get_num(g, "decode", "ms_per_weight_byte", true, 0, &p->decode_dram, path, e) ||
-            get_num_in(g, "decode", "ms_per_kv_byte", -HUGE_VAL, &p->decode_kv, path, e) ||
+            get_num(g, "decode", "ms_per_kv_byte", true, 0, &p->decode_kv, path, e) ||
             get_str(g, "decode", "source", true, p->decode_source, sizeof p->decode_source, path, e))
             return -1;
-        if (p->decode_kv < -p->decode_cache)
-            return err_set(e, "%s: field decode.ms_per_kv_byte: %g is below -decode.ms_per_byte_cache %g (a KV byte "
-                           "would cost less than nothing)", path, p->decode_kv, -p->decode_cache);
         if (!(p->decode_dram > 0))
             return err_set(e, "%s: field decode.ms_per_weight_byte: expected a positive number", path);
         /* format 2 charges a KV byte the byte cost and then ms_per_kv_byte: the same total */
         p->decode_kv -= p->decode_dram;
         p->decode_cache = p->decode_dram;
         p->cache_bytes = 0;
+        p->cache_sharpness = 1;
         snprintf(p->cache_source, sizeof p->cache_source,
                  "none: read from a format 1 profile (one cost per weight byte, ms_per_weight_byte)");
     } else {
@@ -121,6 +119,7 @@ static int parse(Profile *p, const cJSON *root, const char *path, Err *e) {
             get_num(g, "decode", "ms_per_byte_cache", true, 0, &p->decode_cache, path, e) ||
             get_num(g, "decode", "ms_per_byte_dram", true, 0, &p->decode_dram, path, e) ||
             get_num(g, "decode", "cache_bytes", true, 0, &p->cache_bytes, path, e) ||
+            get_num(g, "decode", "cache_sharpness", true, 0, &p->cache_sharpness, path, e) ||
             get_str(g, "decode", "cache_source", true, p->cache_source, sizeof p->cache_source, path, e) ||
             get_num_in(g, "decode", "ms_per_kv_byte", -HUGE_VAL, &p->decode_kv, path, e) ||
             get_str(g, "decode", "source", true, p->decode_source, sizeof p->decode_source, path, e))
@@ -130,6 +129,9 @@ static int parse(Profile *p, const cJSON *root, const char *path, Err *e) {
                            "would cost less than nothing)", path, p->decode_kv, -p->decode_cache);
         if (!(p->decode_dram > 0))
             return err_set(e, "%s: field decode.ms_per_byte_dram: expected a positive number", path);
+        if (p->cache_sharpness < 1 || p->cache_sharpness > 1000)
+            return err_set(e, "%s: field decode.cache_sharpness: expected a number in [1, 1000], got %g", path,
+                           p->cache_sharpness);
         if (p->decode_dram < p->decode_cache)
             return err_set(e, "%s: field decode.ms_per_byte_dram: %g is below decode.ms_per_byte_cache %g (a byte "
                            "from DRAM cannot cost less than one from the cache)", path, p->decode_dram,
@@ -258,6 +260,7 @@ int profile_write(const Profile *p, const char *path, Err *e) {
     cJSON_AddNumberToObject(g, "ms_per_byte_cache", p->decode_cache);
     cJSON_AddNumberToObject(g, "ms_per_byte_dram", p->decode_dram);
     cJSON_AddNumberToObject(g, "cache_bytes", p->cache_bytes);
+    cJSON_AddNumberToObject(g, "cache_sharpness", p->cache_sharpness);
     cJSON_AddStringToObject(g, "cache_source", p->cache_source);
     cJSON_AddNumberToObject(g, "ms_per_kv_byte", p->decode_kv);
     cJSON_AddStringToObject(g, "source", p->decode_source);
@@ -341,14 +344,18 @@ void profile_decode_bytes(const Profile *p, const CostShape *s, double ctx, doub
     *kv = t->kv_elems_per_token * s->kv * ctx * t->kv_bytes_per_elem;
 }
 
-double profile_cache_share(double cache_bytes, double bytes) {
-    return bytes <= cache_bytes ? 1.0 : cache_bytes / bytes;
+double profile_cache_share(double cache_bytes, double k, double bytes) {
+    if (bytes <= 0) return 1.0;
+    if (cache_bytes <= 0) return 0.0;
+    double r = bytes / cache_bytes;
+    /* (1 + r^k)^(-1/k) = 1 / (r (1 + r^-k)^(1/k)) for r > 1: no overflow of r^k */
+    return r <= 1 ? pow(1.0 + pow(r, k), -1.0 / k) : 1.0 / (r * pow(1.0 + pow(r, -k), 1.0 / k));
 }
 
 double profile_decode_ms(const Profile *p, const CostShape *s, double ctx) {
     double w, kv;
     profile_decode_bytes(p, s, ctx, &w, &kv);
-    double ws = w + kv, h = profile_cache_share(p->cache_bytes, ws);
+    double ws = w + kv, h = profile_cache_share(p->cache_bytes, p->cache_sharpness, ws);
     /* with no cache (C = 0) h is exactly 0 and, without a KV cache (normalized), the price is d0 + dd W, bit for
      * bit the format 1 model */
     return p->decode_const + ws * (h * p->decode_cache + (1.0 - h) * p->decode_dram) + p->decode_kv * kv;

@@ -12,11 +12,13 @@
  *     W  = (head_params head + layer_params lin) bytes_per_param    weight bytes read per token
  *     KV = kv_elems_per_token kv ctx kv_bytes_per_elem              KV-cache bytes read per token
  *     S  = W + KV                                                   the token's working set
- *     h  = 1 when S <= C, else C / S                                share of it that stays cached
- * with dc and dd the cost of a byte read from the cache and from DRAM and C the cache capacity (a cache that
- * keeps C bytes of a working set streamed once per token, the rest coming from DRAM: the per-byte cost rises
- * from dc towards dd once the view no longer fits), and dkv the extra cost of a KV byte (attention's short
- * per-head products) on top of its byte cost. Format 1 profiles (no cache term, no w, b0) load as C = 0, w = b0 = 0,
+ *     h  = (1 + (S / C)^k)^(-1/k)  (0 when C = 0)                  share of it that stays cached
+ * with dc and dd the cost of a byte read from the cache and from DRAM, C the cache capacity and k >= 1 the
+ * sharpness of the knee: S h, the bytes served from the cache, is a smooth min(S, C) (the l_-k mean), so a view
+ * well inside the cache costs dc per byte, one far beyond it pays dd for all but C bytes (a cache that keeps C
+ * bytes of a working set streamed once per token), and near C the share falls off smoothly (set conflicts,
+ * other data, prefetching); k -> infinity is the hard knee min(1, C / S). dkv is the extra cost of a KV byte
+ * (attention's short per-head products) on top of its byte cost. The price is increasing and convex in S. Format 1 profiles (no cache term, no w, b0) load as C = 0, w = b0 = 0,
  * dc = dd = their ms_per_weight_byte dw and dkv = their ms_per_kv_byte - dw: the same prices (dkv may then be
  * negative, down to -dc: a KV byte never costs less than nothing).
  * Anchor layers, embeddings and the LM head are fixed costs because views keep them whole. Every group of
@@ -57,6 +59,7 @@ typedef struct Profile {
     double decode_cache, decode_dram;                /* ms per weight byte read from the cache / from DRAM */
     double decode_kv;                                /* ms per KV byte on top of its byte cost (>= -decode_cache) */
     double cache_bytes;                              /* C: cache capacity for a token's working set (0: none) */
+    double cache_sharpness;                          /* k >= 1: how sharply the cached share falls past C */
     char cache_source[512];                          /* where C came from (measured, fitted, published) */
     char decode_source[512];
     double tlm_a, tlm_b, tlm_params, tlm_bytes_per_param; /* ms, ms per token; resident parameters */
@@ -102,8 +105,9 @@ double profile_decode_ms(const Profile *p, const CostShape *s, double ctx);
  * context ctx on p's target (the W and KV of the decode model; S = W + KV). */
 void profile_decode_bytes(const Profile *p, const CostShape *s, double ctx, double *w, double *kv);
 /* profile_cache_share: h of the decode model: the share of a working set of `bytes` served from a cache of
- * cache_bytes (1 when it fits, else cache_bytes / bytes). */
-double profile_cache_share(double cache_bytes, double bytes);
+ * cache_bytes with knee sharpness k: (1 + (bytes / cache_bytes)^k)^(-1/k); exactly 0 when cache_bytes <= 0 <
+ * bytes, 1 when bytes <= 0. */
+double profile_cache_share(double cache_bytes, double k, double bytes);
 /* profile_tlm_ms: the tiny LM over n tokens (0 when n <= 0). */
 double profile_tlm_ms(const Profile *p, double n_tokens);
 /* profile_weight_bytes: resident weight bytes of `params` engine parameters (base_params = the base model's

@@ -13,7 +13,7 @@
 #include "sim/profile.h"
 #include "tests/test.h"
 
-/* A host-like profile: the 8 x 256 base's counts in fp32, a 12 MB cache, known costs. */
+/* A host-like profile: the 8 x 256 base's counts in fp32, a 12 MB cache with knee sharpness 8, known costs. */
 static Profile known_profile(void) {
     Profile p;
     memset(&p, 0, sizeof p);
@@ -23,6 +23,7 @@ static Profile known_profile(void) {
     p.prefill_a = 0.4, p.prefill_w = 1.4, p.prefill_b0 = 0.006, p.prefill_b = 0.15, p.prefill_c = 1.6e-4;
     p.decode_const = 0.02, p.decode_cache = 1.8e-8, p.decode_dram = 4.4e-8, p.decode_kv = 3e-8;
     p.cache_bytes = 12e6;
+    p.cache_sharpness = 8;
     p.fit_prefill_mape = p.fit_decode_mape = p.fit_prefill_heldout_mape = p.fit_decode_heldout_mape = -1;
     return p;
 }
@@ -37,8 +38,8 @@ TEST(latmodel_decode_prices_the_cache) {
         CHECK_NEAR(w, (559616 + 6225920 * s.lin) * 4, 1e-3);
         CHECK_NEAR(kv, 4096 * s.kv * ctx * 4, 1e-6);
         double S = w + kv, ms = profile_decode_ms(&p, &s, ctx);
-        double want = S <= p.cache_bytes ? 0.02 + S * 1.8e-8 + kv * 3e-8
-                                         : 0.02 + p.cache_bytes * 1.8e-8 + (S - p.cache_bytes) * 4.4e-8 + kv * 3e-8;
+        double cached = pow(pow(S, -8) + pow(12e6, -8), -1.0 / 8); /* the smooth min(S, C) */
+        double want = 0.02 + cached * 1.8e-8 + (S - cached) * 4.4e-8 + kv * 3e-8;
         CHECK_MSG(fabs(ms - want) < 1e-12, "lin %g: %g vs %g", s.lin, ms, want);
         /* monotone in the view, and the cost per extra step never falls (convex: cache, then DRAM) */
         if (k > 1) {
@@ -48,9 +49,14 @@ TEST(latmodel_decode_prices_the_cache) {
         }
         prev = ms;
     }
-    /* the share of the working set in the cache */
-    CHECK(profile_cache_share(10, 5) == 1 && profile_cache_share(10, 40) == 0.25 && profile_cache_share(0, 3) == 0);
-    CHECK(profile_cache_share(0, 0) == 1);
+    /* the share of the working set in the cache: a smooth min(1, C / S), the hard knee as k grows, no overflow */
+    CHECK_NEAR(profile_cache_share(10, 1, 10), 0.5, 1e-15);
+    CHECK_NEAR(profile_cache_share(10, 8, 10), pow(2, -1.0 / 8), 1e-15);
+    CHECK_NEAR(profile_cache_share(10, 8, 5), pow(1 + pow(0.5, 8), -1.0 / 8), 1e-15);
+    CHECK_NEAR(profile_cache_share(10, 1000, 5), 1, 1e-12);
+    CHECK_NEAR(profile_cache_share(10, 1000, 40), 0.25, 1e-12);
+    CHECK_NEAR(profile_cache_share(1, 1000, 1e300), 1e-300, 1e-310);
+    CHECK(profile_cache_share(0, 8, 3) == 0 && profile_cache_share(0, 8, 0) == 1 && profile_cache_share(5, 8, 0) == 1);
     /* no cache: one cost per byte, whatever ms_per_byte_cache says */
     p.cache_bytes = 0;
     CostShape f = cost_full();
@@ -124,7 +130,7 @@ TEST(latmodel_format2_round_trip_keeps_every_field) {
     const char *path = test_path("v2.json");
     CHECK_MSG(profile_write(&p, path, &e) == 0 && profile_load(&q, path, &e) == 0, "%s", e.msg);
     CHECK(q.prefill_b0 == p.prefill_b0 && q.prefill_w == p.prefill_w && q.decode_cache == p.decode_cache && q.decode_dram == p.decode_dram &&
-          q.decode_kv == p.decode_kv && q.cache_bytes == p.cache_bytes && !strcmp(q.cache_source, "fitted"));
+          q.decode_kv == p.decode_kv && q.cache_bytes == p.cache_bytes && q.cache_sharpness == 8 && !strcmp(q.cache_source, "fitted"));
     CHECK(q.fit_prefill_mape == 1.5 && q.fit_decode_mape == 2.5 && q.fit_prefill_heldout_mape == 3.5 &&
           q.fit_decode_heldout_mape == 4.5 && q.fit_points == 30 && q.fit_heldout_points == 24 &&
           !strcmp(q.fit_split, "odd levels"));
@@ -162,6 +168,10 @@ TEST(latmodel_format_errors_name_the_file_and_field) {
     expect_refused(t, "now.json", v2, "\"weights_ms\"", "\"weights_mz\"", "field prefill.weights_ms: missing");
     expect_refused(t, "nob0.json", v2, "\"b0_ms_per_token\"", "\"b9_ms_per_token\"",
                    "field prefill.b0_ms_per_token: missing");
+    expect_refused(t, "nok.json", v2, "\"cache_sharpness\"", "\"cache_sharpnesz\"",
+                   "field decode.cache_sharpness: missing");
+    expect_refused(t, "k0.json", v2, "\"cache_sharpness\":\t1", "\"cache_sharpness\": 0.5",
+                   "field decode.cache_sharpness: expected a number in [1, 1000]");
     expect_refused(t, "negc.json", v2, "\"cache_bytes\":\t0", "\"cache_bytes\": -1", "decode.cache_bytes");
     expect_refused(t, "dram.json", v2, "\"ms_per_byte_cache\":\t1", "\"ms_per_byte_cache\": 2",
                    "field decode.ms_per_byte_dram");
@@ -258,8 +268,10 @@ TEST(latmodel_fit_recovers_a_known_cache_aware_model) {
     CHECK_NEAR(q.prefill_b0, p.prefill_b0, 1e-7);
     CHECK_NEAR(q.prefill_b, p.prefill_b, 1e-7);
     CHECK_NEAR(q.prefill_c, p.prefill_c, 1e-10);
-    /* the capacity comes from a grid refined by Brent's method: within 0.1%, the costs within 0.5% */
+    /* the capacity comes from a grid refined by Brent's method: within 0.1%, the costs within 0.5%; the
+     * sharpness is the grid's exact value */
     CHECK_MSG(fabs(q.cache_bytes - p.cache_bytes) < 1e-3 * p.cache_bytes, "C %g", q.cache_bytes);
+    CHECK_MSG(q.cache_sharpness == p.cache_sharpness, "k %g", q.cache_sharpness);
     CHECK_MSG(fabs(q.decode_cache - p.decode_cache) < 5e-3 * p.decode_cache, "dc %g", q.decode_cache);
     CHECK_MSG(fabs(q.decode_dram - p.decode_dram) < 5e-3 * p.decode_dram, "dd %g", q.decode_dram);
     CHECK_MSG(fabs(q.decode_kv - p.decode_kv) < 2e-2 * p.decode_kv, "dkv %g", q.decode_kv);
@@ -313,7 +325,7 @@ TEST(latmodel_held_out_points_never_move_the_fit) {
     CHECK(a.prefill_a == b.prefill_a && a.prefill_w == b.prefill_w && a.prefill_b0 == b.prefill_b0 && a.prefill_b == b.prefill_b &&
           a.prefill_c == b.prefill_c);
     CHECK(a.decode_const == b.decode_const && a.decode_cache == b.decode_cache && a.decode_dram == b.decode_dram &&
-          a.decode_kv == b.decode_kv && a.cache_bytes == b.cache_bytes);
+          a.decode_kv == b.decode_kv && a.cache_bytes == b.cache_bytes && a.cache_sharpness == b.cache_sharpness);
     CHECK(a.fit_prefill_mape == b.fit_prefill_mape && a.fit_decode_mape == b.fit_decode_mape);
     CHECK_MSG(b.fit_prefill_heldout_mape > 60 && b.fit_decode_heldout_mape > 60, "%g %g",
               b.fit_prefill_heldout_mape, b.fit_decode_heldout_mape);
