@@ -249,7 +249,8 @@ static void seeds_profile(void) {
              " \"target\": {\"name\": \"t\", \"layer_params\": 6225920, \"head_params\": 559616,\n"
              "  \"embed_params\": 0,"
              "  \"kv_elems_per_token\": 4096, \"bytes_per_param\": 4, \"kv_bytes_per_elem\": 4, \"source\": \"s\"},\n"
-             " \"prefill\": {\"a_ms\": 0.45, \"b_ms_per_token\": 0.088, \"c_ms_per_token2\": 1e-4, \"source\": \"s\"},\n"
+             " \"prefill\": {\"a_ms\": 0.45, \"b_ms_per_token\": 0.088, \"c_ms_per_token2\": 1e-4,\n"
+             "  \"source\": \"s\"},\n"
              " \"decode\": {\"const_ms\": 0, \"ms_per_weight_byte\": 2.0e-08, \"ms_per_kv_byte\": 6.2e-08, "
              "\"source\": \"s\"},\n"
              " \"fit\": {\"prefill_mape\": 6.3, \"decode_mape\": 33.7}}\n");

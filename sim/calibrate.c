@@ -284,8 +284,8 @@ int calibrate_run(const Model *m, const char *dir, const CalibConfig *c, CalibRe
              p->fit_prefill_heldout_mape, p->fit_heldout_points);
     snprintf(p->decode_source, sizeof p->decode_source,
              "MAPE-minimising least squares with non-negative coefficients (GSL) over %d timed decode points, the "
-             "cache capacity and sharpness by a grid and Brent search over the same error; MAPE %.2f%% fitted, %.2f%% on %d "
-             "held-out points (fit.split)", p->fit_points, p->fit_decode_mape, p->fit_decode_heldout_mape,
+             "cache capacity and sharpness by a grid and Brent search over the same error; MAPE %.2f%% fitted, "
+             "%.2f%% on %d held-out points (fit.split)", p->fit_points, p->fit_decode_mape, p->fit_decode_heldout_mape,
              p->fit_heldout_points);
     if (p->cache_bytes > 0)
         snprintf(p->cache_source, sizeof p->cache_source,

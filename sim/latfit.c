@@ -101,10 +101,10 @@ static double decode_best_capacity(DecodeFit *f, double smin, double smax, doubl
         return decode_fit_at(fixed, f);
     }
     enum { K = 40 };
-    double grid[K], val[K], best = INFINITY, lo = smin / 8;
+    double grid[K], val[K], best = INFINITY, lo = smin / 8, hi = 2 * smax;
     int kb = -1;
     for (int g = 0; !f->failed && g < K; g++) {
-        grid[g] = lo * pow(smax / lo, (double)g / (K - 1));
+        grid[g] = lo * pow(hi / lo, (double)g / (K - 1));
         val[g] = decode_fit_at(grid[g], f);
         if (val[g] < best - 1e-9) best = val[g], kb = g;
     }

@@ -6,11 +6,12 @@
  *   decode_ms  = d0 + S (h dc + (1 - h) dd) + dkv KV,  S = W + KV,  h = (1 + (S / C)^k)^(-1/k),  dd = dc + dx
  * with d0, dc, dx, dkv >= 0 (so a byte from DRAM never costs less than one from the cache). For a given cache
  * capacity C and knee sharpness k the decode model is linear in (d0, dc, dx, dkv): regressors 1, S, S (1 - h), KV.
- * C is either given (measured) or fitted: the MAPE is minimised over C by a log-spaced grid between an eighth of
- * the smallest and the largest working set S of the fitted points, refined by Brent's method (GSL) around the
- * best grid value; k is chosen from latfit_sharpness by the same error. A model without a cache term (C = 0,
- * dc = dd) competes too and wins ties, so a cache is only reported when it lowers the error. Deterministic: no
- * random restarts. Every choice (coefficients, C, k) is made on the fitted points only. */
+ * C is either given (measured) or fitted: the MAPE is minimised over C by a log-spaced grid from an eighth of the
+ * smallest to twice the largest working set S of the fitted points (a smooth knee may sit past them), refined by
+ * Brent's method (GSL) around the best grid value; k is chosen from latfit_sharpness by the same error. A model
+ * without a cache term (C = 0, dc = dd) competes too and wins ties, so a cache is only reported when it lowers
+ * the error. Deterministic: no random restarts. Every choice (coefficients, C, k) is made on the fitted points
+ * only. */
 #ifndef ELMS_LATFIT_H
 #define ELMS_LATFIT_H
 

@@ -18,9 +18,10 @@
  * well inside the cache costs dc per byte, one far beyond it pays dd for all but C bytes (a cache that keeps C
  * bytes of a working set streamed once per token), and near C the share falls off smoothly (set conflicts,
  * other data, prefetching); k -> infinity is the hard knee min(1, C / S). dkv is the extra cost of a KV byte
- * (attention's short per-head products) on top of its byte cost. The price is increasing and convex in S. Format 1 profiles (no cache term, no w, b0) load as C = 0, w = b0 = 0,
- * dc = dd = their ms_per_weight_byte dw and dkv = their ms_per_kv_byte - dw: the same prices (dkv may then be
- * negative, down to -dc: a KV byte never costs less than nothing).
+ * (attention's short per-head products) on top of its byte cost. The price is increasing and convex in S.
+ * Format 1 profiles (no cache term, no w, b0) load as C = 0, w = b0 = 0, dc = dd = their ms_per_weight_byte dw
+ * and dkv = their ms_per_kv_byte - dw: the same prices (dkv may then be negative, down to -dc: a KV byte never
+ * costs less than nothing).
  * Anchor layers, embeddings and the LM head are fixed costs because views keep them whole. Every group of
  * numbers carries a "source" string saying where it came from (measured: command and date; derived: citation). */
 #ifndef ELMS_PROFILE_H

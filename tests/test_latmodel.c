@@ -129,8 +129,9 @@ TEST(latmodel_format2_round_trip_keeps_every_field) {
     Err e;
     const char *path = test_path("v2.json");
     CHECK_MSG(profile_write(&p, path, &e) == 0 && profile_load(&q, path, &e) == 0, "%s", e.msg);
-    CHECK(q.prefill_b0 == p.prefill_b0 && q.prefill_w == p.prefill_w && q.decode_cache == p.decode_cache && q.decode_dram == p.decode_dram &&
-          q.decode_kv == p.decode_kv && q.cache_bytes == p.cache_bytes && q.cache_sharpness == 8 && !strcmp(q.cache_source, "fitted"));
+    CHECK(q.prefill_b0 == p.prefill_b0 && q.prefill_w == p.prefill_w && q.decode_cache == p.decode_cache &&
+          q.decode_dram == p.decode_dram && q.decode_kv == p.decode_kv && q.cache_bytes == p.cache_bytes &&
+          q.cache_sharpness == 8 && !strcmp(q.cache_source, "fitted"));
     CHECK(q.fit_prefill_mape == 1.5 && q.fit_decode_mape == 2.5 && q.fit_prefill_heldout_mape == 3.5 &&
           q.fit_decode_heldout_mape == 4.5 && q.fit_points == 30 && q.fit_heldout_points == 24 &&
           !strcmp(q.fit_split, "odd levels"));
@@ -322,8 +323,8 @@ TEST(latmodel_held_out_points_never_move_the_fit) {
     for (int i = 0; i < n; i++)
         if (pre[i].held_out) pre[i].ms *= 3, dec[i].ms *= 3;
     CHECK(latfit_prefill(&b, pre, n, &e) == 0 && latfit_decode(&b, dec, n, -1, &e) == 0);
-    CHECK(a.prefill_a == b.prefill_a && a.prefill_w == b.prefill_w && a.prefill_b0 == b.prefill_b0 && a.prefill_b == b.prefill_b &&
-          a.prefill_c == b.prefill_c);
+    CHECK(a.prefill_a == b.prefill_a && a.prefill_w == b.prefill_w && a.prefill_b0 == b.prefill_b0 &&
+          a.prefill_b == b.prefill_b && a.prefill_c == b.prefill_c);
     CHECK(a.decode_const == b.decode_const && a.decode_cache == b.decode_cache && a.decode_dram == b.decode_dram &&
           a.decode_kv == b.decode_kv && a.cache_bytes == b.cache_bytes && a.cache_sharpness == b.cache_sharpness);
     CHECK(a.fit_prefill_mape == b.fit_prefill_mape && a.fit_decode_mape == b.fit_decode_mape);
