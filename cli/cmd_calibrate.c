@@ -134,14 +134,20 @@ static int cmd_calibrate(int argc, char **argv) {
         db_close(&db);
     }
     const Profile *p = &r.prof;
-    printf("prefill a_ms %.6g b_ms_per_token %.6g c_ms_per_token2 %.6g mape %.2f%%\n", p->prefill_a, p->prefill_b,
-           p->prefill_c, p->fit_prefill_mape);
-    printf("decode const_ms %.6g ms_per_weight_byte %.6g ms_per_kv_byte %.6g mape %.2f%%\n", p->decode_const,
-           p->decode_weight, p->decode_kv, p->fit_decode_mape);
+    printf("prefill a_ms %.6g weights_ms %.6g b0_ms_per_token %.6g b_ms_per_token %.6g c_ms_per_token2 %.6g\n",
+           p->prefill_a, p->prefill_w, p->prefill_b0, p->prefill_b, p->prefill_c);
+    printf("decode const_ms %.6g ms_per_byte_cache %.6g ms_per_byte_dram %.6g cache_bytes %.0f cache_sharpness %g "
+           "(both fitted) ms_per_kv_byte %.6g\n", p->decode_const, p->decode_cache, p->decode_dram, p->cache_bytes,
+           p->cache_sharpness, p->decode_kv);
+    printf("prefill mape fitted %.2f%% held-out %.2f%%\ndecode mape fitted %.2f%% held-out %.2f%%\n"
+           "(%d fitted and %d held-out points per phase; %s)\n", p->fit_prefill_mape, p->fit_prefill_heldout_mape,
+           p->fit_decode_mape, p->fit_decode_heldout_mape, p->fit_points, p->fit_heldout_points, p->fit_split);
     printf("tlm a_ms %.6g b_ms_per_token %.6g\nswitch view_ms %.6g\n", p->tlm_a, p->tlm_b, p->switch_view_ms);
     printf("wrote %s (%d points)\n", fl[1].value, r.n_pts);
-    if (p->fit_prefill_mape >= 10 || p->fit_decode_mape >= 10)
-        fprintf(stderr, "elms calibrate: warning: fit error above 10%% (machine busy? try more --reps)\n");
+    if (p->fit_prefill_mape >= 5 || p->fit_decode_mape >= 5 || p->fit_prefill_heldout_mape >= 5 ||
+        p->fit_decode_heldout_mape >= 5)
+        fprintf(stderr, "elms calibrate: warning: fit error at or above 5%% (machine busy? try more --reps, or "
+                        "taskset -c CPU on a quiet core)\n");
 out_r:
     calibrate_result_free(&r);
 out:

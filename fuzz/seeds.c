@@ -234,8 +234,8 @@ static void seeds_traces(void) {
 }
 
 static void seeds_profile(void) {
-    const char *names[2] = {"normalized", "host"};
-    for (int i = 0; i < 2; i++) {
+    const char *names[3] = {"normalized", "host", "sd8gen3-llama2-7b-q4"};
+    for (int i = 0; i < 3; i++) {
         char path[256];
         snprintf(path, sizeof path, "sim/profiles/%s.json", names[i]);
         size_t n;
@@ -243,6 +243,17 @@ static void seeds_profile(void) {
         put("profile", names[i], s, n);
         free(s);
     }
+    /* a format 1 profile (no "format": one cost per weight byte), still read (docs/formats.md) */
+    put_text("profile", "format1",
+             "{\"name\": \"old\", \"device\": \"d\", \"source\": \"s\",\n"
+             " \"target\": {\"name\": \"t\", \"layer_params\": 6225920, \"head_params\": 559616,\n"
+             "  \"embed_params\": 0,"
+             "  \"kv_elems_per_token\": 4096, \"bytes_per_param\": 4, \"kv_bytes_per_elem\": 4, \"source\": \"s\"},\n"
+             " \"prefill\": {\"a_ms\": 0.45, \"b_ms_per_token\": 0.088, \"c_ms_per_token2\": 1e-4,\n"
+             "  \"source\": \"s\"},\n"
+             " \"decode\": {\"const_ms\": 0, \"ms_per_weight_byte\": 2.0e-08, \"ms_per_kv_byte\": 6.2e-08, "
+             "\"source\": \"s\"},\n"
+             " \"fit\": {\"prefill_mape\": 6.3, \"decode_mape\": 33.7}}\n");
 }
 
 static void seeds_items(void) {

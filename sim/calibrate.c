@@ -2,6 +2,8 @@
 #include "sim/calibrate.h"
 
 #include <gsl/gsl_rng.h>
+#include <gsl/gsl_sort.h>
+#include <gsl/gsl_statistics_double.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,46 +14,55 @@
 #include "base/fileutil.h"
 #include "policies/tlm.h"
 #include "sim/fit.h"
+#include "sim/latfit.h"
 
-/* Times one prefill of n tokens and `steps` decode steps under v; minimum over reps. */
+/* Times one prefill of n tokens and `steps` decode steps under v; minimum over reps of the prefill and of the
+ * median decode step (the median of the steps, each timed alone, is the step at the mean context, as the cost is
+ * linear in the context, and ignores the steps a burst of other load hit). */
 static int time_point(const Model *m, const ElasticView *v, const int *tok, int n, int steps, int reps, double *pre_ms,
                       double *dec_ms, Err *e) {
     float *logits = malloc(sizeof *logits * (size_t)m->cfg.vocab_size);
-    if (!logits) return err_set(e, "out of memory");
+    double *step = malloc(sizeof *step * (size_t)(steps > 0 ? steps : 1));
+    int rc = 0;
+    if (!logits || !step) rc = err_set(e, "out of memory");
     *pre_ms = *dec_ms = INFINITY;
-    for (int r = 0; r < reps; r++) {
+    for (int r = 0; !rc && r < reps; r++) {
         KVCache c;
         if (kvcache_init(&c, m, v, n + steps, e)) {
-            free(logits);
-            return -1;
+            rc = -1;
+            break;
         }
         double t0 = 1e3 * clock_wall_s();
-        int rc = model_prefill(m, v, &c, tok, n, NULL, logits, e);
-        double t1 = 1e3 * clock_wall_s();
-        for (int s = 0; !rc && s < steps; s++) rc = model_decode(m, v, &c, tok[(n + s) % n], logits, e);
-        double t2 = 1e3 * clock_wall_s();
-        kvcache_free(&c);
-        if (rc) {
-            free(logits);
-            return -1;
+        rc = model_prefill(m, v, &c, tok, n, NULL, logits, e);
+        double t1 = 1e3 * clock_wall_s(), pre = t1 - t0;
+        for (int s = 0; !rc && s < steps; s++) {
+            rc = model_decode(m, v, &c, tok[(n + s) % n], logits, e);
+            double t2 = 1e3 * clock_wall_s();
+            step[s] = t2 - t1;
+            t1 = t2;
         }
-        if (t1 - t0 < *pre_ms) *pre_ms = t1 - t0;
-        if (steps > 0 && (t2 - t1) / steps < *dec_ms) *dec_ms = (t2 - t1) / steps;
+        kvcache_free(&c);
+        if (rc) break;
+        if (pre < *pre_ms) *pre_ms = pre;
+        if (steps > 0) {
+            gsl_sort(step, 1, (size_t)steps);
+            double med = gsl_stats_median_from_sorted_data(step, 1, (size_t)steps);
+            if (med < *dec_ms) *dec_ms = med;
+        }
     }
     free(logits);
-    return 0;
+    free(step);
+    return rc;
 }
 
 static void point(CalibResult *r, const char *phase, double level, int tokens, double ms) {
-    r->pts[r->n_pts++] = (CalibPoint){phase, level, tokens, ms, NAN};
+    r->pts[r->n_pts++] = (CalibPoint){phase, level, tokens, ms, NAN, false};
 }
 
 /* fit_tlm: tlm_a + tlm_b * tokens over the timed points [first, n_pts) of r (X: (n, 2) rows (1, tokens)) */
 static int fit_tlm(double *X, double *y, int n, int first, CalibResult *r, Err *e) {
     double coef[2];
-    if (fit_linear(X, y, n, 2, coef, NULL, e)) return err_prefix(e, "tiny-LM fit");
-    if (coef[0] < 0) coef[0] = 0;
-    if (coef[1] < 0) coef[1] = 0;
+    if (fit_linear_nonneg(X, y, n, 2, NULL, coef, NULL, e)) return err_prefix(e, "tiny-LM fit");
     for (int i = first; i < r->n_pts; i++) r->pts[i].predicted_ms = coef[0] + coef[1] * r->pts[i].tokens;
     r->prof.tlm_a = coef[0];
     r->prof.tlm_b = coef[1];
@@ -177,15 +188,13 @@ int calibrate_run(const Model *m, const char *dir, const CalibConfig *c, CalibRe
     }
     LevelSet ls;
     if (levelset_load(&ls, m, dir, true, e)) return -1;
-    int n_pts_max = N_LEVELS * c->n_lengths * 2 + c->n_lengths + 8;
+    int n_pts_max = N_LEVELS * c->n_lengths * 2 + c->n_lengths + 8, n_grid = N_LEVELS * c->n_lengths;
     out->pts = calloc((size_t)n_pts_max, sizeof *out->pts);
     int *tok = malloc(sizeof *tok * (size_t)(max_len + c->decode_steps));
-    double *Xp = malloc(sizeof *Xp * (size_t)n_pts_max * 3), *yp = malloc(sizeof *yp * (size_t)n_pts_max);
-    double *Xd = malloc(sizeof *Xd * (size_t)n_pts_max * 3), *yd = malloc(sizeof *yd * (size_t)n_pts_max);
-    int rc = -1, np = 0, nd = 0;
-    int *pi = malloc(sizeof *pi * (size_t)n_pts_max), *di = malloc(sizeof *di * (size_t)n_pts_max);
-    double *pred = malloc(sizeof *pred * (size_t)n_pts_max);
-    if (!out->pts || !tok || !Xp || !yp || !Xd || !yd || !pi || !di || !pred) {
+    LatPoint *lp = calloc((size_t)n_grid, sizeof *lp), *ld = calloc((size_t)n_grid, sizeof *ld);
+    double *best_pre = malloc(sizeof *best_pre * (size_t)n_grid), *best_dec = malloc(sizeof *best_dec * (size_t)n_grid);
+    int rc = -1;
+    if (!out->pts || !tok || !lp || !ld || !best_pre || !best_dec) {
         err_set(e, "out of memory");
         goto done;
     }
@@ -195,67 +204,56 @@ int calibrate_run(const Model *m, const char *dir, const CalibConfig *c, CalibRe
     gsl_rng_free(g);
 
     double head = (double)mc->vocab_size * mc->dim, layer = cost_layer_params(mc), kvpt = cost_kv_elems_per_token(mc);
+    Profile *p = &out->prof;
+    ProfileTarget *t = &p->target;
+    t->layer_params = layer;
+    t->head_params = head;
+    t->embed_params = mc->tied ? 0 : head;
+    t->kv_elems_per_token = kvpt;
+    t->bytes_per_param = 4;
+    t->kv_bytes_per_elem = 4;
     /* repetitions are interleaved (every point once per pass, minimum over passes), so that a burst of other
      * load on the machine spoils one sample of many points rather than every sample of a few */
-    int n_grid = N_LEVELS * c->n_lengths;
-    double *best_pre = malloc(sizeof *best_pre * (size_t)n_grid), *best_dec = malloc(sizeof *best_dec * (size_t)n_grid);
-    if (!best_pre || !best_dec) {
-        free(best_pre);
-        free(best_dec);
-        err_set(e, "out of memory");
-        goto done;
-    }
     for (int g = 0; g < n_grid; g++) best_pre[g] = best_dec[g] = INFINITY;
     for (int rep = 0; rep < c->reps; rep++)
         for (int g = 0; g < n_grid; g++) {
             double pre, dec;
             if (time_point(m, &ls.view[g / c->n_lengths], tok, c->lengths[g % c->n_lengths], c->decode_steps, 1, &pre,
-                           &dec, e)) {
-                free(best_pre);
-                free(best_dec);
+                           &dec, e))
                 goto done;
-            }
             if (pre < best_pre[g]) best_pre[g] = pre;
             if (dec < best_dec[g]) best_dec[g] = dec;
         }
+    /* the held-out points: every length of every other level (the odd indices of LEVELS: 0.3, 0.5, 0.7, 0.9),
+     * views the fit never saw */
     for (int g = 0; g < n_grid; g++) {
         int li = g / c->n_lengths, n = c->lengths[g % c->n_lengths];
         CostShape s;
         cost_shape(m, m, &ls.view[li], 0, &s);
         double ctx = n + (c->decode_steps - 1) / 2.0;
-        Xp[3 * np] = 1, Xp[3 * np + 1] = n * s.lin, Xp[3 * np + 2] = (double)n * n * s.kv;
-        yp[np] = best_pre[g];
-        pi[np++] = out->n_pts;
-        point(out, "prefill", LEVELS[li], n, best_pre[g]);
-        Xd[3 * nd] = 1, Xd[3 * nd + 1] = (head + layer * s.lin) * 4.0, Xd[3 * nd + 2] = kvpt * s.kv * ctx * 4.0;
-        yd[nd] = best_dec[g];
-        di[nd++] = out->n_pts;
-        point(out, "decode", LEVELS[li], (int)lround(ctx), best_dec[g]);
+        bool held = li % 2 == 1;
+        lp[g] = (LatPoint){s, n, best_pre[g], held, NAN};
+        ld[g] = (LatPoint){s, ctx, best_dec[g], held, NAN};
     }
-    free(best_pre);
-    free(best_dec);
-    double cp[3], cd[3];
-    Profile *p = &out->prof;
-    if (fit_linear(Xp, yp, np, 3, cp, &p->fit_prefill_mape, e)) {
-        err_prefix(e, "prefill fit");
-        goto done;
+    if (latfit_prefill(p, lp, n_grid, e) || latfit_decode(p, ld, n_grid, -1, e)) goto done;
+    for (int g = 0; g < n_grid; g++) {
+        int li = g / c->n_lengths;
+        point(out, "prefill", LEVELS[li], (int)lp[g].tokens, lp[g].ms);
+        out->pts[out->n_pts - 1].predicted_ms = lp[g].predicted_ms;
+        out->pts[out->n_pts - 1].held_out = lp[g].held_out;
+        point(out, "decode", LEVELS[li], (int)lround(ld[g].tokens), ld[g].ms);
+        out->pts[out->n_pts - 1].predicted_ms = ld[g].predicted_ms;
+        out->pts[out->n_pts - 1].held_out = ld[g].held_out;
     }
-    if (fit_linear(Xd, yd, nd, 3, cd, &p->fit_decode_mape, e)) {
-        err_prefix(e, "decode fit");
-        goto done;
-    }
-    /* negative coefficients only come from noise; clamp them so that prices stay monotone in the work, and
-     * report the error of the clamped model */
-    for (int j = 0; j < 3; j++) {
-        if (cp[j] < 0) cp[j] = 0;
-        if (cd[j] < 0) cd[j] = 0;
-    }
-    for (int i = 0; i < np; i++)
-        pred[i] = out->pts[pi[i]].predicted_ms = cp[0] + cp[1] * Xp[3 * i + 1] + cp[2] * Xp[3 * i + 2];
-    p->fit_prefill_mape = fit_mape(pred, yp, np);
-    for (int i = 0; i < nd; i++)
-        pred[i] = out->pts[di[i]].predicted_ms = cd[0] + cd[1] * Xd[3 * i + 1] + cd[2] * Xd[3 * i + 2];
-    p->fit_decode_mape = fit_mape(pred, yd, nd);
+    int n_held = 0;
+    for (int g = 0; g < n_grid; g++) n_held += lp[g].held_out;
+    p->fit_points = n_grid - n_held;
+    p->fit_heldout_points = n_held;
+    int at = snprintf(p->fit_split, sizeof p->fit_split, "held out: every prompt length of levels");
+    for (int li = 1; li < N_LEVELS && at > 0 && (size_t)at < sizeof p->fit_split; li += 2)
+        at += snprintf(p->fit_split + at, sizeof p->fit_split - (size_t)at, "%s %g", li > 1 ? "," : "", LEVELS[li]);
+    if (at > 0 && (size_t)at < sizeof p->fit_split)
+        snprintf(p->fit_split + at, sizeof p->fit_split - (size_t)at, "; fitted: the other levels");
     if (calibrate_tlm(m, dir, c, out, e)) goto done;
 
     /* a view switch: build the new view's KV cache (what the engine does when the view changes) */
@@ -277,26 +275,28 @@ int calibrate_run(const Model *m, const char *dir, const CalibConfig *c, CalibRe
              "steps per point; timing depends on the model's shape, not its weights",
              c->command ? c->command : "elms calibrate", c->date ? c->date : "", N_LEVELS, c->n_lengths, c->reps,
              c->decode_steps);
-    ProfileTarget *t = &p->target;
     snprintf(t->name, sizeof t->name, "the calibrated engine model (%d layers, dim %d, %d heads, %d KV heads, ffn %d, "
              "vocab %d), fp32", mc->n_layers, mc->dim, mc->n_heads, mc->n_kv_heads, mc->ffn_dim, mc->vocab_size);
-    t->layer_params = layer;
-    t->head_params = head;
-    t->embed_params = mc->tied ? 0 : head;
-    t->kv_elems_per_token = kvpt;
-    t->bytes_per_param = 4;
-    t->kv_bytes_per_elem = 4;
     snprintf(p->target_source, sizeof p->target_source, "counted from the model's config.json");
-    p->prefill_a = cp[0];
-    p->prefill_b = cp[1];
-    p->prefill_c = cp[2];
     snprintf(p->prefill_source, sizeof p->prefill_source,
-             "weighted least squares (GSL) over %d timed prefills; MAPE %.2f%%", np, p->fit_prefill_mape);
-    p->decode_const = cd[0];
-    p->decode_weight = cd[1];
-    p->decode_kv = cd[2];
+             "MAPE-minimising least squares with non-negative coefficients (GSL) over %d timed prefills; MAPE %.2f%% "
+             "fitted, %.2f%% on %d held-out prefills (fit.split)", p->fit_points, p->fit_prefill_mape,
+             p->fit_prefill_heldout_mape, p->fit_heldout_points);
     snprintf(p->decode_source, sizeof p->decode_source,
-             "weighted least squares (GSL) over %d timed decode points; MAPE %.2f%%", nd, p->fit_decode_mape);
+             "MAPE-minimising least squares with non-negative coefficients (GSL) over %d timed decode points, the "
+             "cache capacity and sharpness by a grid and Brent search over the same error; MAPE %.2f%% fitted, "
+             "%.2f%% on %d held-out points (fit.split)", p->fit_points, p->fit_decode_mape, p->fit_decode_heldout_mape,
+             p->fit_heldout_points);
+    if (p->cache_bytes > 0)
+        snprintf(p->cache_source, sizeof p->cache_source,
+                 "fitted, not measured: the capacity (%.1f MB) and knee sharpness (%g) at which the fitted decode "
+                 "steps' cost per byte best turns from ms_per_byte_cache to ms_per_byte_dram (effective figures "
+                 "for this engine's access pattern on a cache shared with whatever else runs, not the CPU's "
+                 "nominal cache size)", p->cache_bytes / 1e6, p->cache_sharpness);
+    else
+        snprintf(p->cache_source, sizeof p->cache_source,
+                 "fitted: no cache capacity lowered the decode error, so none is modelled (every byte at "
+                 "ms_per_byte_dram)");
     p->switch_view_ms = p->switch_model_ms = best;
     snprintf(p->switch_source, sizeof p->switch_source,
              "measured: building a level's KV cache (a view switch copies no weights; resident models switch the "
@@ -305,21 +305,18 @@ int calibrate_run(const Model *m, const char *dir, const CalibConfig *c, CalibRe
     p->runtime_bytes = 0;
     snprintf(p->memory_source, sizeof p->memory_source, "engine bytes: fp32 weights and KV cache as allocated");
     rc = 0;
-    if (!(p->prefill_b > 0) || !(p->decode_weight > 0)) {
-        err_set(e, "calibrate: the fit gave a non-positive per-token cost (b %g, dw %g); timings too noisy?",
-                p->prefill_b, p->decode_weight);
+    if (!(p->prefill_b > 0) || !(p->decode_dram > 0)) {
+        err_set(e, "calibrate: the fit gave a non-positive per-token cost (b %g, dd %g); timings too noisy?",
+                p->prefill_b, p->decode_dram);
         rc = -1;
     }
 done:
     levelset_free(&ls);
     free(tok);
-    free(Xp);
-    free(yp);
-    free(Xd);
-    free(yd);
-    free(pi);
-    free(di);
-    free(pred);
+    free(lp);
+    free(ld);
+    free(best_pre);
+    free(best_dec);
     if (rc) calibrate_result_free(out);
     return rc;
 }

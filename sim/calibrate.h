@@ -1,12 +1,15 @@
 /* calibrate: measure the real engine on this machine and fit a latency profile (the `host` profile).
  * For every model level (levels_view, with the level's adapter when the model directory has one) and prompt
  * length it times model_prefill and a few model_decode steps, takes the minimum over `reps` interleaved passes
- * (the least disturbed by other load), and fits the profile's cost model with weighted least squares (sim/fit.h):
- *   prefill_ms = a + b n lin + c n^2 kv;  decode_ms = d0 + dw weight_bytes + dkv kv_bytes(ctx).
- * It also times a view switch (building a view and its KV cache) and a small proxy of the tiny LM. The fit
- * error (MAPE) is stored in the profile. Times are wall clock: tests never assert on them. */
+ * (the least disturbed by other load), and fits the profile's cost model (sim/latfit.h; the formulas are in
+ * sim/profile.h) on the points of every other level (0.2, 0.4, ..., 1.0), holding out the points of the levels
+ * in between (0.3, 0.5, 0.7, 0.9): the profile stores the fitted coefficients with the error on the fitted and on
+ * the held-out points. It also times a view switch (building a view and its KV cache) and the tiny LM (or a small
+ * proxy). Times are wall clock: tests never assert on them. */
 #ifndef ELMS_CALIBRATE_H
 #define ELMS_CALIBRATE_H
+
+#include <stdbool.h>
 
 #include "engine/err.h"
 #include "engine/model.h"
@@ -29,6 +32,7 @@ typedef struct CalibPoint {
     double level;
     int tokens;             /* prompt length (prefill, tlm) or mean context (decode) */
     double measured_ms, predicted_ms;
+    bool held_out;          /* prefill and decode: not used by the fit */
 } CalibPoint;
 
 typedef struct CalibResult {

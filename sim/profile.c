@@ -24,6 +24,16 @@ static int get_num(const cJSON *grp, const char *gname, const char *key, bool re
     return io_json_double(x, NULL, 0, HUGE_VAL, out, at, e);
 }
 
+/* A required number of group gname in [lo, +inf). */
+static int get_num_in(const cJSON *grp, const char *gname, const char *key, double lo, double *out, const char *path,
+                      Err *e) {
+    const cJSON *x = cJSON_GetObjectItemCaseSensitive(grp, key);
+    if (!x) return err_set(e, "%s: field %s.%s: missing (expected a number)", path, gname, key);
+    char at[1600];
+    snprintf(at, sizeof at, "%s: field %s.%s", path, gname, key);
+    return io_json_double(x, NULL, lo, HUGE_VAL, out, at, e);
+}
+
 static int get_str(const cJSON *o, const char *gname, const char *key, bool required, char *out, size_t cap,
                    const char *path, Err *e) {
     const cJSON *x = cJSON_GetObjectItemCaseSensitive(o, key);
@@ -49,10 +59,13 @@ static const cJSON *get_group(const cJSON *root, const char *name, bool required
     return g;
 }
 
+static int parse_format(Profile *p, const cJSON *root, const char *path, Err *e);
+
 static int parse(Profile *p, const cJSON *root, const char *path, Err *e) {
     int rc;
     const cJSON *g;
     if (!cJSON_IsObject(root)) return err_set(e, "%s: expected a JSON object", path);
+    if (parse_format(p, root, path, e)) return -1;
     if (get_str(root, "", "name", true, p->name, sizeof p->name, path, e) ||
         get_str(root, "", "device", true, p->device, sizeof p->device, path, e) ||
         get_str(root, "", "source", true, p->source, sizeof p->source, path, e))
@@ -76,6 +89,8 @@ static int parse(Profile *p, const cJSON *root, const char *path, Err *e) {
     g = get_group(root, "prefill", true, path, e, &rc);
     if (rc) return -1;
     if (get_num(g, "prefill", "a_ms", true, 0, &p->prefill_a, path, e) ||
+        (p->format >= 2 && (get_num(g, "prefill", "weights_ms", true, 0, &p->prefill_w, path, e) ||
+                            get_num(g, "prefill", "b0_ms_per_token", true, 0, &p->prefill_b0, path, e))) ||
         get_num(g, "prefill", "b_ms_per_token", true, 0, &p->prefill_b, path, e) ||
         get_num(g, "prefill", "c_ms_per_token2", true, 0, &p->prefill_c, path, e) ||
         get_str(g, "prefill", "source", true, p->prefill_source, sizeof p->prefill_source, path, e))
@@ -84,13 +99,44 @@ static int parse(Profile *p, const cJSON *root, const char *path, Err *e) {
 
     g = get_group(root, "decode", true, path, e, &rc);
     if (rc) return -1;
-    if (get_num(g, "decode", "const_ms", true, 0, &p->decode_const, path, e) ||
-        get_num(g, "decode", "ms_per_weight_byte", true, 0, &p->decode_weight, path, e) ||
-        get_num(g, "decode", "ms_per_kv_byte", true, 0, &p->decode_kv, path, e) ||
-        get_str(g, "decode", "source", true, p->decode_source, sizeof p->decode_source, path, e))
-        return -1;
-    if (!(p->decode_weight > 0))
-        return err_set(e, "%s: field decode.ms_per_weight_byte: expected a positive number", path);
+    if (p->format == 1) { /* one cost per weight byte: the format 2 model without a cache (C = 0) */
+        if (get_num(g, "decode", "const_ms", true, 0, &p->decode_const, path, e) ||
+            get_num(g, "decode", "ms_per_weight_byte", true, 0, &p->decode_dram, path, e) ||
+            get_num(g, "decode", "ms_per_kv_byte", true, 0, &p->decode_kv, path, e) ||
+            get_str(g, "decode", "source", true, p->decode_source, sizeof p->decode_source, path, e))
+            return -1;
+        if (!(p->decode_dram > 0))
+            return err_set(e, "%s: field decode.ms_per_weight_byte: expected a positive number", path);
+        /* format 2 charges a KV byte the byte cost and then ms_per_kv_byte: the same total */
+        p->decode_kv -= p->decode_dram;
+        p->decode_cache = p->decode_dram;
+        p->cache_bytes = 0;
+        p->cache_sharpness = 1;
+        snprintf(p->cache_source, sizeof p->cache_source,
+                 "none: read from a format 1 profile (one cost per weight byte, ms_per_weight_byte)");
+    } else {
+        if (get_num(g, "decode", "const_ms", true, 0, &p->decode_const, path, e) ||
+            get_num(g, "decode", "ms_per_byte_cache", true, 0, &p->decode_cache, path, e) ||
+            get_num(g, "decode", "ms_per_byte_dram", true, 0, &p->decode_dram, path, e) ||
+            get_num(g, "decode", "cache_bytes", true, 0, &p->cache_bytes, path, e) ||
+            get_num(g, "decode", "cache_sharpness", true, 0, &p->cache_sharpness, path, e) ||
+            get_str(g, "decode", "cache_source", true, p->cache_source, sizeof p->cache_source, path, e) ||
+            get_num_in(g, "decode", "ms_per_kv_byte", -HUGE_VAL, &p->decode_kv, path, e) ||
+            get_str(g, "decode", "source", true, p->decode_source, sizeof p->decode_source, path, e))
+            return -1;
+        if (p->decode_kv < -p->decode_cache)
+            return err_set(e, "%s: field decode.ms_per_kv_byte: %g is below -decode.ms_per_byte_cache %g (a KV byte "
+                           "would cost less than nothing)", path, p->decode_kv, -p->decode_cache);
+        if (!(p->decode_dram > 0))
+            return err_set(e, "%s: field decode.ms_per_byte_dram: expected a positive number", path);
+        if (p->cache_sharpness < 1 || p->cache_sharpness > 1000)
+            return err_set(e, "%s: field decode.cache_sharpness: expected a number in [1, 1000], got %g", path,
+                           p->cache_sharpness);
+        if (p->decode_dram < p->decode_cache)
+            return err_set(e, "%s: field decode.ms_per_byte_dram: %g is below decode.ms_per_byte_cache %g (a byte "
+                           "from DRAM cannot cost less than one from the cache)", path, p->decode_dram,
+                           p->decode_cache);
+    }
 
     g = get_group(root, "tlm", false, path, e, &rc);
     if (rc) return -1;
@@ -120,12 +166,50 @@ static int parse(Profile *p, const cJSON *root, const char *path, Err *e) {
         return err_set(e, "%s: field memory.scale: expected \"engine\" or \"target\", got \"%s\"", path, scale);
     p->memory_target = !strcmp(scale, "target");
 
-    p->fit_prefill_mape = p->fit_decode_mape = -1;
+    p->fit_prefill_mape = p->fit_decode_mape = p->fit_prefill_heldout_mape = p->fit_decode_heldout_mape = -1;
     g = get_group(root, "fit", false, path, e, &rc);
     if (rc) return -1;
     if (g && (get_num(g, "fit", "prefill_mape", false, -1, &p->fit_prefill_mape, path, e) ||
               get_num(g, "fit", "decode_mape", false, -1, &p->fit_decode_mape, path, e)))
         return -1;
+    if (g && p->format >= 2) {
+        double pts, held;
+        if (get_num(g, "fit", "prefill_heldout_mape", false, -1, &p->fit_prefill_heldout_mape, path, e) ||
+            get_num(g, "fit", "decode_heldout_mape", false, -1, &p->fit_decode_heldout_mape, path, e) ||
+            get_num(g, "fit", "points", false, 0, &pts, path, e) ||
+            get_num(g, "fit", "heldout_points", false, 0, &held, path, e) ||
+            get_str(g, "fit", "split", false, p->fit_split, sizeof p->fit_split, path, e))
+            return -1;
+        if (pts != floor(pts) || pts > 1e6)
+            return err_set(e, "%s: field fit.points: expected an integer in [0, 1000000]", path);
+        if (held != floor(held) || held > 1e6)
+            return err_set(e, "%s: field fit.heldout_points: expected an integer in [0, 1000000]", path);
+        p->fit_points = (int)pts;
+        p->fit_heldout_points = (int)held;
+    }
+    return 0;
+}
+
+/* The format: absent = 1 (every profile written before the cache-aware decode model), else 1 or 2. A file
+ * without "format" that uses format 2 fields is refused rather than read as format 1. */
+static int parse_format(Profile *p, const cJSON *root, const char *path, Err *e) {
+    const cJSON *f = cJSON_GetObjectItemCaseSensitive(root, "format");
+    if (!f) {
+        const cJSON *d = cJSON_GetObjectItemCaseSensitive(root, "decode");
+        if (cJSON_IsObject(d) && cJSON_GetObjectItemCaseSensitive(d, "ms_per_byte_dram"))
+            return err_set(e, "%s: field format: missing, but decode.ms_per_byte_dram is a format %d field (add "
+                           "\"format\": %d)", path, PROFILE_FORMAT, PROFILE_FORMAT);
+        p->format = 1;
+        return 0;
+    }
+    char at[1100];
+    snprintf(at, sizeof at, "%s: field format", path);
+    long v;
+    if (io_json_int(f, NULL, 1, 1000000, &v, at, e)) return -1;
+    if (v > PROFILE_FORMAT)
+        return err_set(e, "%s: field format: version %ld is newer than this build reads (1..%d)", path, v,
+                       PROFILE_FORMAT);
+    p->format = (int)v;
     return 0;
 }
 
@@ -151,6 +235,7 @@ static cJSON *group(cJSON *root, const char *name) { return cJSON_AddObjectToObj
 
 int profile_write(const Profile *p, const char *path, Err *e) {
     cJSON *r = cJSON_CreateObject();
+    cJSON_AddNumberToObject(r, "format", PROFILE_FORMAT);
     cJSON_AddStringToObject(r, "name", p->name);
     cJSON_AddStringToObject(r, "device", p->device);
     cJSON_AddStringToObject(r, "source", p->source);
@@ -165,12 +250,18 @@ int profile_write(const Profile *p, const char *path, Err *e) {
     cJSON_AddStringToObject(g, "source", p->target_source);
     g = group(r, "prefill");
     cJSON_AddNumberToObject(g, "a_ms", p->prefill_a);
+    cJSON_AddNumberToObject(g, "weights_ms", p->prefill_w);
+    cJSON_AddNumberToObject(g, "b0_ms_per_token", p->prefill_b0);
     cJSON_AddNumberToObject(g, "b_ms_per_token", p->prefill_b);
     cJSON_AddNumberToObject(g, "c_ms_per_token2", p->prefill_c);
     cJSON_AddStringToObject(g, "source", p->prefill_source);
     g = group(r, "decode");
     cJSON_AddNumberToObject(g, "const_ms", p->decode_const);
-    cJSON_AddNumberToObject(g, "ms_per_weight_byte", p->decode_weight);
+    cJSON_AddNumberToObject(g, "ms_per_byte_cache", p->decode_cache);
+    cJSON_AddNumberToObject(g, "ms_per_byte_dram", p->decode_dram);
+    cJSON_AddNumberToObject(g, "cache_bytes", p->cache_bytes);
+    cJSON_AddNumberToObject(g, "cache_sharpness", p->cache_sharpness);
+    cJSON_AddStringToObject(g, "cache_source", p->cache_source);
     cJSON_AddNumberToObject(g, "ms_per_kv_byte", p->decode_kv);
     cJSON_AddStringToObject(g, "source", p->decode_source);
     g = group(r, "tlm");
@@ -187,11 +278,19 @@ int profile_write(const Profile *p, const char *path, Err *e) {
     cJSON_AddStringToObject(g, "scale", p->memory_target ? "target" : "engine");
     cJSON_AddNumberToObject(g, "runtime_bytes", p->runtime_bytes);
     cJSON_AddStringToObject(g, "source", p->memory_source);
-    if (p->fit_prefill_mape >= 0 || p->fit_decode_mape >= 0) { /* each error only when measured: -1 reads back
-                                                                    * as absent, never as a (refused) negative */
+    /* each error only when measured: -1 reads back as absent, never as a (refused) negative */
+    const double mapes[4] = {p->fit_prefill_mape, p->fit_prefill_heldout_mape, p->fit_decode_mape,
+                             p->fit_decode_heldout_mape};
+    const char *mkeys[4] = {"prefill_mape", "prefill_heldout_mape", "decode_mape", "decode_heldout_mape"};
+    bool any = p->fit_points > 0 || p->fit_heldout_points > 0 || p->fit_split[0];
+    for (int i = 0; i < 4; i++) any |= mapes[i] >= 0;
+    if (any) {
         g = cJSON_AddObjectToObject(r, "fit");
-        if (p->fit_prefill_mape >= 0) cJSON_AddNumberToObject(g, "prefill_mape", p->fit_prefill_mape);
-        if (p->fit_decode_mape >= 0) cJSON_AddNumberToObject(g, "decode_mape", p->fit_decode_mape);
+        for (int i = 0; i < 4; i++)
+            if (mapes[i] >= 0) cJSON_AddNumberToObject(g, mkeys[i], mapes[i]);
+        if (p->fit_points > 0) cJSON_AddNumberToObject(g, "points", p->fit_points);
+        if (p->fit_heldout_points > 0) cJSON_AddNumberToObject(g, "heldout_points", p->fit_heldout_points);
+        if (p->fit_split[0]) cJSON_AddStringToObject(g, "split", p->fit_split);
     }
     char *s = cJSON_Print(r);
     cJSON_Delete(r);
@@ -235,14 +334,31 @@ void cost_shape(const Model *base, const Model *m, const ElasticView *v, double 
 CostShape cost_full(void) { return (CostShape){1.0, 1.0, 1.0}; }
 
 double profile_prefill_ms(const Profile *p, const CostShape *s, double n) {
-    return p->prefill_a + p->prefill_b * n * s->lin + p->prefill_c * n * n * s->kv;
+    return p->prefill_a + p->prefill_w * s->lin + p->prefill_b0 * n + p->prefill_b * n * s->lin +
+           p->prefill_c * n * n * s->kv;
+}
+
+void profile_decode_bytes(const Profile *p, const CostShape *s, double ctx, double *w, double *kv) {
+    const ProfileTarget *t = &p->target;
+    *w = (t->head_params * s->head + t->layer_params * s->lin) * t->bytes_per_param;
+    *kv = t->kv_elems_per_token * s->kv * ctx * t->kv_bytes_per_elem;
+}
+
+double profile_cache_share(double cache_bytes, double k, double bytes) {
+    if (bytes <= 0) return 1.0;
+    if (cache_bytes <= 0) return 0.0;
+    double r = bytes / cache_bytes;
+    /* (1 + r^k)^(-1/k) = 1 / (r (1 + r^-k)^(1/k)) for r > 1: no overflow of r^k */
+    return r <= 1 ? pow(1.0 + pow(r, k), -1.0 / k) : 1.0 / (r * pow(1.0 + pow(r, -k), 1.0 / k));
 }
 
 double profile_decode_ms(const Profile *p, const CostShape *s, double ctx) {
-    const ProfileTarget *t = &p->target;
-    double w = (t->head_params * s->head + t->layer_params * s->lin) * t->bytes_per_param;
-    double kv = t->kv_elems_per_token * s->kv * ctx * t->kv_bytes_per_elem;
-    return p->decode_const + p->decode_weight * w + p->decode_kv * kv;
+    double w, kv;
+    profile_decode_bytes(p, s, ctx, &w, &kv);
+    double ws = w + kv, h = profile_cache_share(p->cache_bytes, p->cache_sharpness, ws);
+    /* with no cache (C = 0) h is exactly 0 and, without a KV cache (normalized), the price is d0 + dd W, bit for
+     * bit the format 1 model */
+    return p->decode_const + ws * (h * p->decode_cache + (1.0 - h) * p->decode_dram) + p->decode_kv * kv;
 }
 
 double profile_tlm_ms(const Profile *p, double n) { return n > 0 ? p->tlm_a + p->tlm_b * n : 0.0; }

@@ -5,9 +5,23 @@
  * target's size, and cost coefficients for that full model. A configuration of any engine model is priced
  * through its work relative to the engine's base model (CostShape): the fraction of layer parameters it reads
  * per token (lin), of the LM head (head) and of K/V elements per token (kv). Then, for n prompt tokens,
- *   prefill_ms = a + b n lin + c n^2 kv                      (the head runs once per prefill: inside a)
- *   decode_ms  = d0 + dw (head_params head + layer_params lin) bytes_per_param
- *                   + dkv kv_elems_per_token kv ctx kv_bytes_per_elem      (per generated token at context ctx)
+ *   prefill_ms = a + w lin + b0 n + b n lin + c n^2 kv       (the head runs once per prefill: inside a; w is
+ *                                                              reading the layer weights once per prefill; b0 is
+ *                                                              per-token work no view shrinks: norms, RoPE, ...)
+ *   decode_ms  = d0 + S (h dc + (1 - h) dd) + dkv KV         (per generated token at context ctx)
+ *     W  = (head_params head + layer_params lin) bytes_per_param    weight bytes read per token
+ *     KV = kv_elems_per_token kv ctx kv_bytes_per_elem              KV-cache bytes read per token
+ *     S  = W + KV                                                   the token's working set
+ *     h  = (1 + (S / C)^k)^(-1/k)  (0 when C = 0)                  share of it that stays cached
+ * with dc and dd the cost of a byte read from the cache and from DRAM, C the cache capacity and k >= 1 the
+ * sharpness of the knee: S h, the bytes served from the cache, is a smooth min(S, C) (the l_-k mean), so a view
+ * well inside the cache costs dc per byte, one far beyond it pays dd for all but C bytes (a cache that keeps C
+ * bytes of a working set streamed once per token), and near C the share falls off smoothly (set conflicts,
+ * other data, prefetching); k -> infinity is the hard knee min(1, C / S). dkv is the extra cost of a KV byte
+ * (attention's short per-head products) on top of its byte cost. The price is increasing and convex in S.
+ * Format 1 profiles (no cache term, no w, b0) load as C = 0, w = b0 = 0, dc = dd = their ms_per_weight_byte dw
+ * and dkv = their ms_per_kv_byte - dw: the same prices (dkv may then be negative, down to -dc: a KV byte never
+ * costs less than nothing).
  * Anchor layers, embeddings and the LM head are fixed costs because views keep them whole. Every group of
  * numbers carries a "source" string saying where it came from (measured: command and date; derived: citation). */
 #ifndef ELMS_PROFILE_H
@@ -28,16 +42,26 @@ typedef struct ProfileTarget {
     double kv_bytes_per_elem;
 } ProfileTarget;
 
+#define PROFILE_FORMAT 2 /* the format profile_write writes; profile_load reads 1 and 2 (docs/formats.md) */
+
 typedef struct Profile {
+    int format;          /* the format the file was read in (1 or 2); profile_write always writes PROFILE_FORMAT */
     char name[64];
     char device[256];
     char path[1024];
     char source[1024];
     ProfileTarget target;
     char target_source[512];
-    double prefill_a, prefill_b, prefill_c;          /* ms, ms per token, ms per token^2 (full target) */
+    double prefill_a, prefill_w;                     /* ms; ms to read the full target's layer weights once */
+    double prefill_b0, prefill_b, prefill_c;         /* ms per token (any view); ms per token and per token^2 of
+                                                      * the full target */
     char prefill_source[512];
-    double decode_const, decode_weight, decode_kv;   /* ms, ms per weight byte, ms per KV byte */
+    double decode_const;                             /* ms per generated token */
+    double decode_cache, decode_dram;                /* ms per weight byte read from the cache / from DRAM */
+    double decode_kv;                                /* ms per KV byte on top of its byte cost (>= -decode_cache) */
+    double cache_bytes;                              /* C: cache capacity for a token's working set (0: none) */
+    double cache_sharpness;                          /* k >= 1: how sharply the cached share falls past C */
+    char cache_source[512];                          /* where C came from (measured, fitted, published) */
     char decode_source[512];
     double tlm_a, tlm_b, tlm_params, tlm_bytes_per_param; /* ms, ms per token; resident parameters */
     char tlm_source[512];
@@ -46,7 +70,12 @@ typedef struct Profile {
     bool memory_target;                              /* report memory of the target (else of the engine) */
     double runtime_bytes;                            /* fixed runtime memory added to every policy */
     char memory_source[512];
-    double fit_prefill_mape, fit_decode_mape;        /* calibration error (%), or -1 when not fitted */
+    /* calibration error (%) on the fitted points and on held-out points (not used by the fit), or -1 when
+     * unknown; fit_points / fit_heldout_points per phase (0 when unknown); fit_split says how points were held
+     * out */
+    double fit_prefill_mape, fit_decode_mape, fit_prefill_heldout_mape, fit_decode_heldout_mape;
+    int fit_points, fit_heldout_points;
+    char fit_split[256];
 } Profile;
 
 /* Work of a configuration relative to the base model's full configuration. */
@@ -56,12 +85,12 @@ typedef struct CostShape {
     double kv;   /* K and V elements per token, / base full */
 } CostShape;
 
-/* profile_load: read a profile JSON; errors name the file and field. */
+/* profile_load: read a profile JSON (format 1 or 2); errors name the file and field. */
 int profile_load(Profile *p, const char *path, Err *e);
 /* profile_resolve: a profile name (looked up as DIR/NAME.json, DIR = profiles_dir or "sim/profiles") or a path
  * (anything containing '/' or ending in .json) -> a path in out. */
 void profile_resolve(const char *name_or_path, const char *profiles_dir, char *out, size_t cap);
-/* profile_write: write p as JSON atomically (used by calibrate). */
+/* profile_write: write p as JSON atomically in format PROFILE_FORMAT (used by calibrate). */
 int profile_write(const Profile *p, const char *path, Err *e);
 
 /* cost_shape: the work of view v on model m relative to base (m may be base or another model, e.g. a smaller
@@ -73,6 +102,13 @@ CostShape cost_full(void);
 double profile_prefill_ms(const Profile *p, const CostShape *s, double n_tokens);
 /* profile_decode_ms: one generated token at context length ctx. */
 double profile_decode_ms(const Profile *p, const CostShape *s, double ctx);
+/* profile_decode_bytes: the weight bytes (*w) and KV-cache bytes (*kv) one generated token of shape s reads at
+ * context ctx on p's target (the W and KV of the decode model; S = W + KV). */
+void profile_decode_bytes(const Profile *p, const CostShape *s, double ctx, double *w, double *kv);
+/* profile_cache_share: h of the decode model: the share of a working set of `bytes` served from a cache of
+ * cache_bytes with knee sharpness k: (1 + (bytes / cache_bytes)^k)^(-1/k); exactly 0 when cache_bytes <= 0 <
+ * bytes, 1 when bytes <= 0. */
+double profile_cache_share(double cache_bytes, double k, double bytes);
 /* profile_tlm_ms: the tiny LM over n tokens (0 when n <= 0). */
 double profile_tlm_ms(const Profile *p, double n_tokens);
 /* profile_weight_bytes: resident weight bytes of `params` engine parameters (base_params = the base model's

@@ -1,0 +1,184 @@
+/* latfit: fitting the prefill and decode cost models to timed points, with a held-out error (see latfit.h). */
+#include "sim/latfit.h"
+
+#include <gsl/gsl_errno.h>
+#include <gsl/gsl_min.h>
+#include <math.h>
+#include <stdlib.h>
+
+#include "sim/fit.h"
+
+const double latfit_sharpness[LATFIT_N_SHARPNESS] = {1, 2, 4, 8, 16, 32, 64};
+
+#define MB 1e-6 /* byte regressors are fitted in megabytes (coefficients near 1e-2 rather than 1e-8) */
+
+/* The error of pts[i].predicted_ms over the points with held_out == held (-1 when there are none). */
+static double split_mape(const LatPoint *pts, int n, bool held) {
+    double s = 0;
+    int k = 0;
+    for (int i = 0; i < n; i++)
+        if (pts[i].held_out == held) {
+            s += fabs(pts[i].predicted_ms - pts[i].ms) / pts[i].ms;
+            k++;
+        }
+    return k ? 100.0 * s / k : -1.0;
+}
+
+/* The fitted points' times into y; returns their number. */
+static int fit_times(const LatPoint *pts, int n, double *y) {
+    int k = 0;
+    for (int i = 0; i < n; i++)
+        if (!pts[i].held_out) y[k++] = pts[i].ms;
+    return k;
+}
+
+int latfit_prefill(Profile *p, LatPoint *pts, int n, Err *e) {
+    size_t cap = (size_t)(n > 0 ? n : 1);
+    double *X = calloc(cap * 5, sizeof *X), *y = calloc(cap, sizeof *y);
+    if (!X || !y) {
+        free(X);
+        free(y);
+        return err_set(e, "prefill fit: out of memory");
+    }
+    int k = 0;
+    for (int i = 0; i < n; i++) {
+        if (pts[i].held_out) continue;
+        double t = pts[i].tokens;
+        double *x = X + 5 * k++;
+        x[0] = 1, x[1] = pts[i].shape.lin, x[2] = t, x[3] = t * pts[i].shape.lin, x[4] = t * t * pts[i].shape.kv;
+    }
+    fit_times(pts, n, y);
+    double c[5];
+    int rc = fit_linear_nonneg(X, y, k, 5, NULL, c, NULL, e);
+    free(X);
+    free(y);
+    if (rc) return err_prefix(e, "prefill fit");
+    p->prefill_a = c[0], p->prefill_w = c[1], p->prefill_b0 = c[2], p->prefill_b = c[3], p->prefill_c = c[4];
+    for (int i = 0; i < n; i++) pts[i].predicted_ms = profile_prefill_ms(p, &pts[i].shape, pts[i].tokens);
+    p->fit_prefill_mape = split_mape(pts, n, false);
+    p->fit_prefill_heldout_mape = split_mape(pts, n, true);
+    return 0;
+}
+
+/* The decode fit for one cache capacity C and knee sharpness ks (C <= 0: no cache term, 3 coefficients). */
+typedef struct DecodeFit {
+    const double *W, *KV, *y; /* fitted points: weight and KV bytes, times */
+    int k;
+    double ks;                /* knee sharpness of this fit */
+    double *X;                /* (k, 4) scratch */
+    double coef[4];           /* d0, dc, dx, dkv (per MB) */
+    double mape;
+    Err *e;
+    int failed;
+} DecodeFit;
+
+static double decode_fit_at(double C, void *arg) {
+    DecodeFit *f = arg;
+    int np = C > 0 ? 4 : 3;
+    for (int i = 0; i < f->k; i++) {
+        double S = f->W[i] + f->KV[i], h = profile_cache_share(C, f->ks, S);
+        double *x = f->X + (size_t)np * i;
+        x[0] = 1, x[1] = S * MB;
+        if (np == 4) x[2] = S * (1 - h) * MB, x[3] = f->KV[i] * MB;
+        else x[2] = f->KV[i] * MB;
+    }
+    double c[4] = {0}, mape;
+    if (fit_linear_nonneg(f->X, f->y, f->k, np, NULL, c, &mape, f->e)) {
+        f->failed = 1;
+        return INFINITY;
+    }
+    f->coef[0] = c[0], f->coef[1] = c[1];
+    f->coef[2] = np == 4 ? c[2] : 0, f->coef[3] = np == 4 ? c[3] : c[2];
+    f->mape = mape;
+    return mape;
+}
+
+/* The best C for f->ks: the log grid, then Brent's method around its best value; *C = fixed when fixed >= 0.
+ * Returns the MAPE (INFINITY with f->failed on a failure). */
+static double decode_best_capacity(DecodeFit *f, double smin, double smax, double fixed, double *C) {
+    if (fixed >= 0) {
+        *C = fixed;
+        return decode_fit_at(fixed, f);
+    }
+    enum { K = 40 };
+    double grid[K], val[K], best = INFINITY, lo = smin / 8, hi = 2 * smax;
+    int kb = -1;
+    for (int g = 0; !f->failed && g < K; g++) {
+        grid[g] = lo * pow(hi / lo, (double)g / (K - 1));
+        val[g] = decode_fit_at(grid[g], f);
+        if (val[g] < best - 1e-9) best = val[g], kb = g;
+    }
+    if (f->failed || kb < 0) return INFINITY;
+    *C = grid[kb];
+    if (kb > 0 && kb < K - 1 && val[kb] < val[kb - 1] && val[kb] < val[kb + 1]) {
+        gsl_set_error_handler_off();
+        gsl_function fn = {decode_fit_at, f};
+        gsl_min_fminimizer *m = gsl_min_fminimizer_alloc(gsl_min_fminimizer_brent);
+        if (m && gsl_min_fminimizer_set_with_values(m, &fn, grid[kb], val[kb], grid[kb - 1], val[kb - 1], grid[kb + 1],
+                                                    val[kb + 1]) == GSL_SUCCESS) {
+            for (int it = 0; it < 60 && !f->failed; it++) {
+                if (gsl_min_fminimizer_iterate(m) != GSL_SUCCESS) break;
+                double a = gsl_min_fminimizer_x_lower(m), b = gsl_min_fminimizer_x_upper(m);
+                if (gsl_min_test_interval(a, b, 0, 1e-4) == GSL_SUCCESS) break;
+            }
+            double xm = gsl_min_fminimizer_x_minimum(m), fm = gsl_min_fminimizer_f_minimum(m);
+            if (!f->failed && fm < best) best = fm, *C = xm;
+        }
+        if (m) gsl_min_fminimizer_free(m);
+    }
+    return f->failed ? INFINITY : best;
+}
+
+int latfit_decode(Profile *p, LatPoint *pts, int n, double cache_bytes, Err *e) {
+    size_t cap = (size_t)(n > 0 ? n : 1);
+    double *W = calloc(cap, sizeof *W), *KV = calloc(cap, sizeof *KV), *y = calloc(cap, sizeof *y);
+    double *X = calloc(cap * 4, sizeof *X);
+    int rc = -1;
+    if (!W || !KV || !y || !X) {
+        err_set(e, "decode fit: out of memory");
+        goto done;
+    }
+    int k = 0;
+    double smin = INFINITY, smax = 0;
+    for (int i = 0; i < n; i++) {
+        if (pts[i].held_out) continue;
+        profile_decode_bytes(p, &pts[i].shape, pts[i].tokens, &W[k], &KV[k]);
+        double s = W[k] + KV[k];
+        smin = s < smin ? s : smin;
+        smax = s > smax ? s : smax;
+        k++;
+    }
+    fit_times(pts, n, y);
+    DecodeFit f = {W, KV, y, k, 1, X, {0}, 0, e, 0};
+    /* no cache competes first and wins ties; then every sharpness of the grid with its best capacity */
+    double C = 0, ks = latfit_sharpness[0], best = cache_bytes > 0 ? INFINITY : decode_fit_at(0, &f);
+    if (f.failed) goto fail;
+    for (int j = 0; cache_bytes != 0 && smax > 0 && j < LATFIT_N_SHARPNESS; j++) {
+        f.ks = latfit_sharpness[j];
+        double c = 0, v = decode_best_capacity(&f, smin, smax, cache_bytes, &c);
+        if (f.failed) goto fail;
+        if (v < best - 1e-9) best = v, C = c, ks = f.ks;
+    }
+    f.ks = ks;
+    decode_fit_at(C, &f); /* the coefficients of the chosen C and sharpness */
+    if (f.failed) goto fail;
+    p->cache_sharpness = ks;
+    p->cache_bytes = C;
+    p->decode_const = f.coef[0];
+    p->decode_cache = f.coef[1] * MB;
+    p->decode_dram = (f.coef[1] + f.coef[2]) * MB;
+    p->decode_kv = f.coef[3] * MB;
+    for (int i = 0; i < n; i++) pts[i].predicted_ms = profile_decode_ms(p, &pts[i].shape, pts[i].tokens);
+    p->fit_decode_mape = split_mape(pts, n, false);
+    p->fit_decode_heldout_mape = split_mape(pts, n, true);
+    rc = 0;
+    goto done;
+fail:
+    err_prefix(e, "decode fit");
+done:
+    free(W);
+    free(KV);
+    free(y);
+    free(X);
+    return rc;
+}

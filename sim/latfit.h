@@ -1,0 +1,46 @@
+/* latfit: fitting a profile's prefill and decode cost models (sim/profile.h) to timed points, with held-out
+ * points that the fit never sees and whose error is reported apart.
+ * Both fits minimise the MAPE of the fitted points with every coefficient non-negative as part of the fit
+ * (fit_linear_nonneg: no intercept or slope is clamped afterwards):
+ *   prefill_ms = a + w lin + b0 n + b n lin + c n^2 kv
+ *   decode_ms  = d0 + S (h dc + (1 - h) dd) + dkv KV,  S = W + KV,  h = (1 + (S / C)^k)^(-1/k),  dd = dc + dx
+ * with d0, dc, dx, dkv >= 0 (so a byte from DRAM never costs less than one from the cache). For a given cache
+ * capacity C and knee sharpness k the decode model is linear in (d0, dc, dx, dkv): regressors 1, S, S (1 - h), KV.
+ * C is either given (measured) or fitted: the MAPE is minimised over C by a log-spaced grid from an eighth of the
+ * smallest to twice the largest working set S of the fitted points (a smooth knee may sit past them), refined by
+ * Brent's method (GSL) around the best grid value; k is chosen from latfit_sharpness by the same error. A model
+ * without a cache term (C = 0, dc = dd) competes too and wins ties, so a cache is only reported when it lowers
+ * the error. Deterministic: no random restarts. Every choice (coefficients, C, k) is made on the fitted points
+ * only. */
+#ifndef ELMS_LATFIT_H
+#define ELMS_LATFIT_H
+
+#include <stdbool.h>
+
+#include "engine/err.h"
+#include "sim/profile.h"
+
+/* The knee sharpnesses k the decode fit chooses from (1: the smoothest; 64: nearly the hard knee min(1, C/S)). */
+#define LATFIT_N_SHARPNESS 7
+extern const double latfit_sharpness[LATFIT_N_SHARPNESS];
+
+typedef struct LatPoint {
+    CostShape shape;     /* the configuration's work relative to the profile's target */
+    double tokens;       /* prompt tokens n (prefill) or mean context ctx (decode) */
+    double ms;           /* measured time, > 0 */
+    bool held_out;       /* not used by the fit; its error is reported apart */
+    double predicted_ms; /* out: the fitted profile's price */
+} LatPoint;
+
+/* latfit_prefill: fit p's prefill coefficients (a, w, b0, b, c) on the points of pts not held out (more than 5);
+ * sets p->fit_prefill_mape (fitted points) and p->fit_prefill_heldout_mape (held-out points, -1 when none) and
+ * every point's predicted_ms. */
+int latfit_prefill(Profile *p, LatPoint *pts, int n, Err *e);
+/* latfit_decode: fit p's decode coefficients (const, cache, dram, kv) and knee sharpness on the points not held
+ * out (more than 4), pricing bytes with p->target (which must be set); cache_bytes > 0 fixes C (a measured
+ * capacity), 0 fits no cache, < 0 fits C (see above). Sets p->cache_bytes, p->cache_sharpness,
+ * p->fit_decode_mape, p->fit_decode_heldout_mape and every predicted_ms;
+ * p->cache_source is left to the caller. */
+int latfit_decode(Profile *p, LatPoint *pts, int n, double cache_bytes, Err *e);
+
+#endif
