@@ -227,12 +227,14 @@ static void bench_dir(const char *name, const char *dir, const Limits *lim) {
 static void bench_random(const char *name, ModelConfig c, const Limits *lim) {
     Model m;
     Err e;
-    char dir[] = "/tmp/elms-bench-XXXXXX";
+    char dir[512];
+    const char *tmp = getenv("TMPDIR");
+    snprintf(dir, sizeof dir, "%s/elms-bench-XXXXXX", tmp && *tmp ? tmp : "/tmp");
     if (!mkdtemp(dir)) {
         printf("\n%s: cannot create a temporary directory\n", name);
         return;
     }
-    char sub[64];
+    char sub[600];
     snprintf(sub, sizeof sub, "%s/model", dir);
     if (model_alloc(&m, &c, &e)) {
         printf("\n%s: %s\n", name, e.msg);
@@ -244,7 +246,7 @@ static void bench_random(const char *name, ModelConfig c, const Limits *lim) {
     model_free(&m);
     if (rc) printf("\n%s: %s\n", name, e.msg);
     else bench_dir(name, sub, lim);
-    char path[128];
+    char path[700];
     snprintf(path, sizeof path, "%s/config.json", sub);
     unlink(path);
     snprintf(path, sizeof path, "%s/model.safetensors", sub);

@@ -3,6 +3,19 @@
 
 #include <string.h>
 
+/* bits_of / float_of: a float's bit pattern and back (memcpy: no aliasing questions) */
+static uint32_t bits_of(float f) {
+    uint32_t x;
+    memcpy(&x, &f, 4);
+    return x;
+}
+
+static float float_of(uint32_t x) {
+    float f;
+    memcpy(&f, &x, 4);
+    return f;
+}
+
 float f16_to_f32(uint16_t h) {
     uint32_t sign = (uint32_t)(h & 0x8000) << 16, exp = (h >> 10) & 0x1f, man = h & 0x3ff, x;
     if (exp == 0x1f) {
@@ -19,14 +32,11 @@ float f16_to_f32(uint16_t h) {
         } while (!(man & 0x400));
         x = sign | ((uint32_t)(112 - e) << 23) | ((man & 0x3ff) << 13);
     }
-    float f;
-    memcpy(&f, &x, 4);
-    return f;
+    return float_of(x);
 }
 
 uint16_t f32_to_f16(float f) {
-    uint32_t x;
-    memcpy(&x, &f, 4);
+    uint32_t x = bits_of(f);
     uint16_t sign = (uint16_t)((x >> 16) & 0x8000);
     uint32_t a = x & 0x7fffffffu;
     if (a > 0x7f800000u) return (uint16_t)(sign | 0x7e00 | ((a >> 13) & 0x3ff)); /* NaN stays NaN (quiet) */
@@ -44,16 +54,10 @@ uint16_t f32_to_f16(float f) {
     return (uint16_t)(sign | h);
 }
 
-float bf16_to_f32(uint16_t h) {
-    uint32_t x = (uint32_t)h << 16;
-    float f;
-    memcpy(&f, &x, 4);
-    return f;
-}
+float bf16_to_f32(uint16_t h) { return float_of((uint32_t)h << 16); }
 
 uint16_t f32_to_bf16(float f) {
-    uint32_t x;
-    memcpy(&x, &f, 4);
+    uint32_t x = bits_of(f);
     if ((x & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((x >> 16) | 0x40); /* NaN stays NaN (quiet) */
     x += 0x7fffu + ((x >> 16) & 1);
     return (uint16_t)(x >> 16);
