@@ -1,7 +1,9 @@
 /* elms sim: replay a trace under one or more policies with a device profile, recording every request in
  * SQLite, and print one summary line per policy. --shard I/N records one deterministic slice of the requests
  * (sim/sim.h says which, and why the whole timeline is still replayed); --skip-complete leaves out the policies
- * whose run of the same configuration is already complete in the database (resumable experiments). */
+ * whose run of the same configuration is already complete in the database (resumable experiments). --live serves
+ * every request on the real engine in wall-clock time (sim/live.h) and prints, per policy, the simulator's error
+ * against the measured times. */
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
@@ -15,7 +17,7 @@
 
 enum {
     F_TRACE, F_POLICY, F_PROFILE, F_MODEL, F_DB, F_DATA, F_SPLIT, F_COMPRESSOR, F_SEED, F_SCHED, F_PROFILES,
-    F_SHARD, F_SKIP, F_N
+    F_SHARD, F_SKIP, F_LIVE, F_N
 };
 
 #define MAX_POLICIES 32
@@ -48,7 +50,7 @@ static void sim_usage(char *out, size_t cap) {
     const char *names[64], *sums[64];
     int n = policy_names(names, sums, 64);
     size_t len = (size_t)snprintf(out, cap, "elms sim --trace T --policy P[,P...] --profile F --model DIR --db FILE "
-                                            "[--shard I/N] [--skip-complete]\n\n"
+                                            "[--shard I/N] [--skip-complete] [--live]\n\n"
                                             "policies (offline artefacts: elms prepare POLICY --model DIR):");
     for (int i = 0; i < n && len < cap; i++)
         len += (size_t)snprintf(out + len, cap - len, "\n  %-16s %s", names[i], sums[i]);
@@ -122,6 +124,10 @@ static int parse_args(int argc, char **argv, SimArgs *a) {
                                            "profile, model weights, the policy's prepared artefacts, compressor, "
                                            "seed, scheduler, shard) is complete in --db, printing its recorded "
                                            "summary", NULL},
+        [F_LIVE] = {"live", NULL, "serve every request on the real engine in wall-clock time (arrivals honoured, "
+                                  "measured queueing, the policy's decisions, greedy decode of the output tokens) and "
+                                  "record the measured times beside the profile's prediction for the same decisions; "
+                                  "prints the simulator's error (MAPE) per policy. Use --profile host", NULL},
     };
     memcpy(a->fl, fl, sizeof fl);
     char usage[4096];
@@ -130,6 +136,10 @@ static int parse_args(int argc, char **argv, SimArgs *a) {
     if (pr) return pr > 0 ? 0 : 2;
     if (!a->fl[F_TRACE].value) {
         fprintf(stderr, "elms sim: --trace is required (see --help)\n");
+        return 2;
+    }
+    if (a->fl[F_LIVE].value && (a->fl[F_SHARD].value || a->fl[F_SKIP].value)) {
+        fprintf(stderr, "elms sim: --live measures every run anew: it takes neither --shard nor --skip-complete\n");
         return 2;
     }
     if (a->fl[F_SKIP].value && !a->fl[F_DB].value) {
@@ -167,6 +177,10 @@ typedef struct SimJob {
     DbRun run;                     /* the configuration; policy, prepare cost and policy hash set per policy */
     char policy_hash[17];          /* run.policy_hash points here (or is NULL) */
     SimOptions opt;
+    SimLive live;                  /* --live: the engine's state (opt.live points here) */
+    LiveSummary errs[MAX_POLICIES]; /* --live: the simulator's error per policy run */
+    const char *err_names[MAX_POLICIES];
+    int n_errs;
 } SimJob;
 
 /* run_policy: one policy's run: skipped when --skip-complete finds it, else replayed, recorded and printed.
@@ -206,7 +220,7 @@ static int run_policy(SimJob *j, const char *name) {
         return cli_error("sim", "%s", e.msg);
     }
     char label[96];
-    snprintf(label, sizeof label, "sim %s", name);
+    snprintf(label, sizeof label, "%s %s", j->opt.live ? "sim --live" : "sim", name);
     Progress prog;
     progress_start(&prog, label, j->trace->n);
     j->opt.progress_ctx = &prog;
@@ -224,7 +238,32 @@ static int run_policy(SimJob *j, const char *name) {
     sim_summary_row(&s, finished, &row);
     if (j->db && db_run_finish(j->db, run_id, &row, &e)) return cli_error("sim", "%s", e.msg);
     print_summary(name, s.requests, &row);
+    if (j->opt.live) {
+        LiveSummary *l = &j->errs[j->n_errs];
+        live_summarize(j->opt.live, l);
+        j->err_names[j->n_errs++] = name;
+        printf("live %s requests %ld service_ttft_mape %.2f ttft_mape %.2f tpot_mape %.2f prefill_mape %.2f "
+               "service_ttft_bias %.2f tpot_bias %.2f queue_ms %.3f pred_queue_ms %.3f\n", name, l->requests,
+               l->mape_service_ttft, l->mape_ttft, l->mape_tpot, l->mape_prefill, l->bias_service_ttft, l->bias_tpot,
+               l->mean_queue_ms, l->mean_pred_queue_ms);
+        fflush(stdout);
+    }
     return 0;
+}
+
+/* print_live_table: the simulator's error of every live run, one row per policy (stdout). */
+static void print_live_table(const SimJob *j) {
+    printf("\nsimulator (profile %s, %s) vs live on %s: MAPE %%, bias = mean (predicted - measured) / measured %%\n",
+           j->ctx->profile->name, j->ctx->profile->path, j->a->fl[F_TRACE].value);
+    printf("| policy | requests | service TTFT MAPE | TTFT MAPE | TPOT MAPE | prefill MAPE | service TTFT bias | "
+           "TPOT bias | queue ms measured / predicted |\n|---|---|---|---|---|---|---|---|---|\n");
+    for (int i = 0; i < j->n_errs; i++) {
+        const LiveSummary *l = &j->errs[i];
+        printf("| %s | %ld | %.2f | %.2f | %.2f | %.2f | %+.2f | %+.2f | %.2f / %.2f |\n", j->err_names[i], l->requests,
+               l->mape_service_ttft, l->mape_ttft, l->mape_tpot, l->mape_prefill, l->bias_service_ttft, l->bias_tpot,
+               l->mean_queue_ms, l->mean_pred_queue_ms);
+    }
+    fflush(stdout);
 }
 
 /* The inputs every policy's run reads, loaded once. */
@@ -276,7 +315,8 @@ static int replay_all(const SimArgs *a, SimInputs *in, int argc, char **argv) {
     evalcache_init(&cache, in->dbp);
     SimContext ctx;
     sim_context_init(&ctx, &in->em.model, tok, &in->prof, &items, &cache);
-    if (sim_trace_check(&ctx, &in->trace, fl[F_TRACE].value, &e)) { /* before any run is begun */
+    if (sim_trace_check(&ctx, &in->trace, fl[F_TRACE].value, &e) || /* before any run is begun */
+        (fl[F_LIVE].value && sim_trace_check_live(&ctx, &in->trace, fl[F_TRACE].value, &e))) {
         evalcache_free(&cache);
         itemstore_free(&items);
         return cli_error("sim", "%s", e.msg);
@@ -294,12 +334,22 @@ static int replay_all(const SimArgs *a, SimInputs *in, int argc, char **argv) {
                 .compressor = fl[F_COMPRESSOR].value, .trace = fl[F_TRACE].value, .profile = in->prof.name,
                 .model = fl[F_MODEL].value, .model_hash = in->em.model.hash, .scheduler = fl[F_SCHED].value,
                 .n_requests = sim_shard_size(in->trace.n, a->shard_index, a->shard_count),
-                .trace_hash = in->trace.hash, .shard_index = a->shard_index, .shard_count = a->shard_count},
+                .trace_hash = in->trace.hash, .shard_index = a->shard_index, .shard_count = a->shard_count,
+                .live = fl[F_LIVE].value != NULL},
         .opt = {.sched = a->sched, .stop = &g_stop, .progress = on_progress, .shard_index = a->shard_index,
                 .shard_count = a->shard_count},
     };
+    live_init(&job.live);
+    if (fl[F_LIVE].value) {
+        job.opt.live = &job.live;
+        if (strcmp(in->prof.name, "host"))
+            fprintf(stderr, "elms sim: warning: --live compares against profile '%s'; the one measured on this machine "
+                            "is 'host' (elms calibrate)\n", in->prof.name);
+    }
     int rc = 0;
     for (int i = 0; i < a->n_pols && !rc; i++) rc = run_policy(&job, a->pols[i]);
+    if (job.n_errs > 0) print_live_table(&job);
+    live_free(&job.live);
     fprintf(stderr, "evaluations: %ld computed, %ld from the database, %ld from memory\n", cache.computed,
             cache.db_hits, cache.hits);
     free(git);

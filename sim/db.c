@@ -14,15 +14,16 @@ enum { ST_RUN, ST_RUN_FINISH, ST_REQ, ST_EVAL_GET, ST_EVAL_PUT, ST_CAL, ST_RUN_F
 
 static const char *const SQL[ST_N] = {
     "INSERT INTO runs (created, git_rev, command, seed, policy, compressor, trace, profile, model, model_hash, "
-    "scheduler, n_requests, trace_hash, prepare_cpu_min, shard_index, shard_count, policy_hash, complete) "
-    "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,0)",
+    "scheduler, n_requests, trace_hash, prepare_cpu_min, shard_index, shard_count, policy_hash, live, complete) "
+    "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,0)",
     "UPDATE runs SET complete = 1, finished = ?, accuracy = ?, slo_met = ?, ttft_p50_ms = ?, ttft_p99_ms = ?, "
     "memory_bytes = ?, attained = ?, ttft_overhead_mean = ?, ttft_overhead_p99 = ?, prompt_ratio = ?, "
     "target_ratio = ? WHERE id = ?",
     "INSERT INTO requests (run, request, app, item, arrival_ms, slo_ttft_ms, slo_tpot_ms, level, ratio, "
     "prompt_tokens, kept_tokens, output_tokens, queue_ms, tlm_ms, switch_ms, prefill_ms, decode_ms, ttft_ms, "
-    "tpot_ms, ttft_met, tpot_met, slo_met, choice, correct, memory_bytes, attained) "
-    "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+    "tpot_ms, ttft_met, tpot_met, slo_met, choice, correct, memory_bytes, attained, pred_queue_ms, pred_tlm_ms, "
+    "pred_switch_ms, pred_prefill_ms, pred_tpot_ms) "
+    "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
     "SELECT choice, correct, margin FROM evals WHERE model_hash = ? AND config = ? AND app = ? AND item = ?",
     "INSERT OR REPLACE INTO evals (model_hash, config, app, item, choice, correct, margin) VALUES (?,?,?,?,?,?,?)",
     "INSERT INTO calibration (created, profile, model, phase, level, tokens, measured_ms, predicted_ms) "
@@ -30,7 +31,7 @@ static const char *const SQL[ST_N] = {
     "SELECT id, accuracy, slo_met, ttft_p50_ms, ttft_p99_ms, memory_bytes, attained, ttft_overhead_mean, "
     "ttft_overhead_p99, prompt_ratio, target_ratio, n_requests FROM runs WHERE complete = 1 AND policy = ? AND "
     "compressor IS ? AND trace = ? AND trace_hash = ? AND profile = ? AND model_hash = ? AND scheduler = ? AND "
-    "seed = ? AND shard_index = ? AND shard_count = ? AND policy_hash IS ? ORDER BY id DESC LIMIT 1",
+    "seed = ? AND shard_index = ? AND shard_count = ? AND policy_hash IS ? AND live = ? ORDER BY id DESC LIMIT 1",
 };
 
 /* One write waiting in memory for the next short transaction: a request row or an evaluation. */
@@ -194,6 +195,7 @@ int db_run_begin(Db *d, const DbRun *r, long *run_id, Err *e) {
     sqlite3_bind_int(s, 15, shard_index_of(r));
     sqlite3_bind_int(s, 16, shard_count_of(r));
     bind_text(s, 17, r->policy_hash);
+    sqlite3_bind_int(s, 18, r->live);
     if (step_done(d, s, e, "adding a run")) return -1;
     *run_id = (long)sqlite3_last_insert_rowid(d->h);
     return 0;
@@ -237,6 +239,7 @@ int db_run_find_complete(Db *d, const DbRun *r, long *run_id, DbRunSummary *x, l
     sqlite3_bind_int(s, 9, shard_index_of(r));
     sqlite3_bind_int(s, 10, shard_count_of(r));
     bind_text(s, 11, r->policy_hash);
+    sqlite3_bind_int(s, 12, r->live);
     int rc = sqlite3_step(s);
     if (rc == SQLITE_ROW) {
         *run_id = (long)sqlite3_column_int64(s, 0);
@@ -287,6 +290,8 @@ static int write_request(Db *d, long run_id, const DbRequest *r, Err *e) {
     sqlite3_bind_double(s, i++, r->memory_bytes);
     if (r->correct < 0) sqlite3_bind_null(s, i++);
     else sqlite3_bind_int(s, i++, r->correct && r->slo_met);
+    const double pred[] = {r->pred_queue_ms, r->pred_tlm_ms, r->pred_switch_ms, r->pred_prefill_ms, r->pred_tpot_ms};
+    for (int k = 0; k < 5; k++) bind_real(s, i++, r->has_pred ? pred[k] : NAN);
     return step_done(d, s, e, "adding a request");
 }
 

@@ -8,10 +8,11 @@
  * Runs are only ever added, never replaced. Every error names the database file.
  *
  * The schema is versioned by PRAGMA user_version (DB_SCHEMA_VERSION). db_open creates a fresh database at the
- * current version, migrates a version-1 database (the tables before the metrics and shard columns; user_version 0)
- * or a version-2 one (before the policy hash) in one transaction, filling the metrics of version 2 of complete runs
- * from their requests (the policy hash of older runs stays NULL), and refuses a database of a newer version or one
- * whose tables it does not recognise. */
+ * current version, migrates a version-1 database (the tables before the metrics and shard columns; user_version 0),
+ * a version-2 one (before the policy hash) or a version-3 one (before live runs) in one transaction, filling the
+ * metrics of version 2 of complete runs from their requests (the policy hash of older runs stays NULL, and every
+ * older run is a simulated one), and refuses a database of a newer version or one whose tables it does not
+ * recognise. */
 #ifndef ELMS_DB_H
 #define ELMS_DB_H
 
@@ -22,7 +23,7 @@
 #define DB_BATCH 512
 #define DB_FLUSH_S 1.0
 #define DB_BUSY_MS 120000
-#define DB_SCHEMA_VERSION 3
+#define DB_SCHEMA_VERSION 4
 
 struct sqlite3;
 struct sqlite3_stmt;
@@ -53,6 +54,7 @@ typedef struct DbRun {
     const char *policy_hash;     /* FNV-1a 64 of the prepare.json of the artefacts the policy reads (16 hex digits;
                                     sim_policy_prepared), or NULL when it reads none */
     int shard_index, shard_count; /* 1-based shard of the trace's requests; shard_count 0 or 1: all of them */
+    bool live;                   /* served by the real engine (elms sim --live): request times are measured */
 } DbRun;
 
 /* A run's summary (docs/database.md defines each metric; sim_summary_row fills it from a SimSummary). */
@@ -76,14 +78,18 @@ typedef struct DbRequest {
     bool ttft_met, tpot_met, slo_met;
     int choice, correct;                    /* -1 when the request has no item */
     double memory_bytes;
+    /* live runs: the simulator's prices of the same decision (the request's times above are measured); the
+     * predicted queue is the FCFS wait of the predicted service times in the order the live run served */
+    bool has_pred;
+    double pred_queue_ms, pred_tlm_ms, pred_switch_ms, pred_prefill_ms, pred_tpot_ms;
 } DbRequest;
 
-/* db_open: open or create the database at path at schema version DB_SCHEMA_VERSION, migrating a version-1 or
- * version-2 database first (see the header; d->migrated_from says so). Fails, naming the file, on a newer or
+/* db_open: open or create the database at path at schema version DB_SCHEMA_VERSION, migrating a version-1, -2 or
+ * -3 database first (see the header; d->migrated_from says so). Fails, naming the file, on a newer or
  * unknown schema. */
 int db_open(Db *d, const char *path, Err *e);
 /* db_schema_ensure: bring the database open in d to DB_SCHEMA_VERSION: create the tables of a fresh one, migrate
- * versions 1 and 2 (db_open calls it; sim/db_migrate.c). */
+ * versions 1, 2 and 3 (db_open calls it; sim/db_migrate.c). */
 int db_schema_ensure(Db *d, Err *e);
 /* db_close: commit pending writes and close. */
 void db_close(Db *d);
@@ -97,7 +103,7 @@ int db_run_finish(Db *d, long run_id, const DbRunSummary *s, Err *e);
 /* db_request_add: buffer one request row of run_id (its attained column is derived: correct and slo_met). */
 int db_request_add(Db *d, long run_id, const DbRequest *r, Err *e);
 /* db_run_find_complete: the newest complete run with the configuration of r (policy and its hash, compressor,
- * trace and its hash, profile, model hash, scheduler, seed, shard), for resuming experiments: *run_id = its id (0
+ * trace and its hash, profile, model hash, scheduler, seed, shard, live or simulated), for resuming experiments: *run_id = its id (0
  * when there is none), and when found its summary into *s (finished left NULL) and its request count into
  * *n_requests. A run without a trace hash never matches; policy hashes match when equal or both NULL, so a run of
  * rebuilt artefacts (`elms prepare NAME --force`) is not taken for the old one. */

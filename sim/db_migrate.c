@@ -1,8 +1,8 @@
 /* db_migrate: the schema version of the results database (PRAGMA user_version): a fresh database gets the tables
  * of sim/schema.sql at DB_SCHEMA_VERSION; a version-1 database (user_version 0, the tables before the run
- * metrics, the trace hash and the shard columns) and a version-2 one (before the policy hash) are migrated step by
- * step (1 -> 2 -> 3) in one transaction; anything newer or unrecognised is refused with a message naming the
- * file. */
+ * metrics, the trace hash and the shard columns), a version-2 one (before the policy hash) and a version-3 one
+ * (before live runs) are migrated step by step (1 -> 2 -> 3 -> 4) in one transaction; anything newer or
+ * unrecognised is refused with a message naming the file. */
 #include "sim/db.h"
 
 #include <math.h>
@@ -33,6 +33,18 @@ static const char *const MIGRATE_1_2[] = {
  * policy that has artefacts (a run with a hash), only for one of a policy without (full, oracle, ...). */
 static const char *const MIGRATE_2_3[] = {
     "ALTER TABLE runs ADD COLUMN policy_hash TEXT",
+};
+
+/* Version 3 -> 4: live runs (elms sim --live): the run's flag and the simulator's predictions beside each measured
+ * request (after the columns of version 3, as in sim/schema.sql). Every earlier run is a simulated one: live 0,
+ * predictions NULL. */
+static const char *const MIGRATE_3_4[] = {
+    "ALTER TABLE runs ADD COLUMN live INTEGER NOT NULL DEFAULT 0",
+    "ALTER TABLE requests ADD COLUMN pred_queue_ms REAL",
+    "ALTER TABLE requests ADD COLUMN pred_tlm_ms REAL",
+    "ALTER TABLE requests ADD COLUMN pred_switch_ms REAL",
+    "ALTER TABLE requests ADD COLUMN pred_prefill_ms REAL",
+    "ALTER TABLE requests ADD COLUMN pred_tpot_ms REAL",
 };
 
 static int exec_sql(Db *d, const char *sql, Err *e) {
@@ -102,36 +114,34 @@ static int exec_all(Db *d, const char *const *steps, size_t n, Err *e) {
     return 0;
 }
 
-/* upgrade: inside the write transaction, bring version v (0 = fresh or version 1; 2) to DB_SCHEMA_VERSION. */
+/* upgrade: inside the write transaction, bring version v (0 = fresh or version 1; 2; 3) to DB_SCHEMA_VERSION. */
 static int upgrade(Db *d, long v, Err *e) {
-    long runs_table, v1_column, v2_column, v3_column;
+    long runs_table, v1_column, v2_column, v3_column, v4_column;
     if (query_long(d, "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'runs'", &runs_table, e))
         return -1;
     if (v == 0 && !runs_table) { /* fresh */
         d->migrated_from = 0;
         return exec_sql(d, DB_SCHEMA_SQL, e);
     }
-    if (v != 0 && v != 2)
+    if (v != 0 && v != 2 && v != 3)
         return err_set(e, "%s: database: schema version %ld is not one this elms knows (it writes version %d)",
                        d->path, v, DB_SCHEMA_VERSION);
     if (has_column(d, "runs", "memory_bytes", &v1_column, e) || has_column(d, "runs", "attained", &v2_column, e) ||
-        has_column(d, "runs", "policy_hash", &v3_column, e))
+        has_column(d, "runs", "policy_hash", &v3_column, e) || has_column(d, "runs", "live", &v4_column, e))
         return -1;
-    /* the columns must be those of version v: a version-1 table lacks the v2 ones, a version-2 one has them */
-    if (!v1_column || v2_column != (v == 2) || v3_column) {
-        if (v == 2)
-            return err_set(e, "%s: database: table runs has columns this elms does not know (schema version 2, "
-                              "but not its columns): not an elms results database?", d->path);
+    /* the columns must be those of version v: each version has the columns of the ones before it and none after */
+    if (!v1_column || v2_column != (v >= 2) || v3_column != (v >= 3) || v4_column) {
+        if (v >= 2)
+            return err_set(e, "%s: database: table runs has columns this elms does not know (schema version %ld, "
+                              "but not its columns): not an elms results database?", d->path, v);
         return err_set(e, "%s: database: table runs has columns this elms does not know (schema version 0, "
                           "neither 1 nor %d): not an elms results database?", d->path, DB_SCHEMA_VERSION);
     }
-    if (v == 0) {
-        if (exec_all(d, MIGRATE_1_2, sizeof MIGRATE_1_2 / sizeof MIGRATE_1_2[0], e) || backfill(d, e)) return -1;
-        d->migrated_from = 1;
-    } else {
-        d->migrated_from = 2;
-    }
-    if (exec_all(d, MIGRATE_2_3, sizeof MIGRATE_2_3 / sizeof MIGRATE_2_3[0], e)) return -1;
+    d->migrated_from = v == 0 ? 1 : (int)v;
+    if (v == 0 && (exec_all(d, MIGRATE_1_2, sizeof MIGRATE_1_2 / sizeof MIGRATE_1_2[0], e) || backfill(d, e)))
+        return -1;
+    if (v <= 2 && exec_all(d, MIGRATE_2_3, sizeof MIGRATE_2_3 / sizeof MIGRATE_2_3[0], e)) return -1;
+    if (exec_all(d, MIGRATE_3_4, sizeof MIGRATE_3_4 / sizeof MIGRATE_3_4[0], e)) return -1;
     return exec_sql(d, DB_SCHEMA_SQL, e); /* and any table the older version lacked */
 }
 

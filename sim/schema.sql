@@ -1,8 +1,9 @@
 -- elms results database (SQLite, WAL). One row per simulator run and policy, one row per request replayed,
 -- a cache of engine evaluations shared by every run, and latency calibration points.
 -- Times are milliseconds unless a column says otherwise; NULL means "not applicable".
--- Schema version 3 (PRAGMA user_version, set by sim/db.c): the columns marked v2 were added to version 1, the one
--- marked v3 to version 2; elms migrates databases of either when it opens them (docs/database.md).
+-- Schema version 4 (PRAGMA user_version, set by sim/db.c): the columns marked v2 were added to version 1, the one
+-- marked v3 to version 2, those marked v4 to version 3; elms migrates databases of any of them when it opens them
+-- (docs/database.md).
 
 CREATE TABLE IF NOT EXISTS runs (
     id          INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -34,7 +35,8 @@ CREATE TABLE IF NOT EXISTS runs (
     trace_hash  TEXT,                       -- v2: FNV-1a 64 of the trace file
     shard_index INTEGER NOT NULL DEFAULT 1, -- v2: the run replays the trace's requests k (0-based trace order)
     shard_count INTEGER NOT NULL DEFAULT 1, -- v2: with k mod shard_count = shard_index - 1
-    policy_hash TEXT                        -- v3: FNV-1a 64 of the prepare.json of the artefacts it read, or NULL
+    policy_hash TEXT,                       -- v3: FNV-1a 64 of the prepare.json of the artefacts it read, or NULL
+    live        INTEGER NOT NULL DEFAULT 0  -- v4: 1 = served by the real engine (elms sim --live): times measured
 );
 
 CREATE TABLE IF NOT EXISTS requests (
@@ -64,6 +66,11 @@ CREATE TABLE IF NOT EXISTS requests (
     correct       INTEGER,                  -- NULL for requests without an item
     memory_bytes  REAL NOT NULL,
     attained      INTEGER,                  -- v2: correct AND slo_met (NULL for requests without an item)
+    pred_queue_ms   REAL,                   -- v4, live runs: the simulator's prediction for the same decisions
+    pred_tlm_ms     REAL,                   -- v4 (queue: FCFS of the predicted service times in the live order)
+    pred_switch_ms  REAL,                   -- v4
+    pred_prefill_ms REAL,                   -- v4
+    pred_tpot_ms    REAL,                   -- v4; all NULL in simulated runs
     PRIMARY KEY (run, request)
 ) WITHOUT ROWID;
 

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/clock.h"
 #include "base/fileutil.h"
 #include "base/hash.h"
 #include "engine/io.h"
@@ -135,9 +136,38 @@ static bool mine(const Run *R, long i) {
     return n <= 1 || i % n == R->opt->shard_index - 1;
 }
 
+/* serve_live: serve the request in R->cur (trace position index; priced; decided as d in decide_ms of wall time)
+ * on the real engine:
+ * its prices become its predictions and its times the measured ones (sim/live.h). */
+static int serve_live(Run *R, long index, const PolicyRequest *r, const Decision *d, double decide_ms, int kept,
+                      Err *e) {
+    SimLive *L = R->opt->live;
+    DbRequest *x = &R->cur;
+    x->has_pred = true;
+    x->pred_tlm_ms = x->tlm_ms;
+    x->pred_switch_ms = x->switch_ms;
+    x->pred_prefill_ms = x->prefill_ms;
+    x->pred_tpot_ms = x->tpot_ms;
+    x->pred_queue_ms = live_predict_queue(L, x->arrival_ms, R->t->req[index].arrival_s < 0,
+                                          x->tlm_ms + x->switch_ms + x->prefill_ms + x->decode_ms);
+    x->tlm_ms = d->tlm_tokens > 0 ? decide_ms : 0; /* a tiny LM's decision is served; others are not */
+    live_advance(L, x->tlm_ms);
+    int n = live_prompt(L, r->enc, d->keep, R->c->ev.bos_id, r->id, kept, d->model->cfg.vocab_size, e);
+    LiveTimes lt;
+    if (n < 0 || live_serve(L, d->model, &d->view, x->switch_ms > 0, n, r->output_tokens, &lt, e))
+        return err_prefix(e, "request %ld (live)", r->id);
+    x->switch_ms = lt.switch_ms;
+    x->prefill_ms = lt.prefill_ms;
+    x->decode_ms = lt.decode_ms;
+    x->tpot_ms = lt.tpot_ms;
+    return 0;
+}
+
 static int dispatch(Run *R, double now, Err *e) {
     Event ev;
     if (R->busy || !evq_pop(&R->ready, &ev)) return 0;
+    SimLive *L = R->opt ? R->opt->live : NULL;
+    if (L) now = L->now_ms; /* the service clock: at or after the event that freed the service */
     long i = ev.req;
     const TraceRequest *q = &R->t->req[i];
     const Pending *p = &R->pend[i];
@@ -150,7 +180,9 @@ static int dispatch(Run *R, double now, Err *e) {
         .slo_tpot_ms = p->slo_tpot_ms, .queue_ms = now - p->arrival_ms,
     };
     Decision d;
+    double t0 = clock_wall_s();
     if (policy_decide(R->p, &r, &d, e)) return -1;
+    double decide_ms = 1e3 * (clock_wall_s() - t0);
     Price pr;
     price(R->c, &r, &d, &pr);
     DbRequest *x = &R->cur;
@@ -175,6 +207,7 @@ static int dispatch(Run *R, double now, Err *e) {
     x->prefill_ms = pr.prefill_ms;
     x->tpot_ms = pr.tpot_ms;
     x->decode_ms = (q->output_tokens - 1) * x->tpot_ms;
+    if (L && serve_live(R, i, &r, &d, decide_ms, pr.kept, e)) return -1;
     x->ttft_ms = x->queue_ms + x->tlm_ms + x->switch_ms + x->prefill_ms;
     x->ttft_met = feasible_within(x->ttft_ms, x->slo_ttft_ms);
     x->tpot_met = feasible_within(x->tpot_ms, x->slo_tpot_ms);
@@ -189,6 +222,7 @@ static int dispatch(Run *R, double now, Err *e) {
     x->memory_bytes = R->weight_bytes + profile_kv_bytes(prof, &pr.shape, x->kept_tokens + q->output_tokens,
                                                          cost_kv_elems_per_token(&R->c->base->cfg));
     double end = now + x->tlm_ms + x->switch_ms + x->prefill_ms + x->decode_ms;
+    if (L) end = L->now_ms; /* the same sum, measured, on the service clock */
     R->busy = true;
     if (evq_push(&R->events, end, SIM_EV_DONE, i)) return err_set(e, "out of memory");
     return 0;
@@ -202,12 +236,14 @@ static int on_done(Run *R, long i, double now, Err *e) {
         if (R->db && db_request_add(R->db, R->run_id, x, e)) return -1;
         if (R->opt && R->opt->on_record) R->opt->on_record(R->opt->hook_ctx, x);
         if (runstats_add(&R->stats, x, e)) return -1;
+        if (R->opt && R->opt->live && live_record(R->opt->live, x, e)) return -1;
     }
     R->replayed++;
     R->sum->end_ms = now;
     if (i + 1 < R->t->n && R->t->req[i + 1].arrival_s < 0 && evq_push(&R->events, now, SIM_EV_ARRIVAL, i + 1))
         return err_set(e, "out of memory");
-    if (R->opt && R->opt->progress && (R->replayed % 1024 == 0 || R->replayed == R->t->n))
+    long every = R->opt && R->opt->live ? 1 : 1024; /* a live request takes wall time */
+    if (R->opt && R->opt->progress && (R->replayed % every == 0 || R->replayed == R->t->n))
         R->opt->progress(R->opt->progress_ctx, R->replayed, R->t->n);
     return 0;
 }
@@ -215,7 +251,10 @@ static int on_done(Run *R, long i, double now, Err *e) {
 int sim_run(SimContext *c, Policy *p, const Trace *t, const SimOptions *opt, Db *db, long run_id, SimSummary *out,
             Err *e) {
     memset(out, 0, sizeof *out);
+    if (opt && opt->live && opt->shard_count > 1)
+        return err_set(e, "a live run cannot be sharded (its queueing is measured, not replayed)");
     c->ev.key_len = -1; /* models and adapters of earlier runs may have been freed */
+    if (opt && opt->live) live_begin(opt->live);
     Run R = {.c = c, .p = p, .t = t, .opt = opt, .db = db, .run_id = run_id, .sum = out};
     int rc = -1;
     evq_init(&R.events);
@@ -245,6 +284,7 @@ int sim_run(SimContext *c, Policy *p, const Trace *t, const SimOptions *opt, Db 
     Event ev;
     while (evq_pop(&R.events, &ev)) {
         if (ev.kind == SIM_EV_ARRIVAL) {
+            if (opt && opt->live) live_wait(opt->live, ev.t); /* idle until it arrives (no wait once it has) */
             if (on_arrival(&R, ev.req, ev.t, e) || dispatch(&R, ev.t, e)) goto done;
         } else {
             if (on_done(&R, ev.req, ev.t, e)) goto done;

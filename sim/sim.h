@@ -18,7 +18,11 @@
  * price and switch, which are cheap and which its own requests depend on: under Poisson or bursty arrivals through
  * queueing, in a sequential trace through the previous request's finish time and view) and runs the engine only
  * for its own requests, so each recorded row equals the row of the unsharded run. Hindsight policies (oracle)
- * still evaluate every request to decide it. */
+ * still evaluate every request to decide it.
+ *
+ * Live (SimOptions.live, `elms sim --live`; sim/live.h): the same event loop and decisions, but every request is
+ * served by the real engine on the service clock, so event times, queueing and the request's times are measured;
+ * each recorded row also carries the simulator's price of the same decision (DbRequest pred_ fields). */
 #ifndef ELMS_SIM_H
 #define ELMS_SIM_H
 
@@ -32,6 +36,7 @@
 #include "sim/db.h"
 #include "sim/evalcache.h"
 #include "sim/itemstore.h"
+#include "sim/live.h"
 #include "sim/profile.h"
 #include "sim/runstats.h"
 #include "traces/trace.h"
@@ -56,6 +61,7 @@ typedef struct SimOptions {
     void (*progress)(void *ctx, long done, long total); /* requests replayed of the trace's */
     void *progress_ctx;
     int shard_index, shard_count;  /* record shard shard_index (1-based) of shard_count; shard_count 0 or 1: all */
+    SimLive *live;                 /* non-NULL: serve every request on the real engine (sim/live.h); unsharded */
     /* test hooks: every event (kind, trace index, time) and every finished request */
     void (*on_event)(void *ctx, int kind, long req, double t_ms);
     void (*on_record)(void *ctx, const DbRequest *r);
@@ -77,9 +83,16 @@ PolicyHooks sim_hooks(SimContext *c);
  * base model's context. 0, or -1 with the first problem ("PATH: request ID: field ...: ..."). */
 int sim_trace_check(SimContext *c, const Trace *t, const char *path, Err *e);
 /* sim_run: replay trace under policy p (already prepared with sim_hooks(c)). The requests of opt's shard (all of
- * them without one) are written to db as run run_id when db is non-NULL and summarised into out. */
+ * them without one) are written to db as run run_id when db is non-NULL and summarised into out. With opt->live
+ * the requests are served live (live_begin is called first; live_summarize gives the simulator's error after);
+ * a live run cannot be sharded. */
 int sim_run(SimContext *c, Policy *p, const Trace *trace, const SimOptions *opt, Db *db, long run_id,
             SimSummary *out, Err *e);
+
+/* sim_trace_check_live: what a live run needs of a trace already checked by sim_trace_check: every request's whole
+ * prompt (with BOS) and its output tokens fit the base model's context (live_check_context). 0, or -1 naming the
+ * file, the request and the field. */
+int sim_trace_check_live(SimContext *c, const Trace *t, const char *path, Err *e);
 
 /* sim_shard_size: how many of n requests shard index of count records (all n when count <= 1). */
 long sim_shard_size(long n, int index, int count);

@@ -1,5 +1,6 @@
 /* trace_check: a trace validated completely against the run's model, items and profile before any run begins
- * (see sim_trace_check in sim.h), so that a bad trace never leaves a half-replayed run in the database. */
+ * (see sim_trace_check and sim_trace_check_live in sim.h), so that a bad trace never leaves a half-replayed run in
+ * the database. */
 #include "sim/sim.h"
 
 #include <math.h>
@@ -70,5 +71,24 @@ int sim_trace_check(SimContext *c, const Trace *t, const char *path, Err *e) {
     if (unique_ids(t, path, e)) return -1;
     for (long i = 0; i < t->n; i++)
         if (check_request(c, t, &t->req[i], path, e)) return -1;
+    return 0;
+}
+
+int sim_trace_check_live(SimContext *c, const Trace *t, const char *path, Err *e) {
+    int max_seq = c->base->cfg.max_seq;
+    for (long i = 0; i < t->n; i++) {
+        const TraceRequest *q = &t->req[i];
+        int n_prompt = q->prompt_tokens;
+        if (q->item >= 0) {
+            const StoreEntry *ent;
+            if (itemstore_get(c->items, trace_app(t, q), trace_item(t, q), &ent, e))
+                return err_prefix(e, "%s: request %ld", path, q->id);
+            n_prompt = ent->enc.n_system + ent->enc.n_query;
+        }
+        if (!live_check_context(n_prompt, c->ev.bos_id, q->output_tokens, max_seq))
+            return err_set(e, "%s: request %ld: field output_tokens: a prompt of %d tokens (with BOS) and %d output "
+                              "tokens exceed the model's context of %d (served live, every token is decoded)",
+                           path, q->id, n_prompt + (c->ev.bos_id >= 0), q->output_tokens, max_seq);
+    }
     return 0;
 }

@@ -198,11 +198,30 @@ TEST(db_identical_runs_give_identical_tables) {
     free(d[1]);
 }
 
-/* The columns schema versions 2 and 3 added, as a version-1 database lacks them. */
-static const char *const V2_V3_COLUMNS[] = {"runs.attained", "runs.ttft_overhead_mean", "runs.ttft_overhead_p99",
+/* The columns schema version 4 added, as a version-3 database lacks them. */
+static const char *const V4_COLUMNS[] = {"runs.live", "requests.pred_queue_ms", "requests.pred_tlm_ms",
+                                         "requests.pred_switch_ms", "requests.pred_prefill_ms",
+                                         "requests.pred_tpot_ms"};
+#define N_V4_COLUMNS (sizeof V4_COLUMNS / sizeof V4_COLUMNS[0])
+
+/* The columns schema versions 2, 3 and 4 added, as a version-1 database lacks them. */
+static const char *const V2_V4_COLUMNS[] = {"runs.attained", "runs.ttft_overhead_mean", "runs.ttft_overhead_p99",
                                             "runs.prompt_ratio", "runs.target_ratio", "runs.prepare_cpu_min",
                                             "runs.trace_hash", "runs.shard_index", "runs.shard_count",
-                                            "requests.attained", "runs.policy_hash"};
+                                            "requests.attained", "runs.policy_hash", "runs.live",
+                                            "requests.pred_queue_ms", "requests.pred_tlm_ms",
+                                            "requests.pred_switch_ms", "requests.pred_prefill_ms",
+                                            "requests.pred_tpot_ms"};
+
+/* drop_columns: drop the n TABLE.COLUMN columns of cols from h (an older version's tables). */
+static void drop_columns(TestCtx *t, sqlite3 *h, const char *const *cols, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        char sql[200];
+        const char *dot = strchr(cols[i], '.');
+        snprintf(sql, sizeof sql, "ALTER TABLE %.*s DROP COLUMN %s", (int)(dot - cols[i]), cols[i], dot + 1);
+        CHECK_MSG(sqlite3_exec(h, sql, NULL, NULL, NULL) == SQLITE_OK, "%s: %s", sql, sqlite3_errmsg(h));
+    }
+}
 
 /* The columns of a table in order, one a line (malloc'd): migrated and fresh tables must have the same. */
 static char *column_order(sqlite3 *h, const char *table) {
@@ -256,14 +275,8 @@ TEST(db_migrates_version_1_and_refuses_others) {
     sqlite3 *h;
     CHECK(sqlite3_open(path, &h) == SQLITE_OK);
     char *before = dump(h, cols), *before_req = dump(h, reqs);
-    /* make it the version-1 database an older elms wrote: no v2 or v3 columns, user_version 0 */
-    for (size_t i = 0; i < sizeof V2_V3_COLUMNS / sizeof V2_V3_COLUMNS[0]; i++) {
-        char sql[200];
-        const char *dot = strchr(V2_V3_COLUMNS[i], '.');
-        snprintf(sql, sizeof sql, "ALTER TABLE %.*s DROP COLUMN %s", (int)(dot - V2_V3_COLUMNS[i]), V2_V3_COLUMNS[i],
-                 dot + 1);
-        CHECK_MSG(sqlite3_exec(h, sql, NULL, NULL, NULL) == SQLITE_OK, "%s: %s", sql, sqlite3_errmsg(h));
-    }
+    /* make it the version-1 database an older elms wrote: no v2, v3 or v4 columns, user_version 0 */
+    drop_columns(t, h, V2_V4_COLUMNS, sizeof V2_V4_COLUMNS / sizeof V2_V4_COLUMNS[0]);
     CHECK(sqlite3_exec(h, "PRAGMA user_version = 0", NULL, NULL, NULL) == SQLITE_OK);
     sqlite3_close(h);
     CHECK(db_open(&db, path, &e) == 0);
@@ -275,7 +288,7 @@ TEST(db_migrates_version_1_and_refuses_others) {
     CHECK_MSG(!strcmp(before, after), "migrated runs differ:\n%s\nvs\n%s", before, after);
     CHECK(!strcmp(before_req, after_req));
     CHECK(q1(h, "SELECT count(*) FROM runs WHERE policy_hash IS NULL") == 2);
-    /* through version 2 to 3: the same columns in the same order as a fresh database */
+    /* through versions 2 and 3 to 4: the same columns in the same order as a fresh database */
     for (int k = 0; k < 2; k++) {
         const char *table = k ? "requests" : "runs";
         char *migrated = column_order(h, table), *fresh = fresh_column_order(t, "v1-fresh.db", table);
@@ -340,6 +353,12 @@ static const char V2_RUNS_COLUMNS[] =
     "ttft_overhead_mean, ttft_overhead_p99, prompt_ratio, target_ratio, prepare_cpu_min, trace_hash, shard_index, "
     "shard_count";
 
+/* The requests of versions 2 and 3 (every column before version 4's), in order. */
+static const char REQS_V2[] =
+    "SELECT run, request, app, item, arrival_ms, slo_ttft_ms, slo_tpot_ms, level, ratio, prompt_tokens, kept_tokens, "
+    "output_tokens, queue_ms, tlm_ms, switch_ms, prefill_ms, decode_ms, ttft_ms, tpot_ms, ttft_met, tpot_met, "
+    "slo_met, choice, correct, memory_bytes, attained FROM requests ORDER BY run, request";
+
 /* EXEC_OK: run sql on h, failing the test with SQLite's message. */
 #define EXEC_OK(h, sql) CHECK_MSG(sqlite3_exec(h, sql, NULL, NULL, NULL) == SQLITE_OK, "%s: %s", sql, sqlite3_errmsg(h))
 
@@ -362,6 +381,7 @@ TEST(db_migrates_version_2) {
     EXEC_OK(h, "INSERT INTO requests SELECT * FROM src.requests");
     EXEC_OK(h, "INSERT INTO evals SELECT * FROM src.evals");
     EXEC_OK(h, "DETACH DATABASE src");
+    drop_columns(t, h, V4_COLUMNS + 1, N_V4_COLUMNS - 1); /* requests as version 2 had it (runs: V2_RUNS_SQL) */
     EXEC_OK(h, "UPDATE runs SET prepare_cpu_min = 1.5 WHERE policy = 'oracle'"); /* a value to keep */
     EXEC_OK(h, "PRAGMA user_version = 2");
     CHECK(q1(h, "SELECT count(*) FROM pragma_table_info('runs') WHERE name = 'policy_hash'") == 0);
@@ -376,8 +396,8 @@ TEST(db_migrates_version_2) {
     CHECK(db.migrated_from == 2);
     db_close(&db);
     CHECK(sqlite3_open(path, &h) == SQLITE_OK);
-    CHECK(q1(h, "PRAGMA user_version") == 3 && DB_SCHEMA_VERSION == 3);
-    char *after = dump(h, sql), *after_req = dump(h, reqs), *after_evals = dump(h, evals);
+    CHECK(q1(h, "PRAGMA user_version") == 4 && DB_SCHEMA_VERSION == 4);
+    char *after = dump(h, sql), *after_req = dump(h, REQS_V2), *after_evals = dump(h, evals);
     CHECK_MSG(!strcmp(before, after), "migrated runs differ:\n%s\nvs\n%s", before, after);
     CHECK(!strcmp(before_req, after_req));
     CHECK(!strcmp(before_evals, after_evals));
@@ -414,6 +434,54 @@ TEST(db_migrates_version_2) {
               e.msg);
 }
 
+TEST(db_migrates_version_3) {
+    const char *path = test_path("v3.db");
+    SimSummary s1, s2;
+    record_full_and_oracle(t, path, 20, 5, &s1, &s2);
+    sqlite3 *h;
+    CHECK(sqlite3_open(path, &h) == SQLITE_OK);
+    /* make it the version-3 database an older elms wrote: no v4 columns, user_version 3 */
+    drop_columns(t, h, V4_COLUMNS, N_V4_COLUMNS);
+    EXEC_OK(h, "PRAGMA user_version = 3");
+    char runs_sql[1200];
+    snprintf(runs_sql, sizeof runs_sql, "SELECT %s, policy_hash FROM runs ORDER BY id", V2_RUNS_COLUMNS);
+    char *before = dump(h, runs_sql), *before_req = dump(h, REQS_V2);
+    sqlite3_close(h);
+    CHECK(strlen(before_req) > 500);
+    Db db;
+    Err e;
+    CHECK_MSG(db_open(&db, path, &e) == 0, "%s", e.msg);
+    CHECK(db.migrated_from == 3);
+    db_close(&db);
+    CHECK(sqlite3_open(path, &h) == SQLITE_OK);
+    CHECK(q1(h, "PRAGMA user_version") == DB_SCHEMA_VERSION);
+    char *after = dump(h, runs_sql), *after_req = dump(h, REQS_V2);
+    CHECK_MSG(!strcmp(before, after), "migrated runs differ:\n%s\nvs\n%s", before, after);
+    CHECK(!strcmp(before_req, after_req));
+    /* every older run is a simulated one: live 0, no predictions */
+    CHECK(q1(h, "SELECT count(*) FROM runs WHERE live = 0") == 2);
+    CHECK(q1(h, "SELECT count(*) FROM requests WHERE pred_queue_ms IS NOT NULL OR pred_tlm_ms IS NOT NULL OR "
+                "pred_switch_ms IS NOT NULL OR pred_prefill_ms IS NOT NULL OR pred_tpot_ms IS NOT NULL") == 0);
+    for (int k = 0; k < 2; k++) {
+        const char *table = k ? "requests" : "runs";
+        char *migrated = column_order(h, table), *fresh = fresh_column_order(t, "v3-fresh.db", table);
+        CHECK_MSG(!strcmp(migrated, fresh), "%s: migrated columns\n%s\nvs fresh\n%s", table, migrated, fresh);
+        free(migrated);
+        free(fresh);
+    }
+    sqlite3_close(h);
+    free(before);
+    free(after);
+    free(before_req);
+    free(after_req);
+    /* version 3 on tables that already have version 4's columns is refused */
+    CHECK(sqlite3_open(path, &h) == SQLITE_OK);
+    EXEC_OK(h, "PRAGMA user_version = 3");
+    sqlite3_close(h);
+    CHECK(db_open(&db, path, &e) != 0);
+    CHECK_MSG(strstr(e.msg, "v3.db") && strstr(e.msg, "schema version 3, but not its columns"), "%s", e.msg);
+}
+
 TEST(db_find_complete_matches_the_policy_hash) {
     Db db;
     Err e;
@@ -447,12 +515,20 @@ TEST(db_find_complete_matches_the_policy_hash) {
     CHECK(db_run_find_complete(&db, &r, &found, &got, &n, &e) == 0 && found == 0);
     CHECK(db_run_begin(&db, &r, &id3, &e) == 0 && db_run_finish(&db, id3, &sum, &e) == 0);
     CHECK(db_run_find_complete(&db, &r, &found, &got, &n, &e) == 0 && found == id3);
+    /* a live run of the same configuration is another configuration, both ways */
+    r.live = true;
+    CHECK(db_run_find_complete(&db, &r, &found, &got, &n, &e) == 0 && found == 0);
+    long id4;
+    CHECK(db_run_begin(&db, &r, &id4, &e) == 0 && db_run_finish(&db, id4, &sum, &e) == 0);
+    CHECK(db_run_find_complete(&db, &r, &found, &got, &n, &e) == 0 && found == id4);
+    r.live = false;
+    CHECK(db_run_find_complete(&db, &r, &found, &got, &n, &e) == 0 && found == id3);
     db_close(&db);
     sqlite3 *h;
     CHECK(sqlite3_open(test_path("find.db"), &h) == SQLITE_OK);
-    char *hashes = dump(h, "SELECT id, policy, policy_hash FROM runs ORDER BY id");
-    CHECK_MSG(!strcmp(hashes, "1|shortgpt|1111111111111111\n2|shortgpt|2222222222222222\n3|full|NULL\n"), "%s",
-              hashes);
+    char *hashes = dump(h, "SELECT id, policy, policy_hash, live FROM runs ORDER BY id");
+    CHECK_MSG(!strcmp(hashes, "1|shortgpt|1111111111111111|0\n2|shortgpt|2222222222222222|0\n3|full|NULL|0\n"
+                              "4|full|NULL|1\n"), "%s", hashes);
     free(hashes);
     sqlite3_close(h);
 }
