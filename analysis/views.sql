@@ -38,14 +38,14 @@ SELECT r.id AS run, r.policy AS policy, r.trace AS trace, r.profile AS profile, 
 FROM runs r LEFT JOIN requests q ON q.run = r.id
 GROUP BY r.id;
 
--- The standalone comparison (analysis/standalone.sh): complete whole runs of traces named
+-- The standalone comparison (analysis/standalone.sh): complete whole simulated runs of traces named
 -- standalone-N-TTFT-TPOT.jsonl (N test items per app, every app at the SLO setting TTFT,TPOT), in any
 -- directory, the newest of each (policy, trace, profile, model).
 DROP VIEW IF EXISTS standalone_runs;
 CREATE VIEW standalone_runs AS
 WITH named AS (
     SELECT r.*, replace(r.trace, rtrim(r.trace, replace(r.trace, '/', '')), '') AS base
-    FROM runs r WHERE r.complete = 1 AND r.shard_count = 1),
+    FROM runs r WHERE r.complete = 1 AND r.shard_count = 1 AND r.live = 0),
 parsed AS (
     SELECT named.*, substr(base, 12, length(base) - 17) AS setting
     FROM named WHERE base LIKE 'standalone-%-%-%.jsonl'),
@@ -74,7 +74,8 @@ SELECT s.method AS method, s.profile AS profile, s.model AS model, s.model_hash 
        s.trace AS trace
 FROM standalone_runs s JOIN run_app a ON a.run = s.run;
 
--- The newest complete whole run of each (policy, trace, profile, model, scheduler), whatever the trace, with the
+-- The newest complete whole simulated run (not live) of each (policy, trace, profile, model, scheduler), whatever
+-- the trace, with the
 -- run's summary and provenance (when, by which code and command line it was recorded): trace_dir is the trace's
 -- directory (with its final '/', '' for none) and trace_name the file name
 -- without the directory and a final .jsonl. What the end-to-end tables and figures read (analysis/report.sh,
@@ -83,7 +84,7 @@ DROP VIEW IF EXISTS latest_runs;
 CREATE VIEW latest_runs AS
 WITH whole AS (
     SELECT r.*, rtrim(r.trace, replace(r.trace, '/', '')) AS dir
-    FROM runs r WHERE r.complete = 1 AND r.shard_count = 1),
+    FROM runs r WHERE r.complete = 1 AND r.shard_count = 1 AND r.live = 0),
 newest AS (
     SELECT whole.*, substr(trace, length(dir) + 1) AS file
     FROM whole
@@ -200,3 +201,27 @@ SELECT s.method AS method, s.profile AS profile, s.model AS model, s.items_per_a
        c.ratio AS ratio, c.requests AS requests,
        c.requests * 1.0 / sum(c.requests) OVER (PARTITION BY c.run, c.app) AS share
 FROM cells c JOIN standalone_runs s ON s.run = c.run;
+
+-- The simulator against the real engine: one row per complete live run (elms sim --live, runs.live = 1), with the
+-- error of the profile's prediction for the same decisions over its requests, in percent: the mean absolute
+-- percentage error of the service TTFT (tiny LM + switch + prefill), of the end-to-end TTFT (predicted with the
+-- simulator's own queue, pred_queue_ms), of TPOT and of prefill; the mean signed errors (bias; negative: the
+-- profile is optimistic); and the mean measured and predicted waits. What elms sim --live prints (sim/live.h).
+DROP VIEW IF EXISTS live_error;
+CREATE VIEW live_error AS
+WITH x AS (
+    SELECT run, queue_ms, pred_queue_ms, ttft_ms, tpot_ms, pred_tpot_ms, prefill_ms, pred_prefill_ms,
+           tlm_ms + switch_ms + prefill_ms AS service, pred_tlm_ms + pred_switch_ms + pred_prefill_ms AS pred_service
+    FROM requests)
+SELECT r.id AS run, r.policy AS method, r.trace AS trace, r.profile AS profile, r.model AS model,
+       r.scheduler AS scheduler, count(*) AS requests,
+       100 * avg(abs(x.pred_service - x.service) / x.service) AS service_ttft_mape,
+       100 * avg(abs(x.pred_queue_ms + x.pred_service - x.ttft_ms) / x.ttft_ms) AS ttft_mape,
+       100 * avg(abs(x.pred_tpot_ms - x.tpot_ms) / x.tpot_ms) AS tpot_mape,
+       100 * avg(abs(x.pred_prefill_ms - x.prefill_ms) / x.prefill_ms) AS prefill_mape,
+       100 * avg((x.pred_service - x.service) / x.service) AS service_ttft_bias,
+       100 * avg((x.pred_tpot_ms - x.tpot_ms) / x.tpot_ms) AS tpot_bias,
+       avg(x.queue_ms) AS queue_ms, avg(x.pred_queue_ms) AS pred_queue_ms
+FROM runs r JOIN x ON x.run = r.id
+WHERE r.complete = 1 AND r.live = 1
+GROUP BY r.id;

@@ -39,7 +39,7 @@ const char DB_SCHEMA_SQL[] =
     "    trace_hash  TEXT,                       -- v2: FNV-1a 64 of the trace file\n"
     "    shard_index INTEGER NOT NULL DEFAULT 1, -- v2: the run replays the trace's requests k (0-based trace order)\n"
     "    shard_count INTEGER NOT NULL DEFAULT 1, -- v2: with k mod shard_count = shard_index - 1\n"
-    "    policy_hash TEXT,                       -- v3: FNV-1a 64 of the prepare.json of the artefacts it read, or NULL\n"
+    "    policy_hash TEXT,                       -- v3: FNV-1a 64 of the prepare.json of the artefacts it read (NULL: none)\n"
     "    live        INTEGER NOT NULL DEFAULT 0  -- v4: 1 = served by the real engine (elms sim --live): times measured\n"
     ");\n"
     "\n"

@@ -1,6 +1,7 @@
 /* live: serving a trace's requests on the real engine with the service clock (see live.h). */
 #include "sim/live.h"
 
+#include <errno.h>
 #include <gsl/gsl_rng.h>
 #include <math.h>
 #include <stdlib.h>
@@ -40,7 +41,7 @@ void live_wait(SimLive *L, double t_ms) {
     if (!(need > 0)) return;
     double t0 = clock_wall_s();
     struct timespec ts = {(time_t)(need / 1000.0), (long)(fmod(need, 1000.0) * 1e6)};
-    while (nanosleep(&ts, &ts) != 0) {} /* resumed after a signal: sleep the rest */
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {} /* resumed after a signal: sleep the rest */
     double slept = 1e3 * (clock_wall_s() - t0);
     L->now_ms += slept > need ? slept : need;
 }

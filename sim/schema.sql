@@ -35,7 +35,7 @@ CREATE TABLE IF NOT EXISTS runs (
     trace_hash  TEXT,                       -- v2: FNV-1a 64 of the trace file
     shard_index INTEGER NOT NULL DEFAULT 1, -- v2: the run replays the trace's requests k (0-based trace order)
     shard_count INTEGER NOT NULL DEFAULT 1, -- v2: with k mod shard_count = shard_index - 1
-    policy_hash TEXT,                       -- v3: FNV-1a 64 of the prepare.json of the artefacts it read, or NULL
+    policy_hash TEXT,                       -- v3: FNV-1a 64 of the prepare.json of the artefacts it read (NULL: none)
     live        INTEGER NOT NULL DEFAULT 0  -- v4: 1 = served by the real engine (elms sim --live): times measured
 );
 

@@ -440,7 +440,8 @@ TEST(db_migrates_version_3) {
     record_full_and_oracle(t, path, 20, 5, &s1, &s2);
     sqlite3 *h;
     CHECK(sqlite3_open(path, &h) == SQLITE_OK);
-    /* make it the version-3 database an older elms wrote: no v4 columns, user_version 3 */
+    /* make it the version-3 database an older elms wrote: no v4 columns, user_version 3 (DROP COLUMN cuts the table's
+     * text at the last comma before the column, so the comment of the column before runs.live has none) */
     drop_columns(t, h, V4_COLUMNS, N_V4_COLUMNS);
     EXEC_OK(h, "PRAGMA user_version = 3");
     char runs_sql[1200];

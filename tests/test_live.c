@@ -13,64 +13,8 @@
 #include "tests/test.h"
 #include "tests/test_sim_fixture.h"
 
-/* What the hooks saw. */
-typedef struct LiveLog {
-    long n;
-    int *arrive, *start, *done;          /* (n) counts per trace index */
-    double *t_arrive, *t_start, *t_done; /* (n) */
-    long *order;                          /* (n) trace indices in start order */
-    long n_started;
-    long *seq_arrive, *seq_start;         /* (n) the hooks' call count at each request's arrival and start */
-    long seq;
-    DbRequest *rec;                       /* (n) by trace index */
-    long n_rec;
-    const Trace *trace;
-} LiveLog;
-
-static long index_of(const Trace *t, long id) {
-    for (long i = 0; i < t->n; i++)
-        if (t->req[i].id == id) return i;
-    return -1;
-}
-
-static void ll_init(LiveLog *L, const Trace *t) {
-    memset(L, 0, sizeof *L);
-    L->n = t->n;
-    L->trace = t;
-    L->arrive = calloc((size_t)t->n, sizeof(int));
-    L->start = calloc((size_t)t->n, sizeof(int));
-    L->done = calloc((size_t)t->n, sizeof(int));
-    L->t_arrive = calloc((size_t)t->n, sizeof(double));
-    L->t_start = calloc((size_t)t->n, sizeof(double));
-    L->t_done = calloc((size_t)t->n, sizeof(double));
-    L->order = calloc((size_t)t->n, sizeof(long));
-    L->seq_arrive = calloc((size_t)t->n, sizeof(long));
-    L->seq_start = calloc((size_t)t->n, sizeof(long));
-    L->rec = calloc((size_t)t->n, sizeof(DbRequest));
-}
-
-static void ll_free(LiveLog *L) {
-    free(L->arrive), free(L->start), free(L->done), free(L->t_arrive), free(L->t_start), free(L->t_done);
-    free(L->order), free(L->seq_arrive), free(L->seq_start), free(L->rec);
-}
-
-static void on_event(void *ctx, int kind, long i, double t) {
-    LiveLog *L = ctx;
-    L->seq++;
-    if (kind == SIM_EV_ARRIVAL) L->arrive[i]++, L->t_arrive[i] = t, L->seq_arrive[i] = L->seq;
-    if (kind == SIM_EV_START) L->start[i]++, L->t_start[i] = t, L->order[L->n_started++] = i, L->seq_start[i] = L->seq;
-    if (kind == SIM_EV_DONE) L->done[i]++, L->t_done[i] = t;
-}
-
-static void on_record(void *ctx, const DbRequest *r) {
-    LiveLog *L = ctx;
-    long i = index_of(L->trace, r->request);
-    if (i >= 0) L->rec[i] = *r;
-    L->n_rec++;
-}
-
 /* run_policy: replay t under policy (compressor "random", seed 42), live when live is non-NULL. */
-static int run_policy(SimFixture *f, const char *policy, const Trace *t, Scheduler s, SimLive *live, LiveLog *L,
+static int run_policy(SimFixture *f, const char *policy, const Trace *t, Scheduler s, SimLive *live, SimLog *L,
                       Db *db, long run_id, Err *e) {
     Policy p;
     PolicyEnv env = {.base = &f->model, .tok = &f->tok, .compressor = "random", .seed = 42,
@@ -79,7 +23,7 @@ static int run_policy(SimFixture *f, const char *policy, const Trace *t, Schedul
         policy_destroy(&p);
         return -1;
     }
-    SimOptions o = {.sched = s, .on_event = on_event, .on_record = on_record, .hook_ctx = L, .live = live};
+    SimOptions o = {.sched = s, .on_event = simlog_on_event, .on_record = simlog_on_record, .hook_ctx = L, .live = live};
     SimSummary sum;
     int rc = sim_run(&f->ctx, &p, t, &o, db, run_id, &sum, e);
     if (!rc && sum.requests != t->n) rc = err_set(e, "%ld of %ld requests summarised", sum.requests, t->n);
@@ -99,18 +43,18 @@ static void shape_trace(Trace *t, int group, double gap_s) {
 
 /* check_served: every request arrived, started and finished once, no request started before its arrival or before
  * the previous one finished, the measured times are positive and add up, and the prediction is recorded. */
-static void check_served(TestCtx *t, const LiveLog *L, const Trace *tr) {
+static void check_served(TestCtx *t, const SimLog *L, const Trace *tr) {
     CHECK_MSG(L->n_rec == tr->n && L->n_started == tr->n, "%ld recorded, %ld started of %ld", L->n_rec,
               L->n_started, tr->n);
     for (long k = 0; k < L->n_started; k++) {
-        long i = L->order[k];
+        long i = L->start_order[k];
         const DbRequest *r = &L->rec[i];
         CHECK_MSG(L->arrive[i] == 1 && L->start[i] == 1 && L->done[i] == 1, "request %ld: %d/%d/%d", i, L->arrive[i],
                   L->start[i], L->done[i]);
         if (tr->req[i].arrival_s >= 0) CHECK_NEAR(L->t_arrive[i], tr->req[i].arrival_s * 1000.0, 1e-9);
         CHECK_MSG(L->t_start[i] >= L->t_arrive[i], "request %ld starts at %.6f before it arrives at %.6f", i,
                   L->t_start[i], L->t_arrive[i]);
-        if (k > 0) CHECK(L->t_start[i] >= L->t_done[L->order[k - 1]]); /* one request at a time */
+        if (k > 0) CHECK(L->t_start[i] >= L->t_done[L->start_order[k - 1]]); /* one request at a time */
         CHECK_NEAR(r->queue_ms, L->t_start[i] - L->t_arrive[i], 1e-9);
         CHECK(r->queue_ms >= 0 && r->prefill_ms > 0 && r->tpot_ms > 0 && r->switch_ms >= 0 && r->tlm_ms >= 0);
         CHECK(r->output_tokens > 1 ? r->decode_ms > 0 : r->decode_ms == 0);
@@ -131,9 +75,9 @@ TEST(live_full_serves_every_request_and_predicts_as_the_simulator) {
     CHECK_MSG(sim_trace_check_live(&f.ctx, &tr, "t.jsonl", &e) == 0, "%s", e.msg);
     SimLive live;
     live_init(&live);
-    LiveLog L, S;
-    ll_init(&L, &tr);
-    ll_init(&S, &tr);
+    SimLog L, S;
+    simlog_init(&L, &tr);
+    simlog_init(&S, &tr);
     CHECK_MSG(run_policy(&f, "full", &tr, SCHED_FCFS, &live, &L, NULL, 0, &e) == 0, "%s", e.msg);
     check_served(t, &L, &tr);
     /* the simulator on the same trace: full decides the same whatever the wait, so its prices and its queue are
@@ -152,7 +96,7 @@ TEST(live_full_serves_every_request_and_predicts_as_the_simulator) {
         CHECK(r->correct == s->correct && r->choice == s->choice); /* the same evaluation path */
         CHECK(r->switch_ms == 0 && r->tlm_ms == 0);                 /* one view, no tiny LM */
         /* FCFS: a time-ordered trace starts in trace order; the second and third of a group wait */
-        CHECK(L.order[i] == i);
+        CHECK(L.start_order[i] == i);
         if (i % 3) CHECK_MSG(r->queue_ms > 0, "request %ld arrived with the one before it but did not wait", i);
         waited += r->queue_ms > 0;
     }
@@ -172,8 +116,8 @@ TEST(live_full_serves_every_request_and_predicts_as_the_simulator) {
     CHECK_NEAR(ls.mape_ttft, fit_mape(pred, meas, (int)tr.n), 1e-9);
     CHECK(ls.mape_service_ttft >= 0 && ls.mape_prefill == ls.mape_service_ttft); /* full: service = prefill */
     live_free(&live);
-    ll_free(&L);
-    ll_free(&S);
+    simlog_free(&L);
+    simlog_free(&S);
     trace_free(&tr);
     fixture_free(&f);
 }
@@ -189,9 +133,9 @@ TEST(live_oracle_sequential_decides_and_predicts_as_the_simulator) {
     Err e;
     SimLive live;
     live_init(&live);
-    LiveLog L, S;
-    ll_init(&L, &tr);
-    ll_init(&S, &tr);
+    SimLog L, S;
+    simlog_init(&L, &tr);
+    simlog_init(&S, &tr);
     CHECK_MSG(run_policy(&f, "oracle", &tr, SCHED_FCFS, &live, &L, NULL, 0, &e) == 0, "%s", e.msg);
     check_served(t, &L, &tr);
     CHECK_MSG(run_policy(&f, "oracle", &tr, SCHED_FCFS, NULL, &S, NULL, 0, &e) == 0, "%s", e.msg);
@@ -210,8 +154,8 @@ TEST(live_oracle_sequential_decides_and_predicts_as_the_simulator) {
     CHECK_MSG(switches > 0 && levels > 0, "the oracle never switched (%d) or shrank (%d): the test proves little",
               switches, levels);
     live_free(&live);
-    ll_free(&L);
-    ll_free(&S);
+    simlog_free(&L);
+    simlog_free(&S);
     trace_free(&tr);
     fixture_free(&f);
 }
@@ -227,8 +171,8 @@ TEST(live_edf_orders_a_queue_by_deadline_and_records) {
     shape_trace(&tr, 4, 0.05); /* three groups of four arrive together */
     SimLive live;
     live_init(&live);
-    LiveLog L;
-    ll_init(&L, &tr);
+    SimLog L;
+    simlog_init(&L, &tr);
     DbRun run = {.created = "2000-01-01T00:00:00Z", .command = "test", .seed = 42, .policy = "full", .trace = "t",
                  .profile = "host", .model = "m", .model_hash = f.model.hash, .scheduler = "edf", .n_requests = tr.n,
                  .live = true};
@@ -240,10 +184,10 @@ TEST(live_edf_orders_a_queue_by_deadline_and_records) {
      * ones that arrived with another wait */
     long waited = 0;
     for (long k = 0; k < L.n_started; k++) {
-        long i = L.order[k];
+        long i = L.start_order[k];
         double deadline = L.rec[i].arrival_ms + L.rec[i].slo_ttft_ms;
         for (long m = k + 1; m < L.n_started; m++) {
-            long j = L.order[m];
+            long j = L.start_order[m];
             if (L.seq_arrive[j] < L.seq_start[i]) /* it had arrived (the service learnt of it) */
                 CHECK_MSG(deadline <= L.rec[j].arrival_ms + L.rec[j].slo_ttft_ms,
                           "request %ld started before request %ld, which was waiting with an earlier deadline", i, j);
@@ -264,6 +208,23 @@ TEST(live_edf_orders_a_queue_by_deadline_and_records) {
     for (int c = 3; c < 8; c++) CHECK(sqlite3_column_int64(s, c) == tr.n);
     CHECK(sqlite3_column_int(s, 8) == 1);
     sqlite3_finalize(s);
+    /* the view of the recorded rows gives the summary the command prints */
+    DbRunSummary row = {.finished = "2000-01-01T00:00:01Z"};
+    CHECK(db_run_finish(&db, id, &row, &e) == 0 && db_views_apply(&db, &e) == 0);
+    LiveSummary ls;
+    live_summarize(&live, &ls);
+    CHECK(sqlite3_prepare_v2(h, "SELECT requests, service_ttft_mape, ttft_mape, tpot_mape, prefill_mape, "
+                                "service_ttft_bias, tpot_bias, queue_ms, pred_queue_ms FROM live_error WHERE run = ?1",
+                             -1, &s, NULL) == SQLITE_OK);
+    sqlite3_bind_int64(s, 1, id);
+    CHECK(sqlite3_step(s) == SQLITE_ROW);
+    const double want[] = {ls.mape_service_ttft, ls.mape_ttft, ls.mape_tpot, ls.mape_prefill, ls.bias_service_ttft,
+                           ls.bias_tpot, ls.mean_queue_ms, ls.mean_pred_queue_ms};
+    CHECK(sqlite3_column_int64(s, 0) == ls.requests && ls.requests == tr.n);
+    for (int c = 0; c < 8; c++)
+        CHECK_MSG(fabs(sqlite3_column_double(s, c + 1) - want[c]) <= 1e-9 * (1 + fabs(want[c])),
+                  "column %d: view %.12g, live_summarize %.12g", c + 1, sqlite3_column_double(s, c + 1), want[c]);
+    sqlite3_finalize(s);
     /* a live run cannot be sharded */
     SimOptions o = {.live = &live, .shard_index = 1, .shard_count = 2};
     Policy p;
@@ -274,7 +235,7 @@ TEST(live_edf_orders_a_queue_by_deadline_and_records) {
     CHECK_MSG(strstr(e.msg, "cannot be sharded"), "%s", e.msg);
     policy_destroy(&p);
     live_free(&live);
-    ll_free(&L);
+    simlog_free(&L);
     trace_free(&tr);
     fixture_free(&f);
     db_close(&db);

@@ -35,61 +35,7 @@ TEST(sim_evq_pops_in_order) {
     evq_free(&q);
 }
 
-/* Everything the hooks saw during a run. */
-typedef struct Log {
-    long n;
-    int *arrive, *start, *done;         /* per request counts */
-    double *t_arrive, *t_start, *t_done;
-    long *start_order;                  /* requests in start order */
-    long n_started;
-    double last_t;
-    int time_went_back;
-    DbRequest *rec;                     /* per request (by trace index = id here) */
-    long n_rec, stop_after;
-    volatile sig_atomic_t stop;
-    const Trace *trace;
-    int edf_violations;
-} Log;
-
-static void log_init(Log *L, const Trace *t) {
-    memset(L, 0, sizeof *L);
-    L->n = t->n;
-    L->trace = t;
-    L->arrive = calloc((size_t)t->n, sizeof(int));
-    L->start = calloc((size_t)t->n, sizeof(int));
-    L->done = calloc((size_t)t->n, sizeof(int));
-    L->t_arrive = calloc((size_t)t->n, sizeof(double));
-    L->t_start = calloc((size_t)t->n, sizeof(double));
-    L->t_done = calloc((size_t)t->n, sizeof(double));
-    L->start_order = calloc((size_t)t->n, sizeof(long));
-    L->rec = calloc((size_t)t->n, sizeof(DbRequest));
-}
-
-static void log_free(Log *L) {
-    free(L->arrive), free(L->start), free(L->done), free(L->t_arrive), free(L->t_start), free(L->t_done);
-    free(L->start_order), free(L->rec);
-}
-
-static void on_event(void *ctx, int kind, long i, double t) {
-    Log *L = ctx;
-    if (t < L->last_t) L->time_went_back = 1;
-    L->last_t = t;
-    if (kind == SIM_EV_ARRIVAL) L->arrive[i]++, L->t_arrive[i] = t;
-    if (kind == SIM_EV_START) {
-        L->start[i]++, L->t_start[i] = t;
-        L->start_order[L->n_started++] = i;
-    }
-    if (kind == SIM_EV_DONE) L->done[i]++, L->t_done[i] = t;
-}
-
-static void on_record(void *ctx, const DbRequest *r) {
-    Log *L = ctx;
-    L->rec[r->request] = *r;
-    L->n_rec++;
-    if (L->stop_after && L->n_rec >= L->stop_after) L->stop = 1;
-}
-
-static int run(SimFixture *f, const char *policy, const char *compressor, const Trace *t, Scheduler s, Log *L,
+static int run(SimFixture *f, const char *policy, const char *compressor, const Trace *t, Scheduler s, SimLog *L,
                SimSummary *sum, Db *db, long run_id) {
     Policy p;
     Err e;
@@ -100,7 +46,7 @@ static int run(SimFixture *f, const char *policy, const char *compressor, const 
         policy_destroy(&p);
         return -1;
     }
-    SimOptions o = {.sched = s, .on_event = on_event, .on_record = on_record, .hook_ctx = L, .stop = &L->stop};
+    SimOptions o = {.sched = s, .on_event = simlog_on_event, .on_record = simlog_on_record, .hook_ctx = L, .stop = &L->stop};
     int rc = sim_run(&f->ctx, &p, t, &o, db, run_id, sum, &e);
     if (rc) fprintf(stderr, "sim_run: %s\n", e.msg);
     policy_destroy(&p);
@@ -128,8 +74,8 @@ TEST(sim_sequential_full_replay) {
     fixture_init(&f, "normalized", 40, 1, NULL);
     Trace tr;
     fixture_trace(&tr, 40, 60, 0.0, ARRIVAL_SEQUENTIAL, 1, 3);
-    Log L;
-    log_init(&L, &tr);
+    SimLog L;
+    simlog_init(&L, &tr);
     SimSummary s;
     CHECK(run(&f, "full", "none", &tr, SCHED_FCFS, &L, &s, NULL, 0) == 0);
     CHECK(s.requests == 60 && !s.interrupted && !L.time_went_back);
@@ -158,7 +104,7 @@ TEST(sim_sequential_full_replay) {
     CHECK_NEAR(s.accuracy, (double)correct / 60, 1e-12);
     CHECK_NEAR(s.slo_met_frac, (double)met / 60, 1e-12);
     CHECK(s.memory_bytes >= 4.0 * f.model.n_params);
-    log_free(&L);
+    simlog_free(&L);
     trace_free(&tr);
     fixture_free(&f);
 }
@@ -169,8 +115,8 @@ TEST(sim_fcfs_queues_in_arrival_order) {
     /* normalized full model: ~30-60 "ms" per request; 100 requests/s arrive every ~10 ms: the queue grows */
     Trace tr;
     fixture_trace(&tr, 40, 120, 0.0, ARRIVAL_POISSON, 100.0, 4);
-    Log L;
-    log_init(&L, &tr);
+    SimLog L;
+    simlog_init(&L, &tr);
     SimSummary s;
     CHECK(run(&f, "full", "none", &tr, SCHED_FCFS, &L, &s, NULL, 0) == 0);
     CHECK(s.requests == tr.n && !L.time_went_back);
@@ -187,7 +133,7 @@ TEST(sim_fcfs_queues_in_arrival_order) {
         queued += r->queue_ms > 0;
     }
     CHECK_MSG(queued > 60, "only %ld requests waited", queued);
-    log_free(&L);
+    simlog_free(&L);
     trace_free(&tr);
     fixture_free(&f);
 }
@@ -197,8 +143,8 @@ TEST(sim_edf_starts_the_earliest_deadline) {
     fixture_init(&f, "normalized", 40, 1, NULL);
     Trace tr;
     fixture_trace(&tr, 40, 120, 0.0, ARRIVAL_POISSON, 100.0, 4);
-    Log L;
-    log_init(&L, &tr);
+    SimLog L;
+    simlog_init(&L, &tr);
     SimSummary s;
     CHECK(run(&f, "full", "none", &tr, SCHED_EDF, &L, &s, NULL, 0) == 0);
     CHECK(s.requests == tr.n);
@@ -214,7 +160,7 @@ TEST(sim_edf_starts_the_earliest_deadline) {
                           "earlier deadline", k, j);
     }
     CHECK_MSG(reordered > 0, "EDF never reordered");
-    log_free(&L);
+    simlog_free(&L);
     trace_free(&tr);
     fixture_free(&f);
 }
@@ -224,8 +170,8 @@ TEST(sim_oracle_matches_brute_force) {
     fixture_init(&f, "normalized", 12, 2, NULL);
     Trace tr;
     fixture_trace(&tr, 12, 36, 0.0, ARRIVAL_SEQUENTIAL, 1, 5);
-    Log L;
-    log_init(&L, &tr);
+    SimLog L;
+    simlog_init(&L, &tr);
     SimSummary s;
     CHECK(run(&f, "oracle", "random", &tr, SCHED_FCFS, &L, &s, NULL, 0) == 0);
     LevelSet ls;
@@ -265,7 +211,7 @@ TEST(sim_oracle_matches_brute_force) {
     CHECK(s.correct == better);
     compressor_destroy(&comp);
     levelset_free(&ls);
-    log_free(&L);
+    simlog_free(&L);
     trace_free(&tr);
     fixture_free(&f);
 }
@@ -280,10 +226,10 @@ TEST(sim_cache_never_recomputes_and_interrupts_cleanly) {
     fixture_init(&f, "normalized", 10, 1, &db);
     Trace tr;
     fixture_trace(&tr, 10, 60, 0.0, ARRIVAL_SEQUENTIAL, 1, 6);
-    Log L1, L2, L3;
-    log_init(&L1, &tr);
-    log_init(&L2, &tr);
-    log_init(&L3, &tr);
+    SimLog L1, L2, L3;
+    simlog_init(&L1, &tr);
+    simlog_init(&L2, &tr);
+    simlog_init(&L3, &tr);
     SimSummary s1, s2, s3;
     CHECK(run(&f, "oracle", "random", &tr, SCHED_FCFS, &L1, &s1, NULL, 0) == 0);
     long computed = f.cache.computed;
@@ -306,7 +252,7 @@ TEST(sim_cache_never_recomputes_and_interrupts_cleanly) {
     }
     evalcache_free(&fresh);
     f.ctx.cache = &f.cache;
-    log_free(&L1), log_free(&L2), log_free(&L3);
+    simlog_free(&L1), simlog_free(&L2), simlog_free(&L3);
     trace_free(&tr);
     fixture_free(&f);
     db_close(&db);

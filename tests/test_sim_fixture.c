@@ -130,3 +130,44 @@ void fixture_trace(Trace *t, int per_app, long n, double alpha, ArrivalKind arri
     if (trace_gen(t, &c, ptr, &e)) die("trace_gen", &e);
     for (int a = 0; a < TRACE_N_APPS; a++) items_free(&sets[a]);
 }
+
+void simlog_init(SimLog *L, const Trace *t) {
+    memset(L, 0, sizeof *L);
+    L->n = t->n;
+    L->trace = t;
+    L->arrive = calloc((size_t)t->n, sizeof(int));
+    L->start = calloc((size_t)t->n, sizeof(int));
+    L->done = calloc((size_t)t->n, sizeof(int));
+    L->t_arrive = calloc((size_t)t->n, sizeof(double));
+    L->t_start = calloc((size_t)t->n, sizeof(double));
+    L->t_done = calloc((size_t)t->n, sizeof(double));
+    L->start_order = calloc((size_t)t->n, sizeof(long));
+    L->seq_arrive = calloc((size_t)t->n, sizeof(long));
+    L->seq_start = calloc((size_t)t->n, sizeof(long));
+    L->rec = calloc((size_t)t->n, sizeof(DbRequest));
+}
+
+void simlog_free(SimLog *L) {
+    free(L->arrive), free(L->start), free(L->done), free(L->t_arrive), free(L->t_start), free(L->t_done);
+    free(L->start_order), free(L->seq_arrive), free(L->seq_start), free(L->rec);
+}
+
+void simlog_on_event(void *ctx, int kind, long i, double t) {
+    SimLog *L = ctx;
+    if (t < L->last_t) L->time_went_back = 1;
+    L->last_t = t;
+    L->seq++;
+    if (kind == SIM_EV_ARRIVAL) L->arrive[i]++, L->t_arrive[i] = t, L->seq_arrive[i] = L->seq;
+    if (kind == SIM_EV_START) {
+        L->start[i]++, L->t_start[i] = t, L->seq_start[i] = L->seq;
+        L->start_order[L->n_started++] = i;
+    }
+    if (kind == SIM_EV_DONE) L->done[i]++, L->t_done[i] = t;
+}
+
+void simlog_on_record(void *ctx, const DbRequest *r) {
+    SimLog *L = ctx;
+    L->rec[r->request] = *r;
+    L->n_rec++;
+    if (L->stop_after && L->n_rec >= L->stop_after) L->stop = 1;
+}

@@ -33,4 +33,29 @@ void fixture_free(SimFixture *f);
 /* fixture_trace: a trace over the fixture's items (cfg arrival etc. as given; apps = the six). */
 void fixture_trace(Trace *t, int per_app, long n, double alpha, ArrivalKind arrival, double rate, unsigned long seed);
 
+/* Everything the simulator's test hooks (SimOptions.on_event, on_record) saw during a run. */
+typedef struct SimLog {
+    long n;
+    int *arrive, *start, *done;         /* (n) per request counts */
+    double *t_arrive, *t_start, *t_done; /* (n) */
+    long *start_order;                  /* (n) requests in start order */
+    long n_started;
+    long *seq_arrive, *seq_start;       /* (n) the hooks' call count at each request's arrival and start */
+    long seq;
+    double last_t;
+    int time_went_back;
+    DbRequest *rec;                     /* (n) per request, by trace index (id = index in fixture traces) */
+    long n_rec, stop_after;             /* stop after stop_after recorded requests (0: never) */
+    volatile sig_atomic_t stop;
+    const Trace *trace;
+    int edf_violations;
+} SimLog;
+
+/* simlog_init / simlog_free: an empty log for the requests of t. */
+void simlog_init(SimLog *L, const Trace *t);
+void simlog_free(SimLog *L);
+/* simlog_on_event / simlog_on_record: the hooks (ctx = a SimLog). */
+void simlog_on_event(void *ctx, int kind, long i, double t);
+void simlog_on_record(void *ctx, const DbRequest *r);
+
 #endif

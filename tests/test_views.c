@@ -37,7 +37,10 @@ static int add_run(sqlite3 *h, long id, const char *policy, const char *trace, c
         snprintf(correct, sizeof correct, r[i].correct < 0 ? "NULL" : "%d", r[i].correct);
         snprintf(attained, sizeof attained, r[i].correct < 0 ? "NULL" : "%d", r[i].correct);
         snprintf(sql, sizeof sql,
-                 "INSERT INTO requests VALUES (%ld, %d, '%s', %s, 0, 10, 10, %g, %g, 10, 8, 2, %g, %g, 0, %g, 1, "
+                 "INSERT INTO requests (run, request, app, item, arrival_ms, slo_ttft_ms, slo_tpot_ms, level, ratio, "
+                 "prompt_tokens, kept_tokens, output_tokens, queue_ms, tlm_ms, switch_ms, prefill_ms, decode_ms, "
+                 "ttft_ms, tpot_ms, ttft_met, tpot_met, slo_met, choice, correct, memory_bytes, attained) VALUES "
+                 "(%ld, %d, '%s', %s, 0, 10, 10, %g, %g, 10, 8, 2, %g, %g, 0, %g, 1, "
                  "%.17g, 1, 1, 1, 1, 0, %s, %.17g, %s)",
                  id, i, r[i].app, r[i].correct < 0 ? "NULL" : "'item'", r[i].level, r[i].ratio, r[i].queue_ms,
                  r[i].tlm_ms, r[i].prefill_ms, ttft, correct, memory_mb * 1048576.0, attained);
@@ -48,7 +51,8 @@ static int add_run(sqlite3 *h, long id, const char *policy, const char *trace, c
 
 /* A fresh database (db_open: the project's schema) holding, when `rows`, two methods of one standalone setting
  * (elms: 3 of 4 correct; shortgpt: 1 of 4), an older elms run of it that the views must ignore, and an end-to-end
- * elms run under host with Poisson-named trace (TTFT parts 1 + 1 + 2 ms). */
+ * elms run under host with Poisson-named trace (TTFT parts 1 + 1 + 2 ms), and the same served live with the
+ * predictions 0 + 1 + 1 ms and a TPOT of 2 ms (measured: 1). */
 static void make_db(TestCtx *t, const char *path, int rows) {
     Db db;
     Err e;
@@ -71,6 +75,11 @@ static void make_db(TestCtx *t, const char *path, int rows) {
     CHECK(add_run(h, 2, "elms", st, "normalized", 40, elms, 4) == 0);
     CHECK(add_run(h, 3, "shortgpt", st, "normalized", 20, sgpt, 4) == 0);
     CHECK(add_run(h, 4, "elms", "results/traces/poisson-load-alpha0.jsonl", "host", 50, e2e, 3) == 0);
+    /* the same configuration served live, newer: the simulated views ignore it, live_error reads it */
+    CHECK(add_run(h, 5, "elms", "results/traces/poisson-load-alpha0.jsonl", "host", 60, e2e, 3) == 0);
+    CHECK(sqlite3_exec(h, "UPDATE runs SET live = 1 WHERE id = 5; UPDATE requests SET pred_queue_ms = 0, "
+                          "pred_tlm_ms = 1, pred_switch_ms = 0, pred_prefill_ms = 1, pred_tpot_ms = 2 WHERE run = 5",
+                       NULL, NULL, NULL) == SQLITE_OK);
     sqlite3_close(h);
 }
 
@@ -118,7 +127,7 @@ TEST(views_sql_file_loads_and_every_view_selects) {
         CHECK(sqlite3_exec(h, views, NULL, NULL, NULL) == SQLITE_OK);
         sqlite3_close(h);
         int n = select_every_view(t, path, rows);
-        CHECK_MSG(n >= 13, "%d views", n);
+        CHECK_MSG(n >= 14, "%d views", n);
     }
     free(views);
     /* the compiled-in copy (elms db views) creates the same views */
@@ -127,7 +136,7 @@ TEST(views_sql_file_loads_and_every_view_selects) {
     CHECK(db_open(&db, path, &e) == 0);
     CHECK_MSG(db_views_apply(&db, &e) == 0, "%s", e.msg);
     db_close(&db);
-    CHECK(select_every_view(t, path, 1) >= 13);
+    CHECK(select_every_view(t, path, 1) >= 14);
 }
 
 TEST(views_derive_the_tables_numbers) {
@@ -165,6 +174,15 @@ TEST(views_derive_the_tables_numbers) {
     CHECK_NEAR(util_sql_number(path, "SELECT tlm_share + switch_share + prefill_share FROM e2e_overhead"), 0.75,
                1e-12);
     CHECK_NEAR(util_sql_number(path, "SELECT max(cdf) FROM e2e_ttft_cdf"), 1, 1e-12);
+    /* the live run: never a latest run, and its errors (service 2 vs 3, TTFT 2 vs 4, TPOT 2 vs 1, prefill 1 vs 2) */
+    CHECK(util_sql_number(path, "SELECT count(*) FROM latest_runs WHERE run = 5") == 0);
+    CHECK(util_sql_number(path, "SELECT run FROM live_error") == 5);
+    CHECK_NEAR(util_sql_number(path, "SELECT service_ttft_mape FROM live_error"), 100.0 / 3, 1e-9);
+    CHECK_NEAR(util_sql_number(path, "SELECT ttft_mape FROM live_error"), 50, 1e-9);
+    CHECK_NEAR(util_sql_number(path, "SELECT tpot_mape FROM live_error"), 100, 1e-9);
+    CHECK_NEAR(util_sql_number(path, "SELECT prefill_mape FROM live_error"), 50, 1e-9);
+    CHECK_NEAR(util_sql_number(path, "SELECT service_ttft_bias + tpot_bias FROM live_error"), 100 - 100.0 / 3, 1e-9);
+    CHECK_NEAR(util_sql_number(path, "SELECT queue_ms - pred_queue_ms FROM live_error"), 1, 1e-12);
     /* peak memory per method and profile */
     CHECK_NEAR(util_sql_number(path, "SELECT memory_mb FROM method_memory WHERE method = 'elms' AND "
                                      "profile = 'normalized'"), 40, 1e-9);
