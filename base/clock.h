@@ -1,6 +1,6 @@
 /* clock: wall-clock and CPU time in seconds, for progress rates and ETAs, cost lines (wall and CPU seconds of an
- * offline step), calibration timings and benchmarks. Results never depend on them, and tests never assert on
- * them. */
+ * offline step), calibration timings, benchmarks and the live replay (sim/live.h, whose measured times are its
+ * results). Nothing else depends on them, and tests never assert on their magnitudes. */
 #ifndef ELMS_BASE_CLOCK_H
 #define ELMS_BASE_CLOCK_H
 

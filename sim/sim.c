@@ -137,8 +137,7 @@ static bool mine(const Run *R, long i) {
 }
 
 /* serve_live: serve the request in R->cur (trace position index; priced; decided as d in decide_ms of wall time)
- * on the real engine:
- * its prices become its predictions and its times the measured ones (sim/live.h). */
+ * on the real engine: its prices become its predictions and its times the measured ones (sim/live.h). */
 static int serve_live(Run *R, long index, const PolicyRequest *r, const Decision *d, double decide_ms, int kept,
                       Err *e) {
     SimLive *L = R->opt->live;
