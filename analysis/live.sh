@@ -1,6 +1,7 @@
 #!/bin/sh
 # The simulator checked against reality (issue 16, point 4): a Poisson trace served live on this machine
-# (elms sim --live) under full and oracle on models/base and elms on models/base-elastic, each request's measured
+# (elms sim --live) under full, oracle and elms on models/base-elastic (the model every experiment serves: its
+# anchors, its levels' adapters and its tiny LM), each request's measured
 # TTFT and TPOT beside the prediction of the host profile for the same decisions, and the simulator's error per
 # policy (the tables elms sim --live prints).
 # Usage: sh analysis/live.sh [REQUESTS [RATE [DB]]]
@@ -28,12 +29,12 @@ $ELMS trace stats "$TRACE" | grep -E '^(requests|arrivals|output_tokens)'
 live() { # PROFILE MODEL POLICIES
     taskset -c "$CPU" $ELMS sim --live --trace "$TRACE" --profile "$1" --model "$2" --policy "$3" --db "$DB"
 }
+MODEL=models/base-elastic
 {
-    live "$PROFILE" models/base full,oracle
-    if [ -d models/base-elastic/policies/elms ]; then live "$PROFILE" models/base-elastic elms; fi
+    live "$PROFILE" "$MODEL" full,oracle,elms
     if [ "${CALIBRATE:-0}" = 1 ]; then
-        taskset -c "$CPU" $ELMS calibrate --model models/base --out "$OUT/host-fresh.json" --force >&2
-        live "$OUT/host-fresh.json" models/base full,oracle
+        taskset -c "$CPU" $ELMS calibrate --model "$MODEL" --out "$OUT/host-fresh.json" --force >&2
+        live "$OUT/host-fresh.json" "$MODEL" full,oracle,elms
     fi
 } | tee "$OUT/live.txt"
 echo "tables in $OUT/live.txt" >&2

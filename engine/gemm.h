@@ -20,6 +20,9 @@
  * measured on this machine's core at the base's and the 110M shape's products, the two are level between 16 and
  * 24 rows; both are ahead of OpenBLAS's sgemm from 2 rows (3-5 times below 8 rows) */
 #define GEMM_MIN_ROWS 20
+/* the shortest rows (inputs k) for gemm_nt_small: it dots 16 inputs at a time, so shorter rows (a LoRA adapter's
+ * B, k = its rank) go to the packed gemm */
+#define GEMM_SMALL_MIN_K 32
 
 /* gemm_available: this CPU has AVX-512F and the kernels are not restricted below it (gemv_isa_force). */
 bool gemm_available(void);

@@ -19,8 +19,8 @@ void matmul_nt(float *out, const float *x, const float *w, int n, int k, int m, 
     float beta = accumulate ? 1.0f : 0.0f;
     if (n == 1)
         cblas_sgemv(CblasRowMajor, CblasNoTrans, m, k, 1.0f, w, ldw, x, 1, beta, out, 1);
-    else if (n < GEMM_MIN_ROWS ? gemm_nt_small(out, m, x, k, w, ST_F32, ldw, n, k, m, accumulate)
-                               : gemm_nt(out, m, x, k, w, ST_F32, ldw, n, k, m, accumulate))
+    else if (n < GEMM_MIN_ROWS && k >= GEMM_SMALL_MIN_K ? gemm_nt_small(out, m, x, k, w, ST_F32, ldw, n, k, m, accumulate)
+                                                       : gemm_nt(out, m, x, k, w, ST_F32, ldw, n, k, m, accumulate))
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, m, k, 1.0f, x, k, w, ldw, beta, out, m);
 }
 
@@ -35,8 +35,8 @@ void matmul_nt_typed(float *out, const float *x, const void *w, StDtype t, int n
         gemv_rows(out, w, t, ldw, x, m, k, accumulate);
         return;
     }
-    if (!(n < GEMM_MIN_ROWS ? gemm_nt_small(out, m, x, k, w, t, ldw, n, k, m, accumulate)
-                            : gemm_nt(out, m, x, k, w, t, ldw, n, k, m, accumulate)))
+    if (!(n < GEMM_MIN_ROWS && k >= GEMM_SMALL_MIN_K ? gemm_nt_small(out, m, x, k, w, t, ldw, n, k, m, accumulate)
+                                                     : gemm_nt(out, m, x, k, w, t, ldw, n, k, m, accumulate)))
         return;
     int rows = (int)(scratch_cap / (size_t)k);
     if (rows > m) rows = m;
@@ -58,7 +58,7 @@ void matmul_nn(float *out, const float *x, int ldx, const float *w, int ldw, int
     float beta = accumulate ? 1.0f : 0.0f;
     if (n == 1)
         cblas_sgemv(CblasRowMajor, CblasTrans, k, m, 1.0f, w, ldw, x, 1, beta, out, 1);
-    else if (n < GEMM_MIN_ROWS || gemm_nn(out, m, x, ldx, w, ST_F32, ldw, n, k, m, accumulate))
+    else if (gemm_nn(out, m, x, ldx, w, ST_F32, ldw, n, k, m, accumulate)) /* its packing is a copy: ahead from 2 rows */
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, m, k, 1.0f, x, ldx, w, ldw, beta, out, m);
 }
 
