@@ -134,11 +134,12 @@ static int cmd_calibrate(int argc, char **argv) {
         db_close(&db);
     }
     const Profile *p = &r.prof;
-    printf("prefill a_ms %.6g weights_ms %.6g b0_ms_per_token %.6g b_ms_per_token %.6g c_ms_per_token2 %.6g\n",
-           p->prefill_a, p->prefill_w, p->prefill_b0, p->prefill_b, p->prefill_c);
+    printf("prefill a_ms %.6g weights_ms %.6g b0_ms_per_token %.6g b_ms_per_token %.6g c_ms_per_token2 %.6g "
+           "adapter_ms_per_token %.6g\n", p->prefill_a, p->prefill_w, p->prefill_b0, p->prefill_b, p->prefill_c,
+           p->prefill_adapter);
     printf("decode const_ms %.6g ms_per_byte_cache %.6g ms_per_byte_dram %.6g cache_bytes %.0f cache_sharpness %g "
-           "(both fitted) ms_per_kv_byte %.6g\n", p->decode_const, p->decode_cache, p->decode_dram, p->cache_bytes,
-           p->cache_sharpness, p->decode_kv);
+           "(both fitted) ms_per_kv_byte %.6g adapter_ms %.6g\n", p->decode_const, p->decode_cache, p->decode_dram,
+           p->cache_bytes, p->cache_sharpness, p->decode_kv, p->decode_adapter);
     printf("prefill mape fitted %.2f%% held-out %.2f%%\ndecode mape fitted %.2f%% held-out %.2f%%\n"
            "(%d fitted and %d held-out points per phase; %s)\n", p->fit_prefill_mape, p->fit_prefill_heldout_mape,
            p->fit_decode_mape, p->fit_decode_heldout_mape, p->fit_points, p->fit_heldout_points, p->fit_split);

@@ -32,9 +32,17 @@ static int fit_times(const LatPoint *pts, int n, double *y) {
     return k;
 }
 
+/* any_adapter: whether a fitted point runs an adapter (its coefficient is fitted only then) */
+static bool any_adapter(const LatPoint *pts, int n) {
+    for (int i = 0; i < n; i++)
+        if (!pts[i].held_out && pts[i].shape.adapter > 0) return true;
+    return false;
+}
+
 int latfit_prefill(Profile *p, LatPoint *pts, int n, Err *e) {
     size_t cap = (size_t)(n > 0 ? n : 1);
-    double *X = calloc(cap * 5, sizeof *X), *y = calloc(cap, sizeof *y);
+    int np = any_adapter(pts, n) ? 6 : 5;
+    double *X = calloc(cap * 6, sizeof *X), *y = calloc(cap, sizeof *y);
     if (!X || !y) {
         free(X);
         free(y);
@@ -44,16 +52,18 @@ int latfit_prefill(Profile *p, LatPoint *pts, int n, Err *e) {
     for (int i = 0; i < n; i++) {
         if (pts[i].held_out) continue;
         double t = pts[i].tokens;
-        double *x = X + 5 * k++;
+        double *x = X + (size_t)np * k++;
         x[0] = 1, x[1] = pts[i].shape.lin, x[2] = t, x[3] = t * pts[i].shape.lin, x[4] = t * t * pts[i].shape.kv;
+        if (np == 6) x[5] = t * pts[i].shape.adapter;
     }
     fit_times(pts, n, y);
-    double c[5];
-    int rc = fit_linear_nonneg(X, y, k, 5, NULL, c, NULL, e);
+    double c[6] = {0};
+    int rc = fit_linear_nonneg(X, y, k, np, NULL, c, NULL, e);
     free(X);
     free(y);
     if (rc) return err_prefix(e, "prefill fit");
     p->prefill_a = c[0], p->prefill_w = c[1], p->prefill_b0 = c[2], p->prefill_b = c[3], p->prefill_c = c[4];
+    p->prefill_adapter = c[5];
     for (int i = 0; i < n; i++) pts[i].predicted_ms = profile_prefill_ms(p, &pts[i].shape, pts[i].tokens);
     p->fit_prefill_mape = split_mape(pts, n, false);
     p->fit_prefill_heldout_mape = split_mape(pts, n, true);
@@ -63,10 +73,11 @@ int latfit_prefill(Profile *p, LatPoint *pts, int n, Err *e) {
 /* The decode fit for one cache capacity C and knee sharpness ks (C <= 0: no cache term, 3 coefficients). */
 typedef struct DecodeFit {
     const double *W, *KV, *y; /* fitted points: weight and KV bytes, times */
+    const double *A;          /* the fitted points' adapter shares, or NULL: no adapter term */
     int k;
     double ks;                /* knee sharpness of this fit */
-    double *X;                /* (k, 4) scratch */
-    double coef[4];           /* d0, dc, dx, dkv (per MB) */
+    double *X;                /* (k, 5) scratch */
+    double coef[5];           /* d0, dc, dx, dkv (per MB), d_adapter */
     double mape;
     Err *e;
     int failed;
@@ -74,21 +85,23 @@ typedef struct DecodeFit {
 
 static double decode_fit_at(double C, void *arg) {
     DecodeFit *f = arg;
-    int np = C > 0 ? 4 : 3;
+    int nc = C > 0 ? 4 : 3, np = nc + (f->A != NULL); /* the adapter's column last */
     for (int i = 0; i < f->k; i++) {
         double S = f->W[i] + f->KV[i], h = profile_cache_share(C, f->ks, S);
         double *x = f->X + (size_t)np * i;
         x[0] = 1, x[1] = S * MB;
-        if (np == 4) x[2] = S * (1 - h) * MB, x[3] = f->KV[i] * MB;
+        if (nc == 4) x[2] = S * (1 - h) * MB, x[3] = f->KV[i] * MB;
         else x[2] = f->KV[i] * MB;
+        if (f->A) x[nc] = f->A[i];
     }
-    double c[4] = {0}, mape;
+    double c[5] = {0}, mape;
     if (fit_linear_nonneg(f->X, f->y, f->k, np, NULL, c, &mape, f->e)) {
         f->failed = 1;
         return INFINITY;
     }
     f->coef[0] = c[0], f->coef[1] = c[1];
-    f->coef[2] = np == 4 ? c[2] : 0, f->coef[3] = np == 4 ? c[3] : c[2];
+    f->coef[2] = nc == 4 ? c[2] : 0, f->coef[3] = nc == 4 ? c[3] : c[2];
+    f->coef[4] = f->A ? c[nc] : 0;
     f->mape = mape;
     return mape;
 }
@@ -132,9 +145,9 @@ static double decode_best_capacity(DecodeFit *f, double smin, double smax, doubl
 int latfit_decode(Profile *p, LatPoint *pts, int n, double cache_bytes, Err *e) {
     size_t cap = (size_t)(n > 0 ? n : 1);
     double *W = calloc(cap, sizeof *W), *KV = calloc(cap, sizeof *KV), *y = calloc(cap, sizeof *y);
-    double *X = calloc(cap * 4, sizeof *X);
+    double *X = calloc(cap * 5, sizeof *X), *A = calloc(cap, sizeof *A);
     int rc = -1;
-    if (!W || !KV || !y || !X) {
+    if (!W || !KV || !y || !X || !A) {
         err_set(e, "decode fit: out of memory");
         goto done;
     }
@@ -143,13 +156,14 @@ int latfit_decode(Profile *p, LatPoint *pts, int n, double cache_bytes, Err *e) 
     for (int i = 0; i < n; i++) {
         if (pts[i].held_out) continue;
         profile_decode_bytes(p, &pts[i].shape, pts[i].tokens, &W[k], &KV[k]);
+        A[k] = pts[i].shape.adapter;
         double s = W[k] + KV[k];
         smin = s < smin ? s : smin;
         smax = s > smax ? s : smax;
         k++;
     }
     fit_times(pts, n, y);
-    DecodeFit f = {W, KV, y, k, 1, X, {0}, 0, e, 0};
+    DecodeFit f = {W, KV, y, any_adapter(pts, n) ? A : NULL, k, 1, X, {0}, 0, e, 0};
     /* no cache competes first and wins ties; then every sharpness of the grid with its best capacity */
     double C = 0, ks = latfit_sharpness[0], best = cache_bytes > 0 ? INFINITY : decode_fit_at(0, &f);
     if (f.failed) goto fail;
@@ -168,6 +182,7 @@ int latfit_decode(Profile *p, LatPoint *pts, int n, double cache_bytes, Err *e) 
     p->decode_cache = f.coef[1] * MB;
     p->decode_dram = (f.coef[1] + f.coef[2]) * MB;
     p->decode_kv = f.coef[3] * MB;
+    p->decode_adapter = f.coef[4];
     for (int i = 0; i < n; i++) pts[i].predicted_ms = profile_decode_ms(p, &pts[i].shape, pts[i].tokens);
     p->fit_decode_mape = split_mape(pts, n, false);
     p->fit_decode_heldout_mape = split_mape(pts, n, true);
@@ -180,5 +195,6 @@ done:
     free(KV);
     free(y);
     free(X);
+    free(A);
     return rc;
 }

@@ -93,6 +93,7 @@ static int parse(Profile *p, const cJSON *root, const char *path, Err *e) {
                             get_num(g, "prefill", "b0_ms_per_token", true, 0, &p->prefill_b0, path, e))) ||
         get_num(g, "prefill", "b_ms_per_token", true, 0, &p->prefill_b, path, e) ||
         get_num(g, "prefill", "c_ms_per_token2", true, 0, &p->prefill_c, path, e) ||
+        get_num(g, "prefill", "adapter_ms_per_token", false, 0, &p->prefill_adapter, path, e) ||
         get_str(g, "prefill", "source", true, p->prefill_source, sizeof p->prefill_source, path, e))
         return -1;
     if (!(p->prefill_b > 0)) return err_set(e, "%s: field prefill.b_ms_per_token: expected a positive number", path);
@@ -122,6 +123,7 @@ static int parse(Profile *p, const cJSON *root, const char *path, Err *e) {
             get_num(g, "decode", "cache_sharpness", true, 0, &p->cache_sharpness, path, e) ||
             get_str(g, "decode", "cache_source", true, p->cache_source, sizeof p->cache_source, path, e) ||
             get_num_in(g, "decode", "ms_per_kv_byte", -HUGE_VAL, &p->decode_kv, path, e) ||
+            get_num(g, "decode", "adapter_ms", false, 0, &p->decode_adapter, path, e) ||
             get_str(g, "decode", "source", true, p->decode_source, sizeof p->decode_source, path, e))
             return -1;
         if (p->decode_kv < -p->decode_cache)
@@ -254,6 +256,7 @@ int profile_write(const Profile *p, const char *path, Err *e) {
     cJSON_AddNumberToObject(g, "b0_ms_per_token", p->prefill_b0);
     cJSON_AddNumberToObject(g, "b_ms_per_token", p->prefill_b);
     cJSON_AddNumberToObject(g, "c_ms_per_token2", p->prefill_c);
+    cJSON_AddNumberToObject(g, "adapter_ms_per_token", p->prefill_adapter);
     cJSON_AddStringToObject(g, "source", p->prefill_source);
     g = group(r, "decode");
     cJSON_AddNumberToObject(g, "const_ms", p->decode_const);
@@ -263,6 +266,7 @@ int profile_write(const Profile *p, const char *path, Err *e) {
     cJSON_AddNumberToObject(g, "cache_sharpness", p->cache_sharpness);
     cJSON_AddStringToObject(g, "cache_source", p->cache_source);
     cJSON_AddNumberToObject(g, "ms_per_kv_byte", p->decode_kv);
+    cJSON_AddNumberToObject(g, "adapter_ms", p->decode_adapter);
     cJSON_AddStringToObject(g, "source", p->decode_source);
     g = group(r, "tlm");
     cJSON_AddNumberToObject(g, "a_ms", p->tlm_a);
@@ -322,6 +326,26 @@ static double view_kv_elems(const Model *m, const ElasticView *v) {
     return k;
 }
 
+/* view_adapter_params: parameters of v's unmerged adapter that a token reads under v: per layer and module, rank x
+ * (inputs used + outputs used) (the A and B of model.h's LoraLayer, prefixes as the view reads them) */
+static double view_adapter_params(const Model *m, const ElasticView *v) {
+    if (!v->lora) return 0;
+    const ModelConfig *c = &m->cfg;
+    double r = v->lora->rank, d = c->dim, hd = c->head_dim, rep = (double)c->n_heads / c->n_kv_heads, sum = 0;
+    for (int l = 0; l < c->n_layers; l++) {
+        const LayerView *L = &v->layer[l];
+        if (!L->skip_attn && L->attn_units > 0) {
+            double kd = L->attn_units * hd, qd = kd * rep;
+            sum += r * ((d + qd) + 2 * (d + kd) + (qd + d)); /* q, k, v, o */
+        }
+        if (!L->skip_ffn) {
+            double f = L->ffn_idx || v->ffn_select ? c->ffn_dim : L->ffn_units;
+            sum += r * (2 * (d + f) + (f + d)); /* gate, up, down */
+        }
+    }
+    return sum;
+}
+
 void cost_shape(const Model *base, const Model *m, const ElasticView *v, double extra_lin, CostShape *out) {
     const ModelConfig *b = &base->cfg, *c = &m->cfg;
     double lin = view_param_fraction(m, v);
@@ -329,13 +353,14 @@ void cost_shape(const Model *base, const Model *m, const ElasticView *v, double 
     out->lin = lin + extra_lin;
     out->head = m == base ? 1.0 : ((double)c->vocab_size * c->dim) / ((double)b->vocab_size * b->dim);
     out->kv = view_kv_elems(m, v) / cost_kv_elems_per_token(b);
+    out->adapter = view_adapter_params(m, v) / cost_layer_params(b);
 }
 
-CostShape cost_full(void) { return (CostShape){1.0, 1.0, 1.0}; }
+CostShape cost_full(void) { return (CostShape){1.0, 1.0, 1.0, 0.0}; }
 
 double profile_prefill_ms(const Profile *p, const CostShape *s, double n) {
     return p->prefill_a + p->prefill_w * s->lin + p->prefill_b0 * n + p->prefill_b * n * s->lin +
-           p->prefill_c * n * n * s->kv;
+           p->prefill_c * n * n * s->kv + p->prefill_adapter * n * s->adapter;
 }
 
 void profile_decode_bytes(const Profile *p, const CostShape *s, double ctx, double *w, double *kv) {
@@ -358,7 +383,8 @@ double profile_decode_ms(const Profile *p, const CostShape *s, double ctx) {
     double ws = w + kv, h = profile_cache_share(p->cache_bytes, p->cache_sharpness, ws);
     /* with no cache (C = 0) h is exactly 0 and, without a KV cache (normalized), the price is d0 + dd W, bit for
      * bit the format 1 model */
-    return p->decode_const + ws * (h * p->decode_cache + (1.0 - h) * p->decode_dram) + p->decode_kv * kv;
+    return p->decode_const + ws * (h * p->decode_cache + (1.0 - h) * p->decode_dram) + p->decode_kv * kv +
+           p->decode_adapter * s->adapter;
 }
 
 double profile_tlm_ms(const Profile *p, double n) { return n > 0 ? p->tlm_a + p->tlm_b * n : 0.0; }

@@ -55,8 +55,11 @@ typedef struct Profile {
     double prefill_a, prefill_w;                     /* ms; ms to read the full target's layer weights once */
     double prefill_b0, prefill_b, prefill_c;         /* ms per token (any view); ms per token and per token^2 of
                                                       * the full target */
+    double prefill_adapter;                          /* ms per token at adapter = 1 (CostShape): an unmerged LoRA
+                                                      * adapter's work; optional, 0 when absent */
     char prefill_source[512];
     double decode_const;                             /* ms per generated token */
+    double decode_adapter;                           /* ms per generated token at adapter = 1; optional, 0 */
     double decode_cache, decode_dram;                /* ms per weight byte read from the cache / from DRAM */
     double decode_kv;                                /* ms per KV byte on top of its byte cost (>= -decode_cache) */
     double cache_bytes;                              /* C: cache capacity for a token's working set (0: none) */
@@ -83,6 +86,9 @@ typedef struct CostShape {
     double lin;  /* layer parameters read per token (plus predictor parameters), / base full */
     double head; /* LM head parameters, / base head */
     double kv;   /* K and V elements per token, / base full */
+    double adapter; /* unmerged LoRA adapter parameters read per token, / base full layer parameters (0 without an
+                       adapter; priced only by profiles with adapter coefficients, which the paper's accounting and
+                       the phone profiles do not have) */
 } CostShape;
 
 /* profile_load: read a profile JSON (format 1 or 2); errors name the file and field. */

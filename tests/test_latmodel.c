@@ -32,7 +32,7 @@ TEST(latmodel_decode_prices_the_cache) {
     Profile p = known_profile();
     double prev = 0, prev_slope = 0;
     for (int k = 1; k <= 100; k++) {
-        CostShape s = {k / 100.0, 1.0, k / 100.0};
+        CostShape s = {k / 100.0, 1.0, k / 100.0, 0};
         double w, kv, ctx = 100;
         profile_decode_bytes(&p, &s, ctx, &w, &kv);
         CHECK_NEAR(w, (559616 + 6225920 * s.lin) * 4, 1e-3);
@@ -64,10 +64,10 @@ TEST(latmodel_decode_prices_the_cache) {
     profile_decode_bytes(&p, &f, 50, &w, &kv);
     CHECK_NEAR(profile_decode_ms(&p, &f, 50), 0.02 + (w + kv) * 4.4e-8 + kv * 3e-8, 1e-12);
     /* prefill: b0 is charged per token whatever the view */
-    CostShape tiny = {0, 0, 0};
+    CostShape tiny = {0, 0, 0, 0};
     CHECK_NEAR(profile_prefill_ms(&p, &tiny, 100), 0.4 + 0.006 * 100, 1e-12);
     /* and w once per prefill, scaled by the view */
-    CostShape half = {0.5, 1.0, 0.5};
+    CostShape half = {0.5, 1.0, 0.5, 0};
     CHECK_NEAR(profile_prefill_ms(&p, &half, 10), 0.4 + 1.4 * 0.5 + 0.006 * 10 + 0.15 * 10 * 0.5 + 1.6e-4 * 100 * 0.5,
                1e-12);
 }
@@ -98,7 +98,7 @@ TEST(latmodel_format1_profiles_load_with_their_prices) {
     CHECK(p.fit_prefill_mape == 6.3 && p.fit_decode_mape == 33.7 && p.fit_decode_heldout_mape == -1);
     /* the format 1 model: d0 + dw W + dkv KV; prefill a + b n lin + c n^2 kv */
     for (int k = 2; k <= 10; k++) {
-        CostShape s = {k / 10.0, 1.0, k / 10.0};
+        CostShape s = {k / 10.0, 1.0, k / 10.0, 0};
         double w = (559616 + 6225920 * s.lin) * 4, kv = 4096 * s.kv * 200 * 4;
         double old = 0.01 + 2.0e-8 * w + 6.2e-8 * kv;
         CHECK_MSG(fabs(profile_decode_ms(&p, &s, 200) - old) < 1e-12 * old, "%g vs %g", profile_decode_ms(&p, &s, 200),
@@ -236,7 +236,7 @@ static int synth(const Profile *p, LatPoint *pre, LatPoint *dec, double sd, unsi
     for (int li = 0; li < 9; li++)
         for (int k = 0; k < 6; k++) {
             double level = 0.2 + 0.1 * li;
-            CostShape s = {level, 1.0, level * (li % 3 == 0 ? 1.0 : 0.9)}; /* kv not always proportional */
+            CostShape s = {level, 1.0, level * (li % 3 == 0 ? 1.0 : 0.9), 0}; /* kv not always proportional */
             double ctx = len[k] + 15.5;
             pre[n] = (LatPoint){s, len[k], profile_prefill_ms(p, &s, len[k]), li % 2 == 1, NAN};
             dec[n] = (LatPoint){s, ctx, profile_decode_ms(p, &s, ctx), li % 2 == 1, NAN};
@@ -336,4 +336,64 @@ TEST(latmodel_held_out_points_never_move_the_fit) {
     for (int i = 0; i < n; i++) pre[i].held_out = i >= 5, dec[i].held_out = i >= 4; /* 5 and 4 coefficients */
     CHECK(latfit_prefill(&b, pre, n, &e) == -1 && strstr(e.msg, "prefill fit"));
     CHECK(latfit_decode(&b, dec, n, -1, &e) == -1 && strstr(e.msg, "decode fit"));
+}
+
+/* An unmerged adapter at every level but the full one (as the shipped levels have): its prefill and decode
+ * coefficients come back from exact synthetic points, a profile without them prices the adapter at nothing, and
+ * a view with an adapter has an adapter share that grows with its width. */
+TEST(latmodel_fit_recovers_the_adapter_terms) {
+    Profile p = known_profile();
+    p.prefill_adapter = 0.4, p.decode_adapter = 0.9;
+    static const int len[6] = {16, 32, 64, 128, 192, 256};
+    LatPoint pre[54], dec[54];
+    int n = 0;
+    for (int li = 0; li < 9; li++)
+        for (int k = 0; k < 6; k++) {
+            double level = 0.2 + 0.1 * li;
+            CostShape s = {level, 1.0, level, li == 8 ? 0.0 : 0.02 + 0.03 * level};
+            pre[n] = (LatPoint){s, len[k], profile_prefill_ms(&p, &s, len[k]), li % 2 == 1, NAN};
+            dec[n] = (LatPoint){s, len[k] + 15.5, profile_decode_ms(&p, &s, len[k] + 15.5), li % 2 == 1, NAN};
+            n++;
+        }
+    Profile q = blank_fit(&p);
+    Err e;
+    CHECK_MSG(latfit_prefill(&q, pre, n, &e) == 0 && latfit_decode(&q, dec, n, -1, &e) == 0, "%s", e.msg);
+    CHECK_MSG(fabs(q.prefill_adapter - 0.4) < 1e-6, "prefill adapter %g", q.prefill_adapter);
+    CHECK_MSG(fabs(q.decode_adapter - 0.9) < 0.02, "decode adapter %g", q.decode_adapter);
+    CHECK_MSG(q.fit_prefill_heldout_mape < 1e-4 && q.fit_decode_heldout_mape < 0.05, "%g %g",
+              q.fit_prefill_heldout_mape, q.fit_decode_heldout_mape);
+    /* without adapter coefficients (the paper's accounting, the phones) an adapter costs nothing */
+    Profile none = known_profile();
+    CostShape with = {0.5, 1.0, 0.5, 0.04}, without = {0.5, 1.0, 0.5, 0.0};
+    CHECK(profile_prefill_ms(&none, &with, 100) == profile_prefill_ms(&none, &without, 100));
+    CHECK(profile_decode_ms(&none, &with, 100) == profile_decode_ms(&none, &without, 100));
+    CHECK_NEAR(profile_prefill_ms(&p, &with, 100) - profile_prefill_ms(&p, &without, 100), 0.4 * 100 * 0.04, 1e-12);
+    CHECK_NEAR(profile_decode_ms(&p, &with, 100) - profile_decode_ms(&p, &without, 100), 0.9 * 0.04, 1e-12);
+}
+
+TEST(latmodel_cost_shape_counts_the_adapter_a_view_reads) {
+    ModelConfig c = {.dim = 32, .n_layers = 2, .n_heads = 4, .n_kv_heads = 2, .head_dim = 8, .ffn_dim = 48,
+                     .vocab_size = 50, .max_seq = 16, .norm_eps = 1e-5f, .rope_theta = 1e4f, .bos_id = -1,
+                     .eos_id = -1};
+    Model m;
+    Lora a;
+    Err e;
+    CHECK(model_alloc(&m, &c, &e) == 0 && lora_alloc(&a, &c, 4, 8.0f, &e) == 0);
+    ElasticView full, half, with, half_with;
+    view_full(&m, &full);
+    view_uniform(&m, 1, 24, &half);
+    with = full, with.lora = &a;
+    half_with = half, half_with.lora = &a;
+    CostShape s;
+    cost_shape(&m, &m, &full, 0, &s);
+    CHECK(s.adapter == 0);
+    cost_shape(&m, &m, &with, 0, &s);
+    /* per layer: q (32 + 32) + k, v 2 (32 + 16) + o (32 + 32) + gate, up 2 (32 + 48) + down (48 + 32), rank 4 */
+    double per_layer = 4.0 * (64 + 96 + 64 + 160 + 80);
+    CHECK_NEAR(s.adapter, 2 * per_layer / model_layer_params(&c), 1e-12);
+    double full_share = s.adapter;
+    cost_shape(&m, &m, &half_with, 0, &s);
+    CHECK(s.adapter > 0 && s.adapter < full_share);
+    lora_free(&a);
+    model_free(&m);
 }

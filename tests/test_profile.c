@@ -53,7 +53,7 @@ TEST(profile_phone_prices_match_cited_speeds) {
     double pre = profile_prefill_ms(&p, &f, 200);
     CHECK_MSG(pre > 5000 && pre < 5100, "prefill %g ms", pre);
     /* a half-width view halves the weight traffic, not the fixed costs */
-    CostShape h = {0.5, 1.0, 0.5};
+    CostShape h = {0.5, 1.0, 0.5, 0};
     double dh = profile_decode_ms(&p, &h, 16);
     CHECK(dh < 0.6 * dec && dh > 0.45 * dec);
     Profile q;
@@ -62,7 +62,7 @@ TEST(profile_phone_prices_match_cited_speeds) {
     CHECK_MSG(d3 > 45 && d3 < 60 && d3 < dec, "3B decode %g ms", d3);
     /* the cache term is inert on the phones: every level prices exactly as every byte at DRAM cost */
     for (double lin = 0.2; lin <= 1.0 + 1e-9; lin += 0.1) {
-        CostShape v = {lin, 1.0, lin};
+        CostShape v = {lin, 1.0, lin, 0};
         double w, kv;
         profile_decode_bytes(&p, &v, 300, &w, &kv);
         CHECK_NEAR(profile_decode_ms(&p, &v, 300), p.decode_const + (w + kv) * p.decode_dram + p.decode_kv * kv,
