@@ -83,7 +83,7 @@ static int cmd_generate(int argc, char **argv) {
         fflush(stdout);
         fprintf(stderr, "generate: weights %s%s; prefill %d tokens in %.2f ms (%.0f tokens/s)",
                 st_dtype_name(em.model.packed ? em.model.packed->type : ST_F32),
-                em.model.packed ? (em.model.packed->owned_bytes ? " (converted)" : " (in place)") : " (plain)", n, 1e3 * tm.prefill_s,
+                em.model.packed ? (em.model.packed->mapped_bytes ? " (in place)" : " (converted)") : " (plain)", n, 1e3 * tm.prefill_s,
                 tm.prefill_s > 0 ? n / tm.prefill_s : 0.0);
         if (tm.decode_steps > 0)
             fprintf(stderr, "; decode %d tokens in %.2f ms (%.1f tokens/s, %.3f ms/token)", tm.decode_steps,

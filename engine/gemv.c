@@ -1,5 +1,6 @@
 /* gemv: matrix-vector kernels over F32 / F16 / BF16 weights with run-time instruction-set dispatch (see gemv.h).
- * Each instruction set has the same four kernels: rows (y = W x), dot, axpy and the widening of a block; the portable
+ * Each instruction set has the same kernels: rows (y = W x), cols (y = W^T x), dot, axpy, the widening of a
+ * block and the exponentials; the portable
  * C set is the reference. The half-precision loads widen to F32 in registers: memory holds the weights at 2 bytes
  * each, which is what a decode step is limited by. */
 #include "engine/gemv.h"
@@ -23,6 +24,14 @@ static void rows_scalar(float *y, const void *W, StDtype t, int ldw, const float
         size_t r = (size_t)i * ldw;
         for (int j = 0; j < k; j++) s += load1(W, t, r + j) * x[j];
         y[i] = acc ? y[i] + s : s;
+    }
+}
+
+static void cols_scalar(float *y, const void *W, StDtype t, int ldw, const float *x, int k, int m, int acc) {
+    if (!acc) memset(y, 0, sizeof(float) * (size_t)m);
+    for (int i = 0; i < k; i++) {
+        size_t r = (size_t)i * ldw;
+        for (int j = 0; j < m; j++) y[j] += x[i] * load1(W, t, r + j);
     }
 }
 
@@ -71,6 +80,17 @@ static void convert_scalar(float *out, const void *W, StDtype t, int ldw, int ro
             float s = HSUM(a0 + a1 + a2 + a3);                                                                     \
             for (; j < k; j++) s += load1(Wm, t, r + j) * x[j];                                                    \
             y[i] = acc ? y[i] + s : s;                                                                             \
+        }                                                                                                          \
+    }                                                                                                              \
+    __attribute__((target(TARGET))) static void cols_##SFX(float *y, const void *Wm, StDtype t, int ldw,         \
+                                                           const float *x, int k, int m, int acc) {              \
+        if (!acc) memset(y, 0, sizeof(float) * (size_t)m);                                                         \
+        int mv = m / W * W;                                                                                        \
+        for (int i = 0; i < k; i++) { /* one weight row at a time: one sequential stream, y stays in L1 */         \
+            size_t r = (size_t)i * ldw;                                                                            \
+            V xi = SET1(x[i]);                                                                                     \
+            for (int j = 0; j < mv; j += W) STOREF(y + j, FMA(load_##SFX(Wm, t, r + j), xi, LD32(y + j)));         \
+            for (int j = mv; j < m; j++) y[j] += x[i] * load1(Wm, t, r + j);                                       \
         }                                                                                                          \
     }                                                                                                              \
     __attribute__((target(TARGET))) static float dot_##SFX(const float *a, const float *b, int n) {               \
@@ -195,6 +215,7 @@ __attribute__((target("avx512f"))) static void swiglu_avx512(float *h, const flo
 
 typedef struct Kernels {
     void (*rows)(float *, const void *, StDtype, int, const float *, int, int, int);
+    void (*cols)(float *, const void *, StDtype, int, const float *, int, int, int);
     float (*dot)(const float *, const float *, int);
     void (*axpy)(float *, float, const float *, int);
     void (*convert)(float *, const void *, StDtype, int, int, int);
@@ -203,9 +224,9 @@ typedef struct Kernels {
 } Kernels;
 
 static const Kernels g_sets[3] = {
-    {rows_scalar, dot_scalar, axpy_scalar, convert_scalar, softmax_exp_scalar, swiglu_scalar},
-    {rows_avx2, dot_avx2, axpy_avx2, convert_avx2, softmax_exp_scalar, swiglu_scalar},
-    {rows_avx512, dot_avx512, axpy_avx512, convert_avx512, softmax_exp_avx512, swiglu_avx512},
+    {rows_scalar, cols_scalar, dot_scalar, axpy_scalar, convert_scalar, softmax_exp_scalar, swiglu_scalar},
+    {rows_avx2, cols_avx2, dot_avx2, axpy_avx2, convert_avx2, softmax_exp_scalar, swiglu_scalar},
+    {rows_avx512, cols_avx512, dot_avx512, axpy_avx512, convert_avx512, softmax_exp_avx512, swiglu_avx512},
 };
 
 static int g_isa = -1; /* -1 until first use */
@@ -238,6 +259,11 @@ static const Kernels *kernels(void) { return &g_sets[gemv_isa()]; }
 void gemv_rows(float *y, const void *W, StDtype t, int ldw, const float *x, int m, int k, int accumulate) {
     if (m <= 0) return;
     kernels()->rows(y, W, t, ldw, x, m, k < 0 ? 0 : k, accumulate);
+}
+
+void gemv_cols(float *y, const void *W, StDtype t, int ldw, const float *x, int k, int m, int accumulate) {
+    if (m <= 0) return;
+    kernels()->cols(y, W, t, ldw, x, k < 0 ? 0 : k, m, accumulate);
 }
 
 void wtype_to_f32(float *out, const void *W, StDtype t, int ldw, int rows, int cols) {

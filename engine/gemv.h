@@ -27,6 +27,9 @@ GemvIsa gemv_isa_force(GemvIsa isa);
 
 /* gemv_rows: y (m) = W[:m, :k] x (k), or y += when accumulate. W is (>= m, ldw) of type t; ldw >= k. */
 void gemv_rows(float *y, const void *W, StDtype t, int ldw, const float *x, int m, int k, int accumulate);
+/* gemv_cols: y (m) = x (k) . W[:k, :m] (that is W^T x), or y += when accumulate. W is (>= k, ldw) of type t;
+ * ldw >= m (weights held as rows of inputs: a view's prefix of units is a prefix of rows). */
+void gemv_cols(float *y, const void *W, StDtype t, int ldw, const float *x, int k, int m, int accumulate);
 /* wtype_to_f32: out (rows, cols) = W[:rows, :cols] as F32 (W (>= rows, ldw) of type t), rows packed at stride
  * cols. Exact: every F16 and BF16 value is an F32 value. */
 void wtype_to_f32(float *out, const void *W, StDtype t, int ldw, int rows, int cols);

@@ -98,8 +98,9 @@ int model_load_staged(Model *m, const char *dir, Err *e);
 /* model_load_packed: load DIR for inference only, every weight matrix held as `type` (ST_F32, ST_F16 or ST_BF16;
  * -1: the type the file stores): where the file stores that type the matrices are read in place from its
  * read-only mapping (nothing is copied; the pages are shared with the page cache), otherwise they are converted
- * once (rounded to nearest even) into one allocation. o_proj and down_proj keep the file's layout. Norms and the
- * classifier are F32 in m->params. The same validation as model_load (names, shapes, finite weights). The hash
+ * once (rounded to nearest even) into one allocation; o_proj and down_proj are transposed into it (the elastic
+ * layout: a view reads a prefix of their rows) and their mapped pages released. Norms and the classifier are F32
+ * in m->params. The same validation as model_load (names, shapes, finite weights). The hash
  * is left "" (model_rehash computes it); training, editing, copying and saving refuse the model
  * (model_require_plain). model_free releases the mapping. */
 int model_load_packed(Model *m, const char *dir, int type, Err *e);

@@ -7,6 +7,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -235,18 +236,45 @@ static long long first_nonfinite(const void *p, StDtype t, size_t n) {
     return -1;
 }
 
+/* release_pages: tell the kernel the mapped bytes [p, p + n) will not be read again (the whole pages inside), so
+ * that a converted tensor's source does not stay in the process's resident memory */
+static void release_pages(const void *p, size_t n) {
+    long pg = sysconf(_SC_PAGESIZE);
+    if (pg <= 0) return;
+    uintptr_t a = ((uintptr_t)p + (uintptr_t)pg - 1) / (uintptr_t)pg * (uintptr_t)pg;
+    uintptr_t b = ((uintptr_t)p + n) / (uintptr_t)pg * (uintptr_t)pg;
+    if (b > a) madvise((void *)a, b - a, MADV_DONTNEED);
+}
+
 /* packed_matrix: point *dst at tensor s of f held as type t: in place in the mapping when the file stores t at an
- * aligned offset, else converted into *owned (advanced past it). Checks finiteness either way. */
+ * aligned offset and s is not held transposed, else converted (and transposed when s->transposed) into *owned
+ * (advanced past it). Checks finiteness either way. */
 static int packed_matrix(const StFile *f, const TensorSlot *s, StDtype t, const void **dst, char **owned,
                          size_t *mapped, Err *e) {
     const StTensor *st = st_find(f, s->name);
     size_t count = (size_t)s->rows * (size_t)s->cols, es = st_dtype_size(t);
     const unsigned char *src = f->data + st->offset;
     long long bad;
-    if (st->dtype == t && (uintptr_t)src % es == 0 && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__) {
+    if (!s->transposed && st->dtype == t && (uintptr_t)src % es == 0 && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__) {
         *dst = src;
         *mapped += count * es;
         bad = io_allow_nonfinite() ? -1 : first_nonfinite(src, t, count);
+    } else if (s->transposed) {
+        /* o_proj, down_proj: the whole tensor widened (st_read_f32 does the file's byte order), transposed, then
+         * narrowed; exact when t is the file's type */
+        float *a = malloc(count * sizeof *a), *b = malloc(count * sizeof *b);
+        int rc = a && b ? st_read_f32(f, s->name, s->rows, s->cols, a, e) : err_set(e, "%s: out of memory", f->path);
+        if (!rc) {
+            transpose(b, a, s->rows, s->cols);
+            f32_to_wtype(*owned, t, b, count);
+        }
+        free(a);
+        free(b);
+        if (rc) return -1;
+        release_pages(src, st->nbytes);
+        *dst = *owned;
+        *owned += (count * es + 63) / 64 * 64;
+        bad = io_allow_nonfinite() ? -1 : first_nonfinite(*dst, t, count);
     } else {
         /* widen to F32 a block of rows at a time (st_read_f32 does the file's byte order), then narrow */
         size_t rows_per = 65536 / (size_t)s->cols + 1;
@@ -267,6 +295,7 @@ static int packed_matrix(const StFile *f, const TensorSlot *s, StDtype t, const 
         }
         free(row);
         if (rc) return -1;
+        release_pages(src, st->nbytes);
         *dst = *owned;
         *owned += (count * es + 63) / 64 * 64;
         bad = io_allow_nonfinite() ? -1 : first_nonfinite(*dst, t, count);
@@ -314,7 +343,8 @@ int model_load_packed(Model *m, const char *dir, int type, Err *e) {
         int matrix = slots[i].cols && strcmp(slots[i].name, "classifier.weight");
         size_t count = (size_t)slots[i].rows * (size_t)(slots[i].cols ? slots[i].cols : 1);
         if (!matrix) small += count;
-        else if (st->dtype != P->type || (uintptr_t)(f->data + st->offset) % es) conv += (count * es + 63) / 64 * 64;
+        else if (slots[i].transposed || st->dtype != P->type || (uintptr_t)(f->data + st->offset) % es)
+            conv += (count * es + 63) / 64 * 64;
     }
     if (!rc) {
         m->cfg = c;
@@ -349,7 +379,7 @@ int model_load_packed(Model *m, const char *dir, int type, Err *e) {
         else if (l >= 0) {
             LayerWeights *W = &m->w.layer[l];
             PackedLayer *L = &P->layer[l];
-            const void **mats[9] = {NULL, &L->wq, &L->wk, &L->wv, &L->wo, NULL, &L->w_gate, &L->w_up, &L->w_down};
+            const void **mats[9] = {NULL, &L->wq, &L->wk, &L->wv, &L->wo_t, NULL, &L->w_gate, &L->w_up, &L->w_down_t};
             if (k == 0) small_dst = &W->attn_norm;
             else if (k == 5) small_dst = &W->ffn_norm;
             else mat = mats[k];

@@ -268,7 +268,7 @@ static uint64_t packed_hash(const Model *m) {
     h = hash_fnv1a(h, P->tok_emb, V * d * es);
     for (int l = 0; l < c->n_layers; l++) {
         const PackedLayer *L = &P->layer[l];
-        const void *t[7] = {L->wq, L->wk, L->wv, L->wo, L->w_gate, L->w_up, L->w_down};
+        const void *t[7] = {L->wq, L->wk, L->wv, L->wo_t, L->w_gate, L->w_up, L->w_down_t};
         size_t n[7] = {qd * d, kd * d, kd * d, qd * d, f * d, f * d, f * d};
         for (int i = 0; i < 7; i++) h = hash_fnv1a(h, t[i], n[i] * es);
     }

@@ -80,21 +80,23 @@ typedef struct ModelWeights {
     float *cls_b;      /* classifier heads: classifier.bias (n_labels); NULL for HEAD_LM */
 } ModelWeights;
 
-/* The matrices of a packed model's layer, in the checkpoint's own layout: o_proj and down_proj are not
- * transposed, so a view reads a column prefix of them (row stride n_heads*head_dim or ffn_dim). */
+/* The matrices of a packed model's layer, in the elastic layout of LayerWeights: o_proj and down_proj transposed,
+ * so that a view reads a prefix of rows of every matrix (contiguous: a column prefix of the checkpoint's layout
+ * would read every row in part, half the read bandwidth in decode). */
 typedef struct PackedLayer {
-    const void *wq;     /* (n_heads*head_dim, dim) */
-    const void *wk;     /* (n_kv_heads*head_dim, dim) */
-    const void *wv;     /* (n_kv_heads*head_dim, dim) */
-    const void *wo;     /* (dim, n_heads*head_dim): o_proj as stored */
-    const void *w_gate; /* (ffn_dim, dim) */
-    const void *w_up;   /* (ffn_dim, dim) */
-    const void *w_down; /* (dim, ffn_dim): down_proj as stored */
+    const void *wq;       /* (n_heads*head_dim, dim) */
+    const void *wk;       /* (n_kv_heads*head_dim, dim) */
+    const void *wv;       /* (n_kv_heads*head_dim, dim) */
+    const void *wo_t;     /* (n_heads*head_dim, dim): o_proj transposed */
+    const void *w_gate;   /* (ffn_dim, dim) */
+    const void *w_up;     /* (ffn_dim, dim) */
+    const void *w_down_t; /* (ffn_dim, dim): down_proj transposed */
 } PackedLayer;
 
 /* Packed: the weights of an inference-only model (model_load_packed, io.h), every matrix of one element type.
  * Matrices point into the mapped checkpoint when it stores that type (no copy), else into `owned`, converted
- * once at load. Norms and the classifier stay F32 in Model.params. */
+ * once at load; o_proj and down_proj are always transposed into `owned`. Norms and the classifier stay F32 in
+ * Model.params. */
 typedef struct Packed {
     StDtype type;          /* element type of every matrix below */
     const void *tok_emb;   /* (vocab_size, dim) */

@@ -105,8 +105,8 @@ static int scratch_get(KVCache *c, const Model *m, const ElasticView *v, int n, 
 /* ---- weight matrices and linear layers ---- */
 
 /* A weight matrix as the forward pass reads it: logically (out, in); memory holds rows of outputs ((out, ld),
- * trans = 0), or rows of inputs ((in, ld), trans = 1: an ordinary model's o_proj and down_proj, held
- * transposed in the training layout). */
+ * trans = 0), or rows of inputs ((in, ld), trans = 1: o_proj and down_proj, held transposed so that a view's
+ * prefix of units is a prefix of rows). */
 typedef struct WMat {
     const void *p;
     StDtype type;
@@ -119,12 +119,12 @@ enum { M_Q, M_K, M_V, M_O, M_GATE, M_UP, M_DOWN };
 /* layer_mat: matrix `which` of layer l, from the packed weights or the F32 tensors */
 static WMat layer_mat(const Model *m, int l, int which) {
     const ModelConfig *c = &m->cfg;
-    int d = c->dim, qd = c->n_heads * c->head_dim, f = c->ffn_dim;
+    int d = c->dim;
     if (m->packed) {
         const PackedLayer *L = &m->packed->layer[l];
         StDtype t = m->packed->type;
-        const void *p[7] = {L->wq, L->wk, L->wv, L->wo, L->w_gate, L->w_up, L->w_down};
-        return (WMat){p[which], t, which == M_O ? qd : which == M_DOWN ? f : d, 0};
+        const void *p[7] = {L->wq, L->wk, L->wv, L->wo_t, L->w_gate, L->w_up, L->w_down_t};
+        return (WMat){p[which], t, d, which == M_O || which == M_DOWN};
     }
     const LayerWeights *W = &m->w.layer[l];
     const float *p[7] = {W->wq, W->wk, W->wv, W->wo_t, W->w_gate, W->w_up, W->w_down_t};
@@ -137,12 +137,12 @@ static WMat head_mat(const Model *m) {
     return (WMat){m->w.lm_head, ST_F32, m->cfg.dim, 0};
 }
 
-/* linear: out (n, rows) = x (n, k) . W[:rows, :k]^T, or out += when accumulate. F32 weights go to BLAS (sgemm, or
- * sgemv for one token: as fast as the engine's own kernels on this layout); one token over half-precision weights
- * runs the engine's gemv kernels, several widen blocks of them for sgemm (matmul_nt_typed). */
+/* linear: out (n, rows) = x (n, k) . W[:rows, :k]^T, or out += when accumulate (ops.h's typed products: the
+ * engine's gemm for several tokens, BLAS sgemv for one token over F32 weights, the engine's gemv over half
+ * precision). */
 static void linear(float *out, const float *x, WMat W, int n, int k, int rows, int accumulate, const Scratch *s) {
     if (W.trans)
-        matmul_nn(out, x, k, W.p, W.ld, n, k, rows, accumulate); /* F32 only: packed matrices are never trans */
+        matmul_nn_typed(out, x, W.p, W.type, n, k, rows, W.ld, accumulate, s->wconv, s->wconv_cap);
     else
         matmul_nt_typed(out, x, W.p, W.type, n, k, rows, W.ld, accumulate, s->wconv, s->wconv_cap);
 }

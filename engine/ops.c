@@ -49,6 +49,29 @@ void matmul_nt_typed(float *out, const float *x, const void *w, StDtype t, int n
     }
 }
 
+void matmul_nn_typed(float *out, const float *x, const void *w, StDtype t, int n, int k, int m, int ldw,
+                     int accumulate, float *scratch, size_t scratch_cap) {
+    if (t == ST_F32) {
+        matmul_nn(out, x, k, w, ldw, n, k, m, accumulate);
+        return;
+    }
+    if (n <= 0 || m <= 0) return;
+    if (n == 1 || k <= 0) {
+        gemv_cols(out, w, t, ldw, x, k, m, accumulate);
+        return;
+    }
+    if (!gemm_nn(out, m, x, k, w, t, ldw, n, k, m, accumulate)) return;
+    int rows = (int)(scratch_cap / (size_t)m);
+    if (rows > k) rows = k;
+    size_t es = st_dtype_size(t);
+    for (int i0 = 0; i0 < k; i0 += rows) {
+        int r = k - i0 < rows ? k - i0 : rows;
+        wtype_to_f32(scratch, (const char *)w + (size_t)i0 * ldw * es, t, ldw, r, m); /* (r, m) */
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, m, r, 1.0f, x + i0, k, scratch, m,
+                    accumulate || i0 > 0 ? 1.0f : 0.0f, out, m);
+    }
+}
+
 void matmul_nn(float *out, const float *x, int ldx, const float *w, int ldw, int n, int k, int m, int accumulate) {
     if (n <= 0 || m <= 0) return;
     if (k <= 0) {

@@ -18,6 +18,11 @@ void matmul_nt(float *out, const float *x, const float *w, int n, int k, int m, 
  * multiplied with sgemm (a single row with gemv_rows): BLAS rate, memory of one block. */
 void matmul_nt_typed(float *out, const float *x, const void *w, StDtype t, int n, int k, int m, int ldw,
                      int accumulate, float *scratch, size_t scratch_cap);
+/* matmul_nn_typed: matmul_nn (x with row stride k) for weights w (k, m; row stride ldw) of element type t: F32 is
+ * matmul_nn; one row runs gemv_cols; more the engine's gemm, or without AVX-512 blocks of rows widened into scratch
+ * (scratch_cap floats, at least m) for sgemm. */
+void matmul_nn_typed(float *out, const float *x, const void *w, StDtype t, int n, int k, int m, int ldw,
+                     int accumulate, float *scratch, size_t scratch_cap);
 /* matmul_nn: out (n, m) = x (n, k) . w where w is (k, m) with row stride ldw; accumulate as above. */
 void matmul_nn(float *out, const float *x, int ldx, const float *w, int ldw, int n, int k, int m, int accumulate);
 

@@ -51,6 +51,17 @@ TEST(gemv_kernels_match_the_reference_for_every_isa_and_type) {
                         CHECK_NEAR(y[i], ref, 1e-4 * (1 + sqrt(k)));
                     }
                     CHECK(y[m] == 0.25f); /* nothing written past m */
+                    /* cols: y2 (cm) = x (ck) . W[:ck, :cm] with ck = rows, cm = min(k, ld) */
+                    float y2[300];
+                    for (int i = 0; i < 300; i++) y2[i] = 0.25f;
+                    int ck = rows, cm = k < ld ? k : ld;
+                    gemv_cols(y2, W, (StDtype)dt, ld, x, ck, cm, acc);
+                    for (int j = 0; j < cm; j++) {
+                        double ref = acc ? 0.25 : 0.0;
+                        for (int i = 0; i < ck; i++) ref += (double)x[i] * wb[(size_t)i * ld + j];
+                        CHECK_NEAR(y2[j], ref, 1e-4 * (1 + sqrt(ck)));
+                    }
+                    CHECK(y2[cm] == 0.25f);
                     checked++;
                 }
                 /* conversion of a prefix block is exact */
