@@ -270,13 +270,24 @@ void wtype_to_f32(float *out, const void *W, StDtype t, int ldw, int rows, int c
     if (rows > 0 && cols > 0) kernels()->convert(out, W, t, ldw, rows, cols);
 }
 
+/* narrow_f16_avx512: o (n) = x (n) as F16, round to nearest even (the conversion instruction's rounding, equal to
+ * f32_to_f16's for every finite value and infinity; a NaN stays a NaN) */
+__attribute__((target("avx512f"))) static size_t narrow_f16_avx512(uint16_t *o, const float *x, size_t n) {
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        _mm256_storeu_si256((__m256i *)(void *)(o + i),
+                            _mm512_cvtps_ph(_mm512_loadu_ps(x + i), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+    return i;
+}
+
 void f32_to_wtype(void *out, StDtype t, const float *x, size_t n) {
     if (t == ST_F32) {
         memcpy(out, x, n * sizeof(float));
         return;
     }
     uint16_t *o = out;
-    for (size_t i = 0; i < n; i++) o[i] = t == ST_F16 ? f32_to_f16(x[i]) : f32_to_bf16(x[i]);
+    size_t i = t == ST_F16 && gemv_isa() == GEMV_AVX512 ? narrow_f16_avx512(o, x, n) : 0;
+    for (; i < n; i++) o[i] = t == ST_F16 ? f32_to_f16(x[i]) : f32_to_bf16(x[i]);
 }
 
 float softmax_exp(float *x, int n) { return n > 0 ? kernels()->softmax_exp(x, n) : 0.0f; }

@@ -77,6 +77,24 @@ static void transpose(float *dst, const float *src, int64_t rows, int64_t cols) 
                 for (int64_t j = j0; j < cols && j < j0 + B; j++) dst[j * rows + i] = src[i * cols + j];
 }
 
+/* transpose16 / transpose32: dst (cols, rows) = src (rows, cols)^T for 2- and 4-byte elements, in tiles; src may
+ * be unaligned (a tensor's offset in the mapping), read with memcpy */
+static void transpose16(uint16_t *dst, const unsigned char *src, int64_t rows, int64_t cols) {
+    const int64_t B = 32;
+    for (int64_t i0 = 0; i0 < rows; i0 += B)
+        for (int64_t j0 = 0; j0 < cols; j0 += B)
+            for (int64_t i = i0; i < rows && i < i0 + B; i++)
+                for (int64_t j = j0; j < cols && j < j0 + B; j++) memcpy(dst + j * rows + i, src + 2 * (i * cols + j), 2);
+}
+
+static void transpose32(uint32_t *dst, const unsigned char *src, int64_t rows, int64_t cols) {
+    const int64_t B = 32;
+    for (int64_t i0 = 0; i0 < rows; i0 += B)
+        for (int64_t j0 = 0; j0 < cols; j0 += B)
+            for (int64_t i = i0; i < rows && i < i0 + B; i++)
+                for (int64_t j = j0; j < cols && j < j0 + B; j++) memcpy(dst + j * rows + i, src + 4 * (i * cols + j), 4);
+}
+
 static int ends_with(const char *s, const char *suf) {
     size_t a = strlen(s), b = strlen(suf);
     return a >= b && !strcmp(s + a - b, suf);
@@ -259,9 +277,17 @@ static int packed_matrix(const StFile *f, const TensorSlot *s, StDtype t, const 
         *dst = src;
         *mapped += count * es;
         bad = io_allow_nonfinite() ? -1 : first_nonfinite(src, t, count);
+    } else if (s->transposed && st->dtype == t && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__) {
+        /* o_proj, down_proj stored in the type held: transposed element by element straight from the mapping */
+        if (es == 2) transpose16((uint16_t *)(void *)*owned, src, s->rows, s->cols);
+        else transpose32((uint32_t *)(void *)*owned, src, s->rows, s->cols);
+        release_pages(src, st->nbytes);
+        *dst = *owned;
+        *owned += (count * es + 63) / 64 * 64;
+        bad = io_allow_nonfinite() ? -1 : first_nonfinite(*dst, t, count);
     } else if (s->transposed) {
-        /* o_proj, down_proj: the whole tensor widened (st_read_f32 does the file's byte order), transposed, then
-         * narrowed; exact when t is the file's type */
+        /* o_proj, down_proj in another type: the whole tensor widened (st_read_f32 does the file's byte order),
+         * transposed, then narrowed */
         float *a = malloc(count * sizeof *a), *b = malloc(count * sizeof *b);
         int rc = a && b ? st_read_f32(f, s->name, s->rows, s->cols, a, e) : err_set(e, "%s: out of memory", f->path);
         if (!rc) {

@@ -1,6 +1,7 @@
 /* engine/gemv.c: every instruction set's kernels (as many as this CPU has) against naive double-precision
  * references, for every weight type, prefix blocks with a leading dimension, odd sizes (vector tails) and both
  * accumulate modes; attention_decode against attention_forward. */
+#include "engine/dtype.h"
 #include "engine/gemm.h"
 #include "engine/gemv.h"
 #include "engine/ops.h"
@@ -75,6 +76,31 @@ TEST(gemv_kernels_match_the_reference_for_every_isa_and_type) {
     gemv_isa_force(best);
     CHECK(gemv_isa() == best);
     CHECK(checked >= 2 * 3 * 6);
+}
+
+TEST(gemv_narrowing_to_f16_equals_the_scalar_conversion) {
+    /* every ISA's f32_to_wtype against f32_to_f16, element by element: random values over the whole F16 range and
+     * beyond, ties, subnormals, infinities (a NaN only needs to stay a NaN) */
+    GemvIsa best = gemv_isa();
+    enum { N = 4099 };
+    float *x = malloc(sizeof(float) * N);
+    uint16_t *h = malloc(sizeof(uint16_t) * N);
+    fill(x, N, 77);
+    for (int i = 0; i < N; i++) x[i] = ldexpf(x[i], (i % 48) - 30); /* 2^-30 .. 2^17 */
+    float special[] = {1.0f + 1.0f / 2048, 1.0f + 3.0f / 2048, 65504.0f, 65519.0f, 65520.0f, 1e-8f, 5.9604645e-8f,
+                       2.9802322e-8f, -0.0f, INFINITY, -INFINITY, 6.1035156e-5f, 6.0975552e-5f};
+    for (size_t i = 0; i < sizeof special / sizeof special[0]; i++) x[i] = special[i];
+    x[N - 1] = NAN;
+    for (int isa = GEMV_SCALAR; isa <= (int)best; isa++) {
+        gemv_isa_force((GemvIsa)isa);
+        f32_to_wtype(h, ST_F16, x, N);
+        int bad = 0;
+        for (int i = 0; i < N - 1; i++) bad += h[i] != f32_to_f16(x[i]);
+        CHECK_MSG(bad == 0, "isa %d: %d values differ", isa, bad);
+        CHECK(isnan(f16_to_f32(h[N - 1])));
+    }
+    gemv_isa_force(best);
+    free(x), free(h);
 }
 
 TEST(gemv_half_types_round_to_nearest) {
