@@ -77,22 +77,18 @@ static void transpose(float *dst, const float *src, int64_t rows, int64_t cols) 
                 for (int64_t j = j0; j < cols && j < j0 + B; j++) dst[j * rows + i] = src[i * cols + j];
 }
 
-/* transpose16 / transpose32: dst (cols, rows) = src (rows, cols)^T for 2- and 4-byte elements, in tiles; src may
- * be unaligned (a tensor's offset in the mapping), read with memcpy */
-static void transpose16(uint16_t *dst, const unsigned char *src, int64_t rows, int64_t cols) {
+/* transpose_elems: dst (cols, rows) = src (rows, cols)^T for elements of es = 2 or 4 bytes, in tiles; src may be
+ * unaligned (a tensor's offset in the mapping), read with memcpy */
+static void transpose_elems(void *dst, const unsigned char *src, int64_t rows, int64_t cols, size_t es) {
     const int64_t B = 32;
+    unsigned char *d = dst;
     for (int64_t i0 = 0; i0 < rows; i0 += B)
         for (int64_t j0 = 0; j0 < cols; j0 += B)
             for (int64_t i = i0; i < rows && i < i0 + B; i++)
-                for (int64_t j = j0; j < cols && j < j0 + B; j++) memcpy(dst + j * rows + i, src + 2 * (i * cols + j), 2);
-}
-
-static void transpose32(uint32_t *dst, const unsigned char *src, int64_t rows, int64_t cols) {
-    const int64_t B = 32;
-    for (int64_t i0 = 0; i0 < rows; i0 += B)
-        for (int64_t j0 = 0; j0 < cols; j0 += B)
-            for (int64_t i = i0; i < rows && i < i0 + B; i++)
-                for (int64_t j = j0; j < cols && j < j0 + B; j++) memcpy(dst + j * rows + i, src + 4 * (i * cols + j), 4);
+                for (int64_t j = j0; j < cols && j < j0 + B; j++) {
+                    if (es == 2) memcpy(d + 2 * (size_t)(j * rows + i), src + 2 * (size_t)(i * cols + j), 2);
+                    else memcpy(d + 4 * (size_t)(j * rows + i), src + 4 * (size_t)(i * cols + j), 4);
+                }
 }
 
 static int ends_with(const char *s, const char *suf) {
@@ -279,8 +275,7 @@ static int packed_matrix(const StFile *f, const TensorSlot *s, StDtype t, const 
         bad = io_allow_nonfinite() ? -1 : first_nonfinite(src, t, count);
     } else if (s->transposed && st->dtype == t && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__) {
         /* o_proj, down_proj stored in the type held: transposed element by element straight from the mapping */
-        if (es == 2) transpose16((uint16_t *)(void *)*owned, src, s->rows, s->cols);
-        else transpose32((uint32_t *)(void *)*owned, src, s->rows, s->cols);
+        transpose_elems(*owned, src, s->rows, s->cols, es);
         release_pages(src, st->nbytes);
         *dst = *owned;
         *owned += (count * es + 63) / 64 * 64;
