@@ -6,6 +6,7 @@
 #include "engine/gemv.h"
 #include "engine/dtype.h"
 
+#include <cpuid.h>
 #include <immintrin.h>
 #include <math.h>
 #include <string.h>
@@ -231,11 +232,16 @@ static const Kernels g_sets[3] = {
 
 static int g_isa = -1; /* -1 until first use */
 
+/* has_f16c: CPUID leaf 1, ECX bit 29 (not every compiler's __builtin_cpu_supports knows "f16c") */
+static int has_f16c(void) {
+    unsigned a, b, c, d;
+    return __get_cpuid(1, &a, &b, &c, &d) && (c & bit_F16C);
+}
+
 static GemvIsa isa_supported(void) {
     __builtin_cpu_init();
     if (__builtin_cpu_supports("avx512f")) return GEMV_AVX512;
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c"))
-        return GEMV_AVX2;
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && has_f16c()) return GEMV_AVX2;
     return GEMV_SCALAR;
 }
 
