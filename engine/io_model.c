@@ -101,16 +101,38 @@ bool io_allow_nonfinite(void) {
     return v && !strcmp(v, "1");
 }
 
+/* first_nonfinite: index of the first NaN or infinity among the n elements of type t at p, or -1 */
+static long long first_nonfinite(const void *p, StDtype t, size_t n) {
+    const size_t B = 4096;
+    for (size_t i0 = 0; i0 < n; i0 += B) {
+        size_t i1 = n - i0 < B ? n : i0 + B;
+        int bad = 0; /* a branch-free scan of the block, vectorised by the compiler; the element is found after */
+        if (t == ST_F32) {
+            const uint32_t *u = p;
+            for (size_t i = i0; i < i1; i++) bad |= (u[i] & 0x7f800000u) == 0x7f800000u;
+        } else {
+            const uint16_t *u = p;
+            uint16_t ex = t == ST_F16 ? 0x7c00 : 0x7f80;
+            for (size_t i = i0; i < i1; i++) bad |= (u[i] & ex) == ex;
+        }
+        if (!bad) continue;
+        for (size_t i = i0; i < i1; i++) {
+            float v = t == ST_F32 ? ((const float *)p)[i]
+                                  : t == ST_F16 ? f16_to_f32(((const uint16_t *)p)[i]) : bf16_to_f32(((const uint16_t *)p)[i]);
+            if (!isfinite(v)) return (long long)i;
+        }
+    }
+    return -1;
+}
+
 /* check_finite: every one of the n floats at x is finite (unless io_allow_nonfinite); the message names the file,
  * the tensor and the first bad element. */
 static int check_finite(const char *path, const char *name, const float *x, size_t n, Err *e) {
-    if (io_allow_nonfinite()) return 0;
-    for (size_t i = 0; i < n; i++)
-        if (!isfinite(x[i]))
-            return err_set(e, "%s: tensor '%s': element %zu is %s (weights must be finite; set ELMS_ALLOW_NONFINITE=1 "
-                              "to load anyway)",
-                           path, name, i, isnan(x[i]) ? "NaN" : "infinite");
-    return 0;
+    long long i = io_allow_nonfinite() ? -1 : first_nonfinite(x, ST_F32, n);
+    if (i < 0) return 0;
+    return err_set(e, "%s: tensor '%s': element %lld is %s (weights must be finite; set ELMS_ALLOW_NONFINITE=1 "
+                      "to load anyway)",
+                   path, name, i, isnan(x[i]) ? "NaN" : "infinite");
 }
 
 /* staging_name: whether a component of dir ends in ".tmp" (DIR.tmp, or DIR.tmp/sub): an unfinished write. */
@@ -226,29 +248,6 @@ static void packed_release(Packed *P) {
     P->owned = P->file = NULL;
 }
 
-/* first_nonfinite: index of the first NaN or infinity among the n elements of type t at p, or -1 */
-static long long first_nonfinite(const void *p, StDtype t, size_t n) {
-    const size_t B = 4096;
-    for (size_t i0 = 0; i0 < n; i0 += B) {
-        size_t i1 = n - i0 < B ? n : i0 + B;
-        int bad = 0; /* a branch-free scan of the block, vectorised by the compiler; the element is found after */
-        if (t == ST_F32) {
-            const uint32_t *u = p;
-            for (size_t i = i0; i < i1; i++) bad |= (u[i] & 0x7f800000u) == 0x7f800000u;
-        } else {
-            const uint16_t *u = p;
-            uint16_t ex = t == ST_F16 ? 0x7c00 : 0x7f80;
-            for (size_t i = i0; i < i1; i++) bad |= (u[i] & ex) == ex;
-        }
-        if (!bad) continue;
-        for (size_t i = i0; i < i1; i++) {
-            float v = t == ST_F32 ? ((const float *)p)[i]
-                                  : t == ST_F16 ? f16_to_f32(((const uint16_t *)p)[i]) : bf16_to_f32(((const uint16_t *)p)[i]);
-            if (!isfinite(v)) return (long long)i;
-        }
-    }
-    return -1;
-}
 
 /* release_pages: tell the kernel the mapped bytes [p, p + n) will not be read again (the whole pages inside), so
  * that a converted tensor's source does not stay in the process's resident memory */

@@ -1,5 +1,6 @@
-/* ops: numeric kernels on float arrays (see ops.h). Matrix products of enough rows run the engine's AVX-512 gemm
- * (engine/gemm.h) where the CPU has it, the rest BLAS; everything else is plain C that the compiler vectorises. Forward and backward kernels of an op sit side by side. */
+/* ops: numeric kernels on float arrays (see ops.h). Matrix products of several rows run the engine's AVX-512
+ * products (engine/gemm.h) where the CPU has them, the rest BLAS; everything else is plain C that the compiler
+ * vectorises. Forward and backward kernels of an op sit side by side. */
 #include "engine/ops.h"
 #include "engine/gemm.h"
 #include "engine/gemv.h"
@@ -10,6 +11,13 @@
 
 /* ---- matrix products ---- */
 
+/* own_nt: out (n, m) (+)= x (n, k) . w[:m, :k]^T, n >= 2, by the engine's few-rows product or its packed gemm
+ * (whichever is faster for n and k); -1 without AVX-512 (nothing written) */
+static int own_nt(float *out, const float *x, const void *w, StDtype t, int n, int k, int m, int ldw, int accumulate) {
+    if (n < GEMM_MIN_ROWS && k >= GEMM_SMALL_MIN_K) return gemm_nt_small(out, m, x, k, w, t, ldw, n, k, m, accumulate);
+    return gemm_nt(out, m, x, k, w, t, ldw, n, k, m, accumulate);
+}
+
 void matmul_nt(float *out, const float *x, const float *w, int n, int k, int m, int ldw, int accumulate) {
     if (n <= 0 || m <= 0) return;
     if (k <= 0) {
@@ -19,8 +27,7 @@ void matmul_nt(float *out, const float *x, const float *w, int n, int k, int m, 
     float beta = accumulate ? 1.0f : 0.0f;
     if (n == 1)
         cblas_sgemv(CblasRowMajor, CblasNoTrans, m, k, 1.0f, w, ldw, x, 1, beta, out, 1);
-    else if (n < GEMM_MIN_ROWS && k >= GEMM_SMALL_MIN_K ? gemm_nt_small(out, m, x, k, w, ST_F32, ldw, n, k, m, accumulate)
-                                                       : gemm_nt(out, m, x, k, w, ST_F32, ldw, n, k, m, accumulate))
+    else if (own_nt(out, x, w, ST_F32, n, k, m, ldw, accumulate))
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, m, k, 1.0f, x, k, w, ldw, beta, out, m);
 }
 
@@ -35,11 +42,13 @@ void matmul_nt_typed(float *out, const float *x, const void *w, StDtype t, int n
         gemv_rows(out, w, t, ldw, x, m, k, accumulate);
         return;
     }
-    if (!(n < GEMM_MIN_ROWS && k >= GEMM_SMALL_MIN_K ? gemm_nt_small(out, m, x, k, w, t, ldw, n, k, m, accumulate)
-                                                     : gemm_nt(out, m, x, k, w, t, ldw, n, k, m, accumulate)))
-        return;
+    if (!own_nt(out, x, w, t, n, k, m, ldw, accumulate)) return;
     int rows = (int)(scratch_cap / (size_t)k);
     if (rows > m) rows = m;
+    if (rows < 1) { /* no room to widen a row: one token at a time */
+        for (int i = 0; i < n; i++) gemv_rows(out + (size_t)i * m, w, t, ldw, x + (size_t)i * k, m, k, accumulate);
+        return;
+    }
     size_t es = st_dtype_size(t);
     for (int j0 = 0; j0 < m; j0 += rows) {
         int r = m - j0 < rows ? m - j0 : rows;
@@ -63,6 +72,10 @@ void matmul_nn_typed(float *out, const float *x, const void *w, StDtype t, int n
     if (!gemm_nn(out, m, x, k, w, t, ldw, n, k, m, accumulate)) return;
     int rows = (int)(scratch_cap / (size_t)m);
     if (rows > k) rows = k;
+    if (rows < 1) { /* no room to widen a row: one token at a time */
+        for (int i = 0; i < n; i++) gemv_cols(out + (size_t)i * m, w, t, ldw, x + (size_t)i * k, k, m, accumulate);
+        return;
+    }
     size_t es = st_dtype_size(t);
     for (int i0 = 0; i0 < k; i0 += rows) {
         int r = k - i0 < rows ? k - i0 : rows;

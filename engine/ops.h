@@ -14,13 +14,13 @@
  * accumulate: out += instead of out =. Uses sgemv when n == 1. */
 void matmul_nt(float *out, const float *x, const float *w, int n, int k, int m, int ldw, int accumulate);
 /* matmul_nt_typed: matmul_nt for weights w (m, k; row stride ldw) of element type t, n >= 1. F32 is matmul_nt;
- * F16 and BF16 are widened to F32 a block of rows at a time into scratch (scratch_cap floats, at least k) and
- * multiplied with sgemm (a single row with gemv_rows): BLAS rate, memory of one block. */
+ * one token runs gemv_rows; several the engine's products, or without AVX-512 blocks of rows widened to F32 into
+ * scratch (scratch_cap floats; with less than k, one token at a time through gemv_rows) for sgemm. */
 void matmul_nt_typed(float *out, const float *x, const void *w, StDtype t, int n, int k, int m, int ldw,
                      int accumulate, float *scratch, size_t scratch_cap);
 /* matmul_nn_typed: matmul_nn (x with row stride k) for weights w (k, m; row stride ldw) of element type t: F32 is
  * matmul_nn; one row runs gemv_cols; more the engine's gemm, or without AVX-512 blocks of rows widened into scratch
- * (scratch_cap floats, at least m) for sgemm. */
+ * (scratch_cap floats; with less than m, one token at a time through gemv_cols) for sgemm. */
 void matmul_nn_typed(float *out, const float *x, const void *w, StDtype t, int n, int k, int m, int ldw,
                      int accumulate, float *scratch, size_t scratch_cap);
 /* matmul_nn: out (n, m) = x (n, k) . w where w is (k, m) with row stride ldw; accumulate as above. */

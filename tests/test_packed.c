@@ -1,6 +1,7 @@
 /* Packed models (model_load_packed): in-place mapped and converted weights give the F32 model's logits within a
  * stated tolerance at every elastic level, with an adapter, through prefill and decode; they refuse training,
  * editing and saving; they validate like model_load. */
+#include "engine/gemm.h"
 #include "engine/gemv.h"
 #include "engine/io.h"
 #include "engine/model.h"
@@ -133,5 +134,38 @@ TEST(packed_models_reject_nonfinite_weights_in_place_and_converted) {
     src.w.layer[1].w_up[7] = NAN;
     CHECK(model_save(&src, dir, ST_F16, &e) == 0);
     CHECK(model_load_packed(&pm, dir, -1, &e) != 0 && strstr(e.msg, "element 7"));
+    model_free(&src);
+}
+
+/* Without AVX-512 (forced here) half-precision products take the other paths: the AVX2 / portable gemv and, for
+ * several tokens, blocks of weights widened for sgemm; the logits stay those of the F32 model. */
+TEST(packed_models_match_without_avx512) {
+    ModelConfig cfg = util_config();
+    cfg.dim = 64, cfg.ffn_dim = 96, cfg.n_heads = 4, cfg.n_kv_heads = 2, cfg.head_dim = 16;
+    Model src, ref, pm;
+    Err e;
+    util_model(&src, &cfg, 8);
+    const char *dir = test_path("m16");
+    CHECK(model_save(&src, dir, ST_F16, &e) == 0);
+    CHECK(model_load(&ref, dir, &e) == 0 && model_load_packed(&pm, dir, -1, &e) == 0);
+    int n = 24, tok[24], V = cfg.vocab_size;
+    util_tokens(tok, n, V, 6);
+    float *want = malloc(sizeof(float) * n * V), *got = malloc(sizeof(float) * n * V);
+    float *wdec = malloc(sizeof(float) * 3 * V), *gdec = malloc(sizeof(float) * 3 * V);
+    GemvIsa best = gemv_isa();
+    for (int isa = GEMV_SCALAR; isa <= (int)best && isa <= GEMV_AVX2; isa++) {
+        gemv_isa_force((GemvIsa)isa);
+        CHECK(!gemm_available());
+        for (int lv = 0; lv < 2; lv++) {
+            run(&ref, lv ? 1 : 2, lv ? 48 : 96, NULL, tok, n, want, wdec);
+            run(&pm, lv ? 1 : 2, lv ? 48 : 96, NULL, tok, n, got, gdec);
+            CHECK_MSG(rel_err(got, want, (size_t)n * V) <= 1e-5 && rel_err(gdec, wdec, (size_t)3 * V) <= 1e-5,
+                      "isa %d level %d", isa, lv);
+        }
+    }
+    gemv_isa_force(best);
+    free(want), free(got), free(wdec), free(gdec);
+    model_free(&pm);
+    model_free(&ref);
     model_free(&src);
 }
