@@ -1,40 +1,58 @@
 #!/bin/sh
 # The simulator checked against reality (issue 16, point 4): a Poisson trace served live on this machine
 # (elms sim --live) under full, oracle and elms on models/base-elastic (the model every experiment serves: its
-# anchors, its levels' adapters and its tiny LM), each request's measured
-# TTFT and TPOT beside the prediction of the host profile for the same decisions, and the simulator's error per
-# policy (the tables elms sim --live prints).
+# anchors, its levels' adapters and its tiny LM), each request's measured TTFT and TPOT beside the prediction of
+# a host profile for the same decisions, and the simulator's error per policy (the tables elms sim --live prints).
+#
+# The machine's speed drifts (by a fifth and more over tens of minutes on a shared machine), so by default the
+# profile is calibrated afresh right before the live runs ($OUT/host-now.json, elms calibrate on the same core)
+# and the shipped sim/profiles/host.json is compared as well. `full` is served twice: the two runs make the same
+# decisions, so the difference of their measured times (the replicate table) is the machine's own run-to-run noise,
+# the floor under any prediction's error.
 # Usage: sh analysis/live.sh [REQUESTS [RATE [DB]]]
 #   REQUESTS  requests of the Poisson trace (default 100)
 #   RATE      mean arrivals per second (default 5: the engine is busy part of the time)
 #   DB        results database (default results/live.db); live runs are appended (runs.live = 1)
-# Environment: PROFILE (default host; a name or a path), CPU (the core to pin to, default 1), SEED (the trace's,
-# default 16), CALIBRATE=1 (first recalibrate into $OUT/host-fresh.json and also compare against it), OUT (the
-# trace and the tables, default results/live). Timings vary from run to run; the decisions do not (seeded).
+# Environment: PROFILE (a profile to use instead of calibrating afresh: a name or a path), CPU (the core to pin to,
+# default 1), SEED (the trace's, default 16), OUT (the trace, the fresh profile and the tables, default
+# results/live). Timings vary from run to run; the decisions do not (seeded).
 set -eu
 cd "$(dirname "$0")/.."
 ELMS=${ELMS:-bin/elms}
 N=${1:-100}
 RATE=${2:-5}
 DB=${3:-results/live.db}
-PROFILE=${PROFILE:-host}
 CPU=${CPU:-1}
 SEED=${SEED:-16}
 OUT=${OUT:-results/live}
+MODEL=models/base-elastic
 mkdir -p "$OUT"
 export OPENBLAS_NUM_THREADS=1
 TRACE="$OUT/poisson-$N-r$RATE-s$SEED.jsonl"
 $ELMS trace gen --requests "$N" --arrival poisson --rate "$RATE" --seed "$SEED" --fill -o "$TRACE"
 $ELMS trace stats "$TRACE" | grep -E '^(requests|arrivals|output_tokens)'
-live() { # PROFILE MODEL POLICIES
-    taskset -c "$CPU" $ELMS sim --live --trace "$TRACE" --profile "$1" --model "$2" --policy "$3" --db "$DB"
+if [ -z "${PROFILE:-}" ]; then
+    PROFILE="$OUT/host-now.json"
+    taskset -c "$CPU" $ELMS calibrate --model "$MODEL" --out "$PROFILE" --force >&2
+fi
+live() { # PROFILE POLICIES
+    taskset -c "$CPU" $ELMS sim --live --trace "$TRACE" --profile "$1" --model "$MODEL" --policy "$2" --db "$DB"
 }
-MODEL=models/base-elastic
+FIRST=$(sqlite3 "$DB" "SELECT coalesce(max(id), 0) + 1 FROM runs" 2>/dev/null || echo 1)
 {
-    live "$PROFILE" "$MODEL" full,oracle,elms
-    if [ "${CALIBRATE:-0}" = 1 ]; then
-        taskset -c "$CPU" $ELMS calibrate --model "$MODEL" --out "$OUT/host-fresh.json" --force >&2
-        live "$OUT/host-fresh.json" "$MODEL" full,oracle,elms
+    live "$PROFILE" full,oracle,elms,full
+    if [ "$PROFILE" != host ] && [ "$PROFILE" != sim/profiles/host.json ]; then
+        live host full,oracle,elms
     fi
+    # the replicate floor: the two full runs of the first invocation, request by request
+    echo
+    echo "replicate: the same decisions served twice (full, runs $FIRST and $((FIRST + 3))): MAPE % of the second's measured times against the first's"
+    sqlite3 -header -column "$DB" "
+        SELECT count(*) AS requests,
+               round(100 * avg(abs(b.tlm_ms + b.switch_ms + b.prefill_ms - a.tlm_ms - a.switch_ms - a.prefill_ms)
+                               / (a.tlm_ms + a.switch_ms + a.prefill_ms)), 2) AS service_ttft_mape,
+               round(100 * avg(abs(b.tpot_ms - a.tpot_ms) / a.tpot_ms), 2) AS tpot_mape
+        FROM requests a JOIN requests b ON a.request = b.request
+        WHERE a.run = $FIRST AND b.run = $((FIRST + 3))"
 } | tee "$OUT/live.txt"
 echo "tables in $OUT/live.txt" >&2

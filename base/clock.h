@@ -11,4 +11,8 @@ double clock_wall_s(void);
 /* clock_cpu_s: CPU seconds the whole process (all its threads) has used so far (CLOCK_PROCESS_CPUTIME_ID). */
 double clock_cpu_s(void);
 
+/* clock_sleep_ms: sleep ms milliseconds of wall time (nothing for ms <= 0), resuming after a signal until the
+ * whole time has passed. Returns the milliseconds actually slept (at least ms). */
+double clock_sleep_ms(double ms);
+
 #endif

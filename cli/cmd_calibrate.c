@@ -48,13 +48,14 @@ static int cmd_calibrate(int argc, char **argv) {
         {"out", "FILE", "profile to write", "sim/profiles/host.json"},
         {"db", "FILE", "also store the calibration points in this database", NULL},
         {"lengths", "LIST", "prompt lengths to time", "16,32,64,128,192,256"},
-        {"reps", "N", "runs per point (the minimum is kept)", "5"},
+        {"reps", "N", "runs per point (the median is kept)", "5"},
         {"decode-steps", "N", "decode steps timed after each prefill", "32"},
         {"name", "NAME", "profile name", "host"},
         {"seed", "S", "seed for the token ids", "1"},
         {"tlm-only", NULL, "time only the tiny LM (MODEL/policies/elms) and update the tlm group of --out in place",
          NULL},
         {"force", NULL, "write --out even when it exists (the shipped profiles are tracked files)", NULL},
+        {"idle-ms", "MS", "idle time before each timed pass, as a request arrives at an idle engine", "20"},
     };
     const int nf = sizeof fl / sizeof fl[0];
     int pr = cli_parse(argc, argv, "elms calibrate --model DIR [--out FILE] [--db FILE]", fl, nf, NULL, 0, NULL);
@@ -74,6 +75,12 @@ static int cmd_calibrate(int argc, char **argv) {
         cli_int("calibrate", "decode-steps", fl[5].value, 1, 4096, &steps) ||
         cli_int("calibrate", "seed", fl[7].value, 0, 4294967295L, &seed))
         return 2;
+    double idle_ms;
+    if (cli_double("calibrate", "idle-ms", fl[10].value, &idle_ms)) return 2;
+    if (!(idle_ms >= 0 && idle_ms <= 10000)) {
+        fprintf(stderr, "elms calibrate: --idle-ms expects a number in [0, 10000], got '%s'\n", fl[10].value);
+        return 2;
+    }
     if (path_is_file(fl[1].value) && !fl[9].value) {
         fprintf(stderr, "elms calibrate: %s exists (the simulator prices every run with it); pass --force to %s it, "
                         "or --out another file\n", fl[1].value, fl[8].value ? "update" : "replace");
@@ -91,7 +98,7 @@ static int cmd_calibrate(int argc, char **argv) {
         strncat(cmd, " ", sizeof cmd - strlen(cmd) - 1);
         strncat(cmd, argv[i], sizeof cmd - strlen(cmd) - 1);
     }
-    CalibConfig c = {.lengths = lengths, .n_lengths = n_len, .reps = (int)reps, .decode_steps = (int)steps,
+    CalibConfig c = {.lengths = lengths, .n_lengths = n_len, .reps = (int)reps, .idle_ms = idle_ms, .decode_steps = (int)steps,
                      .seed = (unsigned long)seed, .name = fl[6].value, .device = device, .command = cmd,
                      .date = date};
     CalibResult r;
@@ -140,6 +147,8 @@ static int cmd_calibrate(int argc, char **argv) {
     printf("decode const_ms %.6g ms_per_byte_cache %.6g ms_per_byte_dram %.6g cache_bytes %.0f cache_sharpness %g "
            "(both fitted) ms_per_kv_byte %.6g adapter_ms %.6g\n", p->decode_const, p->decode_cache, p->decode_dram,
            p->cache_bytes, p->cache_sharpness, p->decode_kv, p->decode_adapter);
+    printf("decode warm-up warmup_ms %.6g warmup_cached_ms %.6g (rmse fitted %.3f ms, held-out %.3f ms)\n",
+           p->warmup_ms, p->warmup_cached_ms, p->fit_warmup_rmse_ms, p->fit_warmup_heldout_rmse_ms);
     printf("prefill mape fitted %.2f%% held-out %.2f%%\ndecode mape fitted %.2f%% held-out %.2f%%\n"
            "(%d fitted and %d held-out points per phase; %s)\n", p->fit_prefill_mape, p->fit_prefill_heldout_mape,
            p->fit_decode_mape, p->fit_decode_heldout_mape, p->fit_points, p->fit_heldout_points, p->fit_split);

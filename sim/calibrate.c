@@ -16,38 +16,41 @@
 #include "sim/fit.h"
 #include "sim/latfit.h"
 
-/* Times one prefill of n tokens and `steps` decode steps under v; minimum over reps of the prefill and of the
- * median decode step (the median of the steps, each timed alone, is the step at the mean context, as the cost is
- * linear in the context, and ignores the steps a burst of other load hit). */
-static int time_point(const Model *m, const ElasticView *v, const int *tok, int n, int steps, int reps, double *pre_ms,
-                      double *dec_ms, Err *e) {
+/* median: the median of x[0..n) (n >= 1; reorders x). */
+static double median(double *x, int n) {
+    gsl_sort(x, 1, (size_t)n);
+    return gsl_stats_median_from_sorted_data(x, 1, (size_t)n);
+}
+
+/* One timed pass as a request is served: the engine idles idle_ms first (so caches and clocks are as an arriving
+ * request finds them, not as the previous pass left them), then one prefill of n tokens under v and `steps`
+ * decode steps, each timed alone. *dec_ms is their median (the step at the mean context, as the cost is linear in
+ * the context; a burst of other load spoils few steps), *warm_ms what the steps took beyond `steps` medians: the
+ * decode's warm-up after a prefill, which a short request's TPOT pays in full. */
+static int time_pass(const Model *m, const ElasticView *v, const int *tok, int n, int steps, double idle_ms,
+                     double *pre_ms, double *dec_ms, double *warm_ms, Err *e) {
     float *logits = malloc(sizeof *logits * (size_t)m->cfg.vocab_size);
     double *step = malloc(sizeof *step * (size_t)(steps > 0 ? steps : 1));
-    int rc = 0;
-    if (!logits || !step) rc = err_set(e, "out of memory");
-    *pre_ms = *dec_ms = INFINITY;
-    for (int r = 0; !rc && r < reps; r++) {
-        KVCache c;
-        if (kvcache_init(&c, m, v, n + steps, e)) {
-            rc = -1;
-            break;
-        }
+    KVCache c;
+    int rc = !logits || !step ? err_set(e, "out of memory") : kvcache_init(&c, m, v, n + steps, e);
+    *pre_ms = *dec_ms = *warm_ms = NAN;
+    if (!rc) {
+        clock_sleep_ms(idle_ms);
         double t0 = 1e3 * clock_wall_s();
         rc = model_prefill(m, v, &c, tok, n, NULL, logits, e);
-        double t1 = 1e3 * clock_wall_s(), pre = t1 - t0;
+        double t1 = 1e3 * clock_wall_s(), sum = 0;
+        *pre_ms = t1 - t0;
         for (int s = 0; !rc && s < steps; s++) {
             rc = model_decode(m, v, &c, tok[(n + s) % n], logits, e);
             double t2 = 1e3 * clock_wall_s();
             step[s] = t2 - t1;
+            sum += step[s];
             t1 = t2;
         }
         kvcache_free(&c);
-        if (rc) break;
-        if (pre < *pre_ms) *pre_ms = pre;
-        if (steps > 0) {
-            gsl_sort(step, 1, (size_t)steps);
-            double med = gsl_stats_median_from_sorted_data(step, 1, (size_t)steps);
-            if (med < *dec_ms) *dec_ms = med;
+        if (!rc && steps > 0) {
+            *dec_ms = median(step, steps);
+            *warm_ms = sum - steps * *dec_ms;
         }
     }
     free(logits);
@@ -83,20 +86,23 @@ static int time_tlm_proxy(const Model *base, const CalibConfig *c, const int *to
     model_init_random(&t, c->seed);
     ElasticView v;
     view_full(&t, &v);
-    int first = r->n_pts;
-    double X[64 * 2], y[64];
-    int n = 0;
-    for (int i = 0; i < c->n_lengths && n < 64; i++) {
+    int first = r->n_pts, n = 0, rc = 0;
+    double X[64 * 2], y[64], *rep_ms = malloc(sizeof *rep_ms * (size_t)c->reps), dec, warm;
+    if (!rep_ms) rc = err_set(e, "out of memory");
+    for (int i = 0; !rc && i < c->n_lengths && n < 64; i++) {
         if (c->lengths[i] > tc.max_seq) continue;
-        double pre, dec;
-        if (time_point(&t, &v, tok, c->lengths[i], 0, c->reps, &pre, &dec, e)) {
-            model_free(&t);
-            return -1;
-        }
+        for (int rep = 0; !rc && rep < c->reps; rep++)
+            rc = time_pass(&t, &v, tok, c->lengths[i], 0, c->idle_ms, &rep_ms[rep], &dec, &warm, e);
+        if (rc) break;
         X[2 * n] = 1;
         X[2 * n + 1] = c->lengths[i];
-        y[n++] = pre;
-        point(r, "tlm", NAN, c->lengths[i], pre);
+        y[n] = median(rep_ms, c->reps);
+        point(r, "tlm", NAN, c->lengths[i], y[n++]);
+    }
+    free(rep_ms);
+    if (rc) {
+        model_free(&t);
+        return -1;
     }
     r->prof.tlm_params = (double)t.n_params;
     r->prof.tlm_bytes_per_param = 4;
@@ -118,21 +124,23 @@ static int time_tlm_real(const Model *base, const char *tlm_dir, const CalibConf
     int S_max = 0;
     for (int i = 0; i < c->n_lengths; i++) S_max = c->lengths[i] > S_max ? c->lengths[i] : S_max;
     float *score = malloc(sizeof(float) * (size_t)(S_max + 1)), prob[N_LEVELS * N_RATIOS];
-    if (!score) rc = err_set(e, "out of memory");
+    double *rep_ms = malloc(sizeof *rep_ms * (size_t)c->reps);
+    if (!score || !rep_ms) rc = err_set(e, "out of memory");
     for (int i = 0; !rc && i < c->n_lengths && n < 64; i++) {
         int L = c->lengths[i];
         if (L < 9 || L + 3 > t.score.cfg.max_seq) continue;
         EncodedItem x = {.system = (int *)tok, .n_system = L - 8, .query = (int *)tok + L - 8, .n_query = 8};
-        double best = INFINITY;
         for (int rep = 0; !rc && rep < c->reps; rep++) {
             int ri, li;
+            clock_sleep_ms(c->idle_ms);
             double t0 = 1e3 * clock_wall_s();
             rc = tlm_score(&t, &x, score, e);
             if (!rc) rc = t.decision == TLM_DECISION_PAIR ? tlm_decide_pair(&t, &x, 0.5, 0.8, &ri, &li, e)
                                                           : tlm_decide_prob(&t, &x, prob, e);
-            double ms = 1e3 * clock_wall_s() - t0;
-            if (ms < best) best = ms;
+            rep_ms[rep] = 1e3 * clock_wall_s() - t0;
         }
+        if (rc) break;
+        double best = median(rep_ms, c->reps);
         double tokens = tlm_input_tokens(&t, &x, true, true);
         X[2 * n] = 1;
         X[2 * n + 1] = tokens;
@@ -142,13 +150,14 @@ static int time_tlm_real(const Model *base, const char *tlm_dir, const CalibConf
     r->prof.tlm_params = tlm_params(&t);
     r->prof.tlm_bytes_per_param = 4;
     free(score);
+    free(rep_ms);
     tlm_free(&t);
     if (rc) return -1;
     if (n < 2) return err_set(e, "%s: fewer than 2 prompt lengths fit the tiny LM's context", tlm_dir);
     snprintf(r->prof.tlm_source, sizeof r->prof.tlm_source,
              "measured: the tiny LM of %s (score head + its decision head, %.0f parameters) per request, fitted "
-             "against the tokens it reads; minimum over %d runs",
-             tlm_dir, r->prof.tlm_params, c->reps);
+             "against the tokens it reads; median over %d runs, each after %g ms idle",
+             tlm_dir, r->prof.tlm_params, c->reps, c->idle_ms);
     return fit_tlm(X, y, n, first, r, e);
 }
 
@@ -188,13 +197,16 @@ int calibrate_run(const Model *m, const char *dir, const CalibConfig *c, CalibRe
     }
     LevelSet ls;
     if (levelset_load(&ls, m, dir, true, e)) return -1;
-    int n_pts_max = N_LEVELS * c->n_lengths * 2 + c->n_lengths + 8, n_grid = N_LEVELS * c->n_lengths;
+    int n_pts_max = N_LEVELS * c->n_lengths * 3 + c->n_lengths + 8, n_grid = N_LEVELS * c->n_lengths;
     out->pts = calloc((size_t)n_pts_max, sizeof *out->pts);
     int *tok = malloc(sizeof *tok * (size_t)(max_len + c->decode_steps));
-    LatPoint *lp = calloc((size_t)n_grid, sizeof *lp), *ld = calloc((size_t)n_grid, sizeof *ld);
-    double *best_pre = malloc(sizeof *best_pre * (size_t)n_grid), *best_dec = malloc(sizeof *best_dec * (size_t)n_grid);
+    LatPoint *lp = calloc((size_t)n_grid, sizeof *lp), *ld = calloc((size_t)n_grid, sizeof *ld),
+             *lw = calloc((size_t)n_grid, sizeof *lw);
+    /* (3, n_grid, reps): every pass's prefill, decode step and warm-up */
+    double *samp = malloc(sizeof *samp * 3 * (size_t)n_grid * (size_t)c->reps), *pre_s = samp,
+           *dec_s = samp + (size_t)n_grid * c->reps, *warm_s = dec_s + (size_t)n_grid * c->reps;
     int rc = -1;
-    if (!out->pts || !tok || !lp || !ld || !best_pre || !best_dec) {
+    if (!out->pts || !tok || !lp || !ld || !lw || !samp) {
         err_set(e, "out of memory");
         goto done;
     }
@@ -212,17 +224,14 @@ int calibrate_run(const Model *m, const char *dir, const CalibConfig *c, CalibRe
     t->kv_elems_per_token = kvpt;
     t->bytes_per_param = 4;
     t->kv_bytes_per_elem = 4;
-    /* repetitions are interleaved (every point once per pass, minimum over passes), so that a burst of other
-     * load on the machine spoils one sample of many points rather than every sample of a few */
-    for (int g = 0; g < n_grid; g++) best_pre[g] = best_dec[g] = INFINITY;
+    /* repetitions are interleaved (every point once per round, the median over rounds), so that a burst of other
+     * load or a drift of the machine's speed spoils one sample of many points rather than every sample of a few */
     for (int rep = 0; rep < c->reps; rep++)
         for (int g = 0; g < n_grid; g++) {
-            double pre, dec;
-            if (time_point(m, &ls.view[g / c->n_lengths], tok, c->lengths[g % c->n_lengths], c->decode_steps, 1, &pre,
-                           &dec, e))
+            size_t at = (size_t)g * c->reps + rep;
+            if (time_pass(m, &ls.view[g / c->n_lengths], tok, c->lengths[g % c->n_lengths], c->decode_steps,
+                          c->idle_ms, &pre_s[at], &dec_s[at], &warm_s[at], e))
                 goto done;
-            if (pre < best_pre[g]) best_pre[g] = pre;
-            if (dec < best_dec[g]) best_dec[g] = dec;
         }
     /* the held-out points: every length of every other level (the odd indices of LEVELS: 0.3, 0.5, 0.7, 0.9),
      * views the fit never saw */
@@ -232,10 +241,13 @@ int calibrate_run(const Model *m, const char *dir, const CalibConfig *c, CalibRe
         cost_shape(m, m, &ls.view[li], 0, &s);
         double ctx = n + (c->decode_steps - 1) / 2.0;
         bool held = li % 2 == 1;
-        lp[g] = (LatPoint){s, n, best_pre[g], held, NAN};
-        ld[g] = (LatPoint){s, ctx, best_dec[g], held, NAN};
+        size_t at = (size_t)g * c->reps;
+        lp[g] = (LatPoint){s, n, median(pre_s + at, c->reps), held, NAN};
+        ld[g] = (LatPoint){s, ctx, median(dec_s + at, c->reps), held, NAN};
+        lw[g] = (LatPoint){s, n, median(warm_s + at, c->reps), held, NAN};
     }
-    if (latfit_prefill(p, lp, n_grid, e) || latfit_decode(p, ld, n_grid, -1, e)) goto done;
+    if (latfit_prefill(p, lp, n_grid, e) || latfit_decode(p, ld, n_grid, -1, e) || latfit_warmup(p, lw, n_grid, e))
+        goto done;
     for (int g = 0; g < n_grid; g++) {
         int li = g / c->n_lengths;
         point(out, "prefill", LEVELS[li], (int)lp[g].tokens, lp[g].ms);
@@ -244,6 +256,9 @@ int calibrate_run(const Model *m, const char *dir, const CalibConfig *c, CalibRe
         point(out, "decode", LEVELS[li], (int)lround(ld[g].tokens), ld[g].ms);
         out->pts[out->n_pts - 1].predicted_ms = ld[g].predicted_ms;
         out->pts[out->n_pts - 1].held_out = ld[g].held_out;
+        point(out, "warmup", LEVELS[li], (int)lw[g].tokens, lw[g].ms);
+        out->pts[out->n_pts - 1].predicted_ms = lw[g].predicted_ms;
+        out->pts[out->n_pts - 1].held_out = lw[g].held_out;
     }
     int n_held = 0;
     for (int g = 0; g < n_grid; g++) n_held += lp[g].held_out;
@@ -271,10 +286,11 @@ int calibrate_run(const Model *m, const char *dir, const CalibConfig *c, CalibRe
     snprintf(p->name, sizeof p->name, "%s", c->name ? c->name : "host");
     snprintf(p->device, sizeof p->device, "%s", c->device ? c->device : "this machine");
     snprintf(p->source, sizeof p->source,
-             "measured: `%s` on %s; %d levels x %d prompt lengths, minimum over %d interleaved passes, %d decode "
-             "steps per point; timing depends on the model's shape, not its weights",
+             "measured: `%s` on %s; %d levels x %d prompt lengths, median over %d interleaved rounds, each pass "
+             "after %g ms idle (as a request arrives), %d decode steps per point; timing depends on the model's "
+             "shape, not its weights",
              c->command ? c->command : "elms calibrate", c->date ? c->date : "", N_LEVELS, c->n_lengths, c->reps,
-             c->decode_steps);
+             c->idle_ms, c->decode_steps);
     snprintf(t->name, sizeof t->name, "the calibrated engine model (%d layers, dim %d, %d heads, %d KV heads, ffn %d, "
              "vocab %d), fp32", mc->n_layers, mc->dim, mc->n_heads, mc->n_kv_heads, mc->ffn_dim, mc->vocab_size);
     snprintf(p->target_source, sizeof p->target_source, "counted from the model's config.json");
@@ -285,8 +301,10 @@ int calibrate_run(const Model *m, const char *dir, const CalibConfig *c, CalibRe
     snprintf(p->decode_source, sizeof p->decode_source,
              "MAPE-minimising least squares with non-negative coefficients (GSL) over %d timed decode points, the "
              "cache capacity and sharpness by a grid and Brent search over the same error; MAPE %.2f%% fitted, "
-             "%.2f%% on %d held-out points (fit.split)", p->fit_points, p->fit_decode_mape, p->fit_decode_heldout_mape,
-             p->fit_heldout_points);
+             "%.2f%% on %d held-out points (fit.split); the warm-up (what a pass's decode steps took beyond their "
+             "median) by non-negative least squares on (1, h): RMSE %.3f ms fitted, %.3f ms held-out",
+             p->fit_points, p->fit_decode_mape, p->fit_decode_heldout_mape, p->fit_heldout_points,
+             p->fit_warmup_rmse_ms, p->fit_warmup_heldout_rmse_ms);
     if (p->cache_bytes > 0)
         snprintf(p->cache_source, sizeof p->cache_source,
                  "fitted, not measured: the capacity (%.1f MB) and knee sharpness (%g) at which the fitted decode "
@@ -315,8 +333,8 @@ done:
     free(tok);
     free(lp);
     free(ld);
-    free(best_pre);
-    free(best_dec);
+    free(lw);
+    free(samp);
     if (rc) calibrate_result_free(out);
     return rc;
 }

@@ -1,10 +1,12 @@
 /* calibrate: measure the real engine on this machine and fit a latency profile (the `host` profile).
  * For every model level (levels_view, with the level's adapter when the model directory has one) and prompt
- * length it times model_prefill and a few model_decode steps, takes the minimum over `reps` interleaved passes
- * (the least disturbed by other load), and fits the profile's cost model (sim/latfit.h; the formulas are in
- * sim/profile.h) on the points of every other level (0.2, 0.4, ..., 1.0), holding out the points of the levels
- * in between (0.3, 0.5, 0.7, 0.9): the profile stores the fitted coefficients with the error on the fitted and on
- * the held-out points. It also times a view switch (building a view and its KV cache) and the tiny LM (or a small
+ * length it times model_prefill and a few model_decode steps, each pass after idle_ms of idling (a request
+ * arrives at an idle engine, not at one that has just run the same view), takes the median over `reps`
+ * interleaved rounds (a prediction of one served request, not of the least disturbed pass), and fits the
+ * profile's cost model (sim/latfit.h; the formulas are in sim/profile.h) on the points of every other level
+ * (0.2, 0.4, ..., 1.0), holding out the points of the levels in between (0.3, 0.5, 0.7, 0.9), then the decode
+ * warm-up (latfit_warmup): the profile stores the fitted coefficients with the error on the fitted and on the
+ * held-out points. It also times a view switch (building a view and its KV cache) and the tiny LM (or a small
  * proxy). Times are wall clock: tests never assert on them. */
 #ifndef ELMS_CALIBRATE_H
 #define ELMS_CALIBRATE_H
@@ -18,7 +20,8 @@
 typedef struct CalibConfig {
     const int *lengths;     /* prompt lengths to time */
     int n_lengths;
-    int reps;               /* runs per point (minimum kept) */
+    int reps;               /* runs per point (the median is kept) */
+    double idle_ms;         /* idle time before each timed pass (a request arrives at an idle engine) */
     int decode_steps;       /* decode steps timed after each prefill */
     unsigned long seed;     /* token ids */
     const char *name;       /* profile name */

@@ -131,6 +131,42 @@ done:
     return rc;
 }
 
+int fit_least_squares_nonneg(const double *X, const double *y, int n, int p, double *coef, double *rmse, Err *e) {
+    if (p < 1 || n <= p) return err_set(e, "fit: need more points (%d) than coefficients (%d)", n, p);
+    if (p > FIT_MAX_COEF) return err_set(e, "fit: %d coefficients, at most %d with bounds", p, FIT_MAX_COEF);
+    gsl_set_error_handler_off();
+    gsl_vector *b = gsl_vector_alloc((size_t)n), *w = gsl_vector_alloc((size_t)n);
+    int rc = -1;
+    if (!b || !w) {
+        err_set(e, "fit: out of memory");
+    } else {
+        for (int i = 0; i < n; i++) {
+            if (!isfinite(y[i])) {
+                err_set(e, "fit: point %d is not finite", i);
+                goto done;
+            }
+            gsl_vector_set(b, (size_t)i, y[i]);
+            gsl_vector_set(w, (size_t)i, 1.0);
+        }
+        if (step_nonneg(X, b, w, n, p, NULL, coef)) {
+            err_set(e, "fit: bounded least squares failed (are the regressors degenerate?)");
+            goto done;
+        }
+        double s = 0;
+        for (int i = 0; i < n; i++) {
+            double r = -y[i];
+            for (int j = 0; j < p; j++) r += X[(size_t)i * p + j] * coef[j];
+            s += r * r;
+        }
+        if (rmse) *rmse = sqrt(s / n);
+        rc = 0;
+    }
+done:
+    if (b) gsl_vector_free(b);
+    if (w) gsl_vector_free(w);
+    return rc;
+}
+
 int fit_linear(const double *X, const double *y, int n, int p, double *coef, double *mape, Err *e) {
     return fit_irls(X, y, n, p, false, NULL, coef, mape, e);
 }

@@ -23,6 +23,10 @@ int fit_linear(const double *X, const double *y, int n, int p, double *coef, dou
  * bounded coefficients left free and keeps the feasible solution of least weighted error. */
 int fit_linear_nonneg(const double *X, const double *y, int n, int p, const bool *nonneg, double *coef,
                       double *mape, Err *e);
+/* fit_least_squares_nonneg: coef (p <= FIT_MAX_COEF), every one >= 0, minimising sum (X coef - y)^2 for X (n, p)
+ * row-major and y (n) of any sign (for small quantities measured as differences, whose relative error means
+ * nothing); n > p. rmse (may be NULL) receives the root mean squared error. */
+int fit_least_squares_nonneg(const double *X, const double *y, int n, int p, double *coef, double *rmse, Err *e);
 /* fit_mape: mean |pred - y| / y in percent. */
 double fit_mape(const double *pred, const double *y, int n);
 

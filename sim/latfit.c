@@ -198,3 +198,45 @@ done:
     free(A);
     return rc;
 }
+
+/* rmse: the root mean squared error of the points of pts held out (held) or fitted (!held), or -1 when none. */
+static double split_rmse(const LatPoint *pts, int n, bool held) {
+    double s = 0;
+    int k = 0;
+    for (int i = 0; i < n; i++)
+        if (pts[i].held_out == held) {
+            double r = pts[i].predicted_ms - pts[i].ms;
+            s += r * r;
+            k++;
+        }
+    return k ? sqrt(s / k) : -1;
+}
+
+int latfit_warmup(Profile *p, LatPoint *pts, int n, Err *e) {
+    double *X = calloc((size_t)(n > 0 ? n : 1) * 2, sizeof *X), *y = calloc((size_t)(n > 0 ? n : 1), sizeof *y);
+    if (!X || !y) {
+        free(X);
+        free(y);
+        return err_set(e, "warm-up fit: out of memory");
+    }
+    int k = 0;
+    for (int i = 0; i < n; i++) {
+        if (pts[i].held_out) continue;
+        double w, kv;
+        profile_decode_bytes(p, &pts[i].shape, pts[i].tokens, &w, &kv);
+        X[2 * k] = 1;
+        X[2 * k + 1] = profile_cache_share(p->cache_bytes, p->cache_sharpness, w + kv);
+        y[k++] = pts[i].ms;
+    }
+    double c[2] = {0};
+    int rc = fit_least_squares_nonneg(X, y, k, 2, c, NULL, e);
+    free(X);
+    free(y);
+    if (rc) return err_prefix(e, "warm-up fit");
+    p->warmup_ms = c[0];
+    p->warmup_cached_ms = c[1];
+    for (int i = 0; i < n; i++) pts[i].predicted_ms = profile_warmup_ms(p, &pts[i].shape, pts[i].tokens);
+    p->fit_warmup_rmse_ms = split_rmse(pts, n, false);
+    p->fit_warmup_heldout_rmse_ms = split_rmse(pts, n, true);
+    return 0;
+}

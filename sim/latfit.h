@@ -11,7 +11,9 @@
  * Brent's method (GSL) around the best grid value; k is chosen from latfit_sharpness by the same error. A model
  * without a cache term (C = 0, dc = dd) competes too and wins ties, so a cache is only reported when it lowers
  * the error. Deterministic: no random restarts. Every choice (coefficients, C, k) is made on the fitted points
- * only. */
+ * only.
+ * A request's decode warm-up (the first steps after its prefill run slower than the steady step the decode model
+ * prices) is fitted apart, in milliseconds, as warmup_ms + warmup_cached_ms h with h as above. */
 #ifndef ELMS_LATFIT_H
 #define ELMS_LATFIT_H
 
@@ -42,5 +44,12 @@ int latfit_prefill(Profile *p, LatPoint *pts, int n, Err *e);
  * p->fit_decode_mape, p->fit_decode_heldout_mape and every predicted_ms;
  * p->cache_source is left to the caller. */
 int latfit_decode(Profile *p, LatPoint *pts, int n, double cache_bytes, Err *e);
+
+/* latfit_warmup: fit p's decode warm-up (warmup_ms + warmup_cached_ms h, h the cached share of the working set at
+ * the prompt under p's fitted cache) by least squares with both coefficients non-negative on the points not held
+ * out (more than 2; tokens = the prompt, ms = what the decode steps after that prefill took beyond their steady
+ * cost, of any sign). Call after latfit_decode. Sets p->fit_warmup_rmse_ms and p->fit_warmup_heldout_rmse_ms
+ * and every predicted_ms. */
+int latfit_warmup(Profile *p, LatPoint *pts, int n, Err *e);
 
 #endif

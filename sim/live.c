@@ -1,12 +1,10 @@
 /* live: serving a trace's requests on the real engine with the service clock (see live.h). */
 #include "sim/live.h"
 
-#include <errno.h>
 #include <gsl/gsl_rng.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "base/clock.h"
 #include "base/hash.h"
@@ -16,7 +14,10 @@
 /* The quantities live_record keeps per row, measured (meas) and predicted (pred). */
 enum { LIVE_SERVICE_TTFT, LIVE_TTFT, LIVE_TPOT, LIVE_PREFILL, LIVE_N };
 
-void live_init(SimLive *L) { memset(L, 0, sizeof *L); }
+void live_init(SimLive *L) {
+    memset(L, 0, sizeof *L);
+    L->settle_ms = LIVE_SETTLE_MS;
+}
 
 void live_free(SimLive *L) {
     free(L->prompt);
@@ -39,12 +40,10 @@ void live_begin(SimLive *L) {
 void live_wait(SimLive *L, double t_ms) {
     double need = t_ms - L->now_ms;
     if (!(need > 0)) return;
-    double t0 = clock_wall_s();
-    struct timespec ts = {(time_t)(need / 1000.0), (long)(fmod(need, 1000.0) * 1e6)};
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {} /* resumed after a signal: sleep the rest */
-    double slept = 1e3 * (clock_wall_s() - t0);
-    L->now_ms += slept > need ? slept : need;
+    L->now_ms += clock_sleep_ms(need);
 }
+
+void live_settle(const SimLive *L) { clock_sleep_ms(L->settle_ms); }
 
 void live_advance(SimLive *L, double ms) {
     if (ms > 0) L->now_ms += ms;

@@ -7,6 +7,8 @@
  * serves (each phase is measured with base/clock.h and added). What a device serving requests would not do is left
  * out: the runner's recording, the accuracy evaluation of the answer, and the decision of a policy that has no
  * tiny LM (hindsight `oracle` evaluates items to decide; the simulator charges no policy any time for deciding).
+ * So that this work does not warm the engine for the request that follows it, a request that arrives at an idle
+ * engine is served after settle_ms of idling off the clock (live_settle).
  * A decision that runs a tiny LM (Decision.tlm_tokens > 0) is served: its wall time is the request's measured
  * tiny-LM time.
  *
@@ -67,7 +69,11 @@ typedef struct SimLive {
     long n, cap;                /* recorded requests and the arrays' capacity */
     double *meas[4], *pred[4];  /* (n) each: service TTFT, TTFT, TPOT, prefill, measured and predicted */
     double queue_sum, pred_queue_sum;
+    double settle_ms;           /* idle off the clock before serving a request that arrived at an idle engine */
 } SimLive;
+
+/* The default settle_ms: elms calibrate's default --idle-ms, the state the host profile prices. */
+#define LIVE_SETTLE_MS 20.0
 
 /* live_init: an empty live state (live_begin starts a run). */
 void live_init(SimLive *L);
@@ -78,6 +84,11 @@ void live_begin(SimLive *L);
 /* live_wait: idle until the service clock reaches t_ms: sleep the difference and add the measured sleep (the
  * clock may pass t_ms by the wake-up latency; it never goes back). */
 void live_wait(SimLive *L, double t_ms);
+/* live_settle: idle settle_ms off the service clock (the clock does not move): a request that arrives at an idle
+ * engine is served after it, so that the runner's own work (the evaluation of the previous answer, a decision
+ * without a tiny LM) leaves the caches and clocks as an idle device's, the state `elms calibrate` times every pass
+ * in (--idle-ms). A tiny LM's decision is served: the settling comes before it. */
+void live_settle(const SimLive *L);
 /* live_advance: add ms of measured service (the decision of a policy with a tiny LM) to the clock. */
 void live_advance(SimLive *L, double ms);
 /* live_prompt: the prompt to serve into L's buffer: eval's prompt of x under keep with bos (x non-NULL), else

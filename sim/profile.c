@@ -124,6 +124,8 @@ static int parse(Profile *p, const cJSON *root, const char *path, Err *e) {
             get_str(g, "decode", "cache_source", true, p->cache_source, sizeof p->cache_source, path, e) ||
             get_num_in(g, "decode", "ms_per_kv_byte", -HUGE_VAL, &p->decode_kv, path, e) ||
             get_num(g, "decode", "adapter_ms", false, 0, &p->decode_adapter, path, e) ||
+            get_num(g, "decode", "warmup_ms", false, 0, &p->warmup_ms, path, e) ||
+            get_num(g, "decode", "warmup_cached_ms", false, 0, &p->warmup_cached_ms, path, e) ||
             get_str(g, "decode", "source", true, p->decode_source, sizeof p->decode_source, path, e))
             return -1;
         if (p->decode_kv < -p->decode_cache)
@@ -169,6 +171,7 @@ static int parse(Profile *p, const cJSON *root, const char *path, Err *e) {
     p->memory_target = !strcmp(scale, "target");
 
     p->fit_prefill_mape = p->fit_decode_mape = p->fit_prefill_heldout_mape = p->fit_decode_heldout_mape = -1;
+    p->fit_warmup_rmse_ms = p->fit_warmup_heldout_rmse_ms = -1;
     g = get_group(root, "fit", false, path, e, &rc);
     if (rc) return -1;
     if (g && (get_num(g, "fit", "prefill_mape", false, -1, &p->fit_prefill_mape, path, e) ||
@@ -178,6 +181,8 @@ static int parse(Profile *p, const cJSON *root, const char *path, Err *e) {
         double pts, held;
         if (get_num(g, "fit", "prefill_heldout_mape", false, -1, &p->fit_prefill_heldout_mape, path, e) ||
             get_num(g, "fit", "decode_heldout_mape", false, -1, &p->fit_decode_heldout_mape, path, e) ||
+            get_num(g, "fit", "warmup_rmse_ms", false, -1, &p->fit_warmup_rmse_ms, path, e) ||
+            get_num(g, "fit", "warmup_heldout_rmse_ms", false, -1, &p->fit_warmup_heldout_rmse_ms, path, e) ||
             get_num(g, "fit", "points", false, 0, &pts, path, e) ||
             get_num(g, "fit", "heldout_points", false, 0, &held, path, e) ||
             get_str(g, "fit", "split", false, p->fit_split, sizeof p->fit_split, path, e))
@@ -267,6 +272,8 @@ int profile_write(const Profile *p, const char *path, Err *e) {
     cJSON_AddStringToObject(g, "cache_source", p->cache_source);
     cJSON_AddNumberToObject(g, "ms_per_kv_byte", p->decode_kv);
     cJSON_AddNumberToObject(g, "adapter_ms", p->decode_adapter);
+    cJSON_AddNumberToObject(g, "warmup_ms", p->warmup_ms);
+    cJSON_AddNumberToObject(g, "warmup_cached_ms", p->warmup_cached_ms);
     cJSON_AddStringToObject(g, "source", p->decode_source);
     g = group(r, "tlm");
     cJSON_AddNumberToObject(g, "a_ms", p->tlm_a);
@@ -283,14 +290,15 @@ int profile_write(const Profile *p, const char *path, Err *e) {
     cJSON_AddNumberToObject(g, "runtime_bytes", p->runtime_bytes);
     cJSON_AddStringToObject(g, "source", p->memory_source);
     /* each error only when measured: -1 reads back as absent, never as a (refused) negative */
-    const double mapes[4] = {p->fit_prefill_mape, p->fit_prefill_heldout_mape, p->fit_decode_mape,
-                             p->fit_decode_heldout_mape};
-    const char *mkeys[4] = {"prefill_mape", "prefill_heldout_mape", "decode_mape", "decode_heldout_mape"};
+    const double mapes[6] = {p->fit_prefill_mape, p->fit_prefill_heldout_mape, p->fit_decode_mape,
+                             p->fit_decode_heldout_mape, p->fit_warmup_rmse_ms, p->fit_warmup_heldout_rmse_ms};
+    const char *mkeys[6] = {"prefill_mape", "prefill_heldout_mape", "decode_mape", "decode_heldout_mape",
+                            "warmup_rmse_ms", "warmup_heldout_rmse_ms"};
     bool any = p->fit_points > 0 || p->fit_heldout_points > 0 || p->fit_split[0];
-    for (int i = 0; i < 4; i++) any |= mapes[i] >= 0;
+    for (int i = 0; i < 6; i++) any |= mapes[i] >= 0;
     if (any) {
         g = cJSON_AddObjectToObject(r, "fit");
-        for (int i = 0; i < 4; i++)
+        for (int i = 0; i < 6; i++)
             if (mapes[i] >= 0) cJSON_AddNumberToObject(g, mkeys[i], mapes[i]);
         if (p->fit_points > 0) cJSON_AddNumberToObject(g, "points", p->fit_points);
         if (p->fit_heldout_points > 0) cJSON_AddNumberToObject(g, "heldout_points", p->fit_heldout_points);
@@ -385,6 +393,18 @@ double profile_decode_ms(const Profile *p, const CostShape *s, double ctx) {
      * bit the format 1 model */
     return p->decode_const + ws * (h * p->decode_cache + (1.0 - h) * p->decode_dram) + p->decode_kv * kv +
            p->decode_adapter * s->adapter;
+}
+
+double profile_warmup_ms(const Profile *p, const CostShape *s, double n) {
+    if (p->warmup_ms == 0 && p->warmup_cached_ms == 0) return 0;
+    double w, kv;
+    profile_decode_bytes(p, s, n, &w, &kv);
+    return p->warmup_ms + p->warmup_cached_ms * profile_cache_share(p->cache_bytes, p->cache_sharpness, w + kv);
+}
+
+double profile_tpot_ms(const Profile *p, const CostShape *s, double n, int output_tokens) {
+    int steps = output_tokens > 1 ? output_tokens - 1 : 1;
+    return profile_decode_ms(p, s, n + (output_tokens - 1) / 2.0) + profile_warmup_ms(p, s, n) / steps;
 }
 
 double profile_tlm_ms(const Profile *p, double n) { return n > 0 ? p->tlm_a + p->tlm_b * n : 0.0; }

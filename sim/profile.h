@@ -64,6 +64,10 @@ typedef struct Profile {
     double decode_kv;                                /* ms per KV byte on top of its byte cost (>= -decode_cache) */
     double cache_bytes;                              /* C: cache capacity for a token's working set (0: none) */
     double cache_sharpness;                          /* k >= 1: how sharply the cached share falls past C */
+    double warmup_ms, warmup_cached_ms;              /* a request's decode warm-up: ms its first steps after the
+                                                      * prefill take beyond their steady cost, warmup_ms +
+                                                      * warmup_cached_ms h (h: the cached share at the prompt);
+                                                      * optional, 0 */
     char cache_source[512];                          /* where C came from (measured, fitted, published) */
     char decode_source[512];
     double tlm_a, tlm_b, tlm_params, tlm_bytes_per_param; /* ms, ms per token; resident parameters */
@@ -77,6 +81,7 @@ typedef struct Profile {
      * unknown; fit_points / fit_heldout_points per phase (0 when unknown); fit_split says how points were held
      * out */
     double fit_prefill_mape, fit_decode_mape, fit_prefill_heldout_mape, fit_decode_heldout_mape;
+    double fit_warmup_rmse_ms, fit_warmup_heldout_rmse_ms; /* the warm-up fit's root mean squared error, ms */
     int fit_points, fit_heldout_points;
     char fit_split[256];
 } Profile;
@@ -106,8 +111,15 @@ void cost_shape(const Model *base, const Model *m, const ElasticView *v, double 
 CostShape cost_full(void);
 
 double profile_prefill_ms(const Profile *p, const CostShape *s, double n_tokens);
-/* profile_decode_ms: one generated token at context length ctx. */
+/* profile_decode_ms: one generated token at context length ctx (a steady step). */
 double profile_decode_ms(const Profile *p, const CostShape *s, double ctx);
+/* profile_warmup_ms: what the decode steps of a request with a prompt of n tokens take in all beyond their steady
+ * cost (the first steps after a prefill run slower; 0 for profiles without warm-up coefficients). */
+double profile_warmup_ms(const Profile *p, const CostShape *s, double n);
+/* profile_tpot_ms: the time per output token of a request with a prompt of n tokens and output_tokens >= 1 tokens,
+ * as the service measures it: its decode steps (output_tokens - 1, and one for a single token) at their mean
+ * context, with the warm-up spread over them. */
+double profile_tpot_ms(const Profile *p, const CostShape *s, double n, int output_tokens);
 /* profile_decode_bytes: the weight bytes (*w) and KV-cache bytes (*kv) one generated token of shape s reads at
  * context ctx on p's target (the W and KV of the decode model; S = W + KV). */
 void profile_decode_bytes(const Profile *p, const CostShape *s, double ctx, double *w, double *kv);

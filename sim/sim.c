@@ -41,8 +41,6 @@ static int kept_prompt(const PolicyRequest *r, const Decision *d) {
     return ks + r->enc->n_query;
 }
 
-static double mean_ctx(int prompt, int out) { return prompt + (out - 1) / 2.0; }
-
 /* What the profile charges for a decision (switching aside, which depends on history). */
 typedef struct Price {
     CostShape shape;
@@ -56,7 +54,7 @@ static void price(const SimContext *c, const PolicyRequest *r, const Decision *d
     p->kept = kept_prompt(r, d);
     p->tlm_ms = profile_tlm_ms(c->profile, d->tlm_tokens);
     p->prefill_ms = profile_prefill_ms(c->profile, &p->shape, p->kept);
-    p->tpot_ms = profile_decode_ms(c->profile, &p->shape, mean_ctx(p->kept, r->output_tokens));
+    p->tpot_ms = profile_tpot_ms(c->profile, &p->shape, p->kept, r->output_tokens);
 }
 
 static int hook_price(void *ctx, const PolicyRequest *r, const Decision *d, double *ttft, double *tpot, Err *e) {
@@ -119,7 +117,7 @@ static int on_arrival(Run *R, long i, double now, Err *e) {
     }
     CostShape full = cost_full();
     double ttft_full = profile_prefill_ms(R->c->profile, &full, p->n_prompt);
-    double tpot_full = profile_decode_ms(R->c->profile, &full, mean_ctx(p->n_prompt, q->output_tokens));
+    double tpot_full = profile_tpot_ms(R->c->profile, &full, p->n_prompt, q->output_tokens);
     p->slo_ttft_ms = q->slo_ttft_ms ? q->slo_ttft : q->slo_ttft * ttft_full;
     p->slo_tpot_ms = q->slo_tpot_ms ? q->slo_tpot : q->slo_tpot * tpot_full;
     p->slo_ttft_frac = q->slo_ttft_ms ? q->slo_ttft / ttft_full : q->slo_ttft;
@@ -162,7 +160,7 @@ static int serve_live(Run *R, long index, const PolicyRequest *r, const Decision
     return 0;
 }
 
-static int dispatch(Run *R, double now, Err *e) {
+static int dispatch(Run *R, double now, bool at_arrival, Err *e) {
     Event ev;
     if (R->busy || !evq_pop(&R->ready, &ev)) return 0;
     SimLive *L = R->opt ? R->opt->live : NULL;
@@ -179,9 +177,12 @@ static int dispatch(Run *R, double now, Err *e) {
         .slo_tpot_ms = p->slo_tpot_ms, .queue_ms = now - p->arrival_ms,
     };
     Decision d;
+    bool settle = L && at_arrival; /* a request that finds the engine idle finds it as an idle device's */
+    if (settle) live_settle(L);
     double t0 = clock_wall_s();
     if (policy_decide(R->p, &r, &d, e)) return -1;
     double decide_ms = 1e3 * (clock_wall_s() - t0);
+    if (settle && d.tlm_tokens <= 0) live_settle(L); /* the decision was the runner's work, not the device's */
     Price pr;
     price(R->c, &r, &d, &pr);
     DbRequest *x = &R->cur;
@@ -284,14 +285,14 @@ int sim_run(SimContext *c, Policy *p, const Trace *t, const SimOptions *opt, Db 
     while (evq_pop(&R.events, &ev)) {
         if (ev.kind == SIM_EV_ARRIVAL) {
             if (opt && opt->live) live_wait(opt->live, ev.t); /* idle until it arrives (no wait once it has) */
-            if (on_arrival(&R, ev.req, ev.t, e) || dispatch(&R, ev.t, e)) goto done;
+            if (on_arrival(&R, ev.req, ev.t, e) || dispatch(&R, ev.t, true, e)) goto done;
         } else {
             if (on_done(&R, ev.req, ev.t, e)) goto done;
             if (opt && opt->stop && *opt->stop) {
                 out->interrupted = true;
                 break;
             }
-            if (dispatch(&R, ev.t, e)) goto done;
+            if (dispatch(&R, ev.t, false, e)) goto done;
         }
     }
     runstats_summarize(&R.stats, out);

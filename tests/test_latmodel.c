@@ -126,6 +126,7 @@ TEST(latmodel_format2_round_trip_keeps_every_field) {
     snprintf(p.fit_split, sizeof p.fit_split, "odd levels");
     p.fit_prefill_mape = 1.5, p.fit_decode_mape = 2.5, p.fit_prefill_heldout_mape = 3.5;
     p.fit_decode_heldout_mape = 4.5, p.fit_points = 30, p.fit_heldout_points = 24;
+    p.warmup_ms = 0.75, p.warmup_cached_ms = 0.25, p.fit_warmup_rmse_ms = 0.125, p.fit_warmup_heldout_rmse_ms = 0.5;
     Err e;
     const char *path = test_path("v2.json");
     CHECK_MSG(profile_write(&p, path, &e) == 0 && profile_load(&q, path, &e) == 0, "%s", e.msg);
@@ -135,6 +136,27 @@ TEST(latmodel_format2_round_trip_keeps_every_field) {
     CHECK(q.fit_prefill_mape == 1.5 && q.fit_decode_mape == 2.5 && q.fit_prefill_heldout_mape == 3.5 &&
           q.fit_decode_heldout_mape == 4.5 && q.fit_points == 30 && q.fit_heldout_points == 24 &&
           !strcmp(q.fit_split, "odd levels"));
+    CHECK(q.warmup_ms == 0.75 && q.warmup_cached_ms == 0.25 && q.fit_warmup_rmse_ms == 0.125 &&
+          q.fit_warmup_heldout_rmse_ms == 0.5);
+}
+
+TEST(latmodel_tpot_spreads_the_warmup_over_the_decode_steps) {
+    Profile p = known_profile();
+    CostShape s = {0.5, 1, 0.5, 0};
+    /* without warm-up coefficients the TPOT is the step at the mean context, bit for bit */
+    CHECK(profile_tpot_ms(&p, &s, 100, 21) == profile_decode_ms(&p, &s, 110));
+    CHECK(profile_tpot_ms(&p, &s, 100, 1) == profile_decode_ms(&p, &s, 100));
+    p.warmup_ms = 0.4, p.warmup_cached_ms = 0.6;
+    double w, kv;
+    profile_decode_bytes(&p, &s, 100, &w, &kv);
+    double warm = 0.4 + 0.6 * profile_cache_share(p.cache_bytes, p.cache_sharpness, w + kv);
+    CHECK_NEAR(profile_warmup_ms(&p, &s, 100), warm, 1e-12);
+    CHECK_NEAR(profile_tpot_ms(&p, &s, 100, 21), profile_decode_ms(&p, &s, 110) + warm / 20, 1e-12);
+    /* one output token: the one decode step that times it pays the whole warm-up */
+    CHECK_NEAR(profile_tpot_ms(&p, &s, 100, 1), profile_decode_ms(&p, &s, 100) + warm, 1e-12);
+    /* a view that fits the cache pays more warm-up than one that does not */
+    CostShape small = {0.05, 0.1, 0.05, 0}, big = {1, 1, 1, 0};
+    CHECK(profile_warmup_ms(&p, &small, 16) > profile_warmup_ms(&p, &big, 16) + 0.3);
 }
 
 /* Writes text with `from` replaced by `to` (which must occur in text) and expects profile_load to refuse it with
@@ -396,4 +418,43 @@ TEST(latmodel_cost_shape_counts_the_adapter_a_view_reads) {
     CHECK(s.adapter > 0 && s.adapter < full_share);
     lora_free(&a);
     model_free(&m);
+}
+
+TEST(latmodel_fit_recovers_the_warmup) {
+    Profile p = known_profile();
+    p.warmup_ms = 0.3, p.warmup_cached_ms = 0.5;
+    LatPoint pre[54], dec[54], warm[54];
+    int n = synth(&p, pre, dec, 0, 1);
+    for (int i = 0; i < n; i++) {
+        warm[i] = pre[i];
+        warm[i].ms = profile_warmup_ms(&p, &pre[i].shape, pre[i].tokens);
+    }
+    Profile q = blank_fit(&p);
+    Err e;
+    CHECK_MSG(latfit_decode(&q, dec, n, -1, &e) == 0 && latfit_warmup(&q, warm, n, &e) == 0, "%s", e.msg);
+    CHECK_MSG(fabs(q.warmup_ms - 0.3) < 0.02 && fabs(q.warmup_cached_ms - 0.5) < 0.02, "%g %g", q.warmup_ms,
+              q.warmup_cached_ms);
+    CHECK(q.fit_warmup_rmse_ms < 0.01 && q.fit_warmup_heldout_rmse_ms < 0.01);
+    /* warm-ups of any sign (differences of noisy times) fit; the coefficients stay non-negative */
+    for (int i = 0; i < n; i++) warm[i].ms = i % 2 ? -0.05 : 0.02;
+    CHECK_MSG(latfit_warmup(&q, warm, n, &e) == 0, "%s", e.msg);
+    CHECK(q.warmup_ms >= 0 && q.warmup_cached_ms >= 0 && q.fit_warmup_rmse_ms > 0);
+}
+
+TEST(latmodel_least_squares_nonneg_is_exact_under_the_bounds) {
+    /* y = 2 - 0.5 x: unbounded the slope is negative; bounded it is 0 and the intercept the mean */
+    double X[10], y[5], c[2], rmse;
+    for (int i = 0; i < 5; i++) X[2 * i] = 1, X[2 * i + 1] = i, y[i] = 2 - 0.5 * i;
+    Err e;
+    CHECK(fit_least_squares_nonneg(X, y, 5, 2, c, &rmse, &e) == 0);
+    CHECK_NEAR(c[1], 0, 0);
+    CHECK_NEAR(c[0], 1.0, 1e-12);
+    CHECK_NEAR(rmse, sqrt((1 + 0.25 + 0 + 0.25 + 1) / 5.0), 1e-12);
+    for (int i = 0; i < 5; i++) y[i] = 0.5 + 0.25 * i;
+    CHECK(fit_least_squares_nonneg(X, y, 5, 2, c, &rmse, &e) == 0);
+    CHECK_NEAR(c[0], 0.5, 1e-12);
+    CHECK_NEAR(c[1], 0.25, 1e-12);
+    CHECK(fit_least_squares_nonneg(X, y, 2, 2, c, NULL, &e) == -1 && strstr(e.msg, "more points"));
+    y[3] = NAN;
+    CHECK(fit_least_squares_nonneg(X, y, 5, 2, c, NULL, &e) == -1 && strstr(e.msg, "point 3"));
 }

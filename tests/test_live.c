@@ -75,6 +75,9 @@ TEST(live_full_serves_every_request_and_predicts_as_the_simulator) {
     CHECK_MSG(sim_trace_check_live(&f.ctx, &tr, "t.jsonl", &e) == 0, "%s", e.msg);
     SimLive live;
     live_init(&live);
+    /* a request that arrives at an idle engine is served after idling off the clock: check_served's clock
+     * identities hold with it */
+    CHECK(live.settle_ms == LIVE_SETTLE_MS);
     SimLog L, S;
     simlog_init(&L, &tr);
     simlog_init(&S, &tr);

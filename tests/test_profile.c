@@ -221,7 +221,7 @@ TEST(profile_calibrate_cli_writes_a_loadable_profile) {
     CHECK(model_save(&m, dir, ST_F32, &e) == 0);
     model_free(&m);
     snprintf(cmd, sizeof cmd, "calibrate --model %s --out %s/h.json --db %s/c.db --lengths 32,128,256 --reps 3 "
-             "--decode-steps 2 --name myhost", dir, tmp, tmp);
+             "--decode-steps 2 --name myhost --idle-ms 1", dir, tmp, tmp);
     CHECK_MSG(test_run_cli(cmd, &out) == 0, "%s", out);
     CHECK_MSG(strstr(out, "prefill a_ms ") && strstr(out, "decode mape fitted ") && strstr(out, "held-out "), "%s",
               out);
@@ -237,15 +237,19 @@ TEST(profile_calibrate_cli_writes_a_loadable_profile) {
                   p.fit_decode_heldout_mape >= 0 && strstr(p.fit_split, "0.3, 0.5, 0.7, 0.9"),
               "%d %d %s", p.fit_points, p.fit_heldout_points, p.fit_split);
     CHECK(p.target.layer_params == cost_layer_params(&c) && p.target.bytes_per_param == 4);
-    CHECK(strstr(p.source, "elms calibrate --model") != NULL);
-    /* calibration points: 9 levels x 3 lengths x (prefill, decode), 3 tiny-LM points, 1 switch */
+    CHECK(strstr(p.source, "elms calibrate --model") != NULL && strstr(p.source, "after 1 ms idle") != NULL);
+    /* the decode warm-up: fitted non-negative, its error on both splits */
+    CHECK(p.warmup_ms >= 0 && p.warmup_cached_ms >= 0 && p.fit_warmup_rmse_ms >= 0 && p.fit_warmup_heldout_rmse_ms >= 0);
+    /* calibration points: 9 levels x 3 lengths x (prefill, decode, warm-up), 3 tiny-LM points, 1 switch; every
+     * time but a warm-up (a difference of times) is positive */
     snprintf(path, sizeof path, "%s/c.db", tmp);
     sqlite3 *h;
     sqlite3_stmt *st;
     CHECK(sqlite3_open(path, &h) == SQLITE_OK);
-    CHECK(sqlite3_prepare_v2(h, "SELECT count(*), sum(measured_ms > 0) FROM calibration WHERE profile = 'myhost'", -1,
-                             &st, NULL) == SQLITE_OK);
-    CHECK(sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int(st, 0) == 58 && sqlite3_column_int(st, 1) == 58);
+    CHECK(sqlite3_prepare_v2(h, "SELECT count(*), sum(measured_ms > 0 OR phase = 'warmup'), sum(phase = 'warmup') "
+                             "FROM calibration WHERE profile = 'myhost'", -1, &st, NULL) == SQLITE_OK);
+    CHECK(sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int(st, 0) == 85 && sqlite3_column_int(st, 1) == 85 &&
+          sqlite3_column_int(st, 2) == 27);
     sqlite3_finalize(st);
     sqlite3_close(h);
     /* an existing profile (the shipped ones are tracked files) is replaced or updated only with --force */
@@ -256,6 +260,10 @@ TEST(profile_calibrate_cli_writes_a_loadable_profile) {
     snprintf(cmd, sizeof cmd, "calibrate --model %s --out %s/h.json --tlm-only", dir, tmp);
     CHECK(test_run_cli(cmd, &out) == 2);
     CHECK_MSG(strstr(out, "--force to update"), "%s", out);
+    free(out);
+    snprintf(cmd, sizeof cmd, "calibrate --model %s --out %s/h2.json --idle-ms -1", dir, tmp);
+    CHECK(test_run_cli(cmd, &out) == 2);
+    CHECK_MSG(strstr(out, "--idle-ms expects a number in [0, 10000]"), "%s", out);
     free(out);
     snprintf(cmd, sizeof cmd, "calibrate --model %s/none --out %s/h.json --force", tmp, tmp); /* past the guard */
     CHECK(test_run_cli(cmd, &out) == 1);
