@@ -47,7 +47,7 @@ static int cmd_calibrate(int argc, char **argv) {
         {"model", "DIR", "model directory to time (its elastic.json anchors and lora/ adapters are used)", NULL},
         {"out", "FILE", "profile to write", "sim/profiles/host.json"},
         {"db", "FILE", "also store the calibration points in this database", NULL},
-        {"lengths", "LIST", "prompt lengths to time", "16,32,64,128,192,256"},
+        {"lengths", "LIST", "prompt lengths to time", "8,16,32,64,128,192,256"},
         {"reps", "N", "runs per point (the median is kept)", "5"},
         {"decode-steps", "N", "decode steps timed after each prefill", "32"},
         {"name", "NAME", "profile name", "host"},
@@ -142,8 +142,9 @@ static int cmd_calibrate(int argc, char **argv) {
     }
     const Profile *p = &r.prof;
     printf("prefill a_ms %.6g weights_ms %.6g b0_ms_per_token %.6g b_ms_per_token %.6g c_ms_per_token2 %.6g "
-           "adapter_ms_per_token %.6g\n", p->prefill_a, p->prefill_w, p->prefill_b0, p->prefill_b, p->prefill_c,
-           p->prefill_adapter);
+           "adapter_ms_per_token %.6g gemm_min_rows %g few_rows_weights_ms %.6g few_rows_ms_per_token %.6g\n",
+           p->prefill_a, p->prefill_w, p->prefill_b0, p->prefill_b, p->prefill_c, p->prefill_adapter,
+           p->prefill_gemm_rows, p->prefill_few_w, p->prefill_few);
     printf("decode const_ms %.6g ms_per_byte_cache %.6g ms_per_byte_dram %.6g cache_bytes %.0f cache_sharpness %g "
            "(both fitted) ms_per_kv_byte %.6g adapter_ms %.6g\n", p->decode_const, p->decode_cache, p->decode_dram,
            p->cache_bytes, p->cache_sharpness, p->decode_kv, p->decode_adapter);

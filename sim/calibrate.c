@@ -11,6 +11,7 @@
 
 #include "base/clock.h"
 #include "elastic/levels.h"
+#include "engine/gemm.h"
 #include "base/fileutil.h"
 #include "policies/tlm.h"
 #include "sim/fit.h"
@@ -246,6 +247,9 @@ int calibrate_run(const Model *m, const char *dir, const CalibConfig *c, CalibRe
         ld[g] = (LatPoint){s, ctx, median(dec_s + at, c->reps), held, NAN};
         lw[g] = (LatPoint){s, n, median(warm_s + at, c->reps), held, NAN};
     }
+    /* the engine's two prefill regimes: below GEMM_MIN_ROWS tokens the few-row product reads the weights without
+     * packing them (latfit_prefill falls back to one regime when no fitted length is that short) */
+    p->prefill_gemm_rows = gemm_available() ? GEMM_MIN_ROWS : 0;
     if (latfit_prefill(p, lp, n_grid, e) || latfit_decode(p, ld, n_grid, -1, e) || latfit_warmup(p, lw, n_grid, e))
         goto done;
     for (int g = 0; g < n_grid; g++) {
@@ -296,8 +300,11 @@ int calibrate_run(const Model *m, const char *dir, const CalibConfig *c, CalibRe
     snprintf(p->target_source, sizeof p->target_source, "counted from the model's config.json");
     snprintf(p->prefill_source, sizeof p->prefill_source,
              "MAPE-minimising least squares with non-negative coefficients (GSL) over %d timed prefills; MAPE %.2f%% "
-             "fitted, %.2f%% on %d held-out prefills (fit.split)", p->fit_points, p->fit_prefill_mape,
-             p->fit_prefill_heldout_mape, p->fit_heldout_points);
+             "fitted, %.2f%% on %d held-out prefills (fit.split); %s", p->fit_points, p->fit_prefill_mape,
+             p->fit_prefill_heldout_mape, p->fit_heldout_points,
+             p->prefill_gemm_rows > 0 ? "two regimes: prompts below gemm_min_rows tokens run the engine's few-row "
+                                        "product (few_rows_weights_ms instead of weights_ms, few_rows_ms_per_token more per token)"
+                                      : "one regime");
     snprintf(p->decode_source, sizeof p->decode_source,
              "MAPE-minimising least squares with non-negative coefficients (GSL) over %d timed decode points, the "
              "cache capacity and sharpness by a grid and Brent search over the same error; MAPE %.2f%% fitted, "

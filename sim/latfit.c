@@ -39,10 +39,24 @@ static bool any_adapter(const LatPoint *pts, int n) {
     return false;
 }
 
+/* few_rows_fitted: whether the fitted points of pts hold two or more prompt lengths below p's gemm threshold (the
+ * few-row regime's own weights and per-token terms need two) */
+static bool few_rows_fitted(const Profile *p, const LatPoint *pts, int n) {
+    double first = -1;
+    for (int i = 0; i < n; i++)
+        if (!pts[i].held_out && pts[i].tokens < p->prefill_gemm_rows) {
+            if (first < 0) first = pts[i].tokens;
+            else if (pts[i].tokens != first) return true;
+        }
+    return false;
+}
+
 int latfit_prefill(Profile *p, LatPoint *pts, int n, Err *e) {
     size_t cap = (size_t)(n > 0 ? n : 1);
-    int np = any_adapter(pts, n) ? 6 : 5;
-    double *X = calloc(cap * 6, sizeof *X), *y = calloc(cap, sizeof *y);
+    if (!few_rows_fitted(p, pts, n)) p->prefill_gemm_rows = 0; /* one regime: nothing to fit the other from */
+    bool ad = any_adapter(pts, n), few = p->prefill_gemm_rows > 0;
+    int np = 5 + ad + 2 * few, col_ad = 5, col_few = 5 + ad;
+    double *X = calloc(cap * 8, sizeof *X), *y = calloc(cap, sizeof *y);
     if (!X || !y) {
         free(X);
         free(y);
@@ -51,19 +65,22 @@ int latfit_prefill(Profile *p, LatPoint *pts, int n, Err *e) {
     int k = 0;
     for (int i = 0; i < n; i++) {
         if (pts[i].held_out) continue;
-        double t = pts[i].tokens;
+        double t = pts[i].tokens, lin = pts[i].shape.lin, below = t < p->prefill_gemm_rows;
         double *x = X + (size_t)np * k++;
-        x[0] = 1, x[1] = pts[i].shape.lin, x[2] = t, x[3] = t * pts[i].shape.lin, x[4] = t * t * pts[i].shape.kv;
-        if (np == 6) x[5] = t * pts[i].shape.adapter;
+        x[0] = 1, x[1] = below ? 0 : lin, x[2] = t, x[3] = t * lin, x[4] = t * t * pts[i].shape.kv;
+        if (ad) x[col_ad] = t * pts[i].shape.adapter;
+        if (few) x[col_few] = below ? lin : 0, x[col_few + 1] = below ? t * lin : 0;
     }
     fit_times(pts, n, y);
-    double c[6] = {0};
+    double c[8] = {0};
     int rc = fit_linear_nonneg(X, y, k, np, NULL, c, NULL, e);
     free(X);
     free(y);
     if (rc) return err_prefix(e, "prefill fit");
     p->prefill_a = c[0], p->prefill_w = c[1], p->prefill_b0 = c[2], p->prefill_b = c[3], p->prefill_c = c[4];
-    p->prefill_adapter = c[5];
+    p->prefill_adapter = ad ? c[col_ad] : 0;
+    p->prefill_few_w = few ? c[col_few] : 0;
+    p->prefill_few = few ? c[col_few + 1] : 0;
     for (int i = 0; i < n; i++) pts[i].predicted_ms = profile_prefill_ms(p, &pts[i].shape, pts[i].tokens);
     p->fit_prefill_mape = split_mape(pts, n, false);
     p->fit_prefill_heldout_mape = split_mape(pts, n, true);

@@ -94,8 +94,14 @@ static int parse(Profile *p, const cJSON *root, const char *path, Err *e) {
         get_num(g, "prefill", "b_ms_per_token", true, 0, &p->prefill_b, path, e) ||
         get_num(g, "prefill", "c_ms_per_token2", true, 0, &p->prefill_c, path, e) ||
         get_num(g, "prefill", "adapter_ms_per_token", false, 0, &p->prefill_adapter, path, e) ||
+        get_num(g, "prefill", "gemm_min_rows", false, 0, &p->prefill_gemm_rows, path, e) ||
+        get_num(g, "prefill", "few_rows_weights_ms", false, 0, &p->prefill_few_w, path, e) ||
+        get_num(g, "prefill", "few_rows_ms_per_token", false, 0, &p->prefill_few, path, e) ||
         get_str(g, "prefill", "source", true, p->prefill_source, sizeof p->prefill_source, path, e))
         return -1;
+    if (p->prefill_gemm_rows != floor(p->prefill_gemm_rows) || p->prefill_gemm_rows > 1e6)
+        return err_set(e, "%s: field prefill.gemm_min_rows: expected an integer in [0, 1000000], got %g", path,
+                       p->prefill_gemm_rows);
     if (!(p->prefill_b > 0)) return err_set(e, "%s: field prefill.b_ms_per_token: expected a positive number", path);
 
     g = get_group(root, "decode", true, path, e, &rc);
@@ -262,6 +268,9 @@ int profile_write(const Profile *p, const char *path, Err *e) {
     cJSON_AddNumberToObject(g, "b_ms_per_token", p->prefill_b);
     cJSON_AddNumberToObject(g, "c_ms_per_token2", p->prefill_c);
     cJSON_AddNumberToObject(g, "adapter_ms_per_token", p->prefill_adapter);
+    cJSON_AddNumberToObject(g, "gemm_min_rows", p->prefill_gemm_rows);
+    cJSON_AddNumberToObject(g, "few_rows_weights_ms", p->prefill_few_w);
+    cJSON_AddNumberToObject(g, "few_rows_ms_per_token", p->prefill_few);
     cJSON_AddStringToObject(g, "source", p->prefill_source);
     g = group(r, "decode");
     cJSON_AddNumberToObject(g, "const_ms", p->decode_const);
@@ -367,8 +376,12 @@ void cost_shape(const Model *base, const Model *m, const ElasticView *v, double 
 CostShape cost_full(void) { return (CostShape){1.0, 1.0, 1.0, 0.0}; }
 
 double profile_prefill_ms(const Profile *p, const CostShape *s, double n) {
-    return p->prefill_a + p->prefill_w * s->lin + p->prefill_b0 * n + p->prefill_b * n * s->lin +
-           p->prefill_c * n * n * s->kv + p->prefill_adapter * n * s->adapter;
+    /* with gemm_min_rows 0 (every profile but a calibrated host's) few is false and the price is the one-regime
+     * formula bit for bit (the last term adds an exact 0) */
+    bool few = n < p->prefill_gemm_rows;
+    return p->prefill_a + (few ? p->prefill_few_w : p->prefill_w) * s->lin + p->prefill_b0 * n +
+           p->prefill_b * n * s->lin + p->prefill_c * n * n * s->kv + p->prefill_adapter * n * s->adapter +
+           (few ? p->prefill_few * n * s->lin : 0.0);
 }
 
 void profile_decode_bytes(const Profile *p, const CostShape *s, double ctx, double *w, double *kv) {

@@ -57,6 +57,10 @@ typedef struct Profile {
                                                       * the full target */
     double prefill_adapter;                          /* ms per token at adapter = 1 (CostShape): an unmerged LoRA
                                                       * adapter's work; optional, 0 when absent */
+    double prefill_gemm_rows;                        /* R0: prompts of fewer tokens run the few-row product:
+                                                      * prefill_few_w instead of weights_ms, and prefill_few per
+                                                      * token at lin = 1 on top of b; optional, 0: one regime */
+    double prefill_few_w, prefill_few;
     char prefill_source[512];
     double decode_const;                             /* ms per generated token */
     double decode_adapter;                           /* ms per generated token at adapter = 1; optional, 0 */

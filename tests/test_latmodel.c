@@ -115,6 +115,9 @@ TEST(latmodel_format1_profiles_load_with_their_prices) {
     CHECK(q.fit_prefill_mape == 6.3 && q.fit_decode_heldout_mape == -1);
 }
 
+static void expect_refused(TestCtx *t, const char *name, const char *text, const char *from, const char *to,
+                           const char *want);
+
 TEST(latmodel_format2_round_trip_keeps_every_field) {
     Profile p = known_profile(), q;
     snprintf(p.device, sizeof p.device, "d");
@@ -127,6 +130,7 @@ TEST(latmodel_format2_round_trip_keeps_every_field) {
     p.fit_prefill_mape = 1.5, p.fit_decode_mape = 2.5, p.fit_prefill_heldout_mape = 3.5;
     p.fit_decode_heldout_mape = 4.5, p.fit_points = 30, p.fit_heldout_points = 24;
     p.warmup_ms = 0.75, p.warmup_cached_ms = 0.25, p.fit_warmup_rmse_ms = 0.125, p.fit_warmup_heldout_rmse_ms = 0.5;
+    p.prefill_gemm_rows = 20, p.prefill_few_w = 0.25, p.prefill_few = 0.0625;
     Err e;
     const char *path = test_path("v2.json");
     CHECK_MSG(profile_write(&p, path, &e) == 0 && profile_load(&q, path, &e) == 0, "%s", e.msg);
@@ -137,7 +141,16 @@ TEST(latmodel_format2_round_trip_keeps_every_field) {
           q.fit_decode_heldout_mape == 4.5 && q.fit_points == 30 && q.fit_heldout_points == 24 &&
           !strcmp(q.fit_split, "odd levels"));
     CHECK(q.warmup_ms == 0.75 && q.warmup_cached_ms == 0.25 && q.fit_warmup_rmse_ms == 0.125 &&
-          q.fit_warmup_heldout_rmse_ms == 0.5);
+          q.fit_warmup_heldout_rmse_ms == 0.5 && q.prefill_gemm_rows == 20 && q.prefill_few_w == 0.25 && q.prefill_few == 0.0625);
+    /* a threshold is a count of rows */
+    char *text = NULL;
+    size_t len = 0;
+    CHECK(io_read_file(path, &text, &len, &e) == 0);
+    if (text) {
+        expect_refused(t, "rows.json", text, "\"gemm_min_rows\":\t20", "\"gemm_min_rows\": 2.5",
+                       "prefill.gemm_min_rows: expected an integer");
+        free(text);
+    }
 }
 
 TEST(latmodel_tpot_spreads_the_warmup_over_the_decode_steps) {
@@ -457,4 +470,36 @@ TEST(latmodel_least_squares_nonneg_is_exact_under_the_bounds) {
     CHECK(fit_least_squares_nonneg(X, y, 2, 2, c, NULL, &e) == -1 && strstr(e.msg, "more points"));
     y[3] = NAN;
     CHECK(fit_least_squares_nonneg(X, y, 5, 2, c, NULL, &e) == -1 && strstr(e.msg, "point 3"));
+}
+
+TEST(latmodel_prefill_prices_and_fits_the_few_row_regime) {
+    Profile p = known_profile();
+    CostShape s = {0.5, 1, 0.5, 0};
+    double one = profile_prefill_ms(&p, &s, 16); /* gemm_min_rows 0: one regime */
+    p.prefill_gemm_rows = 40, p.prefill_few_w = 0.5, p.prefill_few = 0.05;
+    /* below the threshold: the few-row weights term instead of weights_ms, and the few-row cost per token */
+    CHECK_NEAR(profile_prefill_ms(&p, &s, 16), one + (0.5 - p.prefill_w) * 0.5 + 0.05 * 16 * 0.5, 1e-12);
+    p.prefill_gemm_rows = 0;
+    double at40 = profile_prefill_ms(&p, &s, 40);
+    p.prefill_gemm_rows = 40;
+    CHECK(profile_prefill_ms(&p, &s, 40) == at40);
+    /* a known two-regime model comes back from its points (lengths 16 and 32 are the few-row ones) */
+    LatPoint pre[54], dec[54];
+    int n = synth(&p, pre, dec, 0, 1);
+    Profile q = blank_fit(&p);
+    q.prefill_gemm_rows = 40;
+    Err e;
+    CHECK_MSG(latfit_prefill(&q, pre, n, &e) == 0, "%s", e.msg);
+    CHECK(q.prefill_gemm_rows == 40);
+    CHECK_NEAR(q.prefill_w, p.prefill_w, 1e-6);
+    CHECK_NEAR(q.prefill_b, p.prefill_b, 1e-7);
+    CHECK_NEAR(q.prefill_few_w, 0.5, 1e-6);
+    CHECK_NEAR(q.prefill_few, 0.05, 1e-7);
+    CHECK_MSG(q.fit_prefill_mape < 1e-4 && q.fit_prefill_heldout_mape < 1e-4, "%g %g", q.fit_prefill_mape,
+              q.fit_prefill_heldout_mape);
+    /* one fitted length below the threshold (16 < 20) cannot fit the regime's two terms: one regime */
+    q = blank_fit(&p);
+    q.prefill_gemm_rows = 20;
+    CHECK(latfit_prefill(&q, pre, n, &e) == 0 && q.prefill_gemm_rows == 0 && q.prefill_few == 0 &&
+          q.prefill_few_w == 0);
 }
