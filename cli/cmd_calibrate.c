@@ -43,6 +43,8 @@ static int parse_lengths(const char *s, int *out, int max) {
 }
 
 static int cmd_calibrate(int argc, char **argv) {
+    char d_idle[24];
+    snprintf(d_idle, sizeof d_idle, "%g", CALIB_IDLE_MS);
     CliFlag fl[] = {
         {"model", "DIR", "model directory to time (its elastic.json anchors and lora/ adapters are used)", NULL},
         {"out", "FILE", "profile to write", "sim/profiles/host.json"},
@@ -55,7 +57,7 @@ static int cmd_calibrate(int argc, char **argv) {
         {"tlm-only", NULL, "time only the tiny LM (MODEL/policies/elms) and update the tlm group of --out in place",
          NULL},
         {"force", NULL, "write --out even when it exists (the shipped profiles are tracked files)", NULL},
-        {"idle-ms", "MS", "idle time before each timed pass, as a request arrives at an idle engine", "20"},
+        {"idle-ms", "MS", "idle time before each timed pass, as a request arrives at an idle engine", d_idle},
     };
     const int nf = sizeof fl / sizeof fl[0];
     int pr = cli_parse(argc, argv, "elms calibrate --model DIR [--out FILE] [--db FILE]", fl, nf, NULL, 0, NULL);

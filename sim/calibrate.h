@@ -17,6 +17,10 @@
 #include "engine/model.h"
 #include "sim/profile.h"
 
+/* The default idle before every timed pass (elms calibrate --idle-ms), in ms; the live replay settles as long
+ * (LIVE_SETTLE_MS), so that a served request finds the engine as calibration timed it. */
+#define CALIB_IDLE_MS 20.0
+
 typedef struct CalibConfig {
     const int *lengths;     /* prompt lengths to time */
     int n_lengths;

@@ -37,6 +37,7 @@
 #include "datasets/items.h"
 #include "engine/err.h"
 #include "engine/model.h"
+#include "sim/calibrate.h"
 #include "sim/db.h"
 
 /* The measured phases of one request. */
@@ -73,7 +74,7 @@ typedef struct SimLive {
 } SimLive;
 
 /* The default settle_ms: elms calibrate's default --idle-ms, the state the host profile prices. */
-#define LIVE_SETTLE_MS 20.0
+#define LIVE_SETTLE_MS CALIB_IDLE_MS
 
 /* live_init: an empty live state (live_begin starts a run). */
 void live_init(SimLive *L);
