@@ -141,12 +141,12 @@ static int time_tlm_real(const Model *base, const char *tlm_dir, const CalibConf
             rep_ms[rep] = 1e3 * clock_wall_s() - t0;
         }
         if (rc) break;
-        double best = median(rep_ms, c->reps);
+        double ms = median(rep_ms, c->reps);
         double tokens = tlm_input_tokens(&t, &x, true, true);
         X[2 * n] = 1;
         X[2 * n + 1] = tokens;
-        y[n++] = best;
-        point(r, "tlm", NAN, (int)tokens, best);
+        y[n++] = ms;
+        point(r, "tlm", NAN, (int)tokens, ms);
     }
     r->prof.tlm_params = tlm_params(&t);
     r->prof.tlm_bytes_per_param = 4;
