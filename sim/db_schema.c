@@ -94,7 +94,7 @@ const char DB_SCHEMA_SQL[] =
     "    created      TEXT NOT NULL,\n"
     "    profile      TEXT NOT NULL,\n"
     "    model        TEXT NOT NULL,\n"
-    "    phase        TEXT NOT NULL,             -- prefill, decode, tlm or switch\n"
+    "    phase        TEXT NOT NULL,             -- prefill, decode, warmup, tlm or switch\n"
     "    level        REAL,\n"
     "    tokens       INTEGER,                   -- prompt tokens (prefill, tlm) or context (decode)\n"
     "    measured_ms  REAL NOT NULL,\n"

@@ -90,7 +90,7 @@ CREATE TABLE IF NOT EXISTS calibration (
     created      TEXT NOT NULL,
     profile      TEXT NOT NULL,
     model        TEXT NOT NULL,
-    phase        TEXT NOT NULL,             -- prefill, decode, tlm or switch
+    phase        TEXT NOT NULL,             -- prefill, decode, warmup, tlm or switch
     level        REAL,
     tokens       INTEGER,                   -- prompt tokens (prefill, tlm) or context (decode)
     measured_ms  REAL NOT NULL,
