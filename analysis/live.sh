@@ -38,21 +38,25 @@ fi
 live() { # PROFILE POLICIES
     taskset -c "$CPU" $ELMS sim --live --trace "$TRACE" --profile "$1" --model "$MODEL" --policy "$2" --db "$DB"
 }
-FIRST=$(sqlite3 "$DB" "SELECT coalesce(max(id), 0) + 1 FROM runs" 2>/dev/null || echo 1)
+command -v sqlite3 >/dev/null || { echo "live.sh: sqlite3 is missing (make deps installs it)" >&2; exit 1; }
+BEFORE=$(sqlite3 "$DB" "SELECT coalesce(max(id), 0) FROM runs" 2>/dev/null || echo 0) # 0: a new database
 {
     live "$PROFILE" full,oracle,elms,full
     if [ "$PROFILE" != host ] && [ "$PROFILE" != sim/profiles/host.json ]; then
         live host full,oracle,elms
     fi
-    # the replicate floor: the two full runs of the first invocation, request by request
+    # the replicate floor: the two full runs of the first invocation (the first two full runs after BEFORE)
+    IDS=$(sqlite3 "$DB" "SELECT id FROM runs WHERE live = 1 AND policy = 'full' AND id > $BEFORE ORDER BY id LIMIT 2")
+    A=$(echo "$IDS" | sed -n 1p)
+    B=$(echo "$IDS" | sed -n 2p)
     echo
-    echo "replicate: the same decisions served twice (full, runs $FIRST and $((FIRST + 3))): MAPE % of the second's measured times against the first's"
+    echo "replicate: the same decisions served twice (full, runs $A and $B): MAPE % of the second's measured times against the first's"
     sqlite3 -header -column "$DB" "
         SELECT count(*) AS requests,
                round(100 * avg(abs(b.tlm_ms + b.switch_ms + b.prefill_ms - a.tlm_ms - a.switch_ms - a.prefill_ms)
                                / (a.tlm_ms + a.switch_ms + a.prefill_ms)), 2) AS service_ttft_mape,
                round(100 * avg(abs(b.tpot_ms - a.tpot_ms) / a.tpot_ms), 2) AS tpot_mape
         FROM requests a JOIN requests b ON a.request = b.request
-        WHERE a.run = $FIRST AND b.run = $((FIRST + 3))"
+        WHERE a.run = $A AND b.run = $B"
 } | tee "$OUT/live.txt"
 echo "tables in $OUT/live.txt" >&2

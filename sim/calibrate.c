@@ -247,9 +247,11 @@ int calibrate_run(const Model *m, const char *dir, const CalibConfig *c, CalibRe
         ld[g] = (LatPoint){s, ctx, median(dec_s + at, c->reps), held, NAN};
         lw[g] = (LatPoint){s, n, median(warm_s + at, c->reps), held, NAN};
     }
-    /* the engine's two prefill regimes: below GEMM_MIN_ROWS tokens the few-row product reads the weights without
-     * packing them (latfit_prefill falls back to one regime when no fitted length is that short) */
-    p->prefill_gemm_rows = gemm_available() ? GEMM_MIN_ROWS : 0;
+    /* the engine's two prefill regimes: below GEMM_MIN_ROWS rows the few-row product reads the weights without
+     * packing them (latfit_prefill falls back to one regime when either has fewer than two fitted lengths). The
+     * timed passes run n rows; a request is priced by its prompt tokens without BOS, which the engine runs as one
+     * more row, so with a BOS the threshold in prompt tokens is one lower (no timed length lies between the two) */
+    p->prefill_gemm_rows = gemm_available() ? GEMM_MIN_ROWS - (mc->bos_id >= 0) : 0;
     if (latfit_prefill(p, lp, n_grid, e) || latfit_decode(p, ld, n_grid, -1, e) || latfit_warmup(p, lw, n_grid, e))
         goto done;
     for (int g = 0; g < n_grid; g++) {

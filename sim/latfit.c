@@ -39,12 +39,12 @@ static bool any_adapter(const LatPoint *pts, int n) {
     return false;
 }
 
-/* few_rows_fitted: whether the fitted points of pts hold two or more prompt lengths below p's gemm threshold (the
- * few-row regime's own weights and per-token terms need two) */
-static bool few_rows_fitted(const Profile *p, const LatPoint *pts, int n) {
+/* lengths_fitted: whether the fitted points of pts hold two or more distinct prompt lengths below p's gemm threshold
+ * (below) or at and above it (!below) */
+static bool lengths_fitted(const Profile *p, const LatPoint *pts, int n, bool below) {
     double first = -1;
     for (int i = 0; i < n; i++)
-        if (!pts[i].held_out && pts[i].tokens < p->prefill_gemm_rows) {
+        if (!pts[i].held_out && (pts[i].tokens < p->prefill_gemm_rows) == below) {
             if (first < 0) first = pts[i].tokens;
             else if (pts[i].tokens != first) return true;
         }
@@ -53,7 +53,8 @@ static bool few_rows_fitted(const Profile *p, const LatPoint *pts, int n) {
 
 int latfit_prefill(Profile *p, LatPoint *pts, int n, Err *e) {
     size_t cap = (size_t)(n > 0 ? n : 1);
-    if (!few_rows_fitted(p, pts, n)) p->prefill_gemm_rows = 0; /* one regime: nothing to fit the other from */
+    /* each regime's weights and per-token terms need two lengths of its own; else one regime */
+    if (!lengths_fitted(p, pts, n, true) || !lengths_fitted(p, pts, n, false)) p->prefill_gemm_rows = 0;
     bool ad = any_adapter(pts, n), few = p->prefill_gemm_rows > 0;
     int np = 5 + ad + 2 * few, col_ad = 5, col_few = 5 + ad;
     double *X = calloc(cap * 8, sizeof *X), *y = calloc(cap, sizeof *y);

@@ -35,6 +35,7 @@ void live_begin(SimLive *L) {
     L->model = NULL;
     L->n = 0;
     L->queue_sum = L->pred_queue_sum = 0;
+    L->settles = 0;
 }
 
 void live_wait(SimLive *L, double t_ms) {
@@ -43,7 +44,10 @@ void live_wait(SimLive *L, double t_ms) {
     L->now_ms += clock_sleep_ms(need);
 }
 
-void live_settle(const SimLive *L) { clock_sleep_ms(L->settle_ms); }
+void live_settle(SimLive *L) {
+    clock_sleep_ms(L->settle_ms);
+    L->settles++;
+}
 
 void live_advance(SimLive *L, double ms) {
     if (ms > 0) L->now_ms += ms;

@@ -71,6 +71,7 @@ typedef struct SimLive {
     double *meas[4], *pred[4];  /* (n) each: service TTFT, TTFT, TPOT, prefill, measured and predicted */
     double queue_sum, pred_queue_sum;
     double settle_ms;           /* idle off the clock before serving a request that arrived at an idle engine */
+    long settles;               /* live_settle calls of the run (live_begin zeroes it) */
 } SimLive;
 
 /* The default settle_ms: elms calibrate's default --idle-ms, the state the host profile prices. */
@@ -89,7 +90,7 @@ void live_wait(SimLive *L, double t_ms);
  * engine is served after it, so that the runner's own work (the evaluation of the previous answer, a decision
  * without a tiny LM) leaves the caches and clocks as an idle device's, the state `elms calibrate` times every pass
  * in (--idle-ms). A tiny LM's decision is served: the settling comes before it. */
-void live_settle(const SimLive *L);
+void live_settle(SimLive *L);
 /* live_advance: add ms of measured service (the decision of a policy with a tiny LM) to the clock. */
 void live_advance(SimLive *L, double ms);
 /* live_prompt: the prompt to serve into L's buffer: eval's prompt of x under keep with bos (x non-NULL), else

@@ -502,4 +502,8 @@ TEST(latmodel_prefill_prices_and_fits_the_few_row_regime) {
     q.prefill_gemm_rows = 20;
     CHECK(latfit_prefill(&q, pre, n, &e) == 0 && q.prefill_gemm_rows == 0 && q.prefill_few == 0 &&
           q.prefill_few_w == 0);
+    /* every fitted length below the threshold: nothing to fit the packed regime from, one regime too */
+    q = blank_fit(&p);
+    q.prefill_gemm_rows = 300;
+    CHECK(latfit_prefill(&q, pre, n, &e) == 0 && q.prefill_gemm_rows == 0 && q.prefill_w > 0);
 }

@@ -75,9 +75,11 @@ TEST(live_full_serves_every_request_and_predicts_as_the_simulator) {
     CHECK_MSG(sim_trace_check_live(&f.ctx, &tr, "t.jsonl", &e) == 0, "%s", e.msg);
     SimLive live;
     live_init(&live);
-    /* a request that arrives at an idle engine is served after idling off the clock: check_served's clock
-     * identities hold with it */
+    /* a request that arrives at an idle engine is served after idling off the clock (check_served's clock
+     * identities hold with it), before full's decision and again after it; a request dispatched when the one
+     * before it ends does not settle */
     CHECK(live.settle_ms == LIVE_SETTLE_MS);
+    live.settle_ms = 1;
     SimLog L, S;
     simlog_init(&L, &tr);
     simlog_init(&S, &tr);
@@ -104,6 +106,8 @@ TEST(live_full_serves_every_request_and_predicts_as_the_simulator) {
         waited += r->queue_ms > 0;
     }
     CHECK(waited >= 12);
+    long at_idle = (tr.n + 2) / 3; /* the first of each group arrives at an idle engine */
+    CHECK_MSG(live.settles == 2 * at_idle, "%ld settles for %ld requests served at arrival", live.settles, at_idle);
     /* the summary is the rows' error */
     LiveSummary ls;
     live_summarize(&live, &ls);
