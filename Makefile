@@ -15,7 +15,12 @@
 
 CC      ?= cc
 SAN     ?=
-OPT     ?= -O2 -march=native
+# GCC's -O2 vectorises only loops whose trip count it knows (its "very cheap" cost model), which leaves the
+# engine's loops over a row (norms, attention scaling, residuals) scalar: the dynamic model makes a 256-token
+# prefill of models/base about 10% faster. It changes no result: a vectorised element-wise loop does the same
+# operations per element, and no sum is reordered (that would need -ffast-math).
+VECT    := $(if $(findstring clang,$(CC)),,-fvect-cost-model=dynamic)
+OPT     ?= -O2 -march=native $(VECT)
 PKGS    := gsl sqlite3 libcjson
 CFLAGS  := -std=c11 $(OPT) -g -Wall -Wextra -Werror -D_GNU_SOURCE -I. \
            -I/usr/include/x86_64-linux-gnu/openblas-pthread -I/usr/include/cjson $(SAN)

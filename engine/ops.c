@@ -129,15 +129,36 @@ void matmul_nn_backward(float *dx, float *dw, const float *dout, const float *x,
 
 /* ---- RMSNorm ---- */
 
+/* rows per block of rmsnorm_forward: each row's sum of squares is still one chain of additions in order, but the
+ * chains of a block's rows run side by side instead of one after another */
+#define RMS_ROWS 8
+
 void rmsnorm_forward(float *out, float *rstd, const float *x, const float *w, int n, int dim, float eps) {
-    for (int i = 0; i < n; i++) {
-        const float *xi = x + (size_t)i * dim;
-        float *oi = out + (size_t)i * dim;
-        float ss = 0.0f;
-        for (int j = 0; j < dim; j++) ss += xi[j] * xi[j];
-        float r = 1.0f / sqrtf(ss / (float)dim + eps);
-        if (rstd) rstd[i] = r;
-        for (int j = 0; j < dim; j++) oi[j] = xi[j] * r * w[j];
+    for (int i0 = 0; i0 < n; i0 += RMS_ROWS) {
+        int b = n - i0 < RMS_ROWS ? n - i0 : RMS_ROWS;
+        float ss[RMS_ROWS] = {0};
+        const float *xb = x + (size_t)i0 * dim;
+        if (b == RMS_ROWS) { /* eight named accumulators stay in registers */
+            size_t d = (size_t)dim;
+            float s0 = 0, s1 = 0, s2 = 0, s3 = 0, s4 = 0, s5 = 0, s6 = 0, s7 = 0;
+            for (size_t j = 0; j < d; j++) {
+                s0 += xb[j] * xb[j], s1 += xb[d + j] * xb[d + j];
+                s2 += xb[2 * d + j] * xb[2 * d + j], s3 += xb[3 * d + j] * xb[3 * d + j];
+                s4 += xb[4 * d + j] * xb[4 * d + j], s5 += xb[5 * d + j] * xb[5 * d + j];
+                s6 += xb[6 * d + j] * xb[6 * d + j], s7 += xb[7 * d + j] * xb[7 * d + j];
+            }
+            ss[0] = s0, ss[1] = s1, ss[2] = s2, ss[3] = s3, ss[4] = s4, ss[5] = s5, ss[6] = s6, ss[7] = s7;
+        } else {
+            for (int r = 0; r < b; r++)
+                for (int j = 0; j < dim; j++) ss[r] += xb[(size_t)r * dim + j] * xb[(size_t)r * dim + j];
+        }
+        for (int r = 0; r < b; r++) {
+            const float *xi = x + (size_t)(i0 + r) * dim;
+            float *oi = out + (size_t)(i0 + r) * dim;
+            float rs = 1.0f / sqrtf(ss[r] / (float)dim + eps);
+            if (rstd) rstd[i0 + r] = rs;
+            for (int j = 0; j < dim; j++) oi[j] = xi[j] * rs * w[j];
+        }
     }
 }
 
