@@ -148,8 +148,9 @@ static int cmd_calibrate(int argc, char **argv) {
            p->prefill_a, p->prefill_w, p->prefill_b0, p->prefill_b, p->prefill_c, p->prefill_adapter,
            p->prefill_gemm_rows, p->prefill_few_w, p->prefill_few);
     printf("decode const_ms %.6g ms_per_byte_cache %.6g ms_per_byte_dram %.6g cache_bytes %.0f cache_sharpness %g "
-           "(both fitted) ms_per_kv_byte %.6g adapter_ms %.6g\n", p->decode_const, p->decode_cache, p->decode_dram,
-           p->cache_bytes, p->cache_sharpness, p->decode_kv, p->decode_adapter);
+           "(both fitted) ms_per_kv_byte %.6g adapter_ms %.6g adapter_dram_ms %.6g\n", p->decode_const,
+           p->decode_cache, p->decode_dram, p->cache_bytes, p->cache_sharpness, p->decode_kv, p->decode_adapter,
+           p->decode_adapter_dram);
     printf("decode warm-up warmup_ms %.6g warmup_cached_ms %.6g (rmse fitted %.3f ms, held-out %.3f ms)\n",
            p->warmup_ms, p->warmup_cached_ms, p->fit_warmup_rmse_ms, p->fit_warmup_heldout_rmse_ms);
     printf("prefill mape fitted %.2f%% held-out %.2f%%\ndecode mape fitted %.2f%% held-out %.2f%%\n"

@@ -63,6 +63,14 @@ static void point(CalibResult *r, const char *phase, double level, int tokens, d
     r->pts[r->n_pts++] = (CalibPoint){phase, level, tokens, ms, NAN, false};
 }
 
+/* Views narrower than the lowest level (uniform prefixes of these width fractions, no adapter), timed and fitted
+ * beside the levels and never held out. Among the fitted levels only 0.2's weights stay in the cache and every
+ * level below 1.0 runs an adapter, so without them the decode fit could not tell its per-step constant from the
+ * cost of a byte in the cache or from the adapter's cost: it priced a cached byte at zero and the held-out level
+ * 0.3 12-19% low. */
+#define CALIB_N_ANCHORS 2
+static const double CALIB_ANCHORS[CALIB_N_ANCHORS] = {0.05, 0.1};
+
 /* fit_tlm: tlm_a + tlm_b * tokens over the timed points [first, n_pts) of r (X: (n, 2) rows (1, tokens)) */
 static int fit_tlm(double *X, double *y, int n, int first, CalibResult *r, Err *e) {
     double coef[2];
@@ -198,7 +206,22 @@ int calibrate_run(const Model *m, const char *dir, const CalibConfig *c, CalibRe
     }
     LevelSet ls;
     if (levelset_load(&ls, m, dir, true, e)) return -1;
-    int n_pts_max = N_LEVELS * c->n_lengths * 3 + c->n_lengths + 8, n_grid = N_LEVELS * c->n_lengths;
+    /* the timed views: the levels, then the anchors */
+    enum { N_VIEWS = N_LEVELS + CALIB_N_ANCHORS };
+    ElasticView views[N_VIEWS];
+    double vlevel[N_VIEWS];
+    for (int li = 0; li < N_VIEWS; li++) {
+        if (li < N_LEVELS) {
+            views[li] = ls.view[li];
+            vlevel[li] = LEVELS[li];
+            continue;
+        }
+        double f = CALIB_ANCHORS[li - N_LEVELS];
+        int a = (int)lround(f * mc->n_kv_heads), h = (int)lround(f * mc->ffn_dim);
+        view_uniform(m, a < 1 ? 1 : a, h < 1 ? 1 : h, &views[li]);
+        vlevel[li] = f;
+    }
+    int n_pts_max = N_VIEWS * c->n_lengths * 3 + c->n_lengths + 8, n_grid = N_VIEWS * c->n_lengths;
     out->pts = calloc((size_t)n_pts_max, sizeof *out->pts);
     int *tok = malloc(sizeof *tok * (size_t)(max_len + c->decode_steps));
     LatPoint *lp = calloc((size_t)n_grid, sizeof *lp), *ld = calloc((size_t)n_grid, sizeof *ld),
@@ -230,7 +253,7 @@ int calibrate_run(const Model *m, const char *dir, const CalibConfig *c, CalibRe
     for (int rep = 0; rep < c->reps; rep++)
         for (int g = 0; g < n_grid; g++) {
             size_t at = (size_t)g * c->reps + rep;
-            if (time_pass(m, &ls.view[g / c->n_lengths], tok, c->lengths[g % c->n_lengths], c->decode_steps,
+            if (time_pass(m, &views[g / c->n_lengths], tok, c->lengths[g % c->n_lengths], c->decode_steps,
                           c->idle_ms, &pre_s[at], &dec_s[at], &warm_s[at], e))
                 goto done;
         }
@@ -239,9 +262,9 @@ int calibrate_run(const Model *m, const char *dir, const CalibConfig *c, CalibRe
     for (int g = 0; g < n_grid; g++) {
         int li = g / c->n_lengths, n = c->lengths[g % c->n_lengths];
         CostShape s;
-        cost_shape(m, m, &ls.view[li], 0, &s);
+        cost_shape(m, m, &views[li], 0, &s);
         double ctx = n + (c->decode_steps - 1) / 2.0;
-        bool held = li % 2 == 1;
+        bool held = li < N_LEVELS && li % 2 == 1;
         size_t at = (size_t)g * c->reps;
         lp[g] = (LatPoint){s, n, median(pre_s + at, c->reps), held, NAN};
         ld[g] = (LatPoint){s, ctx, median(dec_s + at, c->reps), held, NAN};
@@ -256,13 +279,13 @@ int calibrate_run(const Model *m, const char *dir, const CalibConfig *c, CalibRe
         goto done;
     for (int g = 0; g < n_grid; g++) {
         int li = g / c->n_lengths;
-        point(out, "prefill", LEVELS[li], (int)lp[g].tokens, lp[g].ms);
+        point(out, "prefill", vlevel[li], (int)lp[g].tokens, lp[g].ms);
         out->pts[out->n_pts - 1].predicted_ms = lp[g].predicted_ms;
         out->pts[out->n_pts - 1].held_out = lp[g].held_out;
-        point(out, "decode", LEVELS[li], (int)lround(ld[g].tokens), ld[g].ms);
+        point(out, "decode", vlevel[li], (int)lround(ld[g].tokens), ld[g].ms);
         out->pts[out->n_pts - 1].predicted_ms = ld[g].predicted_ms;
         out->pts[out->n_pts - 1].held_out = ld[g].held_out;
-        point(out, "warmup", LEVELS[li], (int)lw[g].tokens, lw[g].ms);
+        point(out, "warmup", vlevel[li], (int)lw[g].tokens, lw[g].ms);
         out->pts[out->n_pts - 1].predicted_ms = lw[g].predicted_ms;
         out->pts[out->n_pts - 1].held_out = lw[g].held_out;
     }
@@ -274,7 +297,9 @@ int calibrate_run(const Model *m, const char *dir, const CalibConfig *c, CalibRe
     for (int li = 1; li < N_LEVELS && at > 0 && (size_t)at < sizeof p->fit_split; li += 2)
         at += snprintf(p->fit_split + at, sizeof p->fit_split - (size_t)at, "%s %g", li > 1 ? "," : "", LEVELS[li]);
     if (at > 0 && (size_t)at < sizeof p->fit_split)
-        snprintf(p->fit_split + at, sizeof p->fit_split - (size_t)at, "; fitted: the other levels");
+        snprintf(p->fit_split + at, sizeof p->fit_split - (size_t)at,
+                 "; fitted: the other levels and uniform views of width %g and %g (below the levels, no adapter)",
+                 CALIB_ANCHORS[0], CALIB_ANCHORS[1]);
     if (calibrate_tlm(m, dir, c, out, e)) goto done;
 
     /* a view switch: build the new view's KV cache (what the engine does when the view changes) */
@@ -292,10 +317,12 @@ int calibrate_run(const Model *m, const char *dir, const CalibConfig *c, CalibRe
     snprintf(p->name, sizeof p->name, "%s", c->name ? c->name : "host");
     snprintf(p->device, sizeof p->device, "%s", c->device ? c->device : "this machine");
     snprintf(p->source, sizeof p->source,
-             "measured: `%s` on %s; %d levels x %d prompt lengths, median over %d interleaved rounds, each pass "
+             "measured: `%s` on %s; %d levels and %d narrower views x %d prompt lengths, median over %d "
+             "interleaved rounds, each pass "
              "after %g ms idle (as a request arrives), %d decode steps per point; timing depends on the model's "
              "shape, not its weights",
-             c->command ? c->command : "elms calibrate", c->date ? c->date : "", N_LEVELS, c->n_lengths, c->reps,
+             c->command ? c->command : "elms calibrate", c->date ? c->date : "", N_LEVELS, CALIB_N_ANCHORS,
+             c->n_lengths, c->reps,
              c->idle_ms, c->decode_steps);
     snprintf(t->name, sizeof t->name, "the calibrated engine model (%d layers, dim %d, %d heads, %d KV heads, ffn %d, "
              "vocab %d), fp32", mc->n_layers, mc->dim, mc->n_heads, mc->n_kv_heads, mc->ffn_dim, mc->vocab_size);

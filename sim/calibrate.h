@@ -4,7 +4,9 @@
  * arrives at an idle engine, not at one that has just run the same view), takes the median over `reps`
  * interleaved rounds (a prediction of one served request, not of the least disturbed pass), and fits the
  * profile's cost model (sim/latfit.h; the formulas are in sim/profile.h) on the points of every other level
- * (0.2, 0.4, ..., 1.0), holding out the points of the levels in between (0.3, 0.5, 0.7, 0.9), then the decode
+ * (0.2, 0.4, ..., 1.0) and of two uniform views narrower than the lowest level (width 0.05 and 0.1, timed like
+ * the levels: they let the decode fit separate its per-step constant from the cost of a byte in the cache), holding
+ * out the points of the levels in between (0.3, 0.5, 0.7, 0.9), then the decode
  * warm-up (latfit_warmup): the profile stores the fitted coefficients with the error on the fitted and on the
  * held-out points. It also times a view switch (building a view and its KV cache) and the tiny LM (or a small
  * proxy). Times are wall clock: tests never assert on them. */

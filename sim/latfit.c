@@ -94,8 +94,8 @@ typedef struct DecodeFit {
     const double *A;          /* the fitted points' adapter shares, or NULL: no adapter term */
     int k;
     double ks;                /* knee sharpness of this fit */
-    double *X;                /* (k, 5) scratch */
-    double coef[5];           /* d0, dc, dx, dkv (per MB), d_adapter */
+    double *X;                /* (k, 6) scratch */
+    double coef[6];           /* d0, dc, dx, dkv (per MB), d_adapter, d_adapter beyond the cache */
     double mape;
     Err *e;
     int failed;
@@ -103,23 +103,26 @@ typedef struct DecodeFit {
 
 static double decode_fit_at(double C, void *arg) {
     DecodeFit *f = arg;
-    int nc = C > 0 ? 4 : 3, np = nc + (f->A != NULL); /* the adapter's column last */
+    /* the adapter's columns last: its share, and with a cache its share times (1 - h) */
+    int nc = C > 0 ? 4 : 3, na = f->A ? (nc == 4 ? 2 : 1) : 0, np = nc + na;
     for (int i = 0; i < f->k; i++) {
         double S = f->W[i] + f->KV[i], h = profile_cache_share(C, f->ks, S);
         double *x = f->X + (size_t)np * i;
         x[0] = 1, x[1] = S * MB;
         if (nc == 4) x[2] = S * (1 - h) * MB, x[3] = f->KV[i] * MB;
         else x[2] = f->KV[i] * MB;
-        if (f->A) x[nc] = f->A[i];
+        if (na > 0) x[nc] = f->A[i];
+        if (na > 1) x[nc + 1] = f->A[i] * (1 - h);
     }
-    double c[5] = {0}, mape;
+    double c[6] = {0}, mape;
     if (fit_linear_nonneg(f->X, f->y, f->k, np, NULL, c, &mape, f->e)) {
         f->failed = 1;
         return INFINITY;
     }
     f->coef[0] = c[0], f->coef[1] = c[1];
     f->coef[2] = nc == 4 ? c[2] : 0, f->coef[3] = nc == 4 ? c[3] : c[2];
-    f->coef[4] = f->A ? c[nc] : 0;
+    f->coef[4] = na > 0 ? c[nc] : 0;
+    f->coef[5] = na > 1 ? c[nc + 1] : 0;
     f->mape = mape;
     return mape;
 }
@@ -163,7 +166,7 @@ static double decode_best_capacity(DecodeFit *f, double smin, double smax, doubl
 int latfit_decode(Profile *p, LatPoint *pts, int n, double cache_bytes, Err *e) {
     size_t cap = (size_t)(n > 0 ? n : 1);
     double *W = calloc(cap, sizeof *W), *KV = calloc(cap, sizeof *KV), *y = calloc(cap, sizeof *y);
-    double *X = calloc(cap * 5, sizeof *X), *A = calloc(cap, sizeof *A);
+    double *X = calloc(cap * 6, sizeof *X), *A = calloc(cap, sizeof *A);
     int rc = -1;
     if (!W || !KV || !y || !X || !A) {
         err_set(e, "decode fit: out of memory");
@@ -201,6 +204,7 @@ int latfit_decode(Profile *p, LatPoint *pts, int n, double cache_bytes, Err *e) 
     p->decode_dram = (f.coef[1] + f.coef[2]) * MB;
     p->decode_kv = f.coef[3] * MB;
     p->decode_adapter = f.coef[4];
+    p->decode_adapter_dram = f.coef[5];
     for (int i = 0; i < n; i++) pts[i].predicted_ms = profile_decode_ms(p, &pts[i].shape, pts[i].tokens);
     p->fit_decode_mape = split_mape(pts, n, false);
     p->fit_decode_heldout_mape = split_mape(pts, n, true);

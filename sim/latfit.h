@@ -6,6 +6,8 @@
  *   decode_ms  = d0 + S (h dc + (1 - h) dd) + dkv KV,  S = W + KV,  h = (1 + (S / C)^k)^(-1/k),  dd = dc + dx
  * with d0, dc, dx, dkv >= 0 (so a byte from DRAM never costs less than one from the cache). For a given cache
  * capacity C and knee sharpness k the decode model is linear in (d0, dc, dx, dkv): regressors 1, S, S (1 - h), KV.
+ * When a fitted point runs an adapter, its terms join both fits (prefill: n adapter; decode: adapter and, with a
+ * cache, adapter (1 - h)).
  * C is either given (measured) or fitted: the MAPE is minimised over C by a log-spaced grid from an eighth of the
  * smallest to twice the largest working set S of the fitted points (a smooth knee may sit past them), refined by
  * Brent's method (GSL) around the best grid value; k is chosen from latfit_sharpness by the same error. A model

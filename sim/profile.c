@@ -130,6 +130,7 @@ static int parse(Profile *p, const cJSON *root, const char *path, Err *e) {
             get_str(g, "decode", "cache_source", true, p->cache_source, sizeof p->cache_source, path, e) ||
             get_num_in(g, "decode", "ms_per_kv_byte", -HUGE_VAL, &p->decode_kv, path, e) ||
             get_num(g, "decode", "adapter_ms", false, 0, &p->decode_adapter, path, e) ||
+            get_num(g, "decode", "adapter_dram_ms", false, 0, &p->decode_adapter_dram, path, e) ||
             get_num(g, "decode", "warmup_ms", false, 0, &p->warmup_ms, path, e) ||
             get_num(g, "decode", "warmup_cached_ms", false, 0, &p->warmup_cached_ms, path, e) ||
             get_str(g, "decode", "source", true, p->decode_source, sizeof p->decode_source, path, e))
@@ -281,6 +282,7 @@ int profile_write(const Profile *p, const char *path, Err *e) {
     cJSON_AddStringToObject(g, "cache_source", p->cache_source);
     cJSON_AddNumberToObject(g, "ms_per_kv_byte", p->decode_kv);
     cJSON_AddNumberToObject(g, "adapter_ms", p->decode_adapter);
+    cJSON_AddNumberToObject(g, "adapter_dram_ms", p->decode_adapter_dram);
     cJSON_AddNumberToObject(g, "warmup_ms", p->warmup_ms);
     cJSON_AddNumberToObject(g, "warmup_cached_ms", p->warmup_cached_ms);
     cJSON_AddStringToObject(g, "source", p->decode_source);
@@ -405,7 +407,7 @@ double profile_decode_ms(const Profile *p, const CostShape *s, double ctx) {
     /* with no cache (C = 0) h is exactly 0 and, without a KV cache (normalized), the price is d0 + dd W, bit for
      * bit the format 1 model */
     return p->decode_const + ws * (h * p->decode_cache + (1.0 - h) * p->decode_dram) + p->decode_kv * kv +
-           p->decode_adapter * s->adapter;
+           p->decode_adapter * s->adapter + p->decode_adapter_dram * s->adapter * (1.0 - h);
 }
 
 double profile_warmup_ms(const Profile *p, const CostShape *s, double n) {

@@ -19,6 +19,9 @@
  * bytes of a working set streamed once per token), and near C the share falls off smoothly (set conflicts,
  * other data, prefetching); k -> infinity is the hard knee min(1, C / S). dkv is the extra cost of a KV byte
  * (attention's short per-head products) on top of its byte cost. The price is increasing and convex in S.
+ * A view with an unmerged LoRA adapter (CostShape adapter > 0) pays adapter_ms + (1 - h) adapter_dram_ms per
+ * token at adapter = 1 on top (prefill: adapter_ms_per_token per prompt token): the adapter's small products,
+ * which wait on memory once the view's weights no longer fit in the cache.
  * Format 1 profiles (no cache term, no w, b0) load as C = 0, w = b0 = 0, dc = dd = their ms_per_weight_byte dw
  * and dkv = their ms_per_kv_byte - dw: the same prices (dkv may then be negative, down to -dc: a KV byte never
  * costs less than nothing).
@@ -64,6 +67,10 @@ typedef struct Profile {
     char prefill_source[512];
     double decode_const;                             /* ms per generated token */
     double decode_adapter;                           /* ms per generated token at adapter = 1; optional, 0 */
+    double decode_adapter_dram;                      /* ms per generated token at adapter = 1 more, times the share of
+                                                      * the working set beyond the cache (1 - h): an adapter's small
+                                                      * products wait on memory once the view's weights do not fit;
+                                                      * optional, 0 */
     double decode_cache, decode_dram;                /* ms per weight byte read from the cache / from DRAM */
     double decode_kv;                                /* ms per KV byte on top of its byte cost (>= -decode_cache) */
     double cache_bytes;                              /* C: cache capacity for a token's working set (0: none) */

@@ -232,24 +232,29 @@ TEST(profile_calibrate_cli_writes_a_loadable_profile) {
     CHECK(profile_load(&p, path, &e) == 0);
     CHECK(!strcmp(p.name, "myhost") && p.prefill_b > 0 && p.decode_dram > 0 && p.fit_prefill_mape >= 0);
     CHECK(p.format == PROFILE_FORMAT && p.decode_dram >= p.decode_cache && p.cache_source[0]);
-    /* 9 levels x 3 lengths: levels 0.3, 0.5, 0.7, 0.9 held out */
-    CHECK_MSG(p.fit_points == 15 && p.fit_heldout_points == 12 && p.fit_prefill_heldout_mape >= 0 &&
-                  p.fit_decode_heldout_mape >= 0 && strstr(p.fit_split, "0.3, 0.5, 0.7, 0.9"),
+    /* (9 levels + 2 narrower views) x 3 lengths: levels 0.3, 0.5, 0.7, 0.9 held out, the narrower views fitted */
+    CHECK_MSG(p.fit_points == 21 && p.fit_heldout_points == 12 && p.fit_prefill_heldout_mape >= 0 &&
+                  p.fit_decode_heldout_mape >= 0 && strstr(p.fit_split, "0.3, 0.5, 0.7, 0.9") &&
+                  strstr(p.fit_split, "width 0.05 and 0.1"),
               "%d %d %s", p.fit_points, p.fit_heldout_points, p.fit_split);
     CHECK(p.target.layer_params == cost_layer_params(&c) && p.target.bytes_per_param == 4);
     CHECK(strstr(p.source, "elms calibrate --model") != NULL && strstr(p.source, "after 1 ms idle") != NULL);
     /* the decode warm-up: fitted non-negative, its error on both splits */
     CHECK(p.warmup_ms >= 0 && p.warmup_cached_ms >= 0 && p.fit_warmup_rmse_ms >= 0 && p.fit_warmup_heldout_rmse_ms >= 0);
-    /* calibration points: 9 levels x 3 lengths x (prefill, decode, warm-up), 3 tiny-LM points, 1 switch; every
-     * time but a warm-up (a difference of times) is positive */
+    /* calibration points: 11 views x 3 lengths x (prefill, decode, warm-up), 3 tiny-LM points, 1 switch; every
+     * time but a warm-up (a difference of times) is positive; the narrower views are stored at their widths */
     snprintf(path, sizeof path, "%s/c.db", tmp);
     sqlite3 *h;
     sqlite3_stmt *st;
     CHECK(sqlite3_open(path, &h) == SQLITE_OK);
     CHECK(sqlite3_prepare_v2(h, "SELECT count(*), sum(measured_ms > 0 OR phase = 'warmup'), sum(phase = 'warmup') "
                              "FROM calibration WHERE profile = 'myhost'", -1, &st, NULL) == SQLITE_OK);
-    CHECK(sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int(st, 0) == 85 && sqlite3_column_int(st, 1) == 85 &&
-          sqlite3_column_int(st, 2) == 27);
+    CHECK(sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int(st, 0) == 103 && sqlite3_column_int(st, 1) == 103 &&
+          sqlite3_column_int(st, 2) == 33);
+    sqlite3_finalize(st);
+    CHECK(sqlite3_prepare_v2(h, "SELECT count(*) FROM calibration WHERE profile = 'myhost' AND phase = 'decode' "
+                             "AND level IN (0.05, 0.1)", -1, &st, NULL) == SQLITE_OK);
+    CHECK(sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int(st, 0) == 6);
     sqlite3_finalize(st);
     sqlite3_close(h);
     /* an existing profile (the shipped ones are tracked files) is replaced or updated only with --force */
