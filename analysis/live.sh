@@ -2,7 +2,8 @@
 # The simulator checked against reality (issue 16, point 4): a Poisson trace served live on this machine
 # (elms sim --live) under full, oracle and elms on models/base-elastic (the model every experiment serves: its
 # anchors, its levels' adapters and its tiny LM), each request's measured TTFT and TPOT beside the prediction of
-# a host profile for the same decisions, and the simulator's error per policy (the tables elms sim --live prints).
+# a host profile for the same decisions, and the simulator's error per policy (the tables elms sim --live prints:
+# per request, and by distribution: the error of the predicted median and 95th percentile of TTFT and TPOT).
 #
 # The machine's speed drifts (by a fifth and more over tens of minutes on a shared machine), so by default the
 # profile is calibrated afresh right before the live runs ($OUT/host-now.json, elms calibrate on the same core)

@@ -243,9 +243,10 @@ static int run_policy(SimJob *j, const char *name) {
         live_summarize(j->opt.live, l);
         j->err_names[j->n_errs++] = name;
         printf("live %s requests %ld service_ttft_mape %.2f ttft_mape %.2f tpot_mape %.2f prefill_mape %.2f "
-               "service_ttft_bias %.2f tpot_bias %.2f queue_ms %.3f pred_queue_ms %.3f\n", name, l->requests,
-               l->mape_service_ttft, l->mape_ttft, l->mape_tpot, l->mape_prefill, l->bias_service_ttft, l->bias_tpot,
-               l->mean_queue_ms, l->mean_pred_queue_ms);
+               "service_ttft_bias %.2f tpot_bias %.2f queue_ms %.3f pred_queue_ms %.3f ttft_p50_err %.2f "
+               "ttft_p95_err %.2f tpot_p50_err %.2f tpot_p95_err %.2f\n", name, l->requests, l->mape_service_ttft,
+               l->mape_ttft, l->mape_tpot, l->mape_prefill, l->bias_service_ttft, l->bias_tpot, l->mean_queue_ms,
+               l->mean_pred_queue_ms, l->pct_ttft_p50, l->pct_ttft_p95, l->pct_tpot_p50, l->pct_tpot_p95);
         fflush(stdout);
     }
     return 0;
@@ -262,6 +263,13 @@ static void print_live_table(const SimJob *j) {
         printf("| %s | %ld | %.2f | %.2f | %.2f | %.2f | %+.2f | %+.2f | %.2f / %.2f |\n", j->err_names[i], l->requests,
                l->mape_service_ttft, l->mape_ttft, l->mape_tpot, l->mape_prefill, l->bias_service_ttft, l->bias_tpot,
                l->mean_queue_ms, l->mean_pred_queue_ms);
+    }
+    printf("\nthe same runs by distribution: error of the predicted percentile against the measured one, (predicted - "
+           "measured) / measured %%\n| policy | TTFT P50 | TTFT P95 | TPOT P50 | TPOT P95 |\n|---|---|---|---|---|\n");
+    for (int i = 0; i < j->n_errs; i++) {
+        const LiveSummary *l = &j->errs[i];
+        printf("| %s | %+.2f | %+.2f | %+.2f | %+.2f |\n", j->err_names[i], l->pct_ttft_p50, l->pct_ttft_p95,
+               l->pct_tpot_p50, l->pct_tpot_p95);
     }
     fflush(stdout);
 }

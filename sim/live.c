@@ -2,6 +2,8 @@
 #include "sim/live.h"
 
 #include <gsl/gsl_rng.h>
+#include <gsl/gsl_sort.h>
+#include <gsl/gsl_statistics_double.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -159,6 +161,24 @@ static double mean(const double *x, long n) {
     return s / (double)n;
 }
 
+/* pct_error: (predicted - measured) / measured of the q-quantile of each of the n values, in percent (NAN when
+ * out of memory). */
+static double pct_error(const double *pred, const double *meas, long n, double q) {
+    double *a = malloc(sizeof *a * (size_t)n), *b = malloc(sizeof *b * (size_t)n), r = NAN;
+    if (a && b) {
+        memcpy(a, pred, sizeof *a * (size_t)n);
+        memcpy(b, meas, sizeof *b * (size_t)n);
+        gsl_sort(a, 1, (size_t)n);
+        gsl_sort(b, 1, (size_t)n);
+        double qp = gsl_stats_quantile_from_sorted_data(a, 1, (size_t)n, q);
+        double qm = gsl_stats_quantile_from_sorted_data(b, 1, (size_t)n, q);
+        r = 100.0 * (qp - qm) / qm;
+    }
+    free(a);
+    free(b);
+    return r;
+}
+
 void live_summarize(const SimLive *L, LiveSummary *out) {
     memset(out, 0, sizeof *out);
     out->requests = L->n;
@@ -166,7 +186,8 @@ void live_summarize(const SimLive *L, LiveSummary *out) {
         double *f[] = {&out->mape_service_ttft, &out->mape_ttft, &out->mape_tpot, &out->mape_prefill,
                        &out->bias_service_ttft, &out->bias_tpot, &out->mean_service_ttft_ms,
                        &out->mean_pred_service_ttft_ms, &out->mean_tpot_ms, &out->mean_pred_tpot_ms,
-                       &out->mean_queue_ms, &out->mean_pred_queue_ms};
+                       &out->mean_queue_ms, &out->mean_pred_queue_ms, &out->pct_ttft_p50, &out->pct_ttft_p95,
+                       &out->pct_tpot_p50, &out->pct_tpot_p95};
         for (size_t k = 0; k < sizeof f / sizeof f[0]; k++) *f[k] = NAN;
         return;
     }
@@ -183,4 +204,8 @@ void live_summarize(const SimLive *L, LiveSummary *out) {
     out->mean_pred_tpot_ms = mean(L->pred[LIVE_TPOT], L->n);
     out->mean_queue_ms = L->queue_sum / (double)L->n;
     out->mean_pred_queue_ms = L->pred_queue_sum / (double)L->n;
+    out->pct_ttft_p50 = pct_error(L->pred[LIVE_TTFT], L->meas[LIVE_TTFT], L->n, 0.50);
+    out->pct_ttft_p95 = pct_error(L->pred[LIVE_TTFT], L->meas[LIVE_TTFT], L->n, 0.95);
+    out->pct_tpot_p50 = pct_error(L->pred[LIVE_TPOT], L->meas[LIVE_TPOT], L->n, 0.50);
+    out->pct_tpot_p95 = pct_error(L->pred[LIVE_TPOT], L->meas[LIVE_TPOT], L->n, 0.95);
 }

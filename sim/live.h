@@ -56,6 +56,11 @@ typedef struct LiveSummary {
     double mean_service_ttft_ms, mean_pred_service_ttft_ms;
     double mean_tpot_ms, mean_pred_tpot_ms;
     double mean_queue_ms, mean_pred_queue_ms;     /* measured and simulated waits */
+    /* the error of the predicted distribution's percentiles against the measured one's, (predicted - measured) /
+     * measured in percent: TTFT (queue included) and TPOT at the median and the 95th percentile. The
+     * distribution-level measure of simulators such as Vidur (the difference of a percentile of normalized request
+     * latency); per-request MAPE above is stricter, as it also counts each request's own noise */
+    double pct_ttft_p50, pct_ttft_p95, pct_tpot_p50, pct_tpot_p95;
 } LiveSummary;
 
 /* A live run's state: the service clock, the engine's current view, buffers and the rows' errors. */
@@ -111,7 +116,7 @@ double live_predict_queue(SimLive *L, double arrival_ms, bool sequential, double
 /* live_record: add one recorded request row (with its predictions) to the run's errors. */
 int live_record(SimLive *L, const DbRequest *r, Err *e);
 /* live_summarize: the simulator's error over the rows recorded since live_begin (MAPE through fit_mape, over
- * every row). */
+ * every row; percentiles by GSL's interpolated quantile of the sorted values). */
 void live_summarize(const SimLive *L, LiveSummary *out);
 
 /* live_check_context: whether a request of full prompt n_prompt tokens (BOS excluded; bos >= 0 adds one) and

@@ -279,7 +279,9 @@ TEST(live_refuses_requests_that_do_not_fit_and_the_cli_reports) {
     snprintf(w4, sizeof w4, "sim --live full %ld/%ld done", tr.n, tr.n); /* progress on stderr */
     const char *l1 = strstr(out, w1);
     CHECK_MSG(l1 && strstr(out, w2) && strstr(out, "| policy | requests | service TTFT MAPE |") && strstr(out, w3) &&
-                  strstr(out, w4), "%s", out);
+                  strstr(out, w4) && strstr(out, "| policy | TTFT P50 | TTFT P95 | TPOT P50 | TPOT P95 |") &&
+                  strstr(out, " tpot_p95_err "),
+              "%s", out);
     if (l1) {
         double m[4];
         CHECK(sscanf(l1 + strlen(w1), "%lf ttft_mape %lf tpot_mape %lf prefill_mape %lf", &m[0], &m[1], &m[2],
@@ -300,4 +302,30 @@ TEST(live_refuses_requests_that_do_not_fit_and_the_cli_reports) {
     free(out);
     trace_free(&tr);
     fixture_free(&f);
+}
+
+/* The distribution errors: the predicted and measured percentiles (GSL's interpolated quantile) compared. Five rows
+ * whose TPOT is measured 1..5 ms and predicted 2, 2, 3, 4, 10: medians equal, 95th percentiles 4.8 and 8.8. */
+TEST(live_summary_compares_percentiles) {
+    SimLive L;
+    live_init(&L);
+    Err e;
+    const double meas[5] = {3, 1, 5, 2, 4}, pred[5] = {3, 2, 10, 2, 4};
+    for (int i = 0; i < 5; i++) {
+        DbRequest r = {0};
+        r.request = i, r.has_pred = true;
+        r.prefill_ms = 10 * meas[i], r.pred_prefill_ms = 10 * meas[i]; /* TTFT exact */
+        r.tpot_ms = meas[i], r.pred_tpot_ms = pred[i];
+        CHECK(live_record(&L, &r, &e) == 0);
+    }
+    LiveSummary s;
+    live_summarize(&L, &s);
+    CHECK(s.requests == 5 && s.pct_ttft_p50 == 0 && s.pct_ttft_p95 == 0);
+    CHECK_NEAR(s.pct_tpot_p50, 0, 1e-12);
+    CHECK_NEAR(s.pct_tpot_p95, 100 * (8.8 - 4.8) / 4.8, 1e-9);
+    live_free(&L);
+    live_init(&L);
+    live_summarize(&L, &s); /* no rows: unknown */
+    CHECK(s.requests == 0 && isnan(s.pct_tpot_p95) && isnan(s.pct_ttft_p50));
+    live_free(&L);
 }
