@@ -19,7 +19,9 @@ SAN     ?=
 # engine's loops over a row (norms, attention scaling, residuals) scalar: the dynamic model makes a 256-token
 # prefill of models/base about 10% faster. It changes no result: a vectorised element-wise loop does the same
 # operations per element, and no sum is reordered (that would need -ffast-math).
-VECT    := $(if $(findstring clang,$(CC)),,-fvect-cost-model=dynamic)
+# (GCC's flag: probed, so that a compiler without it, clang, builds without it)
+VECT    := $(shell $(CC) -Werror -fvect-cost-model=dynamic -x c -c /dev/null -o /dev/null 2>/dev/null && \
+             echo -fvect-cost-model=dynamic)
 OPT     ?= -O2 -march=native $(VECT)
 PKGS    := gsl sqlite3 libcjson
 CFLAGS  := -std=c11 $(OPT) -g -Wall -Wextra -Werror -D_GNU_SOURCE -I. \

@@ -63,13 +63,15 @@ static void point(CalibResult *r, const char *phase, double level, int tokens, d
     r->pts[r->n_pts++] = (CalibPoint){phase, level, tokens, ms, NAN, false};
 }
 
-/* Views narrower than the lowest level (uniform prefixes of these width fractions, no adapter), timed and fitted
- * beside the levels and never held out. Among the fitted levels only 0.2's weights stay in the cache and every
+/* Views narrower than the lowest level, timed and fitted beside the levels and never held out: uniform prefixes
+ * keeping this fraction of every layer's FFN neurons and of its KV groups (rounded, at least one: on the shipped
+ * base one of eight, so their parameter fractions are about 0.08 and 0.11), anchor layers included, no adapter;
+ * stored with this fraction as their level. Among the fitted levels only 0.2's weights stay in the cache and every
  * level below 1.0 runs an adapter, so without them the decode fit could not tell its per-step constant from the
  * cost of a byte in the cache or from the adapter's cost: it priced a cached byte at zero and the held-out level
  * 0.3 12-19% low. */
-#define CALIB_N_ANCHORS 2
-static const double CALIB_ANCHORS[CALIB_N_ANCHORS] = {0.05, 0.1};
+#define CALIB_N_NARROW 2
+static const double CALIB_NARROW[CALIB_N_NARROW] = {0.05, 0.1};
 
 /* fit_tlm: tlm_a + tlm_b * tokens over the timed points [first, n_pts) of r (X: (n, 2) rows (1, tokens)) */
 static int fit_tlm(double *X, double *y, int n, int first, CalibResult *r, Err *e) {
@@ -206,8 +208,8 @@ int calibrate_run(const Model *m, const char *dir, const CalibConfig *c, CalibRe
     }
     LevelSet ls;
     if (levelset_load(&ls, m, dir, true, e)) return -1;
-    /* the timed views: the levels, then the anchors */
-    enum { N_VIEWS = N_LEVELS + CALIB_N_ANCHORS };
+    /* the timed views: the levels, then the narrower views */
+    enum { N_VIEWS = N_LEVELS + CALIB_N_NARROW };
     ElasticView views[N_VIEWS];
     double vlevel[N_VIEWS];
     for (int li = 0; li < N_VIEWS; li++) {
@@ -216,7 +218,7 @@ int calibrate_run(const Model *m, const char *dir, const CalibConfig *c, CalibRe
             vlevel[li] = LEVELS[li];
             continue;
         }
-        double f = CALIB_ANCHORS[li - N_LEVELS];
+        double f = CALIB_NARROW[li - N_LEVELS];
         int a = (int)lround(f * mc->n_kv_heads), h = (int)lround(f * mc->ffn_dim);
         view_uniform(m, a < 1 ? 1 : a, h < 1 ? 1 : h, &views[li]);
         vlevel[li] = f;
@@ -298,8 +300,8 @@ int calibrate_run(const Model *m, const char *dir, const CalibConfig *c, CalibRe
         at += snprintf(p->fit_split + at, sizeof p->fit_split - (size_t)at, "%s %g", li > 1 ? "," : "", LEVELS[li]);
     if (at > 0 && (size_t)at < sizeof p->fit_split)
         snprintf(p->fit_split + at, sizeof p->fit_split - (size_t)at,
-                 "; fitted: the other levels and uniform views of width %g and %g (below the levels, no adapter)",
-                 CALIB_ANCHORS[0], CALIB_ANCHORS[1]);
+                 "; fitted: the other levels and uniform views keeping %g and %g of every layer's FFN (no adapter)",
+                 CALIB_NARROW[0], CALIB_NARROW[1]);
     if (calibrate_tlm(m, dir, c, out, e)) goto done;
 
     /* a view switch: build the new view's KV cache (what the engine does when the view changes) */
@@ -321,7 +323,7 @@ int calibrate_run(const Model *m, const char *dir, const CalibConfig *c, CalibRe
              "interleaved rounds, each pass "
              "after %g ms idle (as a request arrives), %d decode steps per point; timing depends on the model's "
              "shape, not its weights",
-             c->command ? c->command : "elms calibrate", c->date ? c->date : "", N_LEVELS, CALIB_N_ANCHORS,
+             c->command ? c->command : "elms calibrate", c->date ? c->date : "", N_LEVELS, CALIB_N_NARROW,
              c->n_lengths, c->reps,
              c->idle_ms, c->decode_steps);
     snprintf(t->name, sizeof t->name, "the calibrated engine model (%d layers, dim %d, %d heads, %d KV heads, ffn %d, "

@@ -4,8 +4,9 @@
  * arrives at an idle engine, not at one that has just run the same view), takes the median over `reps`
  * interleaved rounds (a prediction of one served request, not of the least disturbed pass), and fits the
  * profile's cost model (sim/latfit.h; the formulas are in sim/profile.h) on the points of every other level
- * (0.2, 0.4, ..., 1.0) and of two uniform views narrower than the lowest level (width 0.05 and 0.1, timed like
- * the levels: they let the decode fit separate its per-step constant from the cost of a byte in the cache), holding
+ * (0.2, 0.4, ..., 1.0) and of two uniform views narrower than the lowest level (5% and 10% of every layer's FFN
+ * neurons and of its KV groups, at least one; no adapter; timed like the levels: they let the decode fit separate
+ * its per-step constant from the cost of a byte in the cache and from the levels' adapters), holding
  * out the points of the levels in between (0.3, 0.5, 0.7, 0.9), then the decode
  * warm-up (latfit_warmup): the profile stores the fitted coefficients with the error on the fitted and on the
  * held-out points. It also times a view switch (building a view and its KV cache) and the tiny LM (or a small
@@ -38,7 +39,7 @@ typedef struct CalibConfig {
 
 typedef struct CalibPoint {
     const char *phase;      /* "prefill", "decode", "tlm", "switch" */
-    double level;
+    double level;           /* the level, or for a narrower view the FFN width it keeps (calibrate.c) */
     int tokens;             /* prompt length (prefill, tlm) or mean context (decode) */
     double measured_ms, predicted_ms;
     bool held_out;          /* prefill and decode: not used by the fit */

@@ -104,7 +104,7 @@ typedef struct DecodeFit {
 static double decode_fit_at(double C, void *arg) {
     DecodeFit *f = arg;
     /* the adapter's columns last: its share, and with a cache its share times (1 - h) */
-    int nc = C > 0 ? 4 : 3, na = f->A ? (nc == 4 ? 2 : 1) : 0, np = nc + na;
+    int nc = C > 0 ? 4 : 3, na = f->A ? (nc == 4 && f->k > nc + 2 ? 2 : 1) : 0, np = nc + na;
     for (int i = 0; i < f->k; i++) {
         double S = f->W[i] + f->KV[i], h = profile_cache_share(C, f->ks, S);
         double *x = f->X + (size_t)np * i;

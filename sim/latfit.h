@@ -7,7 +7,8 @@
  * with d0, dc, dx, dkv >= 0 (so a byte from DRAM never costs less than one from the cache). For a given cache
  * capacity C and knee sharpness k the decode model is linear in (d0, dc, dx, dkv): regressors 1, S, S (1 - h), KV.
  * When a fitted point runs an adapter, its terms join both fits (prefill: n adapter; decode: adapter and, with a
- * cache, adapter (1 - h)).
+ * cache, adapter (1 - h)). A cache then brings two more free columns than the model without one, and at a small C
+ * the two adapter columns are nearly alike, so the held-out points (never fitted) are the check on what it buys.
  * C is either given (measured) or fitted: the MAPE is minimised over C by a log-spaced grid from an eighth of the
  * smallest to twice the largest working set S of the fitted points (a smooth knee may sit past them), refined by
  * Brent's method (GSL) around the best grid value; k is chosen from latfit_sharpness by the same error. A model
@@ -40,11 +41,12 @@ typedef struct LatPoint {
  * sets p->fit_prefill_mape (fitted points) and p->fit_prefill_heldout_mape (held-out points, -1 when none) and
  * every point's predicted_ms. */
 int latfit_prefill(Profile *p, LatPoint *pts, int n, Err *e);
-/* latfit_decode: fit p's decode coefficients (const, cache, dram, kv) and knee sharpness on the points not held
- * out (more than 4), pricing bytes with p->target (which must be set); cache_bytes > 0 fixes C (a measured
- * capacity), 0 fits no cache, < 0 fits C (see above). Sets p->cache_bytes, p->cache_sharpness,
- * p->fit_decode_mape, p->fit_decode_heldout_mape and every predicted_ms;
- * p->cache_source is left to the caller. */
+/* latfit_decode: fit p's decode coefficients (const, cache, dram, kv, and adapter and adapter_dram when a fitted
+ * point runs an adapter) and knee sharpness on the points not held out (more than 4; adapter_dram is fitted only
+ * with a cache and more than 6 fitted points, else it is 0), pricing bytes with p->target (which must be set);
+ * cache_bytes > 0 fixes C (a measured capacity), 0 fits no cache, < 0 fits C (see above). Sets p->cache_bytes,
+ * p->cache_sharpness, p->decode_const, decode_cache, decode_dram, decode_kv, decode_adapter, decode_adapter_dram,
+ * p->fit_decode_mape, p->fit_decode_heldout_mape and every predicted_ms; p->cache_source is left to the caller. */
 int latfit_decode(Profile *p, LatPoint *pts, int n, double cache_bytes, Err *e);
 
 /* latfit_warmup: fit p's decode warm-up (warmup_ms + warmup_cached_ms h, h the cached share of the working set at

@@ -18,7 +18,8 @@
  * well inside the cache costs dc per byte, one far beyond it pays dd for all but C bytes (a cache that keeps C
  * bytes of a working set streamed once per token), and near C the share falls off smoothly (set conflicts,
  * other data, prefetching); k -> infinity is the hard knee min(1, C / S). dkv is the extra cost of a KV byte
- * (attention's short per-head products) on top of its byte cost. The price is increasing and convex in S.
+ * (attention's short per-head products) on top of its byte cost. Without an adapter the price is increasing and
+ * convex in S (with one, the adapter's (1 - h) term is concave past the knee).
  * A view with an unmerged LoRA adapter (CostShape adapter > 0) pays adapter_ms + (1 - h) adapter_dram_ms per
  * token at adapter = 1 on top (prefill: adapter_ms_per_token per prompt token): the adapter's small products,
  * which wait on memory once the view's weights no longer fit in the cache.

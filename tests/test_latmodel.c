@@ -263,7 +263,7 @@ TEST(latmodel_fit_nonneg_is_part_of_the_fit) {
     CHECK(fit_linear_nonneg(big, yb, 10, 9, NULL, coef, NULL, &e) == -1 && strstr(e.msg, "at most"));
 }
 
-/* Synthetic points of p's model: 9 levels x 6 lengths (the calibration grid), odd levels held out; times
+/* Synthetic points of p's model: 9 levels x 6 lengths (the calibration's levels), odd levels held out; times
  * multiplied by 1 + noise N(0, sd). */
 static int synth(const Profile *p, LatPoint *pre, LatPoint *dec, double sd, unsigned long seed) {
     static const int len[6] = {16, 32, 64, 128, 192, 256};

@@ -235,7 +235,7 @@ TEST(profile_calibrate_cli_writes_a_loadable_profile) {
     /* (9 levels + 2 narrower views) x 3 lengths: levels 0.3, 0.5, 0.7, 0.9 held out, the narrower views fitted */
     CHECK_MSG(p.fit_points == 21 && p.fit_heldout_points == 12 && p.fit_prefill_heldout_mape >= 0 &&
                   p.fit_decode_heldout_mape >= 0 && strstr(p.fit_split, "0.3, 0.5, 0.7, 0.9") &&
-                  strstr(p.fit_split, "width 0.05 and 0.1"),
+                  strstr(p.fit_split, "keeping 0.05 and 0.1 of every layer"),
               "%d %d %s", p.fit_points, p.fit_heldout_points, p.fit_split);
     CHECK(p.target.layer_params == cost_layer_params(&c) && p.target.bytes_per_param == 4);
     CHECK(strstr(p.source, "elms calibrate --model") != NULL && strstr(p.source, "after 1 ms idle") != NULL);
