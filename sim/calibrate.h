@@ -10,7 +10,8 @@
  * out the points of the levels in between (0.3, 0.5, 0.7, 0.9), then the decode
  * warm-up (latfit_warmup): the profile stores the fitted coefficients with the error on the fitted and on the
  * held-out points. It also times a view switch (building a view and its KV cache) and the tiny LM (or a small
- * proxy). Times are wall clock: tests never assert on them. */
+ * proxy), each of its passes after an untimed request on the LLM and the idle, as it decides a request that
+ * arrives after another was served. Times are wall clock: tests never assert on them. */
 #ifndef ELMS_CALIBRATE_H
 #define ELMS_CALIBRATE_H
 
@@ -55,7 +56,8 @@ typedef struct CalibResult {
 int calibrate_run(const Model *m, const char *dir, const CalibConfig *c, CalibResult *out, Err *e);
 void calibrate_result_free(CalibResult *r);
 /* calibrate_tlm: time the tiny LM of dir (DIR/policies/elms: its score head and the decision head tlm.json
- * names, per request, against the tokens the policy prices; without one, a random 4-layer dim-128 proxy) and set
+ * names, per request, against the tokens the policy prices, each pass after an untimed request on m and the
+ * idle; without one, a random 4-layer dim-128 proxy) and set
  * out->prof's tlm group (a_ms, b_ms_per_token, params, source), appending its points to out (allocated when
  * out->pts is NULL). calibrate_run calls it; `elms calibrate --tlm-only` calls it alone. */
 int calibrate_tlm(const Model *m, const char *dir, const CalibConfig *c, CalibResult *out, Err *e);
