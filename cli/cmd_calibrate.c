@@ -112,7 +112,8 @@ static int cmd_calibrate(int argc, char **argv) {
             profile_write(&r.prof, fl[1].value, &e)) {
             rc = cli_error("calibrate", "%s", e.msg);
         } else {
-            printf("tlm a_ms %.6g b_ms_per_token %.6g params %.0f\n", r.prof.tlm_a, r.prof.tlm_b, r.prof.tlm_params);
+            printf("tlm a_ms %.6g b_ms_per_token %.6g c_ms_per_token2 %.6g params %.0f\n", r.prof.tlm_a, r.prof.tlm_b,
+                   r.prof.tlm_c, r.prof.tlm_params);
             for (int i = 0; i < r.n_pts; i++)
                 printf("tlm tokens %d measured_ms %.4f predicted_ms %.4f\n", r.pts[i].tokens, r.pts[i].measured_ms,
                        r.pts[i].predicted_ms);
@@ -156,7 +157,8 @@ static int cmd_calibrate(int argc, char **argv) {
     printf("prefill mape fitted %.2f%% held-out %.2f%%\ndecode mape fitted %.2f%% held-out %.2f%%\n"
            "(%d fitted and %d held-out points per phase; %s)\n", p->fit_prefill_mape, p->fit_prefill_heldout_mape,
            p->fit_decode_mape, p->fit_decode_heldout_mape, p->fit_points, p->fit_heldout_points, p->fit_split);
-    printf("tlm a_ms %.6g b_ms_per_token %.6g\nswitch view_ms %.6g\n", p->tlm_a, p->tlm_b, p->switch_view_ms);
+    printf("tlm a_ms %.6g b_ms_per_token %.6g c_ms_per_token2 %.6g\nswitch view_ms %.6g\n", p->tlm_a, p->tlm_b, p->tlm_c,
+           p->switch_view_ms);
     printf("wrote %s (%d points)\n", fl[1].value, r.n_pts);
     if (p->fit_prefill_mape >= 5 || p->fit_decode_mape >= 5 || p->fit_prefill_heldout_mape >= 5 ||
         p->fit_decode_heldout_mape >= 5)

@@ -87,13 +87,20 @@ static int served_before(const Model *m, const int *tok, int max_len, Err *e) {
     return time_pass(m, &v, tok, n, STEPS, 0, &pre, &dec, &warm, e);
 }
 
-/* fit_tlm: tlm_a + tlm_b * tokens over the timed points [first, n_pts) of r (X: (n, 2) rows (1, tokens)) */
-static int fit_tlm(double *X, double *y, int n, int first, CalibResult *r, Err *e) {
-    double coef[2];
-    if (fit_linear_nonneg(X, y, n, 2, NULL, coef, NULL, e)) return err_prefix(e, "tiny-LM fit");
-    for (int i = first; i < r->n_pts; i++) r->pts[i].predicted_ms = coef[0] + coef[1] * r->pts[i].tokens;
+/* fit_tlm: tlm_a + tlm_b tokens + tlm_c tokens^2 (the tiny LM's attention; with four or more points, else
+ * tlm_c = 0) over the n timed points (tokens tk, times y), which are [first, n_pts) of r */
+static int fit_tlm(const double *tk, const double *y, int n, int first, CalibResult *r, Err *e) {
+    double X[64 * 3], coef[3] = {0};
+    int p = n >= 4 ? 3 : 2;
+    for (int i = 0; i < n && i < 64; i++) {
+        X[p * i] = 1, X[p * i + 1] = tk[i];
+        if (p == 3) X[p * i + 2] = tk[i] * tk[i];
+    }
+    if (fit_linear_nonneg(X, y, n, p, NULL, coef, NULL, e)) return err_prefix(e, "tiny-LM fit");
     r->prof.tlm_a = coef[0];
     r->prof.tlm_b = coef[1];
+    r->prof.tlm_c = coef[2];
+    for (int i = first; i < r->n_pts; i++) r->pts[i].predicted_ms = profile_tlm_ms(&r->prof, r->pts[i].tokens);
     return 0;
 }
 
@@ -112,7 +119,7 @@ static int time_tlm_proxy(const Model *base, const CalibConfig *c, const int *to
     ElasticView v;
     view_full(&t, &v);
     int first = r->n_pts, n = 0, rc = 0;
-    double X[64 * 2], y[64], *rep_ms = malloc(sizeof *rep_ms * (size_t)c->reps), dec, warm;
+    double tk[64], y[64], *rep_ms = malloc(sizeof *rep_ms * (size_t)c->reps), dec, warm;
     if (!rep_ms) rc = err_set(e, "out of memory");
     for (int i = 0; !rc && i < c->n_lengths && n < 64; i++) {
         if (c->lengths[i] > tc.max_seq) continue;
@@ -121,8 +128,7 @@ static int time_tlm_proxy(const Model *base, const CalibConfig *c, const int *to
             if (!rc) rc = time_pass(&t, &v, tok, c->lengths[i], 0, c->idle_ms, &rep_ms[rep], &dec, &warm, e);
         }
         if (rc) break;
-        X[2 * n] = 1;
-        X[2 * n + 1] = c->lengths[i];
+        tk[n] = c->lengths[i];
         y[n] = median(rep_ms, c->reps);
         point(r, "tlm", NAN, c->lengths[i], y[n++]);
     }
@@ -137,7 +143,7 @@ static int time_tlm_proxy(const Model *base, const CalibConfig *c, const int *to
     snprintf(r->prof.tlm_source, sizeof r->prof.tlm_source,
              "measured on a proxy (random 4-layer, dim 128 model with the base vocabulary): no tiny LM in "
              "MODEL/policies/elms");
-    return fit_tlm(X, y, n, first, r, e);
+    return fit_tlm(tk, y, n, first, r, e);
 }
 
 /* The tiny LM itself (MODEL/policies/elms): one request = its score head and its decision head over a prompt of
@@ -147,7 +153,7 @@ static int time_tlm_real(const Model *base, const char *tlm_dir, const CalibConf
     Tlm t;
     if (tlm_load(&t, tlm_dir, base, base->cfg.bos_id, e)) return -1;
     int first = r->n_pts, n = 0, rc = 0;
-    double X[64 * 2], y[64];
+    double tk[64], y[64];
     int S_max = 0;
     for (int i = 0; i < c->n_lengths; i++) S_max = c->lengths[i] > S_max ? c->lengths[i] : S_max;
     float *score = malloc(sizeof(float) * (size_t)(S_max + 1)), prob[N_LEVELS * N_RATIOS];
@@ -170,8 +176,7 @@ static int time_tlm_real(const Model *base, const char *tlm_dir, const CalibConf
         if (rc) break;
         double ms = median(rep_ms, c->reps);
         double tokens = tlm_input_tokens(&t, &x, true, true);
-        X[2 * n] = 1;
-        X[2 * n + 1] = tokens;
+        tk[n] = tokens;
         y[n++] = ms;
         point(r, "tlm", NAN, (int)tokens, ms);
     }
@@ -186,7 +191,7 @@ static int time_tlm_real(const Model *base, const char *tlm_dir, const CalibConf
              "measured: the tiny LM of %s (score head + its decision head, %.0f parameters) per request, fitted "
              "against the tokens it reads; median over %d runs, each after %g ms idle",
              tlm_dir, r->prof.tlm_params, c->reps, c->idle_ms);
-    return fit_tlm(X, y, n, first, r, e);
+    return fit_tlm(tk, y, n, first, r, e);
 }
 
 int calibrate_tlm(const Model *m, const char *dir, const CalibConfig *c, CalibResult *out, Err *e) {

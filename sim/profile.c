@@ -153,6 +153,7 @@ static int parse(Profile *p, const cJSON *root, const char *path, Err *e) {
     if (rc) return -1;
     if (get_num(g, "tlm", "a_ms", false, 0, &p->tlm_a, path, e) ||
         get_num(g, "tlm", "b_ms_per_token", false, 0, &p->tlm_b, path, e) ||
+        get_num(g, "tlm", "c_ms_per_token2", false, 0, &p->tlm_c, path, e) ||
         get_num(g, "tlm", "params", false, 0, &p->tlm_params, path, e) ||
         get_num(g, "tlm", "bytes_per_param", false, 4, &p->tlm_bytes_per_param, path, e) ||
         get_str(g, "tlm", "source", g != NULL, p->tlm_source, sizeof p->tlm_source, path, e))
@@ -289,6 +290,7 @@ int profile_write(const Profile *p, const char *path, Err *e) {
     g = group(r, "tlm");
     cJSON_AddNumberToObject(g, "a_ms", p->tlm_a);
     cJSON_AddNumberToObject(g, "b_ms_per_token", p->tlm_b);
+    cJSON_AddNumberToObject(g, "c_ms_per_token2", p->tlm_c);
     cJSON_AddNumberToObject(g, "params", p->tlm_params);
     cJSON_AddNumberToObject(g, "bytes_per_param", p->tlm_bytes_per_param);
     cJSON_AddStringToObject(g, "source", p->tlm_source);
@@ -422,7 +424,7 @@ double profile_tpot_ms(const Profile *p, const CostShape *s, double n, int outpu
     return profile_decode_ms(p, s, n + (output_tokens - 1) / 2.0) + profile_warmup_ms(p, s, n) / steps;
 }
 
-double profile_tlm_ms(const Profile *p, double n) { return n > 0 ? p->tlm_a + p->tlm_b * n : 0.0; }
+double profile_tlm_ms(const Profile *p, double n) { return n > 0 ? p->tlm_a + p->tlm_b * n + p->tlm_c * n * n : 0.0; }
 
 double profile_weight_bytes(const Profile *p, double params, double base_params) {
     if (!p->memory_target || !(base_params > 0)) return params * 4.0;

@@ -83,6 +83,7 @@ typedef struct Profile {
     char cache_source[512];                          /* where C came from (measured, fitted, published) */
     char decode_source[512];
     double tlm_a, tlm_b, tlm_params, tlm_bytes_per_param; /* ms, ms per token; resident parameters */
+    double tlm_c;                                    /* ms per token^2 (its attention); optional, 0 */
     char tlm_source[512];
     double switch_view_ms, switch_model_ms;          /* view change on the same weights; change of model */
     char switch_source[512];
@@ -139,7 +140,7 @@ void profile_decode_bytes(const Profile *p, const CostShape *s, double ctx, doub
  * cache_bytes with knee sharpness k: (1 + (bytes / cache_bytes)^k)^(-1/k); exactly 0 when cache_bytes <= 0 <
  * bytes, 1 when bytes <= 0. */
 double profile_cache_share(double cache_bytes, double k, double bytes);
-/* profile_tlm_ms: the tiny LM over n tokens (0 when n <= 0). */
+/* profile_tlm_ms: the tiny LM over n tokens, a + b n + c n^2 (0 when n <= 0). */
 double profile_tlm_ms(const Profile *p, double n_tokens);
 /* profile_weight_bytes: resident weight bytes of `params` engine parameters (base_params = the base model's
  * parameter count): engine fp32 bytes, or the target's bytes scaled by params / base_params. */

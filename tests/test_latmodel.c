@@ -132,6 +132,7 @@ TEST(latmodel_format2_round_trip_keeps_every_field) {
     p.warmup_ms = 0.75, p.warmup_cached_ms = 0.25, p.fit_warmup_rmse_ms = 0.125, p.fit_warmup_heldout_rmse_ms = 0.5;
     p.prefill_gemm_rows = 20, p.prefill_few_w = 0.25, p.prefill_few = 0.0625;
     p.prefill_adapter = 0.375, p.decode_adapter = 0.875, p.decode_adapter_dram = 1.125;
+    p.tlm_a = 0.02, p.tlm_b = 5e-4, p.tlm_c = 1.25e-6;
     Err e;
     const char *path = test_path("v2.json");
     CHECK_MSG(profile_write(&p, path, &e) == 0 && profile_load(&q, path, &e) == 0, "%s", e.msg);
@@ -144,6 +145,10 @@ TEST(latmodel_format2_round_trip_keeps_every_field) {
     CHECK(q.warmup_ms == 0.75 && q.warmup_cached_ms == 0.25 && q.fit_warmup_rmse_ms == 0.125 &&
           q.fit_warmup_heldout_rmse_ms == 0.5 && q.prefill_gemm_rows == 20 && q.prefill_few_w == 0.25 && q.prefill_few == 0.0625);
     CHECK(q.prefill_adapter == 0.375 && q.decode_adapter == 0.875 && q.decode_adapter_dram == 1.125);
+    /* the tiny LM's price, its square term included; nothing for no tokens */
+    CHECK(q.tlm_c == 1.25e-6);
+    CHECK_NEAR(profile_tlm_ms(&q, 400), 0.02 + 5e-4 * 400 + 1.25e-6 * 400 * 400, 1e-12);
+    CHECK(profile_tlm_ms(&q, 0) == 0);
     /* a threshold is a count of rows */
     char *text = NULL;
     size_t len = 0;

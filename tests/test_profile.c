@@ -241,6 +241,8 @@ TEST(profile_calibrate_cli_writes_a_loadable_profile) {
     CHECK(strstr(p.source, "elms calibrate --model") != NULL && strstr(p.source, "after 1 ms idle") != NULL);
     /* the decode warm-up: fitted non-negative, its error on both splits */
     CHECK(p.warmup_ms >= 0 && p.warmup_cached_ms >= 0 && p.fit_warmup_rmse_ms >= 0 && p.fit_warmup_heldout_rmse_ms >= 0);
+    /* three tiny-LM lengths: too few for its square term, which stays 0 */
+    CHECK(p.tlm_c == 0);
     /* calibration points: 11 views x 3 lengths x (prefill, decode, warm-up), 3 tiny-LM points, 1 switch; every
      * time but a warm-up (a difference of times) is positive; the narrower views are stored at their widths */
     snprintf(path, sizeof path, "%s/c.db", tmp);
