@@ -189,7 +189,8 @@ static int time_tlm_real(const Model *base, const char *tlm_dir, const CalibConf
     if (n < 2) return err_set(e, "%s: fewer than 2 prompt lengths fit the tiny LM's context", tlm_dir);
     snprintf(r->prof.tlm_source, sizeof r->prof.tlm_source,
              "measured: the tiny LM of %s (score head + its decision head, %.0f parameters) per request, fitted "
-             "against the tokens it reads; median over %d runs, each after %g ms idle",
+             "against the tokens it reads (a + b tokens + c tokens^2); median over %d runs, each after an untimed "
+             "request on the LLM and %g ms idle",
              tlm_dir, r->prof.tlm_params, c->reps, c->idle_ms);
     return fit_tlm(tk, y, n, first, r, e);
 }
