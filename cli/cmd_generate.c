@@ -66,7 +66,8 @@ static int cmd_generate(int argc, char **argv) {
     if (!rc && !(out = malloc((size_t)(max_new ? max_new : 1) * sizeof *out))) rc = cli_error("generate", "out of memory");
     Err e;
     GenerateTiming tm;
-    if (!rc && (got = generate_greedy(&em.model, &em.view, ids, n, (int)max_new, engine_eos(&em), out, &tm, &e)) < 0)
+    if (!rc &&
+        (got = generate_greedy(&em.model, &em.view, NULL, ids, n, (int)max_new, engine_eos(&em), out, &tm, &e)) < 0)
         rc = cli_error("generate", "%s", e.msg);
     if (!rc) {
         if (em.has_tok) {

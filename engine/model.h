@@ -181,8 +181,9 @@ typedef struct KVCache {
     int kv_width[ELMS_MAX_LAYERS];    /* attn_units*head_dim per layer (0 when the layer's attention is skipped) */
     float *k[ELMS_MAX_LAYERS];        /* (cap, kv_width[l]) */
     float *v[ELMS_MAX_LAYERS];        /* (cap, kv_width[l]) */
-    float *buf;                       /* one allocation holding all k, v */
-    size_t bytes;                     /* bytes of K and V storage */
+    float *buf;                       /* one allocation holding all k, v (buf_bytes) */
+    size_t bytes;                     /* bytes of K and V storage of this view and cap */
+    size_t buf_bytes;                 /* bytes allocated at buf (>= bytes: kvcache_reset reuses it) */
     float *work;                      /* forward scratch, grown on demand (not part of the KV state) */
     size_t work_cap;                  /* floats in work */
 } KVCache;
@@ -250,7 +251,17 @@ double view_param_fraction(const Model *m, const ElasticView *v);
 
 /* ---- KV cache ---- */
 
+/* kvcache_init: an empty cache of cap positions under v (its own buffers); kvcache_free releases them. */
 int kvcache_init(KVCache *c, const Model *m, const ElasticView *v, int cap, Err *e);
+/* kvcache_reset: make c (from kvcache_init or zeroed) an empty cache of cap positions under v, reusing its
+ * buffers: the KV buffer is reallocated only when v and cap need more bytes than it holds, and the forward
+ * scratch is kept. A service that keeps one cache this way allocates nothing per request (no page first touched
+ * on its critical path) and switches views without copying. */
+int kvcache_reset(KVCache *c, const Model *m, const ElasticView *v, int cap, Err *e);
+/* kvcache_prepare: size c (from kvcache_init or zeroed) for every view of m at m's whole context: the KV buffer
+ * for the full view, its pages touched, and the forward scratch by one prefill of the whole context (its result
+ * discarded; c is left empty). Later kvcache_reset calls on m allocate nothing. */
+int kvcache_prepare(KVCache *c, const Model *m, Err *e);
 void kvcache_free(KVCache *c);
 /* kvcache_truncate: forget positions >= len (used to score several continuations of one prompt). */
 void kvcache_truncate(KVCache *c, int len);

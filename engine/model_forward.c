@@ -25,16 +25,24 @@ size_t kvcache_bytes_for(const Model *m, const ElasticView *v, int cap) {
     return floats * sizeof(float);
 }
 
-int kvcache_init(KVCache *c, const Model *m, const ElasticView *v, int cap, Err *e) {
-    memset(c, 0, sizeof *c);
+int kvcache_reset(KVCache *c, const Model *m, const ElasticView *v, int cap, Err *e) {
     if (view_check(m, v, e)) return -1;
     if (cap < 1 || cap > m->cfg.max_seq)
         return err_set(e, "KV cache of %d positions: the model's context is %d", cap, m->cfg.max_seq);
+    size_t bytes = kvcache_bytes_for(m, v, cap);
+    if (!c->buf || bytes > c->buf_bytes) {
+        free(c->buf);
+        c->buf_bytes = bytes ? bytes : sizeof(float);
+        c->buf = malloc(c->buf_bytes);
+        if (!c->buf) {
+            c->buf_bytes = 0;
+            return err_set(e, "out of memory allocating a KV cache of %zu bytes", bytes);
+        }
+    }
     c->cap = cap;
+    c->len = 0;
     c->n_layers = m->cfg.n_layers;
-    c->bytes = kvcache_bytes_for(m, v, cap);
-    c->buf = malloc(c->bytes ? c->bytes : sizeof(float));
-    if (!c->buf) return err_set(e, "out of memory allocating a KV cache of %zu bytes", c->bytes);
+    c->bytes = bytes;
     float *p = c->buf;
     for (int l = 0; l < c->n_layers; l++) {
         c->kv_width[l] = kv_width(m, &v->layer[l]);
@@ -44,6 +52,29 @@ int kvcache_init(KVCache *c, const Model *m, const ElasticView *v, int cap, Err 
         p += 2 * n;
     }
     return 0;
+}
+
+int kvcache_init(KVCache *c, const Model *m, const ElasticView *v, int cap, Err *e) {
+    memset(c, 0, sizeof *c);
+    return kvcache_reset(c, m, v, cap, e);
+}
+
+int kvcache_prepare(KVCache *c, const Model *m, Err *e) {
+    ElasticView full;
+    view_full(m, &full);
+    int T = m->cfg.max_seq;
+    float *logits = malloc(sizeof *logits * (size_t)m->cfg.vocab_size);
+    int *tok = malloc(sizeof *tok * (size_t)T);
+    int rc = logits && tok ? kvcache_reset(c, m, &full, T, e) : err_set(e, "out of memory");
+    if (!rc) {
+        memset(c->buf, 0, c->buf_bytes);
+        for (int i = 0; i < T; i++) tok[i] = i % m->cfg.vocab_size;
+        rc = model_prefill(m, &full, c, tok, T, NULL, logits, e);
+        c->len = 0;
+    }
+    free(logits);
+    free(tok);
+    return rc ? err_prefix(e, "preparing a KV cache") : 0;
 }
 
 void kvcache_free(KVCache *c) {

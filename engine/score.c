@@ -109,8 +109,8 @@ static int argmax(const float *x, int n) {
     return b;
 }
 
-int generate_greedy(const Model *m, const ElasticView *v, const int *prompt, int n_prompt, int max_new, int eos_id,
-                    int *out, GenerateTiming *timing, Err *e) {
+int generate_greedy(const Model *m, const ElasticView *v, KVCache *cache, const int *prompt, int n_prompt,
+                    int max_new, int eos_id, int *out, GenerateTiming *timing, Err *e) {
     GenerateTiming own;
     if (!timing) timing = &own;
     memset(timing, 0, sizeof *timing);
@@ -120,8 +120,9 @@ int generate_greedy(const Model *m, const ElasticView *v, const int *prompt, int
     if (cap > m->cfg.max_seq) cap = m->cfg.max_seq;
     if (n_prompt > cap)
         return err_set(e, "generate: prompt of %d tokens exceeds the context of %d", n_prompt, m->cfg.max_seq);
-    KVCache c;
-    if (kvcache_init(&c, m, v, cap, e)) return -1;
+    KVCache local;
+    KVCache *c = cache ? cache : &local;
+    if (cache ? kvcache_reset(c, m, v, cap, e) : kvcache_init(c, m, v, cap, e)) return -1;
     float *logits = malloc(sizeof(float) * (size_t)m->cfg.vocab_size);
     int n = -1;
     if (!logits) {
@@ -129,15 +130,15 @@ int generate_greedy(const Model *m, const ElasticView *v, const int *prompt, int
         goto done;
     }
     double t0 = clock_wall_s();
-    if (model_prefill(m, v, &c, prompt, n_prompt, NULL, logits, e)) goto done;
+    if (model_prefill(m, v, c, prompt, n_prompt, NULL, logits, e)) goto done;
     timing->prefill_s = clock_wall_s() - t0;
     n = 0;
     t0 = clock_wall_s();
     while (n < max_new) {
         int t = argmax(logits, m->cfg.vocab_size);
         out[n++] = t;
-        if (t == eos_id || c.len >= cap || n == max_new) break; /* no decode whose logits nobody reads */
-        if (model_decode(m, v, &c, t, logits, e)) {
+        if (t == eos_id || c->len >= cap || n == max_new) break; /* no decode whose logits nobody reads */
+        if (model_decode(m, v, c, t, logits, e)) {
             n = -1;
             break;
         }
@@ -146,6 +147,6 @@ int generate_greedy(const Model *m, const ElasticView *v, const int *prompt, int
     timing->decode_s = clock_wall_s() - t0;
 done:
     free(logits);
-    kvcache_free(&c);
+    if (!cache) kvcache_free(c);
     return n;
 }

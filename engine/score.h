@@ -32,8 +32,10 @@ typedef struct GenerateTiming {
 } GenerateTiming;
 
 /* generate_greedy: prefill prompt then emit up to max_new tokens (stops after eos_id if >= 0); out holds
- * max_new ids; returns the count or -1. timing (may be NULL) receives the wall time of each phase. */
-int generate_greedy(const Model *m, const ElasticView *v, const int *prompt, int n_prompt, int max_new, int eos_id,
-                    int *out, GenerateTiming *timing, Err *e);
+ * max_new ids; returns the count or -1. timing (may be NULL) receives the wall time of each phase. cache: NULL
+ * (a cache of its own, allocated and freed here) or a cache the caller keeps across calls (kvcache_reset to v
+ * and the needed capacity: a service's, which allocates nothing per request once it is large enough). */
+int generate_greedy(const Model *m, const ElasticView *v, KVCache *cache, const int *prompt, int n_prompt,
+                    int max_new, int eos_id, int *out, GenerateTiming *timing, Err *e);
 
 #endif

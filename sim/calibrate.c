@@ -25,30 +25,30 @@ static double median(double *x, int n) {
 
 /* One timed pass as a request is served: the engine idles idle_ms first (so caches and clocks are as an arriving
  * request finds them, not as the previous pass left them), then one prefill of n tokens under v and `steps`
- * decode steps, each timed alone. *dec_ms is their median (the step at the mean context, as the cost is linear in
- * the context; a burst of other load spoils few steps), *warm_ms what the steps took beyond `steps` medians: the
- * decode's warm-up after a prefill, which a short request's TPOT pays in full. */
-static int time_pass(const Model *m, const ElasticView *v, const int *tok, int n, int steps, double idle_ms,
-                     double *pre_ms, double *dec_ms, double *warm_ms, Err *e) {
+ * decode steps, each timed alone, in the kept cache kc (kvcache_reset, as the live service keeps one: nothing is
+ * allocated or first touched inside the timing once kc is prepared). *dec_ms is their median (the step at the
+ * mean context, as the cost is linear in the context; a burst of other load spoils few steps), *warm_ms what the
+ * steps took beyond `steps` medians: the decode's warm-up after a prefill, which a short request's TPOT pays in
+ * full. */
+static int time_pass(const Model *m, const ElasticView *v, KVCache *kc, const int *tok, int n, int steps,
+                     double idle_ms, double *pre_ms, double *dec_ms, double *warm_ms, Err *e) {
     float *logits = malloc(sizeof *logits * (size_t)m->cfg.vocab_size);
     double *step = malloc(sizeof *step * (size_t)(steps > 0 ? steps : 1));
-    KVCache c;
-    int rc = !logits || !step ? err_set(e, "out of memory") : kvcache_init(&c, m, v, n + steps, e);
+    int rc = !logits || !step ? err_set(e, "out of memory") : kvcache_reset(kc, m, v, n + steps, e);
     *pre_ms = *dec_ms = *warm_ms = NAN;
     if (!rc) {
         clock_sleep_ms(idle_ms);
         double t0 = 1e3 * clock_wall_s();
-        rc = model_prefill(m, v, &c, tok, n, NULL, logits, e);
+        rc = model_prefill(m, v, kc, tok, n, NULL, logits, e);
         double t1 = 1e3 * clock_wall_s(), sum = 0;
         *pre_ms = t1 - t0;
         for (int s = 0; !rc && s < steps; s++) {
-            rc = model_decode(m, v, &c, tok[(n + s) % n], logits, e);
+            rc = model_decode(m, v, kc, tok[(n + s) % n], logits, e);
             double t2 = 1e3 * clock_wall_s();
             step[s] = t2 - t1;
             sum += step[s];
             t1 = t2;
         }
-        kvcache_free(&c);
         if (!rc && steps > 0) {
             *dec_ms = median(step, steps);
             *warm_ms = sum - steps * *dec_ms;
@@ -76,7 +76,7 @@ static const double CALIB_NARROW[CALIB_N_NARROW] = {0.05, 0.1};
 /* served_before: a request's work on the LLM m (its full view: a prefill of up to 64 of tok's tokens and 8 decode
  * steps), untimed, as the tiny LM finds the machine when it decides a request that arrives after another was
  * served: timed after its own previous pass instead, it ran about 10-20% faster on models/base-elastic. */
-static int served_before(const Model *m, const int *tok, int max_len, Err *e) {
+static int served_before(const Model *m, KVCache *kc, const int *tok, int max_len, Err *e) {
     enum { STEPS = 8 };
     int n = max_len < 64 ? max_len : 64;
     if (n + STEPS > m->cfg.max_seq) n = m->cfg.max_seq - STEPS;
@@ -84,7 +84,7 @@ static int served_before(const Model *m, const int *tok, int max_len, Err *e) {
     ElasticView v;
     view_full(m, &v);
     double pre, dec, warm;
-    return time_pass(m, &v, tok, n, STEPS, 0, &pre, &dec, &warm, e);
+    return time_pass(m, &v, kc, tok, n, STEPS, 0, &pre, &dec, &warm, e);
 }
 
 /* fit_tlm: tlm_a + tlm_b tokens + tlm_c tokens^2 (the tiny LM's attention; with four or more points, else
@@ -105,7 +105,8 @@ static int fit_tlm(const double *tk, const double *y, int n, int first, CalibRes
 }
 
 /* The tiny LM proxy: a small random model with the base vocabulary (dim 128, 4 layers), timed as a prefill. */
-static int time_tlm_proxy(const Model *base, const CalibConfig *c, const int *tok, CalibResult *r, Err *e) {
+static int time_tlm_proxy(const Model *base, KVCache *kc, const CalibConfig *c, const int *tok, CalibResult *r,
+                          Err *e) {
     ModelConfig tc = base->cfg;
     tc.dim = 128;
     tc.n_layers = 4;
@@ -118,14 +119,16 @@ static int time_tlm_proxy(const Model *base, const CalibConfig *c, const int *to
     model_init_random(&t, c->seed);
     ElasticView v;
     view_full(&t, &v);
-    int first = r->n_pts, n = 0, rc = 0;
+    int first = r->n_pts, n = 0;
     double tk[64], y[64], *rep_ms = malloc(sizeof *rep_ms * (size_t)c->reps), dec, warm;
-    if (!rep_ms) rc = err_set(e, "out of memory");
+    KVCache tc_kv = {0}; /* the proxy's own kept cache */
+    int rc = rep_ms ? kvcache_prepare(&tc_kv, &t, e) : err_set(e, "out of memory");
     for (int i = 0; !rc && i < c->n_lengths && n < 64; i++) {
         if (c->lengths[i] > tc.max_seq) continue;
         for (int rep = 0; !rc && rep < c->reps; rep++) {
-            rc = served_before(base, tok, c->lengths[i], e);
-            if (!rc) rc = time_pass(&t, &v, tok, c->lengths[i], 0, c->idle_ms, &rep_ms[rep], &dec, &warm, e);
+            rc = served_before(base, kc, tok, c->lengths[i], e);
+            if (!rc)
+                rc = time_pass(&t, &v, &tc_kv, tok, c->lengths[i], 0, c->idle_ms, &rep_ms[rep], &dec, &warm, e);
         }
         if (rc) break;
         tk[n] = c->lengths[i];
@@ -133,6 +136,7 @@ static int time_tlm_proxy(const Model *base, const CalibConfig *c, const int *to
         point(r, "tlm", NAN, c->lengths[i], y[n++]);
     }
     free(rep_ms);
+    kvcache_free(&tc_kv);
     if (rc) {
         model_free(&t);
         return -1;
@@ -148,8 +152,8 @@ static int time_tlm_proxy(const Model *base, const CalibConfig *c, const int *to
 
 /* The tiny LM itself (MODEL/policies/elms): one request = its score head and its decision head over a prompt of
  * n tokens (n - 8 system, 8 query), timed against the tokens the policy prices (tlm_input_tokens). */
-static int time_tlm_real(const Model *base, const char *tlm_dir, const CalibConfig *c, const int *tok, CalibResult *r,
-                         Err *e) {
+static int time_tlm_real(const Model *base, KVCache *kc, const char *tlm_dir, const CalibConfig *c, const int *tok,
+                         CalibResult *r, Err *e) {
     Tlm t;
     if (tlm_load(&t, tlm_dir, base, base->cfg.bos_id, e)) return -1;
     int first = r->n_pts, n = 0, rc = 0;
@@ -165,7 +169,7 @@ static int time_tlm_real(const Model *base, const char *tlm_dir, const CalibConf
         EncodedItem x = {.system = (int *)tok, .n_system = L - 8, .query = (int *)tok + L - 8, .n_query = 8};
         for (int rep = 0; !rc && rep < c->reps; rep++) {
             int ri, li;
-            if ((rc = served_before(base, tok, L, e))) break;
+            if ((rc = served_before(base, kc, tok, L, e))) break;
             clock_sleep_ms(c->idle_ms);
             double t0 = 1e3 * clock_wall_s();
             rc = tlm_score(&t, &x, score, e);
@@ -188,7 +192,7 @@ static int time_tlm_real(const Model *base, const char *tlm_dir, const CalibConf
     if (rc) return -1;
     if (n < 2) return err_set(e, "%s: fewer than 2 prompt lengths fit the tiny LM's context", tlm_dir);
     snprintf(r->prof.tlm_source, sizeof r->prof.tlm_source,
-             "measured: the tiny LM of %s (score head + its decision head, %.0f parameters) per request, fitted "
+             "measured: the tiny LM of %.120s (score head + its decision head, %.0f parameters) per request, fitted "
              "against the tokens it reads (a + b tokens + c tokens^2); median over %d runs, each after an untimed "
              "request on the LLM and %g ms idle",
              tlm_dir, r->prof.tlm_params, c->reps, c->idle_ms);
@@ -211,8 +215,12 @@ int calibrate_tlm(const Model *m, const char *dir, const CalibConfig *c, CalibRe
     char tlm_dir[1200], manifest[1300];
     snprintf(tlm_dir, sizeof tlm_dir, "%s/policies/elms", dir ? dir : ".");
     snprintf(manifest, sizeof manifest, "%s/tlm.json", tlm_dir);
-    int rc = dir && path_is_file(manifest) ? time_tlm_real(m, tlm_dir, c, tok, out, e)
-                                            : time_tlm_proxy(m, c, tok, out, e);
+    KVCache kc = {0}; /* the LLM's kept cache, for the untimed request before every pass */
+    int rc = kvcache_prepare(&kc, m, e);
+    if (!rc)
+        rc = dir && path_is_file(manifest) ? time_tlm_real(m, &kc, tlm_dir, c, tok, out, e)
+                                           : time_tlm_proxy(m, &kc, c, tok, out, e);
+    kvcache_free(&kc);
     free(tok);
     return rc;
 }
@@ -255,10 +263,12 @@ int calibrate_run(const Model *m, const char *dir, const CalibConfig *c, CalibRe
     double *samp = malloc(sizeof *samp * 3 * (size_t)n_grid * (size_t)c->reps), *pre_s = samp,
            *dec_s = samp + (size_t)n_grid * c->reps, *warm_s = dec_s + (size_t)n_grid * c->reps;
     int rc = -1;
+    KVCache kc = {0}; /* the engine's one cache, kept across passes as the live service keeps it */
     if (!out->pts || !tok || !lp || !ld || !lw || !samp) {
         err_set(e, "out of memory");
         goto done;
     }
+    if (kvcache_prepare(&kc, m, e)) goto done;
     gsl_rng *g = gsl_rng_alloc(gsl_rng_mt19937);
     gsl_rng_set(g, c->seed);
     for (int i = 0; i < max_len + c->decode_steps; i++) tok[i] = (int)gsl_rng_uniform_int(g, (unsigned long)mc->vocab_size);
@@ -278,7 +288,7 @@ int calibrate_run(const Model *m, const char *dir, const CalibConfig *c, CalibRe
     for (int rep = 0; rep < c->reps; rep++)
         for (int g = 0; g < n_grid; g++) {
             size_t at = (size_t)g * c->reps + rep;
-            if (time_pass(m, &views[g / c->n_lengths], tok, c->lengths[g % c->n_lengths], c->decode_steps,
+            if (time_pass(m, &views[g / c->n_lengths], &kc, tok, c->lengths[g % c->n_lengths], c->decode_steps,
                           c->idle_ms, &pre_s[at], &dec_s[at], &warm_s[at], e))
                 goto done;
         }
@@ -327,13 +337,12 @@ int calibrate_run(const Model *m, const char *dir, const CalibConfig *c, CalibRe
                  CALIB_NARROW[0], CALIB_NARROW[1]);
     if (calibrate_tlm(m, dir, c, out, e)) goto done;
 
-    /* a view switch: build the new view's KV cache (what the engine does when the view changes) */
+    /* a view switch: check the new view and lay the kept KV cache out for it (what the service does when the
+     * view changes; no weights are copied, nothing is allocated) */
     double best = INFINITY;
     for (int r = 0; r < 20; r++) {
         double t0 = 1e3 * clock_wall_s();
-        KVCache kc;
-        if (kvcache_init(&kc, m, &ls.view[r % N_LEVELS], max_len + c->decode_steps, e)) goto done;
-        kvcache_free(&kc);
+        if (kvcache_reset(&kc, m, &ls.view[r % N_LEVELS], max_len + c->decode_steps, e)) goto done;
         double t = 1e3 * clock_wall_s() - t0;
         if (t < best) best = t;
     }
@@ -378,8 +387,8 @@ int calibrate_run(const Model *m, const char *dir, const CalibConfig *c, CalibRe
                  "ms_per_byte_dram)");
     p->switch_view_ms = p->switch_model_ms = best;
     snprintf(p->switch_source, sizeof p->switch_source,
-             "measured: building a level's KV cache (a view switch copies no weights; resident models switch the "
-             "same way)");
+             "measured: checking a level's view and laying the kept KV cache out for it (a view switch copies no "
+             "weights and allocates nothing; resident models switch the same way)");
     p->memory_target = false;
     p->runtime_bytes = 0;
     snprintf(p->memory_source, sizeof p->memory_source, "engine bytes: fp32 weights and KV cache as allocated");
@@ -390,6 +399,7 @@ int calibrate_run(const Model *m, const char *dir, const CalibConfig *c, CalibRe
         rc = -1;
     }
 done:
+    kvcache_free(&kc);
     levelset_free(&ls);
     free(tok);
     free(lp);

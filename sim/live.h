@@ -14,7 +14,8 @@
  *
  * What one request's service runs (live_serve): a view switch when the simulator charges one (the model or view
  * changed since the last request: the new ElasticView with its adapter is set and validated; no weights are
- * copied), then generate_greedy (engine/score.h) on the prompt the decision produced: BOS + the kept system tokens
+ * copied), then generate_greedy (engine/score.h) in the service's one KV cache, kept across requests, on the
+ * prompt the decision produced: BOS + the kept system tokens
  * + the query (eval_prompt, the one prompt rule), or for a request without an item BOS + a seeded sequence of the
  * kept length; its prefill (the first token) and output_tokens - 1 greedy decode steps, without stopping at EOS.
  * A request of one output token decodes no token, so its TPOT is measured by one more decode step that its service
@@ -63,6 +64,9 @@ typedef struct LiveSummary {
     double pct_ttft_p50, pct_ttft_p95, pct_tpot_p50, pct_tpot_p95;
 } LiveSummary;
 
+/* The models a live state prepares its cache for (more are served without preparing). */
+#define LIVE_MAX_MODELS 8
+
 /* A live run's state: the service clock, the engine's current view, buffers and the rows' errors. */
 typedef struct SimLive {
     double now_ms;              /* the service clock (see the header), ms since the run began */
@@ -75,6 +79,9 @@ typedef struct SimLive {
     long n, cap;                /* recorded requests and the arrays' capacity */
     double *meas[4], *pred[4];  /* (n) each: service TTFT, TTFT, TPOT, prefill, measured and predicted */
     double queue_sum, pred_queue_sum;
+    KVCache kv;                 /* the service's one KV cache and forward scratch, kept across requests and runs */
+    const Model *prepared[LIVE_MAX_MODELS]; /* the models kv was prepared for (live_serve) */
+    int n_prepared;
     double settle_ms;           /* idle off the clock before serving a request that arrived at an idle engine */
     long settles;               /* live_settle calls of the run (live_begin zeroes it) */
 } SimLive;
@@ -86,10 +93,12 @@ typedef struct SimLive {
 void live_init(SimLive *L);
 /* live_free: release the buffers (L becomes empty). */
 void live_free(SimLive *L);
-/* live_begin: a new run: the clock at 0, no view in service, no rows. */
+/* live_begin: a new run: the clock at 0, no view in service, no rows, no model prepared (live_serve). */
 void live_begin(SimLive *L);
-/* live_wait: idle until the service clock reaches t_ms: sleep the difference and add the measured sleep (the
- * clock may pass t_ms by the wake-up latency; it never goes back). */
+/* live_wait: idle until the service clock reaches t_ms: sleep the difference; the clock is then t_ms (it never
+ * goes back). The runner's lateness in waking (a sleep's timer slack and wake-up, 0.1-0.2 ms on a virtual
+ * machine) is not on the clock: counted, it made every request that arrived at an idle engine wait that long,
+ * which a device woken by the request does not. */
 void live_wait(SimLive *L, double t_ms);
 /* live_settle: idle settle_ms off the service clock (the clock does not move): a request that arrives at an idle
  * engine is served after it, so that the runner's own work (the evaluation of the previous answer, a decision
@@ -105,6 +114,11 @@ int live_prompt(SimLive *L, const EncodedItem *x, const unsigned char *keep, int
                 int vocab, Err *e);
 /* live_serve: serve the prompt in L's buffer (n tokens) under (m, v) and output_tokens greedy tokens; switching
  * says whether the simulator charges a switch (the view is set and checked in either case, timed only then).
+ * Every request runs in L's one KV cache (kvcache_reset: nothing allocated per request, as a service that keeps
+ * its cache). The first time a run serves a model, the cache is sized for the model's full
+ * view and context, its pages touched and one untimed prefill of the whole context run (the scratch sized), then
+ * L settles: the first requests of a run no longer pay the first touch of several MB (a 256-token prefill took
+ * 1.6-2.3x its steady time for the first two of its size in a fresh process).
  * Fills t and advances the clock by switch + prefill + decode. Fails (naming nothing: the caller names the
  * request) when the prompt and the output do not fit the model's context or the view is invalid. */
 int live_serve(SimLive *L, const Model *m, const ElasticView *v, bool switching, int n, int output_tokens,

@@ -172,7 +172,7 @@ TEST(cli_logits_and_generate_match_library) {
     free(out);
     /* generate --tokens: ids out, equal to generate_greedy */
     int gen[10];
-    int g = generate_greedy(&m, &v, tok, 3, 10, -1, gen, NULL, &e);
+    int g = generate_greedy(&m, &v, NULL, tok, 3, 10, -1, gen, NULL, &e);
     CHECK(g == 10);
     char want[256] = "";
     for (int i = 0; i < g; i++) snprintf(want + strlen(want), sizeof want - strlen(want), "%s%d", i ? "," : "", gen[i]);
@@ -210,7 +210,7 @@ TEST(cli_logits_and_generate_match_library) {
     snprintf(tp, sizeof tp, "%s/tokenizer.json", dir);
     CHECK(tokenizer_save(&tk, tp, &e) == 0);
     int prompt[3] = {0, 7, 9};
-    g = generate_greedy(&m, &v, prompt, 3, 8, 1, gen, NULL, &e); /* stops after [EOS] */
+    g = generate_greedy(&m, &v, NULL, prompt, 3, 8, 1, gen, NULL, &e); /* stops after [EOS] */
     CHECK(g >= 1);
     char *txt = tokenizer_decode(&tk, gen, g);
     CHECK(test_cli(&out, "generate --model %s --prompt 'w7 w9' --max-new 8", dir) == 0);

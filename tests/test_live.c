@@ -55,6 +55,12 @@ static void check_served(TestCtx *t, const SimLog *L, const Trace *tr) {
         CHECK_MSG(L->t_start[i] >= L->t_arrive[i], "request %ld starts at %.6f before it arrives at %.6f", i,
                   L->t_start[i], L->t_arrive[i]);
         if (k > 0) CHECK(L->t_start[i] >= L->t_done[L->start_order[k - 1]]); /* one request at a time */
+        /* work-conserving on the service clock: a request starts at its arrival when the engine is idle (the
+         * runner's lateness in waking is not on the clock) or when the one before it is done */
+        double prev_done = k > 0 ? L->t_done[L->start_order[k - 1]] : 0, free_at = prev_done;
+        if (tr->req[i].arrival_s >= 0 && L->t_arrive[i] > free_at) free_at = L->t_arrive[i];
+        CHECK_MSG(fabs(L->t_start[i] - free_at) < 1e-6, "request %ld starts at %.6f, the engine was free at %.6f", i,
+                  L->t_start[i], free_at);
         CHECK_NEAR(r->queue_ms, L->t_start[i] - L->t_arrive[i], 1e-9);
         CHECK(r->queue_ms >= 0 && r->prefill_ms > 0 && r->tpot_ms > 0 && r->switch_ms >= 0 && r->tlm_ms >= 0);
         CHECK(r->output_tokens > 1 ? r->decode_ms > 0 : r->decode_ms == 0);
@@ -108,6 +114,11 @@ TEST(live_full_serves_every_request_and_predicts_as_the_simulator) {
     CHECK(waited >= 12);
     long at_idle = (tr.n + 2) / 3; /* the first of each group arrives at an idle engine */
     CHECK_MSG(live.settles == 2 * at_idle, "%ld settles for %ld requests served at arrival", live.settles, at_idle);
+    /* every request ran in the one kept cache, prepared once for the model's full view and whole context */
+    ElasticView full;
+    view_full(f.ctx.base, &full);
+    CHECK(live.n_prepared == 1 && live.prepared[0] == f.ctx.base && live.kv.len > 0);
+    CHECK(live.kv.buf_bytes >= kvcache_bytes_for(f.ctx.base, &full, f.ctx.base->cfg.max_seq));
     /* the summary is the rows' error */
     LiveSummary ls;
     live_summarize(&live, &ls);

@@ -503,7 +503,7 @@ TEST(model_greedy_generation_follows_argmax) {
     ElasticView v;
     view_full(&m, &v);
     Err e;
-    CHECK(generate_greedy(&m, &v, prompt, 4, 8, -1, out, NULL, &e) == 8);
+    CHECK(generate_greedy(&m, &v, NULL, prompt, 4, 8, -1, out, NULL, &e) == 8);
     memcpy(seq, prompt, sizeof prompt);
     memcpy(seq + 4, out, sizeof out);
     float *lg = malloc(sizeof(float) * 12 * c.vocab_size);
@@ -516,6 +516,39 @@ TEST(model_greedy_generation_follows_argmax) {
         CHECK_MSG(out[i] == b, "step %d: generated %d, argmax %d", i, out[i], b);
     }
     free(lg);
+    model_free(&m);
+}
+
+/* A cache kept across generations (kvcache_reset) gives the tokens of a fresh one under every view, switching
+ * between views of different widths; its buffer grows only when a view needs more than it holds. */
+TEST(model_generation_in_a_kept_cache) {
+    ModelConfig c = util_config();
+    Model m;
+    util_model(&m, &c, 1010);
+    int prompt[5] = {1, 2, 3, 4, 5}, fresh[6], kept[6];
+    ElasticView vs[3];
+    view_uniform(&m, 1, 12, &vs[0]);
+    view_full(&m, &vs[1]);
+    view_uniform(&m, 2, 24, &vs[2]);
+    KVCache kc;
+    memset(&kc, 0, sizeof kc);
+    Err e;
+    size_t grown = 0;
+    for (int r = 0; r < 2; r++)
+        for (int i = 0; i < 3; i++) {
+            CHECK(generate_greedy(&m, &vs[i], NULL, prompt, 5, 6, -1, fresh, NULL, &e) == 6);
+            const float *before = kc.buf;
+            size_t had = kc.buf_bytes;
+            CHECK(generate_greedy(&m, &vs[i], &kc, prompt, 5, 6, -1, kept, NULL, &e) == 6);
+            CHECK_MSG(memcmp(fresh, kept, sizeof fresh) == 0, "round %d view %d: tokens differ", r, i);
+            CHECK(kc.len == 5 + 5 && kc.bytes == kvcache_bytes_for(&m, &vs[i], 11) && kc.buf_bytes >= kc.bytes);
+            if (kc.buf_bytes != had || kc.buf != before) grown++;
+        }
+    CHECK_MSG(grown == 2, "the buffer was allocated %zu times (expected: the first view, then the full one)", grown);
+    /* a bad capacity is an error that leaves the cache usable */
+    CHECK(kvcache_reset(&kc, &m, &vs[0], c.max_seq + 1, &e) == -1 && strstr(e.msg, "context"));
+    CHECK(generate_greedy(&m, &vs[0], &kc, prompt, 5, 6, -1, kept, NULL, &e) == 6);
+    kvcache_free(&kc);
     model_free(&m);
 }
 

@@ -86,7 +86,7 @@ TEST(stories_greedy_is_confident) {
     enum { G = 48 };
     int seq[1 + G] = {1}, out[G];
     Err e;
-    int g = generate_greedy(&m, &v, seq, 1, G, -1, out, NULL, &e);
+    int g = generate_greedy(&m, &v, NULL, seq, 1, G, -1, out, NULL, &e);
     CHECK_MSG(g == G, "%s", e.msg);
     if (g != G) {
         model_free(&m);
