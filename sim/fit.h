@@ -12,7 +12,8 @@
 
 #include "engine/err.h"
 
-#define FIT_MAX_COEF 8 /* coefficients of fit_linear_nonneg (2^bounded subsets are solved per step) */
+#define FIT_MAX_COEF 9 /* coefficients of fit_linear_nonneg (2^bounded subsets are solved per step): the prefill
+                        * fit's nine with an adapter and two regimes */
 
 /* fit_linear: coef (p) minimising sum |X coef - y| / y for X (n, p) row-major and y (n) > 0; n > p.
  * mape (may be NULL) receives the mean absolute percentage error of the fit, in percent. */

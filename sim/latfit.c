@@ -56,8 +56,10 @@ int latfit_prefill(Profile *p, LatPoint *pts, int n, Err *e) {
     /* each regime's weights and per-token terms need two lengths of its own; else one regime */
     if (!lengths_fitted(p, pts, n, true) || !lengths_fitted(p, pts, n, false)) p->prefill_gemm_rows = 0;
     bool ad = any_adapter(pts, n), few = p->prefill_gemm_rows > 0;
-    int np = 5 + ad + 2 * few, col_ad = 5, col_few = 5 + ad;
-    double *X = calloc(cap * 8, sizeof *X), *y = calloc(cap, sizeof *y);
+    /* the adapter's two columns: per token and per pass (its small products' calls, which the short prompts of
+     * level 0.2 felt most: without it the fit priced them 3-9% low at their own timed points) */
+    int np = 5 + 2 * ad + 2 * few, col_ad = 5, col_few = 5 + 2 * ad;
+    double *X = calloc(cap * 9, sizeof *X), *y = calloc(cap, sizeof *y);
     if (!X || !y) {
         free(X);
         free(y);
@@ -69,17 +71,18 @@ int latfit_prefill(Profile *p, LatPoint *pts, int n, Err *e) {
         double t = pts[i].tokens, lin = pts[i].shape.lin, below = t < p->prefill_gemm_rows;
         double *x = X + (size_t)np * k++;
         x[0] = 1, x[1] = below ? 0 : lin, x[2] = t, x[3] = t * lin, x[4] = t * t * pts[i].shape.kv;
-        if (ad) x[col_ad] = t * pts[i].shape.adapter;
+        if (ad) x[col_ad] = t * pts[i].shape.adapter, x[col_ad + 1] = pts[i].shape.adapter;
         if (few) x[col_few] = below ? lin : 0, x[col_few + 1] = below ? t * lin : 0;
     }
     fit_times(pts, n, y);
-    double c[8] = {0};
+    double c[9] = {0};
     int rc = fit_linear_nonneg(X, y, k, np, NULL, c, NULL, e);
     free(X);
     free(y);
     if (rc) return err_prefix(e, "prefill fit");
     p->prefill_a = c[0], p->prefill_w = c[1], p->prefill_b0 = c[2], p->prefill_b = c[3], p->prefill_c = c[4];
     p->prefill_adapter = ad ? c[col_ad] : 0;
+    p->prefill_adapter_pass = ad ? c[col_ad + 1] : 0;
     p->prefill_few_w = few ? c[col_few] : 0;
     p->prefill_few = few ? c[col_few + 1] : 0;
     for (int i = 0; i < n; i++) pts[i].predicted_ms = profile_prefill_ms(p, &pts[i].shape, pts[i].tokens);

@@ -37,7 +37,8 @@ typedef struct LatPoint {
     double predicted_ms; /* out: the fitted profile's price */
 } LatPoint;
 
-/* latfit_prefill: fit p's prefill coefficients (a, w, b0, b, c) on the points of pts not held out (more than 5);
+/* latfit_prefill: fit p's prefill coefficients (a, w, b0, b, c; with points that run an adapter its per-token and
+ * per-pass costs; with two prompt regimes the few-row pair) on the points of pts not held out (more than 5);
  * sets p->fit_prefill_mape (fitted points) and p->fit_prefill_heldout_mape (held-out points, -1 when none) and
  * every point's predicted_ms. */
 int latfit_prefill(Profile *p, LatPoint *pts, int n, Err *e);

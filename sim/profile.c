@@ -94,6 +94,7 @@ static int parse(Profile *p, const cJSON *root, const char *path, Err *e) {
         get_num(g, "prefill", "b_ms_per_token", true, 0, &p->prefill_b, path, e) ||
         get_num(g, "prefill", "c_ms_per_token2", true, 0, &p->prefill_c, path, e) ||
         get_num(g, "prefill", "adapter_ms_per_token", false, 0, &p->prefill_adapter, path, e) ||
+        get_num(g, "prefill", "adapter_ms", false, 0, &p->prefill_adapter_pass, path, e) ||
         get_num(g, "prefill", "gemm_min_rows", false, 0, &p->prefill_gemm_rows, path, e) ||
         get_num(g, "prefill", "few_rows_weights_ms", false, 0, &p->prefill_few_w, path, e) ||
         get_num(g, "prefill", "few_rows_ms_per_token", false, 0, &p->prefill_few, path, e) ||
@@ -270,6 +271,7 @@ int profile_write(const Profile *p, const char *path, Err *e) {
     cJSON_AddNumberToObject(g, "b_ms_per_token", p->prefill_b);
     cJSON_AddNumberToObject(g, "c_ms_per_token2", p->prefill_c);
     cJSON_AddNumberToObject(g, "adapter_ms_per_token", p->prefill_adapter);
+    cJSON_AddNumberToObject(g, "adapter_ms", p->prefill_adapter_pass);
     cJSON_AddNumberToObject(g, "gemm_min_rows", p->prefill_gemm_rows);
     cJSON_AddNumberToObject(g, "few_rows_weights_ms", p->prefill_few_w);
     cJSON_AddNumberToObject(g, "few_rows_ms_per_token", p->prefill_few);
@@ -385,7 +387,7 @@ double profile_prefill_ms(const Profile *p, const CostShape *s, double n) {
     bool few = n < p->prefill_gemm_rows;
     return p->prefill_a + (few ? p->prefill_few_w : p->prefill_w) * s->lin + p->prefill_b0 * n +
            p->prefill_b * n * s->lin + p->prefill_c * n * n * s->kv + p->prefill_adapter * n * s->adapter +
-           (few ? p->prefill_few * n * s->lin : 0.0);
+           (few ? p->prefill_few * n * s->lin : 0.0) + p->prefill_adapter_pass * s->adapter;
 }
 
 void profile_decode_bytes(const Profile *p, const CostShape *s, double ctx, double *w, double *kv) {

@@ -21,8 +21,8 @@
  * (attention's short per-head products) on top of its byte cost. Without an adapter the price is increasing and
  * convex in S (with one, the adapter's (1 - h) term is concave past the knee).
  * A view with an unmerged LoRA adapter (CostShape adapter > 0) pays adapter_ms + (1 - h) adapter_dram_ms per
- * token at adapter = 1 on top (prefill: adapter_ms_per_token per prompt token): the adapter's small products,
- * which wait on memory once the view's weights no longer fit in the cache.
+ * token at adapter = 1 on top (prefill: adapter_ms per pass and adapter_ms_per_token per prompt token): the
+ * adapter's small products, which wait on memory once the view's weights no longer fit in the cache.
  * Format 1 profiles (no cache term, no w, b0) load as C = 0, w = b0 = 0, dc = dd = their ms_per_weight_byte dw
  * and dkv = their ms_per_kv_byte - dw: the same prices (dkv may then be negative, down to -dc: a KV byte never
  * costs less than nothing).
@@ -61,6 +61,9 @@ typedef struct Profile {
                                                       * the full target */
     double prefill_adapter;                          /* ms per token at adapter = 1 (CostShape): an unmerged LoRA
                                                       * adapter's work; optional, 0 when absent */
+    double prefill_adapter_pass;                     /* ms per prefill at adapter = 1: the adapter's fixed work per
+                                                      * pass (its small products' calls, whatever the prompt's
+                                                      * length); optional, 0 */
     double prefill_gemm_rows;                        /* R0: prompts of fewer tokens run the few-row product:
                                                       * prefill_few_w instead of weights_ms, and prefill_few per
                                                       * token at lin = 1 on top of b; optional, 0: one regime */

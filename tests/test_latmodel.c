@@ -131,7 +131,7 @@ TEST(latmodel_format2_round_trip_keeps_every_field) {
     p.fit_decode_heldout_mape = 4.5, p.fit_points = 30, p.fit_heldout_points = 24;
     p.warmup_ms = 0.75, p.warmup_cached_ms = 0.25, p.fit_warmup_rmse_ms = 0.125, p.fit_warmup_heldout_rmse_ms = 0.5;
     p.prefill_gemm_rows = 20, p.prefill_few_w = 0.25, p.prefill_few = 0.0625;
-    p.prefill_adapter = 0.375, p.decode_adapter = 0.875, p.decode_adapter_dram = 1.125;
+    p.prefill_adapter = 0.375, p.prefill_adapter_pass = 0.0625, p.decode_adapter = 0.875, p.decode_adapter_dram = 1.125;
     p.tlm_a = 0.02, p.tlm_b = 5e-4, p.tlm_c = 1.25e-6;
     Err e;
     const char *path = test_path("v2.json");
@@ -144,7 +144,8 @@ TEST(latmodel_format2_round_trip_keeps_every_field) {
           !strcmp(q.fit_split, "odd levels"));
     CHECK(q.warmup_ms == 0.75 && q.warmup_cached_ms == 0.25 && q.fit_warmup_rmse_ms == 0.125 &&
           q.fit_warmup_heldout_rmse_ms == 0.5 && q.prefill_gemm_rows == 20 && q.prefill_few_w == 0.25 && q.prefill_few == 0.0625);
-    CHECK(q.prefill_adapter == 0.375 && q.decode_adapter == 0.875 && q.decode_adapter_dram == 1.125);
+    CHECK(q.prefill_adapter == 0.375 && q.prefill_adapter_pass == 0.0625 && q.decode_adapter == 0.875 &&
+          q.decode_adapter_dram == 1.125);
     /* the tiny LM's price, its square term included; nothing for no tokens */
     CHECK(q.tlm_c == 1.25e-6);
     CHECK_NEAR(profile_tlm_ms(&q, 400), 0.02 + 5e-4 * 400 + 1.25e-6 * 400 * 400, 1e-12);
@@ -263,9 +264,9 @@ TEST(latmodel_fit_nonneg_is_part_of_the_fit) {
     CHECK_NEAR(mape, free_mape, 1e-6);
     /* errors */
     CHECK(fit_linear_nonneg(X, y, 3, 3, NULL, coef, NULL, &e) == -1);
-    double big[10 * 9] = {0}, yb[10];
-    for (int i = 0; i < 10; i++) yb[i] = 1;
-    CHECK(fit_linear_nonneg(big, yb, 10, 9, NULL, coef, NULL, &e) == -1 && strstr(e.msg, "at most"));
+    double big[12 * (FIT_MAX_COEF + 1)] = {0}, yb[12];
+    for (int i = 0; i < 12; i++) yb[i] = 1;
+    CHECK(fit_linear_nonneg(big, yb, 12, FIT_MAX_COEF + 1, NULL, coef, NULL, &e) == -1 && strstr(e.msg, "at most"));
 }
 
 /* Synthetic points of p's model: 9 levels x 6 lengths (the calibration's levels), odd levels held out; times
@@ -386,7 +387,7 @@ TEST(latmodel_held_out_points_never_move_the_fit) {
  * prices the adapter at nothing, and a view with an adapter has an adapter share that grows with its width. */
 TEST(latmodel_fit_recovers_the_adapter_terms) {
     Profile p = known_profile();
-    p.prefill_adapter = 0.4, p.decode_adapter = 0.9, p.decode_adapter_dram = 1.5;
+    p.prefill_adapter = 0.4, p.prefill_adapter_pass = 6.0, p.decode_adapter = 0.9, p.decode_adapter_dram = 1.5;
     static const int len[6] = {16, 32, 64, 128, 192, 256};
     LatPoint pre[66], dec[66];
     int n = 0;
@@ -402,7 +403,8 @@ TEST(latmodel_fit_recovers_the_adapter_terms) {
     Profile q = blank_fit(&p);
     Err e;
     CHECK_MSG(latfit_prefill(&q, pre, n, &e) == 0 && latfit_decode(&q, dec, n, -1, &e) == 0, "%s", e.msg);
-    CHECK_MSG(fabs(q.prefill_adapter - 0.4) < 1e-6, "prefill adapter %g", q.prefill_adapter);
+    CHECK_MSG(fabs(q.prefill_adapter - 0.4) < 1e-6 && fabs(q.prefill_adapter_pass - 6.0) < 1e-4,
+              "prefill adapter %g per token, %g per pass", q.prefill_adapter, q.prefill_adapter_pass);
     CHECK_MSG(fabs(q.decode_adapter - 0.9) < 0.05 && fabs(q.decode_adapter_dram - 1.5) < 0.05, "decode adapter %g %g",
               q.decode_adapter, q.decode_adapter_dram);
     CHECK_MSG(q.fit_prefill_heldout_mape < 1e-4 && q.fit_decode_heldout_mape < 0.05, "%g %g",
@@ -412,7 +414,8 @@ TEST(latmodel_fit_recovers_the_adapter_terms) {
     CostShape with = {0.5, 1.0, 0.5, 0.04}, without = {0.5, 1.0, 0.5, 0.0};
     CHECK(profile_prefill_ms(&none, &with, 100) == profile_prefill_ms(&none, &without, 100));
     CHECK(profile_decode_ms(&none, &with, 100) == profile_decode_ms(&none, &without, 100));
-    CHECK_NEAR(profile_prefill_ms(&p, &with, 100) - profile_prefill_ms(&p, &without, 100), 0.4 * 100 * 0.04, 1e-12);
+    CHECK_NEAR(profile_prefill_ms(&p, &with, 100) - profile_prefill_ms(&p, &without, 100), (6.0 + 0.4 * 100) * 0.04,
+               1e-12);
     double w, kv;
     profile_decode_bytes(&p, &with, 100, &w, &kv);
     double h = profile_cache_share(p.cache_bytes, p.cache_sharpness, w + kv);
