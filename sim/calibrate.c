@@ -199,7 +199,8 @@ static int time_tlm_real(const Model *base, KVCache *kc, const char *tlm_dir, co
     return fit_tlm(tk, y, n, first, r, e);
 }
 
-int calibrate_tlm(const Model *m, const char *dir, const CalibConfig *c, CalibResult *out, Err *e) {
+/* tlm_in: calibrate_tlm with the LLM's kept cache kc (prepared) for the untimed request before every pass */
+static int tlm_in(const Model *m, KVCache *kc, const char *dir, const CalibConfig *c, CalibResult *out, Err *e) {
     int max_len = 0;
     for (int i = 0; i < c->n_lengths; i++) max_len = c->lengths[i] > max_len ? c->lengths[i] : max_len;
     if (!out->pts) {
@@ -215,13 +216,16 @@ int calibrate_tlm(const Model *m, const char *dir, const CalibConfig *c, CalibRe
     char tlm_dir[1200], manifest[1300];
     snprintf(tlm_dir, sizeof tlm_dir, "%s/policies/elms", dir ? dir : ".");
     snprintf(manifest, sizeof manifest, "%s/tlm.json", tlm_dir);
-    KVCache kc = {0}; /* the LLM's kept cache, for the untimed request before every pass */
-    int rc = kvcache_prepare(&kc, m, e);
-    if (!rc)
-        rc = dir && path_is_file(manifest) ? time_tlm_real(m, &kc, tlm_dir, c, tok, out, e)
-                                           : time_tlm_proxy(m, &kc, c, tok, out, e);
-    kvcache_free(&kc);
+    int rc = dir && path_is_file(manifest) ? time_tlm_real(m, kc, tlm_dir, c, tok, out, e)
+                                            : time_tlm_proxy(m, kc, c, tok, out, e);
     free(tok);
+    return rc;
+}
+
+int calibrate_tlm(const Model *m, const char *dir, const CalibConfig *c, CalibResult *out, Err *e) {
+    KVCache kc = {0};
+    int rc = kvcache_prepare(&kc, m, e) || tlm_in(m, &kc, dir, c, out, e) ? -1 : 0;
+    kvcache_free(&kc);
     return rc;
 }
 
@@ -335,7 +339,7 @@ int calibrate_run(const Model *m, const char *dir, const CalibConfig *c, CalibRe
         snprintf(p->fit_split + at, sizeof p->fit_split - (size_t)at,
                  "; fitted: the other levels and uniform views keeping %g and %g of every layer's FFN (no adapter)",
                  CALIB_NARROW[0], CALIB_NARROW[1]);
-    if (calibrate_tlm(m, dir, c, out, e)) goto done;
+    if (tlm_in(m, &kc, dir, c, out, e)) goto done;
 
     /* a view switch: check the new view and lay the kept KV cache out for it (what the service does when the
      * view changes; no weights are copied, nothing is allocated) */
