@@ -10,6 +10,10 @@ double bench_peak_rss_mb(void);
  * and 110M shapes (random weights) and stories260K when present: load time, prefill and decode per elastic level
  * as medians and as fractions of those limits, view-switch time and peak memory. */
 void bench_engine(void);
+/* bench_serve: on models/base-elastic at level 1.0, a request's prefill in memory touched for the first time
+ * against the kept prepared cache, and its prefill and TPOT after 0-400 ms of idle (interleaved rounds, ratios to
+ * 20 ms). */
+void bench_serve(void);
 /* bench_sim: replay a 1,000,000-request trace with a warm evaluation cache (requests per second, with and
  * without SQLite recording) and report peak memory. */
 void bench_sim(void);

@@ -16,7 +16,7 @@ int main(int argc, char **argv) {
     struct {
         const char *name;
         void (*fn)(void);
-    } all[] = {{"engine", bench_engine}, {"sim", bench_sim}};
+    } all[] = {{"engine", bench_engine}, {"serve", bench_serve}, {"sim", bench_sim}};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) {
         int run = argc < 2;
         for (int a = 1; a < argc; a++) run |= strstr(all[i].name, argv[a]) != NULL;
