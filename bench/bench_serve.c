@@ -40,9 +40,10 @@ static long minor_faults(void) {
 }
 
 /* serve: idle idle_ms, then greedy generation of steps + 1 tokens after the n-token prompt tok, in kc (NULL: a
- * cache of its own); *pre_ms the prefill, the return the TPOT (ms), *faults the page faults of the request */
-static double serve(const Model *m, const ElasticView *v, KVCache *kc, const int *tok, int n, int steps,
-                    double idle_ms, double *pre_ms, long *faults) {
+ * cache of its own): *pre_ms the prefill, *tpot_ms the TPOT, *faults (may be NULL) the request's page faults.
+ * Returns -1 (printed) when the engine fails. */
+static int serve(const Model *m, const ElasticView *v, KVCache *kc, const int *tok, int n, int steps, double idle_ms,
+                 double *pre_ms, double *tpot_ms, long *faults) {
     int out[64];
     GenerateTiming gt;
     Err e;
@@ -54,7 +55,8 @@ static double serve(const Model *m, const ElasticView *v, KVCache *kc, const int
     }
     if (faults) *faults = minor_faults() - f0;
     *pre_ms = 1e3 * gt.prefill_s;
-    return 1e3 * gt.decode_s / gt.decode_steps;
+    *tpot_ms = 1e3 * gt.decode_s / gt.decode_steps;
+    return 0;
 }
 
 void bench_serve(void) {
@@ -80,36 +82,40 @@ void bench_serve(void) {
     }
     /* the first touch: each fresh sample's cache memory has just been given back (malloc_trim), as a request
      * finds it whose size the process has not served before */
-    double fresh[FIRST_ROUNDS], kept[FIRST_ROUNDS];
-    long ff = 0, fk = 0, f;
-    for (int r = 0; r < FIRST_ROUNDS; r++) {
+    double fresh[FIRST_ROUNDS], kept[FIRST_ROUNDS], tpot;
+    long ff = 0, fk = 0, f1 = 0, f2 = 0;
+    int rc = 0;
+    for (int r = 0; !rc && r < FIRST_ROUNDS; r++) {
 #ifdef __GLIBC__
         malloc_trim(0);
 #endif
-        serve(&m, &v, NULL, tok, 256, 4, 20, &fresh[r], &f);
-        ff += f;
-        serve(&m, &v, &kc, tok, 256, 4, 20, &kept[r], &f);
-        fk += f;
+        rc = serve(&m, &v, NULL, tok, 256, 4, 20, &fresh[r], &tpot, &f1) ||
+             serve(&m, &v, &kc, tok, 256, 4, 20, &kept[r], &tpot, &f2);
+        ff += f1, fk += f2;
     }
+    if (rc) goto done;
     printf("first touch, 256-token prefill at level 1.0 (medians of %d): a cache of its own after its memory was "
            "returned %.2f ms (%ld page faults), the kept prepared cache %.2f ms (%ld page faults)\n",
            FIRST_ROUNDS, med(fresh, FIRST_ROUNDS), ff / FIRST_ROUNDS, med(kept, FIRST_ROUNDS), fk / FIRST_ROUNDS);
     /* the idle: every idle once per round, in a rotating order */
     static const double idle[N_IDLE] = {0, 20, 50, 150, 400};
+    enum { REF = 1 }; /* the 20 ms idle */
     double tp[N_IDLE][IDLE_ROUNDS], pf[N_IDLE][IDLE_ROUNDS], rt[IDLE_ROUNDS], rp[IDLE_ROUNDS];
-    for (int r = 0; r < IDLE_ROUNDS; r++)
-        for (int j = 0; j < N_IDLE; j++) {
+    for (int r = 0; !rc && r < IDLE_ROUNDS; r++)
+        for (int j = 0; !rc && j < N_IDLE; j++) {
             int k = (j + r) % N_IDLE;
-            tp[k][r] = serve(&m, &v, &kc, tok, 128, 15, idle[k], &pf[k][r], NULL);
+            rc = serve(&m, &v, &kc, tok, 128, 15, idle[k], &pf[k][r], &tp[k][r], NULL);
         }
+    if (rc) goto done;
     printf("idle before a request at level 1.0 (128-token prefill, 15 decode steps; medians of %d interleaved "
            "rounds; ratios to the 20 ms pass of the same round):\n", IDLE_ROUNDS);
     for (int k = 0; k < N_IDLE; k++) {
-        for (int r = 0; r < IDLE_ROUNDS; r++) rt[r] = tp[k][r] / tp[1][r], rp[r] = pf[k][r] / pf[1][r];
+        for (int r = 0; r < IDLE_ROUNDS; r++) rt[r] = tp[k][r] / tp[REF][r], rp[r] = pf[k][r] / pf[REF][r];
         double ratio_t = med(rt, IDLE_ROUNDS), ratio_p = med(rp, IDLE_ROUNDS);
         printf("  idle %3.0f ms: TPOT %.3f ms (x%.3f), prefill %.2f ms (x%.3f)\n", idle[k], med(tp[k], IDLE_ROUNDS),
                ratio_t, med(pf[k], IDLE_ROUNDS), ratio_p);
     }
+done:
     kvcache_free(&kc);
     model_free(&m);
 }
