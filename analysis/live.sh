@@ -9,7 +9,9 @@
 # profile is calibrated afresh right before the live runs ($OUT/host-now.json, elms calibrate on the same core)
 # and the shipped sim/profiles/host.json is compared as well. `full` is served twice: the two runs make the same
 # decisions, so the difference of their measured times (the replicate table) is the machine's own run-to-run noise,
-# the floor under any prediction's error.
+# the floor under any prediction's error. A fresh profile is calibrated again right after the runs of the fresh
+# profile ($OUT/host-after.json), and the two calibrations' prices of the same decisions are compared (the drift
+# table): how far the machine itself moved while the runs were measured.
 # Usage: sh analysis/live.sh [REQUESTS [RATE [DB]]]
 #   REQUESTS  requests of the Poisson trace (default 100)
 #   RATE      mean arrivals per second (default 5: the engine is busy part of the time)
@@ -32,8 +34,10 @@ export OPENBLAS_NUM_THREADS=1
 TRACE="$OUT/poisson-$N-r$RATE-s$SEED.jsonl"
 $ELMS trace gen --requests "$N" --arrival poisson --rate "$RATE" --seed "$SEED" --fill -o "$TRACE"
 $ELMS trace stats "$TRACE" | grep -E '^(requests|arrivals|output_tokens)'
+FRESH=
 if [ -z "${PROFILE:-}" ]; then
     PROFILE="$OUT/host-now.json"
+    FRESH=1
     taskset -c "$CPU" $ELMS calibrate --model "$MODEL" --out "$PROFILE" --force >&2
 fi
 live() { # PROFILE POLICIES
@@ -43,6 +47,46 @@ command -v sqlite3 >/dev/null || { echo "live.sh: sqlite3 is missing (make deps 
 BEFORE=$(sqlite3 "$DB" "SELECT coalesce(max(id), 0) FROM runs" 2>/dev/null || echo 0) # 0: a new database
 {
     live "$PROFILE" full,oracle,elms,full
+    if [ -n "$FRESH" ]; then
+        # the machine's own drift over the runs: a second calibration right after them, and both profiles' prices
+        # of the same decisions (full's, which no profile changes): what the machine moved while it was measured,
+        # beside which the simulator's error above is to be read
+        AFTER="$OUT/host-after.json"
+        taskset -c "$CPU" $ELMS calibrate --model "$MODEL" --out "$AFTER" --force >&2
+        rm -f "$OUT/drift.db"
+        $ELMS sim --trace "$TRACE" --profile "$PROFILE" --model "$MODEL" --policy full --db "$OUT/drift.db" >/dev/null
+        $ELMS sim --trace "$TRACE" --profile "$AFTER" --model "$MODEL" --policy full --db "$OUT/drift.db" >/dev/null
+        echo
+        echo "drift: the calibration after the runs ($AFTER) against the one before, pricing full's requests: mean (after - before) / before %"
+        sqlite3 -header -column "$OUT/drift.db" "
+            SELECT count(*) AS requests,
+                   round(100 * avg((b.tlm_ms + b.switch_ms + b.prefill_ms) / (a.tlm_ms + a.switch_ms + a.prefill_ms) - 1), 2)
+                       AS service_ttft,
+                   round(100 * avg(b.tpot_ms / a.tpot_ms - 1), 2) AS tpot
+            FROM requests a JOIN requests b ON a.request = b.request
+            WHERE a.run = 1 AND b.run = 2"
+        rm -f "$OUT/drift.db"
+    fi
+    # what the TPOT error depends on within a run, the run's own bias (drift) taken out: the log ratio predicted /
+    # measured of each request against its run's mean, by output length and by the idle the request found (its start
+    # less the end of the request before it), pooled over the four runs above
+    FIRST=$(sqlite3 "$DB" "SELECT group_concat(id) FROM (SELECT id FROM runs WHERE live = 1 AND id > $BEFORE ORDER BY id LIMIT 4)")
+    echo
+    echo "TPOT within a run (runs $FIRST): mean of (predicted / measured) over the run's own mean, %, by output tokens and by the idle before the request"
+    sqlite3 -header -column "$DB" "
+        WITH r AS (SELECT run, request, output_tokens AS n, tpot_ms, pred_tpot_ms,
+                          arrival_ms + queue_ms AS start,
+                          arrival_ms + queue_ms + tlm_ms + switch_ms + prefill_ms + decode_ms AS done
+                   FROM requests WHERE run IN ($FIRST) AND output_tokens > 1),
+             q AS (SELECT r.*, ln(pred_tpot_ms / tpot_ms) AS lr,
+                          start - coalesce((SELECT max(p.done) FROM r p WHERE p.run = r.run AND p.start < r.start), 0)
+                              AS idle
+                   FROM r),
+             m AS (SELECT run, avg(lr) AS mr FROM q GROUP BY run)
+        SELECT CASE WHEN n < 12 THEN 'a: 2-11' WHEN n < 20 THEN 'b: 12-19' ELSE 'c: 20+' END AS output_tokens,
+               sum(idle < 50) AS n_idle_lt50, round(100 * (exp(avg(CASE WHEN idle < 50 THEN lr - mr END)) - 1), 1) AS idle_lt50,
+               sum(idle >= 50) AS n_idle_ge50, round(100 * (exp(avg(CASE WHEN idle >= 50 THEN lr - mr END)) - 1), 1) AS idle_ge50
+        FROM q JOIN m USING (run) GROUP BY 1 ORDER BY 1"
     if [ "$PROFILE" != host ] && [ "$PROFILE" != sim/profiles/host.json ]; then
         live host full,oracle,elms
     fi

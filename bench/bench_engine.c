@@ -135,6 +135,35 @@ static double prefill_flops(const Model *m, const ElasticView *v, int n) {
     return 2.0 * n * layer_params + attn + 2.0 * c->vocab_size * c->dim; /* logits of the last position only */
 }
 
+/* head_cost: what the output head (vocab_size, dim), which no level shrinks (a level is a sub-model of the same
+ * vocabulary), costs a decode step: its product alone on one position (median of SAMPLES samples of at least 0.05
+ * s), against the decode steps of levels 1.0 and 0.5 (ms, measured by the caller) and the bound their weight bytes
+ * put on level 0.5's speed-up (byte_ratio: bytes read per step at 1.0 over those at 0.5). */
+static void head_cost(const Model *m, double step10_ms, double step05_ms, double byte_ratio) {
+    const ModelConfig *c = &m->cfg;
+    StDtype t = m->packed ? m->packed->type : ST_F32;
+    const void *w = m->packed ? m->packed->lm_head : (const void *)m->w.lm_head;
+    float *x = malloc(sizeof(float) * (size_t)c->dim), *y = malloc(sizeof(float) * (size_t)c->vocab_size);
+    for (int i = 0; i < c->dim; i++) x[i] = 0.01f * (float)(i % 7);
+    double r[SAMPLES];
+    for (int s = -1; s < SAMPLES; s++) { /* sample -1 warms up */
+        double t0 = clock_wall_s(), el;
+        int reps = 0;
+        do {
+            matmul_nt_typed(y, x, w, t, 1, c->dim, c->vocab_size, c->dim, 0, NULL, 0);
+            reps++;
+        } while ((el = clock_wall_s() - t0) < 0.05);
+        if (s >= 0) r[s] = 1e3 * el / reps;
+    }
+    double h = median(r, SAMPLES), mb = (double)c->vocab_size * c->dim * st_dtype_size(t) / 1e6;
+    printf("output head (%d x %d, %.1f MB as held; no level shrinks it): %.3f ms a decode step alone (%.1f GB/s), "
+           "%.0f%% of a level-1.0 step, %.0f%% of a level-0.5 step; level 0.5 decodes %.2fx faster than 1.0, %.2fx "
+           "without the head; weight bytes read per step, 1.0 over 0.5: %.2fx (caches can beat it)\n",
+           c->vocab_size, c->dim, mb, h, mb / h, 100 * h / step10_ms, 100 * h / step05_ms, step10_ms / step05_ms,
+           step05_ms > h ? (step10_ms - h) / (step05_ms - h) : NAN, byte_ratio);
+    free(x), free(y);
+}
+
 /* bench_model: prefill and decode at levels 1.0, 0.8, 0.5 and 0.2, against the limits */
 static void bench_model(const char *name, const Model *m, const Limits *lim) {
     const ModelConfig *c = &m->cfg;
@@ -150,6 +179,7 @@ static void bench_model(const char *name, const Model *m, const Limits *lim) {
     printf("%-6s %-8s %13s %9s %8s %12s %11s %8s\n", "level", "params", "prefill tok/s", "GFLOP/s", "of sgemm",
            "decode tok/s", "weight GB/s", "of read");
     const int levels[] = {10, 8, 5, 2};
+    double step_ms[4], bytes_at[4]; /* decode step (ms) and weight bytes read per step, per level */
     for (int lx = 0; lx < 4; lx++) {
         double level = levels[lx] / 10.0;
         int a = (int)lround(level * c->n_kv_heads), f = (int)lround(level * c->ffn_dim);
@@ -181,6 +211,7 @@ static void bench_model(const char *name, const Model *m, const Limits *lim) {
         double layer_bytes = frac * (double)(model_param_count(c) - emb * (c->tied ? 1 : 2) - c->dim) * es;
         double bytes = layer_bytes + emb * es; /* + LM head; KV cache reads are small at these lengths */
         double gbs = bytes * decode_tps / 1e9;
+        step_ms[lx] = 1e3 / decode_tps, bytes_at[lx] = bytes;
         printf("%-6.1f %-8.3f %13.0f %9.1f %7.0f%% %12.0f %11.1f %7.0f%%\n", level, frac, prefill_tps, gflops,
                100 * gflops / lim->sgemm, decode_tps, gbs, 100 * gbs / lim->bandwidth);
         if (g_n_rows < MAX_ROWS) {
@@ -191,6 +222,7 @@ static void bench_model(const char *name, const Model *m, const Limits *lim) {
         }
         kvcache_free(&kv);
     }
+    head_cost(m, step_ms[0], step_ms[2], bytes_at[0] / bytes_at[2]);
     /* view switch: rebuild a view (integers) and swap the adapter pointer, as the service does between requests */
     ElasticView v;
     Lora dummy = {.rank = 8, .alpha = 16, .n_layers = c->n_layers};
