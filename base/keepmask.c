@@ -66,15 +66,23 @@ static int cmp_ranked(const void *a, const void *b) {
     return (x->i > y->i) - (x->i < y->i);
 }
 
-int keepmask_top(const float *score, int n, int k, unsigned char *keep) {
-    if (n < 0 || k < 0 || k > n) return -1;
-    memset(keep, 0, (size_t)n);
-    if (k == 0) return 0;
-    Ranked *r = malloc(sizeof *r * (size_t)n);
+int keepmask_top_many(const float *score, int n, const int *k, int n_masks, unsigned char *keep, size_t stride) {
+    if (n < 0 || n_masks < 0 || (n_masks > 1 && stride < (size_t)n)) return -1;
+    for (int j = 0; j < n_masks; j++)
+        if (k[j] < 0 || k[j] > n) return -1;
+    Ranked *r = malloc(sizeof *r * (size_t)(n > 0 ? n : 1));
     if (!r) return -1;
     for (int i = 0; i < n; i++) r[i] = (Ranked){score[i], i};
     qsort(r, (size_t)n, sizeof *r, cmp_ranked);
-    for (int j = 0; j < k; j++) keep[r[j].i] = 1;
+    for (int j = 0; j < n_masks; j++) { /* every mask is a prefix of the one ranking */
+        unsigned char *m = keep + (size_t)j * stride;
+        memset(m, 0, (size_t)n);
+        for (int i = 0; i < k[j]; i++) m[r[i].i] = 1;
+    }
     free(r);
-    return k;
+    return 0;
+}
+
+int keepmask_top(const float *score, int n, int k, unsigned char *keep) {
+    return keepmask_top_many(score, n, &k, 1, keep, (size_t)(n > 0 ? n : 0)) ? -1 : k;
 }

@@ -10,6 +10,7 @@
 #ifndef ELMS_BASE_KEEPMASK_H
 #define ELMS_BASE_KEEPMASK_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 /* keepmask_seed: the seed of one item's mask: FNV-1a 64 (base/hash.h) over tag with its NUL (nothing when tag is
@@ -35,5 +36,10 @@ int keepmask_add_random(unsigned char *keep, int n, int more, uint64_t seed);
  * position, so the mask is a pure function of the scores; NaN scores rank below every number. Needs
  * 0 <= k <= n. Returns k, or -1 when k is out of range or memory runs out (keep is then unspecified). */
 int keepmask_top(const float *score, int n, int k, unsigned char *keep);
+
+/* keepmask_top_many: n_masks masks of keepmask_top over the same scores, mask j (keep + j * stride, stride >= n)
+ * keeping k[j] positions, from one ranking of the scores (each mask equals keepmask_top's, byte for byte). Returns 0,
+ * or -1 when a k[j] is out of range, stride is short or memory runs out (keep is then unspecified). */
+int keepmask_top_many(const float *score, int n, const int *k, int n_masks, unsigned char *keep, size_t stride);
 
 #endif

@@ -109,16 +109,21 @@ static int make_masks(Policy *p, const PolicyRequest *r, Err *e) {
         if (!sc || !m) return err_set(e, "out of memory");
         s->cap = need;
     }
-    if (!s->var.random_compression && tlm_score(&s->tlm, x, s->score, e)) return -1;
+    if (!s->var.random_compression) return tlm_keep_masks(&s->tlm, x, s->score, s->mask, (size_t)s->cap, e);
     for (int ri = 0; ri < N_RATIOS; ri++) {
         unsigned char *m = s->mask + (size_t)ri * s->cap;
         int k = levels_kept_system(S, x->n_query, RATIOS[ri]);
-        int got = s->var.random_compression
-                      ? keepmask_random(m, S, k, keepmask_seed(p->env->seed, NULL, r->app, r->item, RATIOS[ri]))
-                      : keepmask_top(s->score, S, k, m);
-        if (got != k) return err_set(e, "out of memory");
+        if (keepmask_random(m, S, k, keepmask_seed(p->env->seed, NULL, r->app, r->item, RATIOS[ri])) != k)
+            return err_set(e, "out of memory");
     }
     return 0;
+}
+
+/* set_ratio: d's prompt ratio RATIOS[ri] and its keep mask (make_masks) */
+static void set_ratio(const Policy *p, int ri, const PolicyRequest *r, Decision *d) {
+    const ElmsState *s = p->state;
+    d->keep = r->enc ? s->mask + (size_t)ri * s->cap : NULL;
+    d->ratio = RATIOS[ri];
 }
 
 static void fill(const Policy *p, int li, int ri, const PolicyRequest *r, Decision *d) {
@@ -126,9 +131,8 @@ static void fill(const Policy *p, int li, int ri, const PolicyRequest *r, Decisi
     memset(d, 0, sizeof *d);
     d->model = s->var.no_reorder ? &s->own : p->env->base;
     d->view = s->levels.view[li];
-    d->keep = r->enc ? s->mask + (size_t)ri * s->cap : NULL;
     d->level = LEVELS[li];
-    d->ratio = RATIOS[ri];
+    set_ratio(p, ri, r, d);
     d->tlm_tokens = r->enc ? tlm_input_tokens(&s->tlm, r->enc, !s->var.random_compression, s->var.mode != DECIDE_NONE)
                            : 0;
 }
@@ -142,10 +146,11 @@ typedef struct Cand {
 static int price_all(Policy *p, const PolicyRequest *r, Cand *c, int *n, Err *e) {
     int n_ratios = r->enc ? N_RATIOS : 1;
     *n = 0;
-    for (int li = N_LEVELS - 1; li >= 0; li--)
+    for (int li = N_LEVELS - 1; li >= 0; li--) {
+        Decision x; /* filled once per level (its view is the bulk of it), then per ratio */
+        fill(p, li, 0, r, &x);
         for (int ri = 0; ri < n_ratios; ri++) {
-            Decision x;
-            fill(p, li, ri, r, &x);
+            set_ratio(p, ri, r, &x);
             Cand k;
             memset(&k, 0, sizeof k);
             k.li = li;
@@ -153,6 +158,7 @@ static int price_all(Policy *p, const PolicyRequest *r, Cand *c, int *n, Err *e)
             if (feasible_check(p->env, r, &x, &k.f, e)) return -1;
             c[(*n)++] = k;
         }
+    }
     return 0;
 }
 

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "base/fileutil.h"
+#include "base/keepmask.h"
 #include "engine/io.h"
 
 const double TLM_PREFILL[TLM_N_PREFILL] = {0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9};
@@ -223,4 +224,12 @@ int tlm_prob_pick(const float *prob, const int *cand, int n, double margin) {
 double tlm_input_tokens(const Tlm *t, const EncodedItem *x, bool score, bool decision) {
     double n = (t->bos >= 0) + x->n_system + x->n_query;
     return (score ? n : 0) + (decision ? (t->decision == TLM_DECISION_PAIR ? n + 2 : n) : 0);
+}
+
+int tlm_keep_masks(Tlm *t, const EncodedItem *x, float *score, unsigned char *masks, size_t stride, Err *e) {
+    int S = x->n_system, k[N_RATIOS];
+    if (tlm_score(t, x, score, e)) return -1;
+    for (int ri = 0; ri < N_RATIOS; ri++) k[ri] = levels_kept_system(S, x->n_query, RATIOS[ri]);
+    if (keepmask_top_many(score, S, k, N_RATIOS, masks, stride)) return err_set(e, "out of memory");
+    return 0;
 }

@@ -72,6 +72,12 @@ double tlm_params(const Tlm *t);
 /* tlm_score: keep probability (x->n_system) of every system token from the score head. */
 int tlm_score(Tlm *t, const EncodedItem *x, float *keep_prob, Err *e);
 
+/* tlm_keep_masks: the tiny LM's compression of x for every prompt ratio of the grid: the score head's keep
+ * probabilities (score, x->n_system) and, from them, mask ri (masks + ri * stride, stride >= x->n_system; N_RATIOS
+ * masks) keeping the levels_kept_system(S, Q, RATIOS[ri]) system tokens of highest probability (keepmask_top, one
+ * ranking for all ratios). The elms policy's work before its decision head, and what `elms calibrate` times. */
+int tlm_keep_masks(Tlm *t, const EncodedItem *x, float *score, unsigned char *masks, size_t stride, Err *e);
+
 /* tlm_decide_pair: the pair head's argmax ratio and level indices (RATIOS / LEVELS) for x under the SLO. */
 int tlm_decide_pair(Tlm *t, const EncodedItem *x, double prefill, double decode, int *ri, int *li, Err *e);
 

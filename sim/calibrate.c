@@ -150,8 +150,9 @@ static int time_tlm_proxy(const Model *base, KVCache *kc, const CalibConfig *c, 
     return fit_tlm(tk, y, n, first, r, e);
 }
 
-/* The tiny LM itself (MODEL/policies/elms): one request = its score head and its decision head over a prompt of
- * n tokens (n - 8 system, 8 query), timed against the tokens the policy prices (tlm_input_tokens). */
+/* The tiny LM itself (MODEL/policies/elms): one request = its score head, the keep masks of every prompt ratio
+ * (tlm_keep_masks, as the policy computes them) and its decision head over a prompt of n tokens (n - 8 system, 8
+ * query), timed against the tokens the policy prices (tlm_input_tokens). */
 static int time_tlm_real(const Model *base, KVCache *kc, const char *tlm_dir, const CalibConfig *c, const int *tok,
                          CalibResult *r, Err *e) {
     Tlm t;
@@ -161,8 +162,9 @@ static int time_tlm_real(const Model *base, KVCache *kc, const char *tlm_dir, co
     int S_max = 0;
     for (int i = 0; i < c->n_lengths; i++) S_max = c->lengths[i] > S_max ? c->lengths[i] : S_max;
     float *score = malloc(sizeof(float) * (size_t)(S_max + 1)), prob[N_LEVELS * N_RATIOS];
+    unsigned char *masks = malloc((size_t)N_RATIOS * (size_t)(S_max + 1)); /* (N_RATIOS, S_max + 1) */
     double *rep_ms = malloc(sizeof *rep_ms * (size_t)c->reps);
-    if (!score || !rep_ms) rc = err_set(e, "out of memory");
+    if (!score || !masks || !rep_ms) rc = err_set(e, "out of memory");
     for (int i = 0; !rc && i < c->n_lengths && n < 64; i++) {
         int L = c->lengths[i];
         if (L < 9 || L + 3 > t.score.cfg.max_seq) continue;
@@ -172,7 +174,7 @@ static int time_tlm_real(const Model *base, KVCache *kc, const char *tlm_dir, co
             if ((rc = served_before(base, kc, tok, L, e))) break;
             clock_sleep_ms(c->idle_ms);
             double t0 = 1e3 * clock_wall_s();
-            rc = tlm_score(&t, &x, score, e);
+            rc = tlm_keep_masks(&t, &x, score, masks, (size_t)(S_max + 1), e);
             if (!rc) rc = t.decision == TLM_DECISION_PAIR ? tlm_decide_pair(&t, &x, 0.5, 0.8, &ri, &li, e)
                                                           : tlm_decide_prob(&t, &x, prob, e);
             rep_ms[rep] = 1e3 * clock_wall_s() - t0;
@@ -187,12 +189,14 @@ static int time_tlm_real(const Model *base, KVCache *kc, const char *tlm_dir, co
     r->prof.tlm_params = tlm_params(&t);
     r->prof.tlm_bytes_per_param = 4;
     free(score);
+    free(masks);
     free(rep_ms);
     tlm_free(&t);
     if (rc) return -1;
     if (n < 2) return err_set(e, "%s: fewer than 2 prompt lengths fit the tiny LM's context", tlm_dir);
     snprintf(r->prof.tlm_source, sizeof r->prof.tlm_source,
-             "measured: the tiny LM of %.120s (score head + its decision head, %.0f parameters) per request, fitted "
+             "measured: the tiny LM of %.120s (score head, every ratio's keep mask, its decision head; %.0f parameters) "
+             "per request, fitted "
              "against the tokens it reads (a + b tokens + c tokens^2); median over %d runs, each after an untimed "
              "request on the LLM and %g ms idle",
              tlm_dir, r->prof.tlm_params, c->reps, c->idle_ms);

@@ -220,3 +220,30 @@ TEST(base_keepmask_top_keeps_the_highest_in_order) {
     CHECK(keepmask_top(s, N, N + 1, keep) == -1 && keepmask_top(s, N, -1, keep) == -1);
     CHECK(keepmask_top(s, 0, 0, keep) == 0);
 }
+
+/* keepmask_top_many: every mask byte for byte keepmask_top's, from one ranking; bad k or stride refused */
+TEST(base_keepmask_top_many_equals_keepmask_top) {
+    enum { N = 37, M = 6, STRIDE = N + 3 };
+    float s[N];
+    unsigned char many[M * STRIDE], one[N];
+    int k[M];
+    unsigned long x = 777;
+    for (int trial = 0; trial < 100; trial++) {
+        for (int i = 0; i < N; i++) {
+            x = x * 6364136223846793005UL + 1442695040888963407UL;
+            s[i] = (float)((x >> 40) % 5) / 4.0f; /* many ties */
+            if ((x >> 20) % 13 == 0) s[i] = NAN;
+        }
+        for (int j = 0; j < M; j++) k[j] = (int)((x >> (8 * j)) % (N + 1));
+        CHECK(keepmask_top_many(s, N, k, M, many, STRIDE) == 0);
+        for (int j = 0; j < M; j++) {
+            CHECK(keepmask_top(s, N, k[j], one) == k[j]);
+            CHECK(!memcmp(one, many + j * STRIDE, N));
+        }
+    }
+    k[1] = N + 1;
+    CHECK(keepmask_top_many(s, N, k, M, many, STRIDE) == -1);
+    k[1] = 0;
+    CHECK(keepmask_top_many(s, N, k, M, many, N - 1) == -1);
+    CHECK(keepmask_top_many(s, 0, (int[]){0, 0}, 2, many, 0) == 0);
+}

@@ -149,17 +149,24 @@ TEST(tlm_prepare_trains_every_head_and_the_compressor_keeps_the_top_scores) {
         PolicyRequest r = request(&w, a, 0, 1, 1);
         float *p = malloc(sizeof(float) * (size_t)x->n_system);
         unsigned char *keep = malloc((size_t)x->n_system), *want = malloc((size_t)x->n_system);
+        unsigned char *masks = malloc((size_t)N_RATIOS * (size_t)(x->n_system + 1)); /* (N_RATIOS, S + 1) */
+        float *q = malloc(sizeof(float) * (size_t)x->n_system);
+        CHECK_MSG(tlm_keep_masks(&tlm, x, q, masks, (size_t)x->n_system + 1, &e) == 0, "%s", e.msg);
         CHECK(tlm_score(&tlm, x, p, &e) == 0);
+        CHECK(!memcmp(p, q, sizeof(float) * (size_t)x->n_system));
         for (int ri = 0; ri < N_RATIOS; ri++) {
             int k = levels_kept_system(x->n_system, x->n_query, RATIOS[ri]);
             CHECK(compressor_keep(&c, &r, RATIOS[ri], keep, &e) == k);
             keepmask_top(p, x->n_system, k, want);
             CHECK(!memcmp(keep, want, (size_t)x->n_system));
+            CHECK(!memcmp(masks + (size_t)ri * (x->n_system + 1), want, (size_t)x->n_system)); /* tlm_keep_masks */
             for (int i = 0; i < x->n_system; i++) /* a kept token scores at least as high as every dropped one */
                 for (int j = 0; j < x->n_system; j++)
                     if (keep[i] && !keep[j]) CHECK(p[i] >= p[j]);
         }
         free(p);
+        free(q);
+        free(masks);
         free(keep);
         free(want);
     }
