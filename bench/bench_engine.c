@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #define PREFILL_TOKENS 256
@@ -21,7 +22,7 @@
 
 #define SAMPLES 5 /* every figure is the median of this many timed samples */
 
-/* median of x (n <= 16), sorted in place */
+/* median of x (insertion sort in place: n up to a few hundred) */
 static double median(double *x, int n) {
     for (int i = 1; i < n; i++)
         for (int j = i; j > 0 && x[j] < x[j - 1]; j--) {
@@ -164,6 +165,111 @@ static void head_cost(const Model *m, double step10_ms, double step05_ms, double
     free(x), free(y);
 }
 
+/* anon_huge_kb: the process's anonymous memory on transparent huge pages, KiB (AnonHugePages of
+ * /proc/self/smaps_rollup; -1 when it cannot be read) */
+static long anon_huge_kb(void) {
+    FILE *f = fopen("/proc/self/smaps_rollup", "r");
+    char line[256];
+    long kb = -1;
+    while (f && fgets(line, sizeof line, f))
+        if (sscanf(line, "AnonHugePages: %ld kB", &kb) == 1) break;
+    if (f) fclose(f);
+    return kb;
+}
+
+/* weights_copy: h = m with its weights copied to a fresh 2 MiB-aligned buffer (returned; free it) advised before
+ * the first touch for transparent huge pages (huge) or against them */
+static float *weights_copy(const Model *m, Model *h, int huge) {
+    size_t bytes = m->n_params * sizeof(float), al = (bytes + (1u << 21) - 1) >> 21 << 21;
+    float *b = aligned_alloc(1u << 21, al);
+    if (!b) return NULL;
+    madvise(b, al, huge ? MADV_HUGEPAGE : MADV_NOHUGEPAGE);
+    memcpy(b, m->params, bytes);
+    *h = *m;
+    h->params = b;
+    model_carve(&h->cfg, b, &h->w);
+    return b;
+}
+
+/* step_times: *pre_ms, a prefill of n tokens of tok, and *dec_ms, the median of DECODE_TOKENS decode steps after
+ * it, under the uniform level, in the kept cache kv (kvcache_prepare: nothing allocated or first touched inside
+ * the timing); NAN on an engine failure */
+static void step_times(const Model *m, KVCache *kv, double level, const int *tok, int n, double *pre_ms,
+                       double *dec_ms) {
+    const ModelConfig *c = &m->cfg;
+    int a = (int)lround(level * c->n_kv_heads), f = (int)lround(level * c->ffn_dim);
+    ElasticView v;
+    view_uniform(m, a < 1 ? 1 : a, f < 1 ? 1 : f, &v);
+    Err e;
+    float *logits = malloc(sizeof(float) * (size_t)c->vocab_size);
+    double st[DECODE_TOKENS];
+    *pre_ms = *dec_ms = NAN;
+    if (!logits || kvcache_reset(kv, m, &v, n + DECODE_TOKENS, &e)) {
+        free(logits);
+        return;
+    }
+    double t0 = clock_wall_s();
+    int rc = model_prefill(m, &v, kv, tok, n, NULL, logits, &e);
+    if (!rc) *pre_ms = 1e3 * (clock_wall_s() - t0);
+    for (int i = 0; !rc && i < DECODE_TOKENS; i++) {
+        t0 = clock_wall_s();
+        rc = model_decode(m, &v, kv, tok[n + i], logits, &e);
+        st[i] = 1e3 * (clock_wall_s() - t0);
+    }
+    if (!rc) *dec_ms = median(st, DECODE_TOKENS);
+    free(logits);
+}
+
+/* huge_pages: whether transparent huge pages help the plain model's weights: two copies, one advised onto 2 MiB
+ * pages and one kept on 4 KiB pages, served in alternation (each lies untouched while the other runs its prefill
+ * and DECODE_TOKENS decode steps, as models or views served in turn do): prefill and decode at levels 1.0 and 0.5,
+ * SAMPLES rounds, medians (the machine's THP mode decides whether the advice takes effect: the megabytes of huge
+ * pages the first copy got are printed) */
+static void huge_pages(const Model *m, const int *tok, int n) {
+    Model hm, sm;
+    long kb0 = anon_huge_kb();
+    float *hb = weights_copy(m, &hm, 1);
+    long kb1 = anon_huge_kb();
+    float *sb = weights_copy(m, &sm, 0);
+    if (!hb || !sb) {
+        printf("huge pages: out of memory\n");
+        free(hb), free(sb);
+        return;
+    }
+    char mode[32] = "unknown", line[128];
+    FILE *f = fopen("/sys/kernel/mm/transparent_hugepage/enabled", "r");
+    if (f && fgets(line, sizeof line, f)) {
+        char *a = strchr(line, '['), *b = a ? strchr(a, ']') : NULL;
+        if (a && b && b - a - 1 < (long)sizeof mode) snprintf(mode, sizeof mode, "%.*s", (int)(b - a - 1), a + 1);
+    }
+    if (f) fclose(f);
+    printf("huge pages (transparent, mode %s; the copy's %.1f MB on %.0f MiB of them): ", mode,
+           m->n_params * 4.0 / 1e6, kb0 >= 0 && kb1 >= 0 ? (double)(kb1 - kb0) / 1024 : NAN);
+    const double levels[2] = {1.0, 0.5};
+    KVCache kv = {0};
+    Err e;
+    if (kvcache_prepare(&kv, m, &e)) {
+        printf("%s\n", e.msg);
+        free(hb), free(sb);
+        return;
+    }
+    for (int l = 0; l < 2; l++) {
+        double ph[SAMPLES], dh[SAMPLES], ps[SAMPLES], ds[SAMPLES];
+        for (int s = 0; s < SAMPLES; s++) { /* alternating which copy runs first */
+            Model *first = s % 2 ? &hm : &sm, *second = s % 2 ? &sm : &hm;
+            step_times(first, &kv, levels[l], tok, n, s % 2 ? &ph[s] : &ps[s], s % 2 ? &dh[s] : &ds[s]);
+            step_times(second, &kv, levels[l], tok, n, s % 2 ? &ps[s] : &ph[s], s % 2 ? &ds[s] : &dh[s]);
+        }
+        double p4 = median(ps, SAMPLES), p2 = median(ph, SAMPLES), d4 = median(ds, SAMPLES), d2 = median(dh, SAMPLES);
+        printf("%slevel %.1f prefill %.2f / %.2f ms (x%.3f), decode step %.3f / %.3f ms (x%.3f)", l ? "; " : "",
+               levels[l], p4, p2, p4 / p2, d4, d2, d4 / d2);
+    }
+    printf(" (4 KiB / 2 MiB pages, x = speed on huge pages)\n");
+    kvcache_free(&kv);
+    free(hb);
+    free(sb);
+}
+
 /* bench_model: prefill and decode at levels 1.0, 0.8, 0.5 and 0.2, against the limits */
 static void bench_model(const char *name, const Model *m, const Limits *lim) {
     const ModelConfig *c = &m->cfg;
@@ -223,6 +329,7 @@ static void bench_model(const char *name, const Model *m, const Limits *lim) {
         kvcache_free(&kv);
     }
     head_cost(m, step_ms[0], step_ms[2], bytes_at[0] / bytes_at[2]);
+    if (!m->packed) huge_pages(m, tok, n);
     /* view switch: rebuild a view (integers) and swap the adapter pointer, as the service does between requests */
     ElasticView v;
     Lora dummy = {.rank = 8, .alpha = 16, .n_layers = c->n_layers};

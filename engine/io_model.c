@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "base/fileutil.h"
+#include "base/hugemem.h"
 #include "engine/gemv.h"
 
 /* The most tensors a model of L layers has: embeddings, 9 per layer, final norm, and lm_head or the classifier's
@@ -375,8 +376,8 @@ int model_load_packed(Model *m, const char *dir, int type, Err *e) {
         m->n_params = small;
         m->params = calloc(small, sizeof(float));
         model_rope_init(m);
-        if (conv) { /* 2 MiB aligned so that the kernel can back it with huge pages */
-            P->owned = aligned_alloc(1 << 21, (conv + (1 << 21) - 1) >> 21 << 21);
+        if (conv) { /* on huge pages where the kernel allows (base/hugemem.h) */
+            P->owned = hugemem_alloc(conv);
             P->owned_bytes = conv;
         }
         if (!m->params || (conv && !P->owned)) rc = err_set(e, "%s: out of memory", wpath);
