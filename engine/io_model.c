@@ -12,7 +12,6 @@
 #include <unistd.h>
 
 #include "base/fileutil.h"
-#include "base/hugemem.h"
 #include "engine/gemv.h"
 
 /* The most tensors a model of L layers has: embeddings, 9 per layer, final norm, and lm_head or the classifier's
@@ -376,8 +375,9 @@ int model_load_packed(Model *m, const char *dir, int type, Err *e) {
         m->n_params = small;
         m->params = calloc(small, sizeof(float));
         model_rope_init(m);
-        if (conv) { /* on huge pages where the kernel allows (base/hugemem.h) */
-            P->owned = hugemem_alloc(conv);
+        if (conv) { /* 2 MiB aligned: huge pages under the kernel's THP mode `always` (not asked for under `madvise`:
+                     * README, huge pages) */
+            P->owned = aligned_alloc(1 << 21, (conv + (1 << 21) - 1) >> 21 << 21);
             P->owned_bytes = conv;
         }
         if (!m->params || (conv && !P->owned)) rc = err_set(e, "%s: out of memory", wpath);

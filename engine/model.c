@@ -9,7 +9,6 @@
 #include <string.h>
 
 #include "base/hash.h"
-#include "base/hugemem.h"
 #include "engine/ops.h"
 
 /* head_check: the head fields of c agree with each other (see model_config_check). */
@@ -141,7 +140,7 @@ int model_alloc(Model *m, const ModelConfig *c, Err *e) {
         m->cfg.group_size[0] = c->n_labels;
     }
     m->n_params = model_param_count(c);
-    m->params = hugemem_alloc(m->n_params * sizeof(float)); /* zeroed */
+    m->params = calloc(m->n_params, sizeof(float));
     if (!m->params) return err_set(e, "out of memory allocating %zu parameters", m->n_params);
     model_carve(c, m->params, &m->w);
     model_rope_init(m);

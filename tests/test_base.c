@@ -3,7 +3,6 @@
  * masks recorded before the compressors moved onto base/keepmask (the grid and simulation figures rest on them). */
 #include <stdint.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -11,7 +10,6 @@
 #include "base/clock.h"
 #include "base/fileutil.h"
 #include "base/hash.h"
-#include "base/hugemem.h"
 #include "base/keepmask.h"
 #include <math.h>
 #include "policies/compressor.h"
@@ -248,20 +246,4 @@ TEST(base_keepmask_top_many_equals_keepmask_top) {
     k[1] = 0;
     CHECK(keepmask_top_many(s, N, k, M, many, N - 1) == -1);
     CHECK(keepmask_top_many(s, 0, (int[]){0, 0}, 2, many, 0) == 0);
-}
-
-/* hugemem_alloc: zeroed memory of any size; from 2 MiB on, 2 MiB-aligned (what lets the kernel use huge pages) */
-TEST(base_hugemem_alloc_is_zeroed_and_aligned) {
-    const size_t sizes[] = {0, 1, 4096, ((size_t)2 << 20) - 1, (size_t)2 << 20, ((size_t)5 << 20) + 3};
-    for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++) {
-        unsigned char *p = hugemem_alloc(sizes[i]);
-        CHECK(p != NULL);
-        if (!p) continue;
-        int zero = 1;
-        for (size_t j = 0; j < sizes[i]; j++) zero &= p[j] == 0;
-        CHECK_MSG(zero, "%zu bytes not zeroed", sizes[i]);
-        if (sizes[i] >= (size_t)2 << 20) CHECK(((uintptr_t)p & (((uintptr_t)2 << 20) - 1)) == 0);
-        if (sizes[i]) p[sizes[i] - 1] = 7; /* the whole size is writable */
-        free(p);
-    }
 }
