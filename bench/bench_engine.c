@@ -191,17 +191,22 @@ static float *weights_copy(const Model *m, Model *h, int huge) {
     return b;
 }
 
+/* uniform_view: v = the uniform view of a level: that fraction of every layer's KV groups and FFN neurons (rounded,
+ * at least one) */
+static void uniform_view(const Model *m, double level, ElasticView *v) {
+    int a = (int)lround(level * m->cfg.n_kv_heads), f = (int)lround(level * m->cfg.ffn_dim);
+    view_uniform(m, a < 1 ? 1 : a, f < 1 ? 1 : f, v);
+}
+
 /* step_times: *pre_ms, a prefill of n tokens of tok, and *dec_ms, the median of DECODE_TOKENS decode steps after
  * it, under the uniform level, in the kept cache kv (kvcache_prepare: nothing allocated or first touched inside
  * the timing); NAN on an engine failure */
 static void step_times(const Model *m, KVCache *kv, double level, const int *tok, int n, double *pre_ms,
                        double *dec_ms) {
-    const ModelConfig *c = &m->cfg;
-    int a = (int)lround(level * c->n_kv_heads), f = (int)lround(level * c->ffn_dim);
     ElasticView v;
-    view_uniform(m, a < 1 ? 1 : a, f < 1 ? 1 : f, &v);
+    uniform_view(m, level, &v);
     Err e;
-    float *logits = malloc(sizeof(float) * (size_t)c->vocab_size);
+    float *logits = malloc(sizeof(float) * (size_t)m->cfg.vocab_size);
     double st[DECODE_TOKENS];
     *pre_ms = *dec_ms = NAN;
     if (!logits || kvcache_reset(kv, m, &v, n + DECODE_TOKENS, &e)) {
@@ -253,14 +258,16 @@ static void huge_pages(const Model *m, const int *tok, int n) {
         free(hb), free(sb);
         return;
     }
+    const Model *copy[2] = {&sm, &hm}; /* 4 KiB, 2 MiB */
     for (int l = 0; l < 2; l++) {
-        double ph[SAMPLES], dh[SAMPLES], ps[SAMPLES], ds[SAMPLES];
-        for (int s = 0; s < SAMPLES; s++) { /* alternating which copy runs first */
-            Model *first = s % 2 ? &hm : &sm, *second = s % 2 ? &sm : &hm;
-            step_times(first, &kv, levels[l], tok, n, s % 2 ? &ph[s] : &ps[s], s % 2 ? &dh[s] : &ds[s]);
-            step_times(second, &kv, levels[l], tok, n, s % 2 ? &ps[s] : &ph[s], s % 2 ? &ds[s] : &dh[s]);
-        }
-        double p4 = median(ps, SAMPLES), p2 = median(ph, SAMPLES), d4 = median(ds, SAMPLES), d2 = median(dh, SAMPLES);
+        double pre[2][SAMPLES], dec[2][SAMPLES];
+        for (int s = 0; s < SAMPLES; s++)
+            for (int j = 0; j < 2; j++) { /* the copy that runs first alternates */
+                int k = j ^ (s & 1);
+                step_times(copy[k], &kv, levels[l], tok, n, &pre[k][s], &dec[k][s]);
+            }
+        double p4 = median(pre[0], SAMPLES), p2 = median(pre[1], SAMPLES), d4 = median(dec[0], SAMPLES),
+               d2 = median(dec[1], SAMPLES);
         printf("%slevel %.1f prefill %.2f / %.2f ms (x%.3f), decode step %.3f / %.3f ms (x%.3f)", l ? "; " : "",
                levels[l], p4, p2, p4 / p2, d4, d2, d4 / d2);
     }
@@ -288,9 +295,8 @@ static void bench_model(const char *name, const Model *m, const Limits *lim) {
     double step_ms[4], bytes_at[4]; /* decode step (ms) and weight bytes read per step, per level */
     for (int lx = 0; lx < 4; lx++) {
         double level = levels[lx] / 10.0;
-        int a = (int)lround(level * c->n_kv_heads), f = (int)lround(level * c->ffn_dim);
         ElasticView v;
-        view_uniform(m, a < 1 ? 1 : a, f < 1 ? 1 : f, &v);
+        uniform_view(m, level, &v);
         KVCache kv;
         if (kvcache_init(&kv, m, &v, n + DECODE_TOKENS, &e)) {
             printf("error: %s\n", e.msg);
