@@ -1,7 +1,6 @@
 /* gemv: matrix-vector kernels over F32 / F16 / BF16 weights with run-time instruction-set dispatch (see gemv.h).
  * Each instruction set has the same kernels: rows (y = W x), cols (y = W^T x), dot, axpy, the widening of a
- * block and the exponentials; the portable
- * C set is the reference. The half-precision loads widen to F32 in registers: memory holds the weights at 2 bytes
+ * block, the exponentials and one token's attention; the portable C set is the reference. The half-precision loads widen to F32 in registers: memory holds the weights at 2 bytes
  * each, which is what a decode step is limited by. */
 #include "engine/gemv.h"
 #include "engine/dtype.h"
@@ -51,13 +50,41 @@ static void convert_scalar(float *out, const void *W, StDtype t, int ldw, int ro
         for (int j = 0; j < cols; j++) out[(size_t)i * cols + j] = load1(W, t, (size_t)i * ldw + j);
 }
 
+/* attend: one query of grouped-query attention over T cached rows (attention_decode's contract, s of n_q*T). The
+ * loops run position-major: every cached row of K and then of V is read once, in order, as one sequential
+ * stream, instead of one strided pass per head (a head's slice is head_dim of the row's n_kv*head_dim floats).
+ * Each score and each output element sees the same operations in the same order as head-major loops would,
+ * so the result is the same bit for bit. */
+#define ATTEND_BODY(DOT, AXPY)                                                                                     \
+    float scale = 1.0f / sqrtf((float)hd);                                                                         \
+    for (int t = 0; t < T; t++) {                                                                                  \
+        const float *kt = k + (size_t)t * ks;                                                                      \
+        for (int h = 0; h < n_q; h++)                                                                              \
+            s[(size_t)h * T + t] = scale * DOT(q + (size_t)h * hd, kt + (size_t)(h / rep) * hd, hd);               \
+    }                                                                                                              \
+    for (int h = 0; h < n_q; h++) {                                                                                \
+        float *sh = s + (size_t)h * T, inv = 1.0f / softmax_exp(sh, T);                                            \
+        for (int t = 0; t < T; t++) sh[t] *= inv;                                                                  \
+    }                                                                                                              \
+    memset(out, 0, sizeof(float) * (size_t)n_q * hd);                                                              \
+    for (int t = 0; t < T; t++) {                                                                                  \
+        const float *vt = v + (size_t)t * ks;                                                                      \
+        for (int h = 0; h < n_q; h++)                                                                              \
+            AXPY(out + (size_t)h * hd, s[(size_t)h * T + t], vt + (size_t)(h / rep) * hd, hd);                     \
+    }
+
+static void attend_scalar(float *out, float *s, const float *q, const float *k, const float *v, int T, int n_q,
+                          int rep, int hd, int ks) {
+    ATTEND_BODY(dot_scalar, axpy_scalar)
+}
+
 /* ---- SIMD kernels, one set per vector width ----
- * KERNELS(SFX, TARGET, V, W, LD32, LD16, LDBF, FMA, ZERO, SET1, HSUM, STOREF) defines rows_SFX, dot_SFX, axpy_SFX
- * and convert_SFX for vectors V of W floats: LD32/LD16/LDBF load W elements of each type as floats. Row products
- * take one row at a time with four accumulators: consecutive rows are consecutive in memory, so the weights are
- * read as one sequential stream, which the hardware prefetcher follows at the full read bandwidth (several rows at
- * once are several short streams, measured 25-40% slower on the 110M shape). Tails (k not a multiple of W) run
- * the scalar code. */
+ * KERNELS(SFX, TARGET, V, W, LD32, LD16, LDBF, FMA, ZERO, SET1, HSUM, STOREF) defines rows_SFX, cols_SFX, dot_SFX,
+ * axpy_SFX, attend_SFX (ATTEND_BODY over dot_SFX and axpy_SFX) and convert_SFX for vectors V of W floats:
+ * LD32/LD16/LDBF load W elements of each type as floats. Row products take one row at a time with four
+ * accumulators: consecutive rows are consecutive in memory, so the weights are read as one sequential stream,
+ * which the hardware prefetcher follows at the full read bandwidth (several rows at once are several short
+ * streams, measured 25-40% slower on the 110M shape). Tails (k not a multiple of W) run the scalar code. */
 #define KERNELS(SFX, TARGET, V, W, LD32, LD16, LDBF, FMA, ZERO, SET1, HSUM, STOREF)                              \
     __attribute__((target(TARGET))) static inline V load_##SFX(const void *p, StDtype t, size_t i) {            \
         if (t == ST_F32) return LD32((const float *)p + i);                                                        \
@@ -107,6 +134,11 @@ static void convert_scalar(float *out, const void *W, StDtype t, int ldw, int ro
         int i = 0;                                                                                                 \
         for (; i + W <= n; i += W) STOREF(y + i, FMA(av, LD32(x + i), LD32(y + i)));                              \
         for (; i < n; i++) y[i] += a * x[i];                                                                       \
+    }                                                                                                              \
+    __attribute__((target(TARGET))) static void attend_##SFX(float *out, float *s, const float *q, const float *k, \
+                                                             const float *v, int T, int n_q, int rep, int hd,    \
+                                                             int ks) {                                           \
+        ATTEND_BODY(dot_##SFX, axpy_##SFX)                                                                         \
     }                                                                                                              \
     __attribute__((target(TARGET))) static void convert_##SFX(float *out, const void *Wm, StDtype t, int ldw,    \
                                                               int rows, int cols) {                              \
@@ -222,12 +254,15 @@ typedef struct Kernels {
     void (*convert)(float *, const void *, StDtype, int, int, int);
     float (*softmax_exp)(float *, int);
     void (*swiglu)(float *, const float *, const float *, size_t);
+    void (*attend)(float *, float *, const float *, const float *, const float *, int, int, int, int, int);
 } Kernels;
 
 static const Kernels g_sets[3] = {
-    {rows_scalar, cols_scalar, dot_scalar, axpy_scalar, convert_scalar, softmax_exp_scalar, swiglu_scalar},
-    {rows_avx2, cols_avx2, dot_avx2, axpy_avx2, convert_avx2, softmax_exp_scalar, swiglu_scalar},
-    {rows_avx512, cols_avx512, dot_avx512, axpy_avx512, convert_avx512, softmax_exp_avx512, swiglu_avx512},
+    {rows_scalar, cols_scalar, dot_scalar, axpy_scalar, convert_scalar, softmax_exp_scalar, swiglu_scalar,
+     attend_scalar},
+    {rows_avx2, cols_avx2, dot_avx2, axpy_avx2, convert_avx2, softmax_exp_scalar, swiglu_scalar, attend_avx2},
+    {rows_avx512, cols_avx512, dot_avx512, axpy_avx512, convert_avx512, softmax_exp_avx512, swiglu_avx512,
+     attend_avx512},
 };
 
 static int g_isa = -1; /* -1 until first use */
@@ -302,17 +337,5 @@ void swiglu_kernel(float *h, const float *g, const float *u, size_t n) { kernels
 
 void attention_decode(float *out, float *scores, const float *q, const float *k, const float *v, int T, int n_q,
                       int n_kv, int head_dim) {
-    const Kernels *K = kernels();
-    int rep = n_q / n_kv, ks = n_kv * head_dim;
-    float scale = 1.0f / sqrtf((float)head_dim);
-    for (int h = 0; h < n_q; h++) {
-        int g = h / rep;
-        const float *qh = q + (size_t)h * head_dim;
-        const float *kg = k + (size_t)g * head_dim, *vg = v + (size_t)g * head_dim;
-        float *oh = out + (size_t)h * head_dim;
-        for (int t = 0; t < T; t++) scores[t] = scale * K->dot(qh, kg + (size_t)t * ks, head_dim);
-        float inv = 1.0f / K->softmax_exp(scores, T);
-        memset(oh, 0, sizeof(float) * (size_t)head_dim);
-        for (int t = 0; t < T; t++) K->axpy(oh, scores[t] * inv, vg + (size_t)t * ks, head_dim);
-    }
+    kernels()->attend(out, scores, q, k, v, T, n_q, n_q / n_kv, head_dim, n_kv * head_dim);
 }

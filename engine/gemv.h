@@ -44,8 +44,8 @@ void swiglu_kernel(float *h, const float *g, const float *u, size_t n);
 
 /* attention_decode: one query token of grouped-query attention over T cached positions (causal: all of them).
  * q (n_q*head_dim), k and v (T, n_kv*head_dim) with rep = n_q/n_kv query heads per KV group (group-major),
- * out (n_q*head_dim); scores: scratch of T floats. The same softmax(q k^T / sqrt(head_dim)) v as
- * attention_forward, without a BLAS call per head. */
+ * out (n_q*head_dim); scores: scratch of n_q*T floats. The same softmax(q k^T / sqrt(head_dim)) v as
+ * attention_forward, without a BLAS call per head; K and V are each read once, row after row. */
 void attention_decode(float *out, float *scores, const float *q, const float *k, const float *v, int T, int n_q,
                       int n_kv, int head_dim);
 

@@ -94,7 +94,7 @@ typedef struct Scratch {
     float *xn;   /* (n, dim) normed input */
     float *q;    /* (n, n_heads*head_dim) */
     float *ao;   /* (n, n_heads*head_dim) attention output */
-    float *att;  /* (n, T) attention scores of one head */
+    float *att;  /* (n, T) attention scores of one head; (n_heads, T) for one token (attention_decode) */
     float *g;    /* (n, ffn_dim) gate, then SwiGLU output */
     float *u;    /* (n, ffn_dim) up */
     float *lr;   /* (n, rank) LoRA intermediate */
@@ -113,7 +113,8 @@ static int scratch_get(KVCache *c, const Model *m, const ElasticView *v, int n, 
     size_t widest = (size_t)(cf->ffn_dim > cf->dim ? cf->ffn_dim : cf->dim);
     if (qd > widest) widest = qd;
     size_t wconv = n > 1 && m->packed && m->packed->type != ST_F32 ? WCONV_ROWS * widest : 0;
-    size_t sizes[9] = {nn * cf->dim, nn * cf->dim, nn * qd, nn * qd, nn * T, nn * cf->ffn_dim, nn * cf->ffn_dim,
+    size_t att = (n == 1 ? (size_t)cf->n_heads : nn) * T;
+    size_t sizes[9] = {nn * cf->dim, nn * cf->dim, nn * qd, nn * qd, att, nn * cf->ffn_dim, nn * cf->ffn_dim,
                        nn * r, wconv};
     size_t total = (size_t)cf->ffn_dim; /* idx */
     for (int i = 0; i < 9; i++) total += sizes[i] + 16; /* keep each buffer 64-byte aligned */

@@ -122,22 +122,53 @@ TEST(gemv_half_types_round_to_nearest) {
     CHECK(fabsf(yb[2] - 3.0e38f) < 3.0e36f);
 }
 
+/* head_major: attention_decode's result computed head by head (the loop order it replaced), in plain float
+ * arithmetic: the scalar kernel set must agree with it bit for bit */
+static void head_major(float *out, const float *q, const float *k, const float *v, int T, int n_q, int n_kv, int hd) {
+    int rep = n_q / n_kv, ks = n_kv * hd;
+    float scale = 1.0f / sqrtf((float)hd), sc[512];
+    for (int h = 0; h < n_q; h++) {
+        const float *qh = q + h * hd, *kg = k + (h / rep) * hd, *vg = v + (h / rep) * hd;
+        for (int t = 0; t < T; t++) {
+            float d = 0.0f;
+            for (int j = 0; j < hd; j++) d += qh[j] * kg[t * ks + j];
+            sc[t] = scale * d;
+        }
+        float mx = sc[0], sum = 0.0f;
+        for (int t = 1; t < T; t++) mx = sc[t] > mx ? sc[t] : mx;
+        for (int t = 0; t < T; t++) sum += sc[t] = expf(sc[t] - mx);
+        float inv = 1.0f / sum;
+        for (int j = 0; j < hd; j++) out[h * hd + j] = 0.0f;
+        for (int t = 0; t < T; t++)
+            for (int j = 0; j < hd; j++) out[h * hd + j] += sc[t] * inv * vg[t * ks + j];
+    }
+}
+
 TEST(gemv_attention_decode_matches_attention_forward) {
     GemvIsa best = gemv_isa();
-    int n_q = 6, n_kv = 3, hd = 20, T = 13; /* GQA, a head size with a vector tail */
-    float *q = malloc(sizeof(float) * n_q * hd), *k = malloc(sizeof(float) * T * n_kv * hd);
-    float *v = malloc(sizeof(float) * T * n_kv * hd), ref[120], out[120], att[64], sc[64];
-    fill(q, (size_t)n_q * hd, 1);
-    fill(k, (size_t)T * n_kv * hd, 2);
-    fill(v, (size_t)T * n_kv * hd, 3);
-    attention_forward(ref, att, q, k, v, 1, T - 1, n_q, n_kv, hd, 0, 1);
-    for (int isa = GEMV_SCALAR; isa <= (int)best; isa++) {
-        gemv_isa_force((GemvIsa)isa);
-        attention_decode(out, sc, q, k, v, T, n_q, n_kv, hd);
-        for (int i = 0; i < n_q * hd; i++) CHECK_NEAR(out[i], ref[i], 1e-5);
+    /* (n_q, n_kv, hd, T): GQA with a head size that leaves a vector tail; multi-head attention over a context
+     * longer than a vector, with head sizes of whole vectors */
+    int shapes[][4] = {{6, 3, 20, 13}, {8, 8, 32, 77}, {4, 1, 64, 40}};
+    for (size_t c = 0; c < sizeof shapes / sizeof shapes[0]; c++) {
+        int n_q = shapes[c][0], n_kv = shapes[c][1], hd = shapes[c][2], T = shapes[c][3];
+        float *q = malloc(sizeof(float) * n_q * hd), *k = malloc(sizeof(float) * T * n_kv * hd);
+        float *v = malloc(sizeof(float) * T * n_kv * hd), *ref = malloc(sizeof(float) * n_q * hd);
+        float *out = malloc(sizeof(float) * n_q * hd), *hm = malloc(sizeof(float) * n_q * hd);
+        float *att = malloc(sizeof(float) * n_q * T), *sc = malloc(sizeof(float) * n_q * T);
+        fill(q, (size_t)n_q * hd, 1);
+        fill(k, (size_t)T * n_kv * hd, 2);
+        fill(v, (size_t)T * n_kv * hd, 3);
+        attention_forward(ref, att, q, k, v, 1, T - 1, n_q, n_kv, hd, 0, 1);
+        head_major(hm, q, k, v, T, n_q, n_kv, hd);
+        for (int isa = GEMV_SCALAR; isa <= (int)best; isa++) {
+            gemv_isa_force((GemvIsa)isa);
+            attention_decode(out, sc, q, k, v, T, n_q, n_kv, hd);
+            for (int i = 0; i < n_q * hd; i++) CHECK_NEAR(out[i], ref[i], 1e-5);
+            if (isa == GEMV_SCALAR) CHECK(memcmp(out, hm, sizeof(float) * n_q * hd) == 0);
+        }
+        gemv_isa_force(best);
+        free(q), free(k), free(v), free(ref), free(out), free(hm), free(att), free(sc);
     }
-    gemv_isa_force(best);
-    free(q), free(k), free(v);
 }
 
 TEST(gemm_matches_the_reference_for_every_type_and_edge) {
