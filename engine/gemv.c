@@ -1,7 +1,8 @@
 /* gemv: matrix-vector kernels over F32 / F16 / BF16 weights with run-time instruction-set dispatch (see gemv.h).
  * Each instruction set has the same kernels: rows (y = W x), cols (y = W^T x), dot, axpy, the widening of a
- * block, the exponentials and one token's attention; the portable C set is the reference. The half-precision loads widen to F32 in registers: memory holds the weights at 2 bytes
- * each, which is what a decode step is limited by. */
+ * block, the exponentials and one token's attention; the portable C set is the reference. The half-precision
+ * loads widen to F32 in registers: memory holds the weights at 2 bytes each, which is what a decode step is
+ * limited by. */
 #include "engine/gemv.h"
 #include "engine/dtype.h"
 
