@@ -7,15 +7,17 @@
 #
 # The machine's speed drifts (by a fifth and more over tens of minutes on a shared machine), so by default the
 # profile is calibrated afresh right before the live runs ($OUT/host-now.json, elms calibrate on the same core)
-# and the shipped sim/profiles/host.json is compared as well. `full` is served twice: the two runs make the same
-# decisions, so the difference of their measured times (the replicate table) is the machine's own run-to-run noise,
-# the floor under any prediction's error. A fresh profile is calibrated again right after the runs of the fresh
-# profile ($OUT/host-after.json), and the two calibrations' prices of the same decisions are compared (the drift
-# table): how far the machine itself moved while the runs were measured.
+# and the shipped sim/profiles/host.json is compared as well. `full` and `oracle` are each served twice: the two
+# runs of a policy make the same decisions, so the difference of their measured times (the replicate table) is the
+# machine's own run-to-run noise on that policy's requests, the floor under any prediction's error (oracle's are
+# mostly prefills of under a millisecond, noisier than full's). A fresh profile is calibrated again right after
+# the runs of the fresh profile ($OUT/host-after.json), and the two calibrations' prices of the same decisions are
+# compared (the drift table): how far the machine itself moved while the runs were measured.
 # Usage: sh analysis/live.sh [REQUESTS [RATE [DB]]]
 #   REQUESTS  requests of the Poisson trace (default 100)
 #   RATE      mean arrivals per second (default 5: the engine is busy part of the time)
-#   DB        results database (default results/live.db); live runs are appended (runs.live = 1)
+#   DB        results database (default results/live.db); live runs are appended (runs.live = 1), and so are the
+#             points of the fresh calibrations (table calibration, told apart by their created time)
 # Environment: PROFILE (a profile to use instead of calibrating afresh: a name or a path), CPU (the core to pin to,
 # default 1), SEED (the trace's, default 16), OUT (the trace, the fresh profile and the tables, default
 # results/live). Timings vary from run to run; the decisions do not (seeded).
@@ -32,13 +34,19 @@ MODEL=models/base-elastic
 mkdir -p "$OUT"
 export OPENBLAS_NUM_THREADS=1
 TRACE="$OUT/poisson-$N-r$RATE-s$SEED.jsonl"
+# the apps' items the trace draws from: on a fresh clone, generated with the command the shipped models were
+# trained on (README "Shipped models"; the first step of analysis/reproduce.sh)
+if [ ! -f data/data.json ]; then
+    echo "+ $ELMS data gen --out data --seed 1" >&2
+    $ELMS data gen --out data --seed 1 >&2
+fi
 $ELMS trace gen --requests "$N" --arrival poisson --rate "$RATE" --seed "$SEED" --fill -o "$TRACE"
 $ELMS trace stats "$TRACE" | grep -E '^(requests|arrivals|output_tokens)'
 FRESH=
 if [ -z "${PROFILE:-}" ]; then
     PROFILE="$OUT/host-now.json"
     FRESH=1
-    taskset -c "$CPU" $ELMS calibrate --model "$MODEL" --out "$PROFILE" --force >&2
+    taskset -c "$CPU" $ELMS calibrate --model "$MODEL" --out "$PROFILE" --force --db "$DB" >&2
 fi
 live() { # PROFILE POLICIES
     taskset -c "$CPU" $ELMS sim --live --trace "$TRACE" --profile "$1" --model "$MODEL" --policy "$2" --db "$DB"
@@ -46,13 +54,13 @@ live() { # PROFILE POLICIES
 command -v sqlite3 >/dev/null || { echo "live.sh: sqlite3 is missing (make deps installs it)" >&2; exit 1; }
 BEFORE=$(sqlite3 "$DB" "SELECT coalesce(max(id), 0) FROM runs" 2>/dev/null || echo 0) # 0: a new database
 {
-    live "$PROFILE" full,oracle,elms,full
+    live "$PROFILE" full,oracle,elms,full,oracle
     if [ -n "$FRESH" ]; then
         # the machine's own drift over the runs: a second calibration right after them, and both profiles' prices
         # of the same decisions (full's, which no profile changes): what the machine moved while it was measured,
         # beside which the simulator's error above is to be read
         AFTER="$OUT/host-after.json"
-        taskset -c "$CPU" $ELMS calibrate --model "$MODEL" --out "$AFTER" --force >&2
+        taskset -c "$CPU" $ELMS calibrate --model "$MODEL" --out "$AFTER" --force --db "$DB" >&2
         rm -f "$OUT/drift.db"
         $ELMS sim --trace "$TRACE" --profile "$PROFILE" --model "$MODEL" --policy full --db "$OUT/drift.db" >/dev/null
         $ELMS sim --trace "$TRACE" --profile "$AFTER" --model "$MODEL" --policy full --db "$OUT/drift.db" >/dev/null
@@ -69,8 +77,8 @@ BEFORE=$(sqlite3 "$DB" "SELECT coalesce(max(id), 0) FROM runs" 2>/dev/null || ec
     fi
     # what the TPOT error depends on within a run, the run's own bias (drift) taken out: the log ratio predicted /
     # measured of each request against its run's mean, by output length and by the idle the request found (its start
-    # less the end of the request before it), pooled over the four runs above
-    FIRST=$(sqlite3 "$DB" "SELECT group_concat(id) FROM (SELECT id FROM runs WHERE live = 1 AND id > $BEFORE ORDER BY id LIMIT 4)")
+    # less the end of the request before it), pooled over the five runs above
+    FIRST=$(sqlite3 "$DB" "SELECT group_concat(id) FROM (SELECT id FROM runs WHERE live = 1 AND id > $BEFORE ORDER BY id LIMIT 5)")
     echo
     echo "TPOT within a run (runs $FIRST): mean of (predicted / measured) over the run's own mean, %, by output tokens and by the idle before the request"
     sqlite3 -header -column "$DB" "
@@ -90,18 +98,21 @@ BEFORE=$(sqlite3 "$DB" "SELECT coalesce(max(id), 0) FROM runs" 2>/dev/null || ec
     if [ "$PROFILE" != host ] && [ "$PROFILE" != sim/profiles/host.json ]; then
         live host full,oracle,elms
     fi
-    # the replicate floor: the two full runs of the first invocation (the first two full runs after BEFORE)
-    IDS=$(sqlite3 "$DB" "SELECT id FROM runs WHERE live = 1 AND policy = 'full' AND id > $BEFORE ORDER BY id LIMIT 2")
-    A=$(echo "$IDS" | sed -n 1p)
-    B=$(echo "$IDS" | sed -n 2p)
-    echo
-    echo "replicate: the same decisions served twice (full, runs $A and $B): MAPE % of the second's measured times against the first's"
-    sqlite3 -header -column "$DB" "
-        SELECT count(*) AS requests,
-               round(100 * avg(abs(b.tlm_ms + b.switch_ms + b.prefill_ms - a.tlm_ms - a.switch_ms - a.prefill_ms)
-                               / (a.tlm_ms + a.switch_ms + a.prefill_ms)), 2) AS service_ttft_mape,
-               round(100 * avg(abs(b.tpot_ms - a.tpot_ms) / a.tpot_ms), 2) AS tpot_mape
-        FROM requests a JOIN requests b ON a.request = b.request
-        WHERE a.run = $A AND b.run = $B"
+    # the replicate floor: the two runs of full and the two of oracle of the first invocation (each policy's first
+    # two runs after BEFORE)
+    for P in full oracle; do
+        IDS=$(sqlite3 "$DB" "SELECT id FROM runs WHERE live = 1 AND policy = '$P' AND id > $BEFORE ORDER BY id LIMIT 2")
+        A=$(echo "$IDS" | sed -n 1p)
+        B=$(echo "$IDS" | sed -n 2p)
+        echo
+        echo "replicate: the same decisions served twice ($P, runs $A and $B): MAPE % of the second's measured times against the first's"
+        sqlite3 -header -column "$DB" "
+            SELECT count(*) AS requests, sum(a.level = b.level AND a.kept_tokens = b.kept_tokens) AS same_decisions,
+                   round(100 * avg(abs(b.tlm_ms + b.switch_ms + b.prefill_ms - a.tlm_ms - a.switch_ms - a.prefill_ms)
+                                   / (a.tlm_ms + a.switch_ms + a.prefill_ms)), 2) AS service_ttft_mape,
+                   round(100 * avg(abs(b.tpot_ms - a.tpot_ms) / a.tpot_ms), 2) AS tpot_mape
+            FROM requests a JOIN requests b ON a.request = b.request
+            WHERE a.run = $A AND b.run = $B"
+    done
 } | tee "$OUT/live.txt"
 echo "tables in $OUT/live.txt" >&2
