@@ -1,5 +1,5 @@
 #!/bin/sh
-# The simulator checked against reality (issue 16, point 4): a Poisson trace served live on this machine
+# The simulator checked against reality (issue 16, point 4): a Poisson (or bursty) trace served live on this machine
 # (elms sim --live) under full, oracle and elms on models/base-elastic (the model every experiment serves: its
 # anchors, its levels' adapters and its tiny LM), each request's measured TTFT and TPOT beside the prediction of
 # a host profile for the same decisions, and the simulator's error per policy (the tables elms sim --live prints:
@@ -19,8 +19,11 @@
 #   DB        results database (default results/live.db); live runs are appended (runs.live = 1), and so are the
 #             points of the fresh calibrations (table calibration, told apart by their created time)
 # Environment: PROFILE (a profile to use instead of calibrating afresh: a name or a path), CPU (the core to pin to,
-# default 1), SEED (the trace's, default 16), OUT (the trace, the fresh profile and the tables, default
-# results/live). Timings vary from run to run; the decisions do not (seeded).
+# default 1), SEED (the trace's, default 16), ARRIVAL (poisson, the default, or bursty: Gamma inter-arrival times),
+# CV (bursty: their coefficient of variation, default 2), OUT (the trace, the fresh profile and the tables, default
+# results/live). Timings vary from run to run; the decisions do not (seeded), except where a policy's decision
+# depends on the wait it measured (oracle and elms when requests queue; the replicate tables count the decisions
+# that agree).
 set -eu
 cd "$(dirname "$0")/.."
 ELMS=${ELMS:-bin/elms}
@@ -29,18 +32,27 @@ RATE=${2:-5}
 DB=${3:-results/live.db}
 CPU=${CPU:-1}
 SEED=${SEED:-16}
+ARRIVAL=${ARRIVAL:-poisson}
+CV=${CV:-2}
 OUT=${OUT:-results/live}
 MODEL=models/base-elastic
 mkdir -p "$OUT"
 export OPENBLAS_NUM_THREADS=1
-TRACE="$OUT/poisson-$N-r$RATE-s$SEED.jsonl"
+case "$ARRIVAL" in
+poisson) TRACE="$OUT/poisson-$N-r$RATE-s$SEED.jsonl" ;;
+bursty) TRACE="$OUT/bursty-cv$CV-$N-r$RATE-s$SEED.jsonl" ;;
+*)
+    echo "live.sh: ARRIVAL=$ARRIVAL: expected poisson or bursty" >&2
+    exit 2
+    ;;
+esac
 # the apps' items the trace draws from: on a fresh clone, generated with the command the shipped models were
 # trained on (README "Shipped models"; the first step of analysis/reproduce.sh)
 if [ ! -f data/data.json ]; then
     echo "+ $ELMS data gen --out data --seed 1" >&2
     $ELMS data gen --out data --seed 1 >&2
 fi
-$ELMS trace gen --requests "$N" --arrival poisson --rate "$RATE" --seed "$SEED" --fill -o "$TRACE"
+$ELMS trace gen --requests "$N" --arrival "$ARRIVAL" --rate "$RATE" --burst-cv "$CV" --seed "$SEED" --fill -o "$TRACE"
 $ELMS trace stats "$TRACE" | grep -E '^(requests|arrivals|output_tokens)'
 FRESH=
 if [ -z "${PROFILE:-}" ]; then
