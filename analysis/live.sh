@@ -20,7 +20,9 @@
 #             points of the fresh calibrations (table calibration, told apart by their created time)
 # Environment: PROFILE (a profile to use instead of calibrating afresh: a name or a path), CPU (the core to pin to,
 # default 1), SEED (the trace's, default 16), ARRIVAL (poisson, the default, or bursty: Gamma inter-arrival times),
-# CV (bursty: their coefficient of variation, default 2), OUT (the trace, the fresh profile and the tables, default
+# CV (bursty: their coefficient of variation, default 2), IDLE (ms: the idle before every calibrated pass and the
+# settle before a request that arrives at an idle engine, elms calibrate --idle-ms and elms sim --settle-ms; default
+# the binaries' own, 100), OUT (the trace, the fresh profile and the tables, default
 # results/live). Timings vary from run to run; the decisions do not (seeded), except where a policy's decision
 # depends on the wait it measured (oracle and elms when requests queue; the replicate tables count the decisions
 # that agree).
@@ -34,6 +36,7 @@ CPU=${CPU:-1}
 SEED=${SEED:-16}
 ARRIVAL=${ARRIVAL:-poisson}
 CV=${CV:-2}
+IDLE=${IDLE:-}
 OUT=${OUT:-results/live}
 MODEL=models/base-elastic
 mkdir -p "$OUT"
@@ -58,10 +61,11 @@ FRESH=
 if [ -z "${PROFILE:-}" ]; then
     PROFILE="$OUT/host-now.json"
     FRESH=1
-    taskset -c "$CPU" $ELMS calibrate --model "$MODEL" --out "$PROFILE" --force --db "$DB" >&2
+    taskset -c "$CPU" $ELMS calibrate --model "$MODEL" --out "$PROFILE" --force --db "$DB" ${IDLE:+--idle-ms "$IDLE"} >&2
 fi
 live() { # PROFILE POLICIES
-    taskset -c "$CPU" $ELMS sim --live --trace "$TRACE" --profile "$1" --model "$MODEL" --policy "$2" --db "$DB"
+    taskset -c "$CPU" $ELMS sim --live --trace "$TRACE" --profile "$1" --model "$MODEL" --policy "$2" --db "$DB" \
+        ${IDLE:+--settle-ms "$IDLE"}
 }
 command -v sqlite3 >/dev/null || { echo "live.sh: sqlite3 is missing (make deps installs it)" >&2; exit 1; }
 BEFORE=$(sqlite3 "$DB" "SELECT coalesce(max(id), 0) FROM runs" 2>/dev/null || echo 0) # 0: a new database
@@ -72,7 +76,7 @@ BEFORE=$(sqlite3 "$DB" "SELECT coalesce(max(id), 0) FROM runs" 2>/dev/null || ec
         # of the same decisions (full's, which no profile changes): what the machine moved while it was measured,
         # beside which the simulator's error above is to be read
         AFTER="$OUT/host-after.json"
-        taskset -c "$CPU" $ELMS calibrate --model "$MODEL" --out "$AFTER" --force --db "$DB" >&2
+        taskset -c "$CPU" $ELMS calibrate --model "$MODEL" --out "$AFTER" --force --db "$DB" ${IDLE:+--idle-ms "$IDLE"} >&2
         rm -f "$OUT/drift.db"
         $ELMS sim --trace "$TRACE" --profile "$PROFILE" --model "$MODEL" --policy full --db "$OUT/drift.db" >/dev/null
         $ELMS sim --trace "$TRACE" --profile "$AFTER" --model "$MODEL" --policy full --db "$OUT/drift.db" >/dev/null

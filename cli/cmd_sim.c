@@ -17,7 +17,7 @@
 
 enum {
     F_TRACE, F_POLICY, F_PROFILE, F_MODEL, F_DB, F_DATA, F_SPLIT, F_COMPRESSOR, F_SEED, F_SCHED, F_PROFILES,
-    F_SHARD, F_SKIP, F_LIVE, F_N
+    F_SHARD, F_SKIP, F_LIVE, F_SETTLE, F_N
 };
 
 #define MAX_POLICIES 32
@@ -50,7 +50,7 @@ static void sim_usage(char *out, size_t cap) {
     const char *names[64], *sums[64];
     int n = policy_names(names, sums, 64);
     size_t len = (size_t)snprintf(out, cap, "elms sim --trace T --policy P[,P...] --profile F --model DIR --db FILE "
-                                            "[--shard I/N] [--skip-complete] [--live]\n\n"
+                                            "[--shard I/N] [--skip-complete] [--live [--settle-ms MS]]\n\n"
                                             "policies (offline artefacts: elms prepare POLICY --model DIR):");
     for (int i = 0; i < n && len < cap; i++)
         len += (size_t)snprintf(out + len, cap - len, "\n  %-16s %s", names[i], sums[i]);
@@ -65,6 +65,7 @@ typedef struct SimArgs {
     long seed;
     Scheduler sched;
     int shard_index, shard_count;  /* 1 of 1 without --shard */
+    double settle_ms;              /* --live: the settle (LIVE_SETTLE_MS without --settle-ms) */
 } SimArgs;
 
 /* parse_shard: "I/N" with 1 <= I <= N. */
@@ -128,6 +129,9 @@ static int parse_args(int argc, char **argv, SimArgs *a) {
                                   "measured queueing, the policy's decisions, greedy decode of the output tokens) and "
                                   "record the measured times beside the profile's prediction for the same decisions; "
                                   "prints the simulator's error (MAPE) per policy. Use --profile host", NULL},
+        [F_SETTLE] = {"settle-ms", "MS", "--live: idle off the clock before serving a request that arrives at an "
+                                         "idle engine (the state the profile priced: elms calibrate's --idle-ms)",
+                      NULL},
     };
     memcpy(a->fl, fl, sizeof fl);
     char usage[4096];
@@ -147,6 +151,19 @@ static int parse_args(int argc, char **argv, SimArgs *a) {
         return 2;
     }
     if (cli_int("sim", "seed", a->fl[F_SEED].value, 0, 4294967295L, &a->seed)) return 2;
+    a->settle_ms = LIVE_SETTLE_MS;
+    if (a->fl[F_SETTLE].value) {
+        if (!a->fl[F_LIVE].value) {
+            fprintf(stderr, "elms sim: --settle-ms applies to --live runs only\n");
+            return 2;
+        }
+        if (cli_double("sim", "settle-ms", a->fl[F_SETTLE].value, &a->settle_ms)) return 2;
+        if (!(a->settle_ms >= 0 && a->settle_ms <= 10000)) {
+            fprintf(stderr, "elms sim: --settle-ms expects a number in [0, 10000], got '%s'\n",
+                    a->fl[F_SETTLE].value);
+            return 2;
+        }
+    }
     const char *sched = a->fl[F_SCHED].value;
     if (!strcmp(sched, "fcfs")) a->sched = SCHED_FCFS;
     else if (!strcmp(sched, "edf")) a->sched = SCHED_EDF;
@@ -350,6 +367,7 @@ static int replay_all(const SimArgs *a, SimInputs *in, int argc, char **argv) {
     live_init(&job.live);
     if (fl[F_LIVE].value) {
         job.opt.live = &job.live;
+        job.live.settle_ms = a->settle_ms;
         if (strcmp(in->prof.name, "host"))
             fprintf(stderr, "elms sim: warning: --live compares against profile '%s'; the one measured on this machine "
                             "is 'host' (elms calibrate)\n", in->prof.name);

@@ -22,8 +22,12 @@
 #include "sim/profile.h"
 
 /* The default idle before every timed pass (elms calibrate --idle-ms), in ms; the live replay settles as long
- * (LIVE_SETTLE_MS), so that a served request finds the engine as calibration timed it. */
-#define CALIB_IDLE_MS 20.0
+ * (LIVE_SETTLE_MS), so that a served request finds the engine as calibration timed it. 100 ms, not less: a short
+ * level-0.2 prefill ran 5-9% slower after 100-500 ms of idle than after 20 ms (whatever work came before), and
+ * with a 20 ms settle the runner's own work before a request (oracle's hindsight evaluations) still left it warm
+ * caches: oracle's first live run, which computed them, and its second, which found them computed, differed by
+ * 8-37% per request in four Poisson runs, against 9-11% in three with 100 ms (README, live replay). */
+#define CALIB_IDLE_MS 100.0
 
 typedef struct CalibConfig {
     const int *lengths;     /* prompt lengths to time */

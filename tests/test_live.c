@@ -304,6 +304,33 @@ TEST(live_refuses_requests_that_do_not_fit_and_the_cli_reports) {
     CHECK(test_run_cli(cmd, &out) == 2);
     CHECK_MSG(strstr(out, "--live measures every run anew"), "%s", out);
     free(out);
+    /* --settle-ms: recorded in the run's command, refused out of range or without --live */
+    snprintf(cmd, sizeof cmd, "sim --live --settle-ms 1 --trace %s --policy full --profile host --model %s --db "
+             "%s/live-cli.db --data %s", path, f.model_dir, tmp, f.data_dir);
+    CHECK_MSG(test_run_cli(cmd, &out) == 0, "%s", out);
+    free(out);
+    {
+        char dbp[800];
+        snprintf(dbp, sizeof dbp, "%s/live-cli.db", tmp);
+        sqlite3 *h = NULL;
+        CHECK(sqlite3_open(dbp, &h) == SQLITE_OK);
+        sqlite3_stmt *st = NULL;
+        CHECK(sqlite3_prepare_v2(h, "SELECT count(*) FROM runs WHERE live = 1 AND command LIKE '%--settle-ms 1 %'", -1,
+                                 &st, NULL) == SQLITE_OK);
+        CHECK(sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int(st, 0) == 1);
+        sqlite3_finalize(st);
+        sqlite3_close(h);
+    }
+    const char *bad[] = {"--live --settle-ms -1", "--live --settle-ms 20000", "--live --settle-ms x", "--settle-ms 5"};
+    const char *why[] = {"--settle-ms expects a number in [0, 10000]", "--settle-ms expects a number in [0, 10000]",
+                         "settle-ms", "--settle-ms applies to --live runs only"};
+    for (int i = 0; i < 4; i++) {
+        snprintf(cmd, sizeof cmd, "sim %s --trace %s --profile host --model %s --data %s", bad[i], path, f.model_dir,
+                 f.data_dir);
+        CHECK(test_run_cli(cmd, &out) == 2);
+        CHECK_MSG(strstr(out, why[i]), "%s: %s", bad[i], out);
+        free(out);
+    }
     tr.req[3].output_tokens = f.model.cfg.max_seq;
     CHECK(trace_write(&tr, path, &e) == 0);
     snprintf(cmd, sizeof cmd, "sim --live --trace %s --profile host --model %s --data %s", path, f.model_dir,
