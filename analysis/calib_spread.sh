@@ -6,10 +6,11 @@
 # that swing most are the ones no single calibration can price to a few percent (issue 16: oracle's prefills of
 # under a millisecond at level 0.2).
 # Usage: sh analysis/calib_spread.sh [N [DB]]
-#   N   calibrations (default 6; each about 25 s)
+#   N   calibrations (default 6; each about a minute with the default 100 ms of idle before every pass)
 #   DB  database for the points (default results/calib-spread.db; calibrations are appended)
-# Environment: CPU (the core to pin to, default 1), GAP (seconds between calibrations, default 5), OUT (the
-# profiles, default results/calib-spread).
+# Environment: CPU (the core to pin to, default 1), GAP (seconds between calibrations, default 5), IDLE (ms of idle
+# before every timed pass, elms calibrate --idle-ms; default its own), OUT (the profiles, default
+# results/calib-spread).
 set -eu
 cd "$(dirname "$0")/.."
 ELMS=${ELMS:-bin/elms}
@@ -17,6 +18,7 @@ N=${1:-6}
 DB=${2:-results/calib-spread.db}
 CPU=${CPU:-1}
 GAP=${GAP:-5}
+IDLE=${IDLE:-}
 OUT=${OUT:-results/calib-spread}
 MODEL=models/base-elastic
 command -v sqlite3 >/dev/null || { echo "calib_spread.sh: sqlite3 is missing (make deps installs it)" >&2; exit 1; }
@@ -26,7 +28,7 @@ SINCE=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 i=1
 while [ "$i" -le "$N" ]; do
     echo "calibration $i of $N" >&2
-    taskset -c "$CPU" $ELMS calibrate --model "$MODEL" --out "$OUT/host-$i.json" --force --db "$DB" >&2
+    taskset -c "$CPU" $ELMS calibrate --model "$MODEL" --out "$OUT/host-$i.json" --force --db "$DB" ${IDLE:+--idle-ms "$IDLE"} >&2
     [ "$i" -lt "$N" ] && sleep "$GAP"
     i=$((i + 1))
 done
