@@ -2,14 +2,15 @@
  * live replay's findings, sim/live.h, as a command): the first touch of a request's memory (a 256-token prefill in
  * a cache of its own whose memory was just returned to the system, against the service's kept, prepared cache),
  * and the idle before a request (a 128-token prefill and 15 decode steps after 0 to 400 ms of idle, interleaved
- * so that the machine's drift spoils every idle alike; the ratio to the 20 ms pass of the same round, the idle
- * elms calibrate times every pass after). */
+ * so that the machine's drift spoils every idle alike; the ratio to the pass of the same round after
+ * CALIB_IDLE_MS, the idle elms calibrate times every pass after and the live replay settles). */
 #include "base/clock.h"
 #include "base/fileutil.h"
 #include "bench/bench.h"
 #include "engine/io.h"
 #include "engine/model.h"
 #include "engine/score.h"
+#include "sim/calibrate.h"
 
 #include <gsl/gsl_sort.h>
 #include <gsl/gsl_statistics_double.h>
@@ -23,7 +24,7 @@
 #define SERVE_MODEL "models/base-elastic"
 #define FIRST_ROUNDS 9  /* first-touch samples of each kind (<= IDLE_ROUNDS) */
 #define IDLE_ROUNDS 15  /* rounds of the idle scan */
-#define N_IDLE 5
+#define N_IDLE 6
 
 /* med: the median of x[0..n) (n <= IDLE_ROUNDS; x unchanged) */
 static double med(const double *x, int n) {
@@ -98,8 +99,8 @@ void bench_serve(void) {
            "returned %.2f ms (%ld page faults), the kept prepared cache %.2f ms (%ld page faults)\n",
            FIRST_ROUNDS, med(fresh, FIRST_ROUNDS), ff / FIRST_ROUNDS, med(kept, FIRST_ROUNDS), fk / FIRST_ROUNDS);
     /* the idle: every idle once per round, in a rotating order */
-    static const double idle[N_IDLE] = {0, 20, 50, 150, 400};
-    enum { REF = 1 }; /* the 20 ms idle */
+    static const double idle[N_IDLE] = {0, 20, 50, CALIB_IDLE_MS, 150, 400};
+    enum { REF = 3 }; /* the calibration's idle */
     double tp[N_IDLE][IDLE_ROUNDS], pf[N_IDLE][IDLE_ROUNDS], rt[IDLE_ROUNDS], rp[IDLE_ROUNDS];
     for (int r = 0; !rc && r < IDLE_ROUNDS; r++)
         for (int j = 0; !rc && j < N_IDLE; j++) {
@@ -108,7 +109,8 @@ void bench_serve(void) {
         }
     if (rc) goto done;
     printf("idle before a request at level 1.0 (128-token prefill, 15 decode steps; medians of %d interleaved "
-           "rounds; ratios to the 20 ms pass of the same round):\n", IDLE_ROUNDS);
+           "rounds; ratios to the %g ms pass of the same round, the calibration's idle):\n", IDLE_ROUNDS,
+           idle[REF]);
     for (int k = 0; k < N_IDLE; k++) {
         for (int r = 0; r < IDLE_ROUNDS; r++) rt[r] = tp[k][r] / tp[REF][r], rp[r] = pf[k][r] / pf[REF][r];
         double ratio_t = med(rt, IDLE_ROUNDS), ratio_p = med(rp, IDLE_ROUNDS);
