@@ -12,7 +12,8 @@ double bench_peak_rss_mb(void);
 void bench_engine(void);
 /* bench_serve: on models/base-elastic at level 1.0, a request's prefill in memory touched for the first time
  * against the kept prepared cache, and its prefill and TPOT after 0-400 ms of idle (interleaved rounds, ratios to
- * 20 ms). */
+ * the calibration's idle, CALIB_IDLE_MS); at levels 0.2, 0.5 and 0.9, prefills and TPOT with the level's unmerged
+ * adapter against the same view without it. */
 void bench_serve(void);
 /* bench_sim: replay a 1,000,000-request trace with a warm evaluation cache (requests per second, with and
  * without SQLite recording) and report peak memory. */

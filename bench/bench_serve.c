@@ -3,10 +3,12 @@
  * a cache of its own whose memory was just returned to the system, against the service's kept, prepared cache),
  * and the idle before a request (a 128-token prefill and 15 decode steps after 0 to 400 ms of idle, interleaved
  * so that the machine's drift spoils every idle alike; the ratio to the pass of the same round after
- * CALIB_IDLE_MS, the idle elms calibrate times every pass after and the live replay settles). */
+ * CALIB_IDLE_MS, the idle elms calibrate times every pass after and the live replay settles); and what a level's
+ * unmerged recovery adapter costs (each level's view served with its adapter and without it, interleaved). */
 #include "base/clock.h"
 #include "base/fileutil.h"
 #include "bench/bench.h"
+#include "elastic/levels.h"
 #include "engine/io.h"
 #include "engine/model.h"
 #include "engine/score.h"
@@ -25,6 +27,7 @@
 #define FIRST_ROUNDS 9  /* first-touch samples of each kind (<= IDLE_ROUNDS) */
 #define IDLE_ROUNDS 15  /* rounds of the idle scan */
 #define N_IDLE 6
+#define ADAPTER_ROUNDS 11 /* rounds of the adapter comparison (<= IDLE_ROUNDS) */
 
 /* med: the median of x[0..n) (n <= IDLE_ROUNDS; x unchanged) */
 static double med(const double *x, int n) {
@@ -58,6 +61,58 @@ static int serve(const Model *m, const ElasticView *v, KVCache *kc, const int *t
     *pre_ms = 1e3 * gt.prefill_s;
     *tpot_ms = 1e3 * gt.decode_s / gt.decode_steps;
     return 0;
+}
+
+/* adapter_cost: levels 0.2, 0.5 and 0.9 of m (its adapters from SERVE_MODEL/lora), each served with its adapter
+ * and without it (the same view, v.lora = NULL) after the calibration's idle: a 16- and a 200-token prefill and
+ * the TPOT of 15 decode steps after the 200-token one, in the kept cache kc, the two in alternating order per
+ * round. Prints the medians and the median per-round ratio with / without. Returns -1 (printed) on failure. */
+static int adapter_cost(const Model *m, KVCache *kc, const int *tok) {
+    static const double lv[] = {0.2, 0.5, 0.9};
+    enum { NL = sizeof lv / sizeof lv[0] };
+    LevelSet ls;
+    Err e;
+    if (levelset_load(&ls, m, SERVE_MODEL, true, &e)) {
+        printf("adapter: %s\n", e.msg);
+        return -1;
+    }
+    /* (level, with 1 / without 0, round): the 16-token prefill, the 200-token prefill, its TPOT */
+    double p16[NL][2][ADAPTER_ROUNDS], p200[NL][2][ADAPTER_ROUNDS], tp[NL][2][ADAPTER_ROUNDS], tpot;
+    int rc = 0;
+    for (int i = 0; !rc && i < NL; i++)
+        if (levels_index(lv[i]) < 0 || !ls.has_lora[levels_index(lv[i])]) {
+            printf("adapter: %s has no adapter for level %.1f\n", SERVE_MODEL, lv[i]);
+            rc = -1;
+        }
+    for (int r = 0; !rc && r < ADAPTER_ROUNDS; r++)
+        for (int i = 0; !rc && i < NL; i++)
+            for (int j = 0; !rc && j < 2; j++) {
+                int with = (j + r) % 2 == 0;
+                ElasticView v = ls.view[levels_index(lv[i])];
+                if (!with) v.lora = NULL;
+                rc = serve(m, &v, kc, tok, 16, 1, CALIB_IDLE_MS, &p16[i][with][r], &tpot, NULL) ||
+                     serve(m, &v, kc, tok, 200, 15, CALIB_IDLE_MS, &p200[i][with][r], &tp[i][with][r], NULL);
+            }
+    if (!rc) {
+        printf("unmerged recovery adapters (rank %d; medians of %d interleaved rounds after %g ms of idle; x = with / "
+               "without the level's adapter, the same view):\n",
+               ls.lora[levels_index(lv[0])].rank, ADAPTER_ROUNDS, CALIB_IDLE_MS);
+        for (int i = 0; i < NL; i++) {
+            double x[3][ADAPTER_ROUNDS];
+            for (int r = 0; r < ADAPTER_ROUNDS; r++) {
+                x[0][r] = p16[i][1][r] / p16[i][0][r];
+                x[1][r] = p200[i][1][r] / p200[i][0][r];
+                x[2][r] = tp[i][1][r] / tp[i][0][r];
+            }
+            printf("  level %.1f: 16-token prefill %.3f / %.3f ms (x%.3f), 200-token prefill %.2f / %.2f ms (x%.3f), "
+                   "TPOT %.3f / %.3f ms (x%.3f)\n",
+                   lv[i], med(p16[i][1], ADAPTER_ROUNDS), med(p16[i][0], ADAPTER_ROUNDS), med(x[0], ADAPTER_ROUNDS),
+                   med(p200[i][1], ADAPTER_ROUNDS), med(p200[i][0], ADAPTER_ROUNDS), med(x[1], ADAPTER_ROUNDS),
+                   med(tp[i][1], ADAPTER_ROUNDS), med(tp[i][0], ADAPTER_ROUNDS), med(x[2], ADAPTER_ROUNDS));
+        }
+    }
+    levelset_free(&ls);
+    return rc;
 }
 
 void bench_serve(void) {
@@ -117,6 +172,7 @@ void bench_serve(void) {
         printf("  idle %3.0f ms: TPOT %.3f ms (x%.3f), prefill %.2f ms (x%.3f)\n", idle[k], med(tp[k], IDLE_ROUNDS),
                ratio_t, med(pf[k], IDLE_ROUNDS), ratio_p);
     }
+    adapter_cost(&m, &kc, tok);
 done:
     kvcache_free(&kc);
     model_free(&m);
