@@ -52,6 +52,17 @@ __attribute__((target("avx512f"))) static inline void transpose16(__m512 r[16]) 
     }
 }
 
+/* pack_tail: b (kt, NR)[:, :16] = w (16, ldw)[:, :kt]^T for kt < 16 inputs of F32 rows, hr <= 16 of them (missing
+ * rows are zero): masked loads and the same transpose as a full block, kept apart so as not to weigh on pack's
+ * main loop */
+__attribute__((target("avx512f"), noinline)) static void pack_tail(float *b, const float *w, int ldw, int hr, int kt) {
+    __mmask16 mk = (__mmask16)((1u << kt) - 1);
+    __m512 r[16];
+    for (int i = 0; i < 16; i++) r[i] = i < hr ? _mm512_maskz_loadu_ps(mk, w + (size_t)i * ldw) : _mm512_setzero_ps();
+    transpose16(r);
+    for (int c = 0; c < kt; c++) _mm512_storeu_ps(b + (size_t)c * NR, r[c]);
+}
+
 /* pack: bp (kc, NR) = W[j0 : j0+rows, p0 : p0+kc]^T with rows <= NR (missing rows are zero) */
 __attribute__((target("avx512f"))) static void pack(float *bp, const void *W, StDtype t, int ldw, int j0, int rows,
                                                     int p0, int kc) {
@@ -68,6 +79,11 @@ __attribute__((target("avx512f"))) static void pack(float *bp, const void *W, St
                 r[i] = i < hr ? load16(W, t, (size_t)(j0 + h + i) * ldw + (size_t)(p0 + p)) : _mm512_setzero_ps();
             transpose16(r);
             for (int c = 0; c < 16; c++) _mm512_storeu_ps(bp + (size_t)(p + c) * NR + h, r[c]);
+        }
+        if (kv < kc && t == ST_F32) { /* the last inputs, fewer than 16 (all of a LoRA B's 8) */
+            pack_tail(bp + (size_t)kv * NR + h, (const float *)W + (size_t)(j0 + h) * ldw + (size_t)(p0 + kv), ldw, hr,
+                      kc - kv);
+            continue;
         }
         for (int p = kv; p < kc; p++)
             for (int i = 0; i < 16; i++)
@@ -98,40 +114,45 @@ __attribute__((target("avx512f"))) static void pack_nn(float *bp, const void *W,
 }
 
 /* kernel: out (R, cols <= NR; stride ldo) (+)= x (R, kc; stride ldx) . bp (kc, NR)[:, :cols], for R <= MR rows,
- * inlined with R a constant so that the accumulators live in registers */
+ * inlined with R and two a constant so that the accumulators live in registers. two = 0 (cols <= 16) runs only the
+ * first 16 columns: the same multiply-adds in the same order for every output, half of them for a narrow panel (a
+ * LoRA adapter's A products have 8 outputs, the tail of a width that is not a multiple of 32 up to 16). */
 __attribute__((target("avx512f"), always_inline)) static inline void kernel(float *out, int ldo, const float *x,
                                                                            int ldx, const float *bp, int kc, int R,
-                                                                           int cols, int accumulate) {
+                                                                           int cols, int accumulate, int two) {
     __m512 c0[MR], c1[MR];
     __mmask16 m0 = cols >= 16 ? 0xffff : (__mmask16)((1u << cols) - 1);
     __mmask16 m1 = cols >= 32 ? 0xffff : cols <= 16 ? 0 : (__mmask16)((1u << (cols - 16)) - 1);
 #pragma GCC unroll 12
     for (int r = 0; r < R; r++) {
         c0[r] = accumulate ? _mm512_maskz_loadu_ps(m0, out + (size_t)r * ldo) : _mm512_setzero_ps();
-        c1[r] = accumulate ? _mm512_maskz_loadu_ps(m1, out + (size_t)r * ldo + 16) : _mm512_setzero_ps();
+        if (two) c1[r] = accumulate ? _mm512_maskz_loadu_ps(m1, out + (size_t)r * ldo + 16) : _mm512_setzero_ps();
     }
     for (int p = 0; p < kc; p++) {
-        __m512 b0 = _mm512_loadu_ps(bp + (size_t)p * NR), b1 = _mm512_loadu_ps(bp + (size_t)p * NR + 16);
+        __m512 b0 = _mm512_loadu_ps(bp + (size_t)p * NR), b1 = two ? _mm512_loadu_ps(bp + (size_t)p * NR + 16) : b0;
 #pragma GCC unroll 12
         for (int r = 0; r < R; r++) {
             __m512 a = _mm512_set1_ps(x[(size_t)r * ldx + p]);
             c0[r] = _mm512_fmadd_ps(a, b0, c0[r]);
-            c1[r] = _mm512_fmadd_ps(a, b1, c1[r]);
+            if (two) c1[r] = _mm512_fmadd_ps(a, b1, c1[r]);
         }
     }
 #pragma GCC unroll 12
     for (int r = 0; r < R; r++) {
         _mm512_mask_storeu_ps(out + (size_t)r * ldo, m0, c0[r]);
-        _mm512_mask_storeu_ps(out + (size_t)r * ldo + 16, m1, c1[r]);
+        if (two) _mm512_mask_storeu_ps(out + (size_t)r * ldo + 16, m1, c1[r]);
     }
 }
 
-/* kernel_rows: kernel for R = rows (1..MR), each a separate constant instance */
+/* kernel_rows: kernel for R = rows (1..MR), each a separate constant instance, with one vector of columns when
+ * cols <= 16 */
 __attribute__((target("avx512f"))) static void kernel_rows(float *out, int ldo, const float *x, int ldx,
                                                            const float *bp, int kc, int rows, int cols, int acc) {
-    switch (rows) {
+    int two = cols > 16;
+    switch (rows * 2 + two) {
 #define K(R) \
-    case R: kernel(out, ldo, x, ldx, bp, kc, R, cols, acc); break;
+    case 2 * R: kernel(out, ldo, x, ldx, bp, kc, R, cols, acc, 0); break; \
+    case 2 * R + 1: kernel(out, ldo, x, ldx, bp, kc, R, cols, acc, 1); break;
         K(1) K(2) K(3) K(4) K(5) K(6) K(7) K(8) K(9) K(10) K(11) K(12)
 #undef K
     default: break;

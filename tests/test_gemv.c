@@ -176,7 +176,7 @@ TEST(gemm_matches_the_reference_for_every_type_and_edge) {
     /* (n, k, m, ldw): row blocks of 12 with a remainder, panels of 32 with a remainder, KC blocks of 256 with a
      * remainder, inputs not a multiple of 16, a weight prefix of a wider matrix */
     int shapes[][4] = {{1, 1, 1, 1}, {16, 16, 32, 16}, {25, 37, 45, 40}, {13, 300, 70, 310}, {40, 513, 33, 513},
-                       {7, 48, 9, 50}, {3, 5, 2, 5}};
+                       {7, 48, 9, 50}, {3, 5, 2, 5}, {14, 40, 57, 40}};
     for (int dt = ST_F32; dt <= ST_BF16; dt++)
         for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
             int n = shapes[s][0], k = shapes[s][1], m = shapes[s][2], ld = shapes[s][3];
@@ -227,6 +227,30 @@ TEST(gemm_matches_the_reference_for_every_type_and_edge) {
             }
             free(W), free(w), free(wb), free(x), free(out);
         }
+}
+
+TEST(gemm_narrow_panel_gives_the_bits_of_a_full_one) {
+    if (!gemm_available()) SKIP("this CPU has no AVX-512: prefill uses BLAS");
+    /* a panel of at most 16 weight rows runs one vector of columns: each of its outputs must be the same
+     * multiply-adds in the same order as in a full panel of 32, so the first m columns agree bit for bit */
+    enum { N = 29, K = 300, FULL = 32 };
+    float *w = malloc(sizeof(float) * FULL * K), *x = malloc(sizeof(float) * N * K);
+    float *full = malloc(sizeof(float) * N * FULL), *part = malloc(sizeof(float) * N * FULL);
+    fill(w, (size_t)FULL * K, 51);
+    fill(x, (size_t)N * K, 52);
+    int widths[] = {1, 8, 15, 16, 17, 24};
+    for (int acc = 0; acc < 2; acc++)
+        for (size_t s = 0; s < sizeof widths / sizeof widths[0]; s++) {
+            int m = widths[s];
+            for (int i = 0; i < N * FULL; i++) full[i] = part[i] = 0.25f * (float)(i % 7);
+            CHECK(gemm_nt(full, FULL, x, K, w, ST_F32, K, N, K, FULL, acc) == 0);
+            CHECK(gemm_nt(part, FULL, x, K, w, ST_F32, K, N, K, m, acc) == 0);
+            int bad = 0;
+            for (int i = 0; i < N; i++)
+                for (int j = 0; j < m; j++) bad += memcmp(&full[i * FULL + j], &part[i * FULL + j], sizeof(float)) != 0;
+            CHECK_MSG(bad == 0, "width %d acc %d: %d outputs differ from the full panel's", m, acc, bad);
+        }
+    free(w), free(x), free(full), free(part);
 }
 
 TEST(gemv_exponentials_match_libm_for_every_isa) {
