@@ -26,6 +26,9 @@ int cli_parse(int argc, char **argv, const char *usage, CliFlag *flags, int n_fl
 /* cli_int / cli_double: parse a flag's value strictly; print "elms CMD: --flag expects ..." and return -1. */
 int cli_int(const char *cmd, const char *flag, const char *s, long lo, long hi, long *out);
 int cli_double(const char *cmd, const char *flag, const char *s, double *out);
+/* cli_double_in: cli_double of a value that must lie in [lo, hi] (NaN refused); prints "expects a number in
+ * [lo, hi]" and returns -1 otherwise. */
+int cli_double_in(const char *cmd, const char *flag, const char *s, double lo, double hi, double *out);
 /* cli_command_line: "elms" followed by argv joined by spaces (malloc'd; NULL when out of memory), for logs. */
 char *cli_command_line(int argc, char **argv);
 /* cli_error: print "elms CMD: msg" to stderr and return 1. */

@@ -78,11 +78,7 @@ static int cmd_calibrate(int argc, char **argv) {
         cli_int("calibrate", "seed", fl[7].value, 0, 4294967295L, &seed))
         return 2;
     double idle_ms;
-    if (cli_double("calibrate", "idle-ms", fl[10].value, &idle_ms)) return 2;
-    if (!(idle_ms >= 0 && idle_ms <= 10000)) {
-        fprintf(stderr, "elms calibrate: --idle-ms expects a number in [0, 10000], got '%s'\n", fl[10].value);
-        return 2;
-    }
+    if (cli_double_in("calibrate", "idle-ms", fl[10].value, 0, 10000, &idle_ms)) return 2;
     if (path_is_file(fl[1].value) && !fl[9].value) {
         fprintf(stderr, "elms calibrate: %s exists (the simulator prices every run with it); pass --force to %s it, "
                         "or --out another file\n", fl[1].value, fl[8].value ? "update" : "replace");

@@ -157,12 +157,7 @@ static int parse_args(int argc, char **argv, SimArgs *a) {
             fprintf(stderr, "elms sim: --settle-ms applies to --live runs only\n");
             return 2;
         }
-        if (cli_double("sim", "settle-ms", a->fl[F_SETTLE].value, &a->settle_ms)) return 2;
-        if (!(a->settle_ms >= 0 && a->settle_ms <= 10000)) {
-            fprintf(stderr, "elms sim: --settle-ms expects a number in [0, 10000], got '%s'\n",
-                    a->fl[F_SETTLE].value);
-            return 2;
-        }
+        if (cli_double_in("sim", "settle-ms", a->fl[F_SETTLE].value, 0, 10000, &a->settle_ms)) return 2;
     }
     const char *sched = a->fl[F_SCHED].value;
     if (!strcmp(sched, "fcfs")) a->sched = SCHED_FCFS;

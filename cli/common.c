@@ -97,6 +97,17 @@ int cli_double(const char *cmd, const char *flag, const char *s, double *out) {
     return 0;
 }
 
+int cli_double_in(const char *cmd, const char *flag, const char *s, double lo, double hi, double *out) {
+    double v;
+    if (cli_double(cmd, flag, s, &v)) return -1;
+    if (!(v >= lo && v <= hi)) {
+        fprintf(stderr, "elms %s: --%s expects a number in [%g, %g], got '%s'\n", cmd, flag, lo, hi, s);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
 char *cli_command_line(int argc, char **argv) {
     size_t n = 8;
     for (int i = 0; i < argc; i++) n += strlen(argv[i]) + 1;
