@@ -375,9 +375,8 @@ int model_load_packed(Model *m, const char *dir, int type, Err *e) {
         m->n_params = small;
         m->params = calloc(small, sizeof(float));
         model_rope_init(m);
-        if (conv) { /* 2 MiB aligned: huge pages under the kernel's THP mode `always` (not asked for under `madvise`:
-                     * README, huge pages) */
-            P->owned = aligned_alloc(1 << 21, (conv + (1 << 21) - 1) >> 21 << 21);
+        if (conv) { /* on huge pages, as a plain model's weights */
+            P->owned = model_weights_alloc(conv);
             P->owned_bytes = conv;
         }
         if (!m->params || (conv && !P->owned)) rc = err_set(e, "%s: out of memory", wpath);

@@ -7,6 +7,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "base/hash.h"
 #include "engine/ops.h"
@@ -140,11 +141,21 @@ int model_alloc(Model *m, const ModelConfig *c, Err *e) {
         m->cfg.group_size[0] = c->n_labels;
     }
     m->n_params = model_param_count(c);
-    m->params = calloc(m->n_params, sizeof(float));
+    m->params = model_weights_alloc(m->n_params * sizeof(float));
     if (!m->params) return err_set(e, "out of memory allocating %zu parameters", m->n_params);
     model_carve(c, m->params, &m->w);
     model_rope_init(m);
     return 0;
+}
+
+void *model_weights_alloc(size_t bytes) {
+    const size_t huge = (size_t)1 << 21;
+    size_t span = (bytes + huge - 1) / huge * huge;
+    void *p = aligned_alloc(huge, span ? span : huge);
+    if (!p) return NULL;
+    if (span) madvise(p, span, MADV_HUGEPAGE); /* advice only: without it (EINVAL under `never`) 4 KiB pages serve */
+    memset(p, 0, bytes);
+    return p;
 }
 
 void model_rope_init(Model *m) {

@@ -199,8 +199,14 @@ size_t model_param_count(const ModelConfig *c);
 /* model_carve: point the tensors of w into base (n = model_param_count floats) in the canonical order:
  * tok_emb, the layers, final_norm, then lm_head (untied LM) or classifier.weight and classifier.bias. */
 void model_carve(const ModelConfig *c, float *base, ModelWeights *w);
-/* model_alloc: allocate zeroed parameters for c and carve them (m->cfg is c with n_groups made explicit). */
+/* model_alloc: allocate zeroed parameters for c (model_weights_alloc) and carve them (m->cfg is c with n_groups made
+ * explicit). */
 int model_alloc(Model *m, const ModelConfig *c, Err *e);
+/* model_weights_alloc: bytes of zeroed memory for weights, 2 MiB-aligned and advised onto transparent huge pages
+ * before the first touch (MADV_HUGEPAGE: taken under the kernel's THP modes `madvise` and `always`, ignored under
+ * `never`); its bytes are touched here, so no page faults fall inside a later timing. Free with free(); NULL
+ * when out of memory. Why huge pages: README, "Huge pages". */
+void *model_weights_alloc(size_t bytes);
 void model_free(Model *m);
 /* model_rope_init: compute m->rope for min(max_seq, ELMS_ROPE_TABLE_POS) positions (model_alloc and
  * model_load_packed call it; without memory the table is left NULL, which only costs speed). */

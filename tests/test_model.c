@@ -10,6 +10,7 @@
 #include "tests/util.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -668,5 +669,60 @@ TEST(model_classify_matches_naive_reference) {
     float out[8];
     Err e;
     CHECK(model_classify(&m, &v, tok, 3, out, &e) == -1 && strstr(e.msg, "language model"));
+    model_free(&m);
+}
+
+/* thp_mode: the word in brackets of the sysfs THP setting file (enabled or defrag), "" when unreadable */
+static void thp_mode(const char *file, char *mode, size_t cap) {
+    char path[96], line[160];
+    snprintf(path, sizeof path, "/sys/kernel/mm/transparent_hugepage/%s", file);
+    mode[0] = 0;
+    FILE *f = fopen(path, "r");
+    char *a = f && fgets(line, sizeof line, f) ? strchr(line, '[') : NULL, *b = a ? strchr(a, ']') : NULL;
+    if (b) snprintf(mode, cap, "%.*s", (int)(b - a - 1), a + 1);
+    if (f) fclose(f);
+}
+
+/* anon_huge_kb_at: AnonHugePages (KiB) of the mapping of /proc/self/smaps that holds p; -1 when not found */
+static long anon_huge_kb_at(const void *p) {
+    FILE *f = fopen("/proc/self/smaps", "r");
+    char line[512];
+    int inside = 0;
+    long kb = -1;
+    unsigned long lo, hi, a = (unsigned long)(uintptr_t)p;
+    while (f && fgets(line, sizeof line, f)) {
+        if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2 && strchr(line, '-') < strchr(line, ' '))
+            inside = a >= lo && a < hi;
+        else if (inside && sscanf(line, "AnonHugePages: %ld kB", &kb) == 1)
+            break;
+    }
+    if (f) fclose(f);
+    return kb;
+}
+
+/* A plain model's weights (model_alloc, and so every loaded one) are zeroed, 2 MiB-aligned, and, where the kernel's
+ * THP mode takes the advice and may compact memory to serve it, on huge pages (the README's "Huge pages"). */
+TEST(model_weights_are_aligned_zeroed_and_on_huge_pages) {
+    ModelConfig c = util_config();
+    c.dim = 256, c.n_heads = 8, c.n_kv_heads = 4, c.head_dim = 32, c.ffn_dim = 1024, c.n_layers = 4;
+    c.vocab_size = 2048; /* about 6 MB of weights: two whole huge pages at least */
+    Model m;
+    Err e;
+    CHECK(model_alloc(&m, &c, &e) == 0);
+    CHECK((uintptr_t)m.params % ((uintptr_t)1 << 21) == 0);
+    size_t bytes = m.n_params * sizeof(float), nonzero = 0;
+    CHECK(bytes > (size_t)2 << 21);
+    for (size_t i = 0; i < m.n_params; i++) nonzero += m.params[i] != 0.0f;
+    CHECK(nonzero == 0);
+    char enabled[32], defrag[32];
+    thp_mode("enabled", enabled, sizeof enabled);
+    thp_mode("defrag", defrag, sizeof defrag);
+    long kb = anon_huge_kb_at(m.params);
+    if (!enabled[0] || !strcmp(enabled, "never") || !strcmp(defrag, "never") || !strcmp(defrag, "defer") || kb < 0) {
+        model_free(&m);
+        SKIP("the huge pages: THP enabled [%s], defrag [%s], smaps %s", enabled, defrag, kb < 0 ? "unread" : "read");
+    }
+    CHECK_MSG(kb >= 2048, "the weights' mapping has %ld KiB on huge pages (THP enabled [%s], defrag [%s])", kb,
+              enabled, defrag);
     model_free(&m);
 }
