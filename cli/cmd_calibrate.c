@@ -148,8 +148,10 @@ static int cmd_calibrate(int argc, char **argv) {
            "(both fitted) ms_per_kv_byte %.6g adapter_ms %.6g adapter_dram_ms %.6g\n", p->decode_const,
            p->decode_cache, p->decode_dram, p->cache_bytes, p->cache_sharpness, p->decode_kv, p->decode_adapter,
            p->decode_adapter_dram);
-    printf("decode warm-up warmup_ms %.6g warmup_cached_ms %.6g (rmse fitted %.3f ms, held-out %.3f ms)\n",
-           p->warmup_ms, p->warmup_cached_ms, p->fit_warmup_rmse_ms, p->fit_warmup_heldout_rmse_ms);
+    printf("decode warm-up warmup_ms %.6g warmup_cached_ms %.6g warmup_ms_per_cached_byte %.6g (rmse fitted %.3f ms, "
+           "held-out %.3f ms)\n",
+           p->warmup_ms, p->warmup_cached_ms, p->warmup_cached_byte_ms, p->fit_warmup_rmse_ms,
+           p->fit_warmup_heldout_rmse_ms);
     printf("prefill mape fitted %.2f%% held-out %.2f%%\ndecode mape fitted %.2f%% held-out %.2f%%\n"
            "(%d fitted and %d held-out points per phase; %s)\n", p->fit_prefill_mape, p->fit_prefill_heldout_mape,
            p->fit_decode_mape, p->fit_decode_heldout_mape, p->fit_points, p->fit_heldout_points, p->fit_split);

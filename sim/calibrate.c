@@ -380,7 +380,7 @@ int calibrate_run(const Model *m, const char *dir, const CalibConfig *c, CalibRe
              "MAPE-minimising least squares with non-negative coefficients (GSL) over %d timed decode points, the "
              "cache capacity and sharpness by a grid and Brent search over the same error; MAPE %.2f%% fitted, "
              "%.2f%% on %d held-out points (fit.split); the warm-up (what a pass's decode steps took beyond their "
-             "median) by non-negative least squares on (1, h): RMSE %.3f ms fitted, %.3f ms held-out",
+             "median) by non-negative least squares on (1, h, S h^2): RMSE %.3f ms fitted, %.3f ms held-out",
              p->fit_points, p->fit_decode_mape, p->fit_decode_heldout_mape, p->fit_heldout_points,
              p->fit_warmup_rmse_ms, p->fit_warmup_heldout_rmse_ms);
     if (p->cache_bytes > 0)

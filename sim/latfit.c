@@ -238,7 +238,8 @@ static double split_rmse(const LatPoint *pts, int n, bool held) {
 }
 
 int latfit_warmup(Profile *p, LatPoint *pts, int n, Err *e) {
-    double *X = calloc((size_t)(n > 0 ? n : 1) * 2, sizeof *X), *y = calloc((size_t)(n > 0 ? n : 1), sizeof *y);
+    enum { P = 3 }; /* regressors 1, h, S h^2 (S in MB, so that the columns are of like size) */
+    double *X = calloc((size_t)(n > 0 ? n : 1) * P, sizeof *X), *y = calloc((size_t)(n > 0 ? n : 1), sizeof *y);
     if (!X || !y) {
         free(X);
         free(y);
@@ -249,17 +250,20 @@ int latfit_warmup(Profile *p, LatPoint *pts, int n, Err *e) {
         if (pts[i].held_out) continue;
         double w, kv;
         profile_decode_bytes(p, &pts[i].shape, pts[i].tokens, &w, &kv);
-        X[2 * k] = 1;
-        X[2 * k + 1] = profile_cache_share(p->cache_bytes, p->cache_sharpness, w + kv);
+        double h = profile_cache_share(p->cache_bytes, p->cache_sharpness, w + kv);
+        X[P * k] = 1;
+        X[P * k + 1] = h;
+        X[P * k + 2] = (w + kv) * h * h / 1e6;
         y[k++] = pts[i].ms;
     }
-    double c[2] = {0};
-    int rc = fit_least_squares_nonneg(X, y, k, 2, c, NULL, e);
+    double c[P] = {0};
+    int rc = fit_least_squares_nonneg(X, y, k, P, c, NULL, e);
     free(X);
     free(y);
     if (rc) return err_prefix(e, "warm-up fit");
     p->warmup_ms = c[0];
     p->warmup_cached_ms = c[1];
+    p->warmup_cached_byte_ms = c[2] / 1e6;
     for (int i = 0; i < n; i++) pts[i].predicted_ms = profile_warmup_ms(p, &pts[i].shape, pts[i].tokens);
     p->fit_warmup_rmse_ms = split_rmse(pts, n, false);
     p->fit_warmup_heldout_rmse_ms = split_rmse(pts, n, true);

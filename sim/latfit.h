@@ -16,7 +16,10 @@
  * the error. Deterministic: no random restarts. Every choice (coefficients, C, k) is made on the fitted points
  * only.
  * A request's decode warm-up (the first steps after its prefill run slower than the steady step the decode model
- * prices) is fitted apart, in milliseconds, as warmup_ms + warmup_cached_ms h with h as above. */
+ * prices) is fitted apart, in milliseconds, as warmup_ms + warmup_cached_ms h + warmup_cached_byte_ms S h^2 with S
+ * and h as above (at the prompt). The last term can rise and fall with a view's size: about S while the view stays
+ * cached, about C^2 / S past the cache; measured warm-ups did so, peaking at the views near the fitted C, and the
+ * first two terms alone could not follow them (README, "A decode warm-up"). */
 #ifndef ELMS_LATFIT_H
 #define ELMS_LATFIT_H
 
@@ -50,11 +53,11 @@ int latfit_prefill(Profile *p, LatPoint *pts, int n, Err *e);
  * p->fit_decode_mape, p->fit_decode_heldout_mape and every predicted_ms; p->cache_source is left to the caller. */
 int latfit_decode(Profile *p, LatPoint *pts, int n, double cache_bytes, Err *e);
 
-/* latfit_warmup: fit p's decode warm-up (warmup_ms + warmup_cached_ms h, h the cached share of the working set at
- * the prompt under p's fitted cache) by least squares with both coefficients non-negative on the points not held
- * out (more than 2; tokens = the prompt, ms = what the decode steps after that prefill took beyond their steady
- * cost, of any sign). Call after latfit_decode. Sets p->fit_warmup_rmse_ms and p->fit_warmup_heldout_rmse_ms
- * and every predicted_ms. */
+/* latfit_warmup: fit p's decode warm-up (warmup_ms + warmup_cached_ms h + warmup_cached_byte_ms S h^2, S the
+ * working set at the prompt and h its cached share under p's fitted cache) by least squares with every coefficient
+ * non-negative on the points not held out (more than 2; tokens = the prompt, ms = what the decode steps after that
+ * prefill took beyond their steady cost, of any sign). Call after latfit_decode. Sets p->fit_warmup_rmse_ms and
+ * p->fit_warmup_heldout_rmse_ms and every predicted_ms. */
 int latfit_warmup(Profile *p, LatPoint *pts, int n, Err *e);
 
 #endif

@@ -134,6 +134,7 @@ static int parse(Profile *p, const cJSON *root, const char *path, Err *e) {
             get_num(g, "decode", "adapter_dram_ms", false, 0, &p->decode_adapter_dram, path, e) ||
             get_num(g, "decode", "warmup_ms", false, 0, &p->warmup_ms, path, e) ||
             get_num(g, "decode", "warmup_cached_ms", false, 0, &p->warmup_cached_ms, path, e) ||
+            get_num(g, "decode", "warmup_ms_per_cached_byte", false, 0, &p->warmup_cached_byte_ms, path, e) ||
             get_str(g, "decode", "source", true, p->decode_source, sizeof p->decode_source, path, e))
             return -1;
         if (p->decode_kv < -p->decode_cache)
@@ -288,6 +289,7 @@ int profile_write(const Profile *p, const char *path, Err *e) {
     cJSON_AddNumberToObject(g, "adapter_dram_ms", p->decode_adapter_dram);
     cJSON_AddNumberToObject(g, "warmup_ms", p->warmup_ms);
     cJSON_AddNumberToObject(g, "warmup_cached_ms", p->warmup_cached_ms);
+    cJSON_AddNumberToObject(g, "warmup_ms_per_cached_byte", p->warmup_cached_byte_ms);
     cJSON_AddStringToObject(g, "source", p->decode_source);
     g = group(r, "tlm");
     cJSON_AddNumberToObject(g, "a_ms", p->tlm_a);
@@ -415,10 +417,11 @@ double profile_decode_ms(const Profile *p, const CostShape *s, double ctx) {
 }
 
 double profile_warmup_ms(const Profile *p, const CostShape *s, double n) {
-    if (p->warmup_ms == 0 && p->warmup_cached_ms == 0) return 0;
+    if (p->warmup_ms == 0 && p->warmup_cached_ms == 0 && p->warmup_cached_byte_ms == 0) return 0;
     double w, kv;
     profile_decode_bytes(p, s, n, &w, &kv);
-    return p->warmup_ms + p->warmup_cached_ms * profile_cache_share(p->cache_bytes, p->cache_sharpness, w + kv);
+    double h = profile_cache_share(p->cache_bytes, p->cache_sharpness, w + kv);
+    return p->warmup_ms + p->warmup_cached_ms * h + p->warmup_cached_byte_ms * (w + kv) * h * h;
 }
 
 double profile_tpot_ms(const Profile *p, const CostShape *s, double n, int output_tokens) {

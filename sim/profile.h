@@ -81,7 +81,11 @@ typedef struct Profile {
     double cache_sharpness;                          /* k >= 1: how sharply the cached share falls past C */
     double warmup_ms, warmup_cached_ms;              /* a request's decode warm-up: ms its first steps after the
                                                       * prefill take beyond their steady cost, warmup_ms +
-                                                      * warmup_cached_ms h (h: the cached share at the prompt);
+                                                      * warmup_cached_ms h + warmup_cached_byte_ms S h^2 (S: the
+                                                      * working set at the prompt, h: its cached share); optional,
+                                                      * 0 */
+    double warmup_cached_byte_ms;                    /* ms per byte of S h^2: rises with a view's size while it
+                                                      * stays cached, falls past the cache (S h^2 ~ C^2 / S);
                                                       * optional, 0 */
     char cache_source[512];                          /* where C came from (measured, fitted, published) */
     char decode_source[512];

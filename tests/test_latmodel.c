@@ -130,6 +130,7 @@ TEST(latmodel_format2_round_trip_keeps_every_field) {
     p.fit_prefill_mape = 1.5, p.fit_decode_mape = 2.5, p.fit_prefill_heldout_mape = 3.5;
     p.fit_decode_heldout_mape = 4.5, p.fit_points = 30, p.fit_heldout_points = 24;
     p.warmup_ms = 0.75, p.warmup_cached_ms = 0.25, p.fit_warmup_rmse_ms = 0.125, p.fit_warmup_heldout_rmse_ms = 0.5;
+    p.warmup_cached_byte_ms = 3.0517578125e-8;
     p.prefill_gemm_rows = 20, p.prefill_few_w = 0.25, p.prefill_few = 0.0625;
     p.prefill_adapter = 0.375, p.prefill_adapter_pass = 0.0625, p.decode_adapter = 0.875, p.decode_adapter_dram = 1.125;
     p.tlm_a = 0.02, p.tlm_b = 5e-4, p.tlm_c = 1.25e-6;
@@ -142,7 +143,8 @@ TEST(latmodel_format2_round_trip_keeps_every_field) {
     CHECK(q.fit_prefill_mape == 1.5 && q.fit_decode_mape == 2.5 && q.fit_prefill_heldout_mape == 3.5 &&
           q.fit_decode_heldout_mape == 4.5 && q.fit_points == 30 && q.fit_heldout_points == 24 &&
           !strcmp(q.fit_split, "odd levels"));
-    CHECK(q.warmup_ms == 0.75 && q.warmup_cached_ms == 0.25 && q.fit_warmup_rmse_ms == 0.125 &&
+    CHECK(q.warmup_ms == 0.75 && q.warmup_cached_ms == 0.25 && q.warmup_cached_byte_ms == 3.0517578125e-8 &&
+          q.fit_warmup_rmse_ms == 0.125 &&
           q.fit_warmup_heldout_rmse_ms == 0.5 && q.prefill_gemm_rows == 20 && q.prefill_few_w == 0.25 && q.prefill_few == 0.0625);
     CHECK(q.prefill_adapter == 0.375 && q.prefill_adapter_pass == 0.0625 && q.decode_adapter == 0.875 &&
           q.decode_adapter_dram == 1.125);
@@ -178,6 +180,10 @@ TEST(latmodel_tpot_spreads_the_warmup_over_the_decode_steps) {
     /* a view that fits the cache pays more warm-up than one that does not */
     CostShape small = {0.05, 0.1, 0.05, 0}, big = {1, 1, 1, 0};
     CHECK(profile_warmup_ms(&p, &small, 16) > profile_warmup_ms(&p, &big, 16) + 0.3);
+    /* the cached-bytes term: S h^2 per byte, S the working set at the prompt */
+    p.warmup_cached_byte_ms = 5e-8;
+    double h = profile_cache_share(p.cache_bytes, p.cache_sharpness, w + kv);
+    CHECK_NEAR(profile_warmup_ms(&p, &s, 100), 0.4 + 0.6 * h + 5e-8 * (w + kv) * h * h, 1e-12);
 }
 
 /* Writes text with `from` replaced by `to` (which must occur in text) and expects profile_load to refuse it with
@@ -451,25 +457,55 @@ TEST(latmodel_cost_shape_counts_the_adapter_a_view_reads) {
     model_free(&m);
 }
 
-TEST(latmodel_fit_recovers_the_warmup) {
-    Profile p = known_profile();
-    p.warmup_ms = 0.3, p.warmup_cached_ms = 0.5;
-    LatPoint pre[54], dec[54], warm[54];
-    int n = synth(&p, pre, dec, 0, 1);
+/* fit_warmup: *q fitted (decode, then warm-up) to synth's points of p and their exact warm-ups under p (warm, 54
+ * points); returns the count, or -1 (with e set) when a fit fails */
+static int fit_warmup(const Profile *p, Profile *q, LatPoint *warm, Err *e) {
+    LatPoint pre[54], dec[54];
+    int n = synth(p, pre, dec, 0, 1);
     for (int i = 0; i < n; i++) {
         warm[i] = pre[i];
-        warm[i].ms = profile_warmup_ms(&p, &pre[i].shape, pre[i].tokens);
+        warm[i].ms = profile_warmup_ms(p, &pre[i].shape, pre[i].tokens);
     }
-    Profile q = blank_fit(&p);
+    *q = blank_fit(p);
+    return latfit_decode(q, dec, n, -1, e) || latfit_warmup(q, warm, n, e) ? -1 : n;
+}
+
+TEST(latmodel_fit_recovers_the_warmup) {
+    Profile p = known_profile(), q;
+    p.warmup_ms = 0.3, p.warmup_cached_ms = 0.5;
+    LatPoint warm[54];
     Err e;
-    CHECK_MSG(latfit_decode(&q, dec, n, -1, &e) == 0 && latfit_warmup(&q, warm, n, &e) == 0, "%s", e.msg);
+    int n = fit_warmup(&p, &q, warm, &e);
+    CHECK_MSG(n > 0, "%s", e.msg);
     CHECK_MSG(fabs(q.warmup_ms - 0.3) < 0.02 && fabs(q.warmup_cached_ms - 0.5) < 0.02, "%g %g", q.warmup_ms,
               q.warmup_cached_ms);
     CHECK(q.fit_warmup_rmse_ms < 0.01 && q.fit_warmup_heldout_rmse_ms < 0.01);
     /* warm-ups of any sign (differences of noisy times) fit; the coefficients stay non-negative */
     for (int i = 0; i < n; i++) warm[i].ms = i % 2 ? -0.05 : 0.02;
     CHECK_MSG(latfit_warmup(&q, warm, n, &e) == 0, "%s", e.msg);
-    CHECK(q.warmup_ms >= 0 && q.warmup_cached_ms >= 0 && q.fit_warmup_rmse_ms > 0);
+    CHECK(q.warmup_ms >= 0 && q.warmup_cached_ms >= 0 && q.warmup_cached_byte_ms >= 0 && q.fit_warmup_rmse_ms > 0);
+}
+
+/* A warm-up that rises with a view's size while the view stays cached and falls past the cache (S h^2; measured on
+ * the host, README "A decode warm-up"): the fit recovers it, held-out levels included, and prices a view near the
+ * cache above both a small and the full one. */
+TEST(latmodel_fit_recovers_a_warmup_that_rises_and_falls) {
+    Profile p = known_profile();
+    p.warmup_ms = 0.05, p.warmup_cached_byte_ms = 6e-8;
+    CostShape v02 = {0.2, 1, 0.2, 0}, v04 = {0.4, 1, 0.4, 0}, v10 = {1, 1, 1, 0};
+    double w02 = profile_warmup_ms(&p, &v02, 64), w04 = profile_warmup_ms(&p, &v04, 64),
+           w10 = profile_warmup_ms(&p, &v10, 64);
+    CHECK_MSG(w04 > w02 + 0.05 && w04 > w10 + 0.1, "%g %g %g", w02, w04, w10); /* the premise: a hump */
+    LatPoint warm[54];
+    Profile q;
+    Err e;
+    CHECK_MSG(fit_warmup(&p, &q, warm, &e) > 0, "%s", e.msg);
+    CHECK_MSG(fabs(q.warmup_ms - 0.05) < 0.02 && q.warmup_cached_ms < 0.02 &&
+                  fabs(q.warmup_cached_byte_ms - 6e-8) < 0.05 * 6e-8,
+              "%g %g %g", q.warmup_ms, q.warmup_cached_ms, q.warmup_cached_byte_ms);
+    CHECK(q.fit_warmup_rmse_ms < 0.01 && q.fit_warmup_heldout_rmse_ms < 0.01);
+    CHECK(profile_warmup_ms(&q, &v04, 64) > profile_warmup_ms(&q, &v02, 64) &&
+          profile_warmup_ms(&q, &v04, 64) > profile_warmup_ms(&q, &v10, 64));
 }
 
 TEST(latmodel_least_squares_nonneg_is_exact_under_the_bounds) {
