@@ -222,6 +222,12 @@ TEST(latmodel_format_errors_name_the_file_and_field) {
                    "field decode.cache_sharpness: missing");
     expect_refused(t, "k0.json", v2, "\"cache_sharpness\":\t1", "\"cache_sharpness\": 0.5",
                    "field decode.cache_sharpness: expected a number in [1, 1000]");
+    expect_refused(t, "wneg.json", v2, "\"cache_sharpness\":\t1",
+                   "\"cache_sharpness\": 1, \"warmup_ms_per_cached_byte\": -1e-8",
+                   "field decode.warmup_ms_per_cached_byte");
+    expect_refused(t, "wstr.json", v2, "\"cache_sharpness\":\t1",
+                   "\"cache_sharpness\": 1, \"warmup_ms_per_cached_byte\": \"5e-8\"",
+                   "field decode.warmup_ms_per_cached_byte");
     expect_refused(t, "negc.json", v2, "\"cache_bytes\":\t0", "\"cache_bytes\": -1", "decode.cache_bytes");
     expect_refused(t, "dram.json", v2, "\"ms_per_byte_cache\":\t1", "\"ms_per_byte_cache\": 2",
                    "field decode.ms_per_byte_dram");
