@@ -143,6 +143,7 @@ int model_alloc(Model *m, const ModelConfig *c, Err *e) {
     m->n_params = model_param_count(c);
     m->params = model_weights_alloc(m->n_params * sizeof(float));
     if (!m->params) return err_set(e, "out of memory allocating %zu parameters", m->n_params);
+    memset(m->params, 0, m->n_params * sizeof(float)); /* zeroed, and every page faulted in here */
     model_carve(c, m->params, &m->w);
     model_rope_init(m);
     return 0;
@@ -154,7 +155,6 @@ void *model_weights_alloc(size_t bytes) {
     void *p = aligned_alloc(huge, span ? span : huge);
     if (!p) return NULL;
     if (span) madvise(p, span, MADV_HUGEPAGE); /* advice only: without it (EINVAL under `never`) 4 KiB pages serve */
-    memset(p, 0, bytes);
     return p;
 }
 

@@ -202,10 +202,11 @@ void model_carve(const ModelConfig *c, float *base, ModelWeights *w);
 /* model_alloc: allocate zeroed parameters for c (model_weights_alloc) and carve them (m->cfg is c with n_groups made
  * explicit). */
 int model_alloc(Model *m, const ModelConfig *c, Err *e);
-/* model_weights_alloc: bytes of zeroed memory for weights, 2 MiB-aligned and advised onto transparent huge pages
- * before the first touch (MADV_HUGEPAGE: taken under the kernel's THP modes `madvise` and `always`, ignored under
- * `never`); its bytes are touched here, so no page faults fall inside a later timing. Free with free(); NULL
- * when out of memory. Why huge pages: README, "Huge pages". */
+/* model_weights_alloc: bytes of memory for weights, 2 MiB-aligned and advised onto transparent huge pages before
+ * the first touch (MADV_HUGEPAGE: taken under the kernel's THP modes `madvise` and `always`, ignored under
+ * `never`); not initialised and not touched: the caller writes it before any timing (model_alloc zeroes it, a
+ * packed load converts into it). Free with free(); NULL when out of memory. Why huge pages: README, "Huge
+ * pages". */
 void *model_weights_alloc(size_t bytes);
 void model_free(Model *m);
 /* model_rope_init: compute m->rope for min(max_seq, ELMS_ROPE_TABLE_POS) positions (model_alloc and
