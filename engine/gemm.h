@@ -9,7 +9,8 @@
  * the stack that stays in L1, then multiplied with every block of up to 12 token rows (24 accumulators, the
  * inputs broadcast straight from x; a panel of at most 16 weight rows, such as a LoRA adapter's A with its 8,
  * runs only the first 16-wide vector, with the same multiply-adds per output); while a panel is multiplied, the
- * next panel's weights are prefetched. Packing
+ * next panel's weights are prefetched, and the first panel of each block of inputs is requested whole, to L2,
+ * before it is packed. Packing
  * reads each weight once per KC block of every call, so the product pays off only for enough token rows
  * (GEMM_MIN_ROWS). */
 #ifndef ELMS_GEMM_H
