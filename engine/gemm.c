@@ -159,9 +159,8 @@ __attribute__((target("avx512f"))) static void kernel_rows(float *out, int ldo, 
     }
 }
 
-/* panel_lines: the cache lines of the panel of B at column j with cols <= NR columns and kc inputs from p0 (nt
- * weights: cols rows of kc inputs; nn weights (trans): kc rows of cols outputs): returns their number, *line_len
- * the lines per weight row */
+/* panel_lines: the cache lines of a panel of B with cols <= NR columns and kc inputs (nt weights: cols rows of kc
+ * inputs; nn weights (trans): kc rows of cols outputs): returns their number, *line_len the lines per weight row */
 static inline int panel_lines(int trans, int cols, int kc, size_t es, int *line_len) {
     *line_len = (int)(((trans ? (size_t)cols : (size_t)kc) * es + 63) / 64);
     return (trans ? kc : cols) * *line_len;
@@ -195,7 +194,7 @@ __attribute__((target("avx512f"))) static void gemm_avx512(float *out, int ldo, 
              * are requested at once, to L2, before it is packed (packing reads 16 weight rows side by side, which
              * the hardware prefetcher does not follow; a product of one or two panels, such as a narrow view's
              * attention, waited on them for most of its time: a level-0.2 prefill of 20-48 tokens of models/base
-             * after idle ran 11-13% faster with them requested) */
+             * after idle ran 11-14% faster with them requested) */
             if (j0 == 0) {
                 lines = panel_lines(trans, cols, kc, es, &line_len);
                 for (int q = 0; q < lines; q++) prefetch_line(W, es, ldw, trans, p0, 0, line_len, q, _MM_HINT_T1);
