@@ -177,13 +177,13 @@ static long anon_huge_kb(void) {
     return kb;
 }
 
-/* weights_copy: h = m with its weights copied to a fresh 2 MiB-aligned buffer (returned; free it) advised before
- * the first touch for transparent huge pages (huge) or against them */
+/* weights_copy: h = m with its weights copied to a fresh buffer from model_weights_alloc (returned; free it), on
+ * transparent huge pages (huge) or, the advice reversed before the first touch, on 4 KiB pages */
 static float *weights_copy(const Model *m, Model *h, int huge) {
-    size_t bytes = m->n_params * sizeof(float), al = (bytes + (1u << 21) - 1) >> 21 << 21;
-    float *b = aligned_alloc(1u << 21, al);
+    size_t bytes = m->n_params * sizeof(float);
+    float *b = model_weights_alloc(bytes);
     if (!b) return NULL;
-    madvise(b, al, huge ? MADV_HUGEPAGE : MADV_NOHUGEPAGE);
+    if (!huge) madvise(b, bytes, MADV_NOHUGEPAGE);
     memcpy(b, m->params, bytes);
     *h = *m;
     h->params = b;
