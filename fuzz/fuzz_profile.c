@@ -14,7 +14,7 @@ int fuzz_profile(const uint8_t *data, size_t size) {
     if (profile_load(&p, path, &e) != 0) return fuzz_refused("profile", &e);
     CostShape s = cost_full();
     volatile double sink = profile_prefill_ms(&p, &s, 100) + profile_decode_ms(&p, &s, 100) +
-                           profile_tlm_ms(&p, 10) + profile_weight_bytes(&p, 1e6, 2e6) +
+                           profile_tlm_ms(&p, 10, 1) + profile_weight_bytes(&p, 1e6, 2e6) +
                            profile_kv_bytes(&p, &s, 100, 64);
     (void)sink;
     const char *again = fuzz_path("profile-again.json");

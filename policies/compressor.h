@@ -18,7 +18,7 @@
 typedef struct Compressor {
     const char *name;
     bool compresses;        /* false: keeps every token for any ratio */
-    double tlm_tokens_per_prompt_token; /* tiny-LM work per prompt token to score it (0 for none, random) */
+    double tlm_scale;       /* its work per prompt token as a multiple of the tiny LM's (0 for none, random) */
     unsigned long seed;
     const PolicyEnv *env;
     void *state;

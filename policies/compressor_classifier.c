@@ -76,7 +76,7 @@ static int classifier_create(Compressor *c, const char *sub, bool fraction_of_sy
     if (tlm_load_score(&s->tlm, dir, env->base, eval_bos(env->tok, env->base), e))
         return err_prefix(e, "prepare it first (elms prepare %.*s)", (int)strcspn(sub, "/"), sub);
     c->compresses = true;
-    c->tlm_tokens_per_prompt_token = 1.0;
+    c->tlm_scale = 1.0;
     c->keep = classifier_keep;
     return 0;
 }

@@ -70,7 +70,7 @@ int policy_decide(Policy *p, const PolicyRequest *r, Decision *d, Err *e) {
     if (!(d->level > 0 && d->level <= 1.0 + 1e-9) || !(d->ratio > 0 && d->ratio <= 1.0 + 1e-9))
         return err_set(e, "policy %s: request %ld: labels level %g, ratio %g outside (0, 1]", p->name, r->id,
                        d->level, d->ratio);
-    if (!(d->tlm_tokens >= 0) || !(d->extra_lin >= 0))
+    if (!(d->tlm_tokens >= 0) || !(d->tlm_scale >= 0) || !(d->extra_lin >= 0))
         return err_set(e, "policy %s: request %ld: negative overheads", p->name, r->id);
     if (d->view.ffn_select && !d->select_key)
         return err_set(e, "policy %s: request %ld: a view with ffn_select needs a select_key", p->name, r->id);

@@ -43,6 +43,8 @@ typedef struct Decision {
     double level;                /* model level label m */
     double ratio;                /* prompt ratio label p */
     double tlm_tokens;           /* tokens the policy's tiny LM processed (priced by the profile); 0 = none */
+    double tlm_scale;            /* its work per token as a multiple of the tiny LM's (a larger prompt model);
+                                    0 is read as 1 */
     double extra_lin;            /* predictor parameters read per token, as a fraction of the base model's layer
                                     parameters (e.g. contextual-sparsity predictors) */
     const char *select_key;      /* identifies view.ffn_select's behaviour in the evaluation cache; required when

@@ -21,7 +21,7 @@ static int dejavu_prepare(Policy *p, Err *e) {
 }
 
 static int dejavu_decide(Policy *p, const PolicyRequest *r, Decision *d, Err *e) {
-    return sparsity_policy_decide(p->state, p->env, r, NULL, 1.0, 0, d, NULL, e);
+    return sparsity_policy_decide(p->state, p->env, r, NULL, 1.0, 0, 1, d, NULL, e);
 }
 
 static void dejavu_memory(const Policy *p, PolicyMemory *m) {

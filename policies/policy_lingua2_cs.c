@@ -8,8 +8,10 @@
  *   Model: Deja Vu predictors (policies/sparsity_select.h, shared with `dejavu`) keep per token the top fraction
  *     = the TPOT SLO of FFN neurons, attention dense; when that is not feasible under the profile, the largest
  *     feasible fraction, else the cheapest (an SLO miss).
- * The classifier's time is priced as tiny-LM work: its input tokens times its parameters over the tiny LM head's
- * (classifier.json "tlm_token_equivalent"), so a larger encoder costs proportionally more. */
+ * The classifier's time is priced as tiny-LM work over its input tokens with the work per token scaled by its
+ * parameters over the tiny LM head's (Decision.tlm_scale = classifier.json "tlm_token_equivalent"): the
+ * profile's a + scale (b n + c n^2), so a larger encoder costs proportionally more per token and per pair of
+ * tokens. Scaling the token count instead would scale the square term by scale^2. */
 #include <cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -87,7 +89,7 @@ static int lingua2_prepare(Policy *p, Err *e) {
     if (!rc && io_json_double(sh, "params", 0, 1e12, &params, path, e)) rc = -1;
     cJSON_Delete(j);
     if (rc) return -1;
-    s->comp.tlm_tokens_per_prompt_token = eq;
+    s->comp.tlm_scale = eq;
     s->classifier_params = params;
     return 0;
 }
@@ -95,7 +97,7 @@ static int lingua2_prepare(Policy *p, Err *e) {
 static int lingua2_decide(Policy *p, const PolicyRequest *r, Decision *d, Err *e) {
     Lingua2State *s = p->state;
     double ratio = r->slo_ttft_frac < 1.0 ? r->slo_ttft_frac : 1.0;
-    if (!r->enc) return sparsity_policy_decide(&s->sp, p->env, r, NULL, 1.0, 0, d, NULL, e);
+    if (!r->enc) return sparsity_policy_decide(&s->sp, p->env, r, NULL, 1.0, 0, 1, d, NULL, e);
     int S = r->enc->n_system;
     if (S + 1 > s->cap) {
         unsigned char *k = realloc(s->keep, (size_t)S + 1);
@@ -104,8 +106,8 @@ static int lingua2_decide(Policy *p, const PolicyRequest *r, Decision *d, Err *e
         s->cap = S + 1;
     }
     if (compressor_keep(&s->comp, r, ratio, s->keep, e) < 0) return -1;
-    double tokens = s->comp.tlm_tokens_per_prompt_token * (double)(1 + S + r->enc->n_query);
-    return sparsity_policy_decide(&s->sp, p->env, r, s->keep, ratio, tokens, d, NULL, e);
+    return sparsity_policy_decide(&s->sp, p->env, r, s->keep, ratio, (double)(1 + S + r->enc->n_query),
+                                  s->comp.tlm_scale, d, NULL, e);
 }
 
 static void lingua2_memory(const Policy *p, PolicyMemory *m) {

@@ -240,7 +240,8 @@ typedef struct KLadder {
     const Model *base;
     const unsigned char *keep;
     double ratio;
-    double tlm_tokens;         /* the prompt compressor's work, priced into every rung */
+    double tlm_tokens;         /* the prompt compressor's tokens and its work per token over the tiny LM's, */
+    double tlm_scale;          /* priced into every rung */
     int k0;                    /* the first rung's k */
 } KLadder;
 
@@ -250,15 +251,16 @@ static int fill_k(void *ctx, const PolicyRequest *r, int i, Decision *d, Err *e)
     const KLadder *l = ctx;
     sparsity_policy_fill(l->s, l->base, l->k0 - i, l->keep, l->ratio, d);
     d->tlm_tokens = l->tlm_tokens;
+    d->tlm_scale = l->tlm_scale;
     return 0;
 }
 
 int sparsity_policy_decide(const SparsityPolicy *s, const PolicyEnv *env, const PolicyRequest *r,
-                           const unsigned char *keep, double ratio, double tlm_tokens, Decision *d, bool *feasible,
-                           Err *e) {
+                           const unsigned char *keep, double ratio, double tlm_tokens, double tlm_scale, Decision *d,
+                           bool *feasible, Err *e) {
     int f = env->base->cfg.ffn_dim;
     double frac = r->slo_tpot_frac < 1.0 ? r->slo_tpot_frac : 1.0;
-    KLadder l = {s, env->base, keep, ratio, tlm_tokens, sparsity_keep_count(frac, f)};
+    KLadder l = {s, env->base, keep, ratio, tlm_tokens, tlm_scale, sparsity_keep_count(frac, f)};
     return feasible_ladder(env, r, fill_k, &l, l.k0, d, NULL, feasible, e);
 }
 

@@ -50,12 +50,13 @@ void sparsity_policy_free(SparsityPolicy *s);
 void sparsity_policy_fill(const SparsityPolicy *s, const Model *base, int k, const unsigned char *keep, double ratio,
                           Decision *d);
 
-/* sparsity_policy_decide: the rule of the header for r with the prompt as keep / ratio give it (tlm_tokens: the
- * work of the compressor that made keep, priced into every candidate; 0 for none): k from the TPOT SLO, then
- * smaller k until feasible (feasible_ladder), else k = 1. *feasible (may be NULL) says which. */
+/* sparsity_policy_decide: the rule of the header for r with the prompt as keep / ratio give it (tlm_tokens and
+ * tlm_scale: the tokens the compressor that made keep read and its work per token over the tiny LM's, priced into
+ * every candidate; 0 tokens for none): k from the TPOT SLO, then smaller k until feasible (feasible_ladder), else
+ * k = 1. *feasible (may be NULL) says which. */
 int sparsity_policy_decide(const SparsityPolicy *s, const PolicyEnv *env, const PolicyRequest *r,
-                           const unsigned char *keep, double ratio, double tlm_tokens, Decision *d, bool *feasible,
-                           Err *e);
+                           const unsigned char *keep, double ratio, double tlm_tokens, double tlm_scale, Decision *d,
+                           bool *feasible, Err *e);
 
 /* sparsity_policy_params: the predictors' parameters (resident memory on top of the base). */
 double sparsity_policy_params(const SparsityPolicy *s);

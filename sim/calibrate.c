@@ -100,7 +100,7 @@ static int fit_tlm(const double *tk, const double *y, int n, int first, CalibRes
     r->prof.tlm_a = coef[0];
     r->prof.tlm_b = coef[1];
     r->prof.tlm_c = coef[2];
-    for (int i = first; i < r->n_pts; i++) r->pts[i].predicted_ms = profile_tlm_ms(&r->prof, r->pts[i].tokens);
+    for (int i = first; i < r->n_pts; i++) r->pts[i].predicted_ms = profile_tlm_ms(&r->prof, r->pts[i].tokens, 1);
     return 0;
 }
 

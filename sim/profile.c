@@ -429,7 +429,9 @@ double profile_tpot_ms(const Profile *p, const CostShape *s, double n, int outpu
     return profile_decode_ms(p, s, n + (output_tokens - 1) / 2.0) + profile_warmup_ms(p, s, n) / steps;
 }
 
-double profile_tlm_ms(const Profile *p, double n) { return n > 0 ? p->tlm_a + p->tlm_b * n + p->tlm_c * n * n : 0.0; }
+double profile_tlm_ms(const Profile *p, double n, double scale) {
+    return n > 0 ? p->tlm_a + scale * (p->tlm_b * n + p->tlm_c * n * n) : 0.0;
+}
 
 double profile_weight_bytes(const Profile *p, double params, double base_params) {
     if (!p->memory_target || !(base_params > 0)) return params * 4.0;

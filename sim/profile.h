@@ -147,8 +147,9 @@ void profile_decode_bytes(const Profile *p, const CostShape *s, double ctx, doub
  * cache_bytes with knee sharpness k: (1 + (bytes / cache_bytes)^k)^(-1/k); exactly 0 when cache_bytes <= 0 <
  * bytes, 1 when bytes <= 0. */
 double profile_cache_share(double cache_bytes, double k, double bytes);
-/* profile_tlm_ms: the tiny LM over n tokens, a + b n + c n^2 (0 when n <= 0). */
-double profile_tlm_ms(const Profile *p, double n_tokens);
+/* profile_tlm_ms: a prompt model over n tokens, a + scale (b n + c n^2) (0 when n <= 0): the tiny LM itself at
+ * scale 1, a model doing scale times its work per token (the same calls: the same a) at scale. */
+double profile_tlm_ms(const Profile *p, double n_tokens, double scale);
 /* profile_weight_bytes: resident weight bytes of `params` engine parameters (base_params = the base model's
  * parameter count): engine fp32 bytes, or the target's bytes scaled by params / base_params. */
 double profile_weight_bytes(const Profile *p, double params, double base_params);

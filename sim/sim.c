@@ -52,7 +52,7 @@ typedef struct Price {
 static void price(const SimContext *c, const PolicyRequest *r, const Decision *d, Price *p) {
     cost_shape(c->base, d->model, &d->view, d->extra_lin, &p->shape);
     p->kept = kept_prompt(r, d);
-    p->tlm_ms = profile_tlm_ms(c->profile, d->tlm_tokens);
+    p->tlm_ms = profile_tlm_ms(c->profile, d->tlm_tokens, d->tlm_scale > 0 ? d->tlm_scale : 1);
     p->prefill_ms = profile_prefill_ms(c->profile, &p->shape, p->kept);
     p->tpot_ms = profile_tpot_ms(c->profile, &p->shape, p->kept, r->output_tokens);
 }

@@ -150,8 +150,10 @@ TEST(latmodel_format2_round_trip_keeps_every_field) {
           q.decode_adapter_dram == 1.125);
     /* the tiny LM's price, its square term included; nothing for no tokens */
     CHECK(q.tlm_c == 1.25e-6);
-    CHECK_NEAR(profile_tlm_ms(&q, 400), 0.02 + 5e-4 * 400 + 1.25e-6 * 400 * 400, 1e-12);
-    CHECK(profile_tlm_ms(&q, 0) == 0);
+    CHECK_NEAR(profile_tlm_ms(&q, 400, 1), 0.02 + 5e-4 * 400 + 1.25e-6 * 400 * 400, 1e-12);
+    /* a larger prompt model scales the per-token work, not the per-call constant */
+    CHECK_NEAR(profile_tlm_ms(&q, 400, 3), 0.02 + 3 * (5e-4 * 400 + 1.25e-6 * 400 * 400), 1e-12);
+    CHECK(profile_tlm_ms(&q, 0, 1) == 0);
     /* a threshold is a count of rows */
     char *text = NULL;
     size_t len = 0;
