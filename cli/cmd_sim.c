@@ -355,7 +355,7 @@ static int replay_all(const SimArgs *a, SimInputs *in, int argc, char **argv) {
                 .model = fl[F_MODEL].value, .model_hash = in->em.model.hash, .scheduler = fl[F_SCHED].value,
                 .n_requests = sim_shard_size(in->trace.n, a->shard_index, a->shard_count),
                 .trace_hash = in->trace.hash, .shard_index = a->shard_index, .shard_count = a->shard_count,
-                .live = fl[F_LIVE].value != NULL},
+                .live = fl[F_LIVE].value != NULL, .profile_hash = in->prof.hash[0] ? in->prof.hash : NULL},
         .opt = {.sched = a->sched, .stop = &g_stop, .progress = on_progress, .shard_index = a->shard_index,
                 .shard_count = a->shard_count},
     };

@@ -14,8 +14,8 @@ enum { ST_RUN, ST_RUN_FINISH, ST_REQ, ST_EVAL_GET, ST_EVAL_PUT, ST_CAL, ST_RUN_F
 
 static const char *const SQL[ST_N] = {
     "INSERT INTO runs (created, git_rev, command, seed, policy, compressor, trace, profile, model, model_hash, "
-    "scheduler, n_requests, trace_hash, prepare_cpu_min, shard_index, shard_count, policy_hash, live, complete) "
-    "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,0)",
+    "scheduler, n_requests, trace_hash, prepare_cpu_min, shard_index, shard_count, policy_hash, live, profile_hash, "
+    "complete) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,0)",
     "UPDATE runs SET complete = 1, finished = ?, accuracy = ?, slo_met = ?, ttft_p50_ms = ?, ttft_p99_ms = ?, "
     "memory_bytes = ?, attained = ?, ttft_overhead_mean = ?, ttft_overhead_p99 = ?, prompt_ratio = ?, "
     "target_ratio = ? WHERE id = ?",
@@ -31,7 +31,8 @@ static const char *const SQL[ST_N] = {
     "SELECT id, accuracy, slo_met, ttft_p50_ms, ttft_p99_ms, memory_bytes, attained, ttft_overhead_mean, "
     "ttft_overhead_p99, prompt_ratio, target_ratio, n_requests FROM runs WHERE complete = 1 AND policy = ? AND "
     "compressor IS ? AND trace = ? AND trace_hash = ? AND profile = ? AND model_hash = ? AND scheduler = ? AND "
-    "seed = ? AND shard_index = ? AND shard_count = ? AND policy_hash IS ? AND live = ? ORDER BY id DESC LIMIT 1",
+    "seed = ? AND shard_index = ? AND shard_count = ? AND policy_hash IS ? AND live = ? AND profile_hash IS ? "
+    "ORDER BY id DESC LIMIT 1",
 };
 
 /* One write waiting in memory for the next short transaction: a request row or an evaluation. */
@@ -196,6 +197,7 @@ int db_run_begin(Db *d, const DbRun *r, long *run_id, Err *e) {
     sqlite3_bind_int(s, 16, shard_count_of(r));
     bind_text(s, 17, r->policy_hash);
     sqlite3_bind_int(s, 18, r->live);
+    bind_text(s, 19, r->profile_hash);
     if (step_done(d, s, e, "adding a run")) return -1;
     *run_id = (long)sqlite3_last_insert_rowid(d->h);
     return 0;
@@ -240,6 +242,7 @@ int db_run_find_complete(Db *d, const DbRun *r, long *run_id, DbRunSummary *x, l
     sqlite3_bind_int(s, 10, shard_count_of(r));
     bind_text(s, 11, r->policy_hash);
     sqlite3_bind_int(s, 12, r->live);
+    bind_text(s, 13, r->profile_hash);
     int rc = sqlite3_step(s);
     if (rc == SQLITE_ROW) {
         *run_id = (long)sqlite3_column_int64(s, 0);

@@ -9,9 +9,9 @@
  *
  * The schema is versioned by PRAGMA user_version (DB_SCHEMA_VERSION). db_open creates a fresh database at the
  * current version, migrates a version-1 database (the tables before the metrics and shard columns; user_version 0),
- * a version-2 one (before the policy hash) or a version-3 one (before live runs) in one transaction, filling the
- * metrics of version 2 of complete runs from their requests (the policy hash of older runs stays NULL, and every
- * older run is a simulated one), and refuses a database of a newer version or one whose tables it does not
+ * a version-2 one (before the policy hash), a version-3 one (before live runs) or a version-4 one (before the
+ * profile hash) in one transaction, filling the metrics of version 2 of complete runs from their requests (the
+ * policy and profile hashes of older runs stay NULL, and every older run is a simulated one), and refuses a database of a newer version or one whose tables it does not
  * recognise. */
 #ifndef ELMS_DB_H
 #define ELMS_DB_H
@@ -23,7 +23,7 @@
 #define DB_BATCH 512
 #define DB_FLUSH_S 1.0
 #define DB_BUSY_MS 120000
-#define DB_SCHEMA_VERSION 4
+#define DB_SCHEMA_VERSION 5
 
 struct sqlite3;
 struct sqlite3_stmt;
@@ -55,6 +55,7 @@ typedef struct DbRun {
                                     sim_policy_prepared), or NULL when it reads none */
     int shard_index, shard_count; /* 1-based shard of the trace's requests; shard_count 0 or 1: all of them */
     bool live;                   /* served by the real engine (elms sim --live): request times are measured */
+    const char *profile_hash;    /* FNV-1a 64 of the profile's JSON (Profile.hash, 16 hex digits), or NULL */
 } DbRun;
 
 /* A run's summary (docs/database.md defines each metric; sim_summary_row fills it from a SimSummary). */

@@ -16,14 +16,16 @@
 #include "sim/runstats.h"
 
 /* Two runs a and b have the same configuration (shard count aside); CONFIG_COLUMNS lists the same columns for a
- * GROUP BY. A run of rebuilt artefacts (another policy hash) is another configuration, and so is a live run (elms
- * sim --live) of a simulated one. */
+ * GROUP BY. A run of rebuilt artefacts (another policy hash) is another configuration, and so are a run priced by
+ * another version of a profile of the same name (another profile hash) and a live run (elms sim --live) of a
+ * simulated one. */
 #define SAME_CONFIG(a, b)                                                                                        \
     a ".policy = " b ".policy AND " a ".policy_hash IS " b ".policy_hash AND " a ".compressor IS " b            \
     ".compressor AND " a ".trace = " b ".trace AND " a ".trace_hash IS " b ".trace_hash AND " a ".profile = " b \
     ".profile AND " a ".model_hash = " b ".model_hash AND " a ".scheduler = " b ".scheduler AND " a ".seed = " b \
-    ".seed AND " a ".live = " b ".live"
-#define CONFIG_COLUMNS "policy, policy_hash, compressor, trace, trace_hash, profile, model_hash, scheduler, seed, live"
+    ".seed AND " a ".live = " b ".live AND " a ".profile_hash IS " b ".profile_hash"
+#define CONFIG_COLUMNS                                                                                           \
+    "policy, policy_hash, compressor, trace, trace_hash, profile, model_hash, scheduler, seed, live, profile_hash"
 
 typedef struct Merge {
     Db d;                        /* OUT */

@@ -1,8 +1,8 @@
 /* db_migrate: the schema version of the results database (PRAGMA user_version): a fresh database gets the tables
  * of sim/schema.sql at DB_SCHEMA_VERSION; a version-1 database (user_version 0, the tables before the run
- * metrics, the trace hash and the shard columns), a version-2 one (before the policy hash) and a version-3 one
- * (before live runs) are migrated step by step (1 -> 2 -> 3 -> 4) in one transaction; anything newer or
- * unrecognised is refused with a message naming the file. */
+ * metrics, the trace hash and the shard columns), a version-2 one (before the policy hash), a version-3 one
+ * (before live runs) and a version-4 one (before the profile hash) are migrated step by step (1 -> 2 -> 3 -> 4 ->
+ * 5) in one transaction; anything newer or unrecognised is refused with a message naming the file. */
 #include "sim/db.h"
 
 #include <math.h>
@@ -45,6 +45,13 @@ static const char *const MIGRATE_3_4[] = {
     "ALTER TABLE requests ADD COLUMN pred_switch_ms REAL",
     "ALTER TABLE requests ADD COLUMN pred_prefill_ms REAL",
     "ALTER TABLE requests ADD COLUMN pred_tpot_ms REAL",
+};
+
+/* Version 4 -> 5: the profile hash (after the columns of version 4). Runs recorded before it keep NULL: the
+ * version of the profile that priced them is unknown, so --skip-complete never takes one of them for a new run,
+ * which always knows its profile's hash: a profile refitted under the same name is replayed, not reused. */
+static const char *const MIGRATE_4_5[] = {
+    "ALTER TABLE runs ADD COLUMN profile_hash TEXT",
 };
 
 static int exec_sql(Db *d, const char *sql, Err *e) {
@@ -114,23 +121,24 @@ static int exec_all(Db *d, const char *const *steps, size_t n, Err *e) {
     return 0;
 }
 
-/* upgrade: inside the write transaction, bring version v (0 = fresh or version 1; 2; 3) to DB_SCHEMA_VERSION. */
+/* upgrade: inside the write transaction, bring version v (0 = fresh or version 1; 2; 3; 4) to DB_SCHEMA_VERSION. */
 static int upgrade(Db *d, long v, Err *e) {
-    long runs_table, v1_column, v2_column, v3_column, v4_column;
+    long runs_table, v1_column, v2_column, v3_column, v4_column, v5_column;
     if (query_long(d, "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'runs'", &runs_table, e))
         return -1;
     if (v == 0 && !runs_table) { /* fresh */
         d->migrated_from = 0;
         return exec_sql(d, DB_SCHEMA_SQL, e);
     }
-    if (v != 0 && v != 2 && v != 3)
+    if (v != 0 && v != 2 && v != 3 && v != 4)
         return err_set(e, "%s: database: schema version %ld is not one this elms knows (it writes version %d)",
                        d->path, v, DB_SCHEMA_VERSION);
     if (has_column(d, "runs", "memory_bytes", &v1_column, e) || has_column(d, "runs", "attained", &v2_column, e) ||
-        has_column(d, "runs", "policy_hash", &v3_column, e) || has_column(d, "runs", "live", &v4_column, e))
+        has_column(d, "runs", "policy_hash", &v3_column, e) || has_column(d, "runs", "live", &v4_column, e) ||
+        has_column(d, "runs", "profile_hash", &v5_column, e))
         return -1;
     /* the columns must be those of version v: each version has the columns of the ones before it and none after */
-    if (!v1_column || v2_column != (v >= 2) || v3_column != (v >= 3) || v4_column) {
+    if (!v1_column || v2_column != (v >= 2) || v3_column != (v >= 3) || v4_column != (v >= 4) || v5_column) {
         if (v >= 2)
             return err_set(e, "%s: database: table runs has columns this elms does not know (schema version %ld, "
                               "but not its columns): not an elms results database?", d->path, v);
@@ -141,7 +149,8 @@ static int upgrade(Db *d, long v, Err *e) {
     if (v == 0 && (exec_all(d, MIGRATE_1_2, sizeof MIGRATE_1_2 / sizeof MIGRATE_1_2[0], e) || backfill(d, e)))
         return -1;
     if (v <= 2 && exec_all(d, MIGRATE_2_3, sizeof MIGRATE_2_3 / sizeof MIGRATE_2_3[0], e)) return -1;
-    if (exec_all(d, MIGRATE_3_4, sizeof MIGRATE_3_4 / sizeof MIGRATE_3_4[0], e)) return -1;
+    if (v <= 3 && exec_all(d, MIGRATE_3_4, sizeof MIGRATE_3_4 / sizeof MIGRATE_3_4[0], e)) return -1;
+    if (exec_all(d, MIGRATE_4_5, sizeof MIGRATE_4_5 / sizeof MIGRATE_4_5[0], e)) return -1;
     return exec_sql(d, DB_SCHEMA_SQL, e); /* and any table the older version lacked */
 }
 

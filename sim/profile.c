@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/hash.h"
 #include "engine/io.h"
 
 /* ---- reading ---- */
@@ -235,6 +236,13 @@ int profile_load(Profile *p, const char *path, Err *e) {
     snprintf(p->path, sizeof p->path, "%s", path);
     cJSON *root;
     if (io_read_json(path, &root, e)) return err_prefix(e, "profile (see docs/formats.md)");
+    char *flat = cJSON_PrintUnformatted(root);
+    if (!flat) {
+        cJSON_Delete(root);
+        return err_set(e, "%s: out of memory", path);
+    }
+    hash_hex(hash_fnv1a(HASH_FNV_OFFSET, flat, strlen(flat)), p->hash);
+    cJSON_free(flat);
     int rc = parse(p, root, path, e);
     cJSON_Delete(root);
     return rc;

@@ -53,6 +53,8 @@ typedef struct Profile {
     char name[64];
     char device[256];
     char path[1024];
+    char hash[17];       /* profile_load: FNV-1a 64 of the file's JSON printed without whitespace (16 hex digits;
+                            what a run records as its profile_hash); empty for a profile built in memory */
     char source[1024];
     ProfileTarget target;
     char target_source[512];

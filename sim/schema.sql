@@ -1,8 +1,9 @@
 -- elms results database (SQLite, WAL). One row per simulator run and policy, one row per request replayed,
 -- a cache of engine evaluations shared by every run, and latency calibration points.
 -- Times are milliseconds unless a column says otherwise; NULL means "not applicable".
--- Schema version 4 (PRAGMA user_version, set by sim/db.c): the columns marked v2 were added to version 1, the one
--- marked v3 to version 2, those marked v4 to version 3; elms migrates databases of any of them when it opens them
+-- Schema version 5 (PRAGMA user_version, set by sim/db.c): the columns marked v2 were added to version 1, the one
+-- marked v3 to version 2, those marked v4 to version 3, the one marked v5 to version 4; elms migrates databases
+-- of any of them when it opens them
 -- (docs/database.md).
 
 CREATE TABLE IF NOT EXISTS runs (
@@ -36,7 +37,8 @@ CREATE TABLE IF NOT EXISTS runs (
     shard_index INTEGER NOT NULL DEFAULT 1, -- v2: the run replays the trace's requests k (0-based trace order)
     shard_count INTEGER NOT NULL DEFAULT 1, -- v2: with k mod shard_count = shard_index - 1
     policy_hash TEXT,                       -- v3: FNV-1a 64 of the prepare.json of the artefacts it read (NULL: none)
-    live        INTEGER NOT NULL DEFAULT 0  -- v4: 1 = served by the real engine (elms sim --live): times measured
+    live        INTEGER NOT NULL DEFAULT 0, -- v4: 1 = served by the real engine (elms sim --live): times measured
+    profile_hash TEXT                       -- v5: FNV-1a 64 of the profile's JSON (NULL: recorded before v5)
 );
 
 CREATE TABLE IF NOT EXISTS requests (

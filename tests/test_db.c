@@ -198,14 +198,23 @@ TEST(db_identical_runs_give_identical_tables) {
     free(d[1]);
 }
 
+/* The column schema version 5 added, as a version-4 database lacks it. */
+static const char *const V5_COLUMNS[] = {"runs.profile_hash"};
+#define N_V5_COLUMNS (sizeof V5_COLUMNS / sizeof V5_COLUMNS[0])
+
 /* The columns schema version 4 added, as a version-3 database lacks them. */
 static const char *const V4_COLUMNS[] = {"runs.live", "requests.pred_queue_ms", "requests.pred_tlm_ms",
                                          "requests.pred_switch_ms", "requests.pred_prefill_ms",
                                          "requests.pred_tpot_ms"};
 #define N_V4_COLUMNS (sizeof V4_COLUMNS / sizeof V4_COLUMNS[0])
 
-/* The columns schema versions 2, 3 and 4 added, as a version-1 database lacks them. */
-static const char *const V2_V4_COLUMNS[] = {"runs.attained", "runs.ttft_overhead_mean", "runs.ttft_overhead_p99",
+/* The columns schema versions 4 and 5 added, as a version-3 database lacks them (the later one first). */
+static const char *const V4_V5_COLUMNS[] = {"runs.profile_hash", "runs.live", "requests.pred_queue_ms",
+                                            "requests.pred_tlm_ms", "requests.pred_switch_ms",
+                                            "requests.pred_prefill_ms", "requests.pred_tpot_ms"};
+
+/* The columns schema versions 2 to 5 added, as a version-1 database lacks them. */
+static const char *const V2_V5_COLUMNS[] = {"runs.profile_hash", "runs.attained", "runs.ttft_overhead_mean", "runs.ttft_overhead_p99",
                                             "runs.prompt_ratio", "runs.target_ratio", "runs.prepare_cpu_min",
                                             "runs.trace_hash", "runs.shard_index", "runs.shard_count",
                                             "requests.attained", "runs.policy_hash", "runs.live",
@@ -275,8 +284,8 @@ TEST(db_migrates_version_1_and_refuses_others) {
     sqlite3 *h;
     CHECK(sqlite3_open(path, &h) == SQLITE_OK);
     char *before = dump(h, cols), *before_req = dump(h, reqs);
-    /* make it the version-1 database an older elms wrote: no v2, v3 or v4 columns, user_version 0 */
-    drop_columns(t, h, V2_V4_COLUMNS, sizeof V2_V4_COLUMNS / sizeof V2_V4_COLUMNS[0]);
+    /* make it the version-1 database an older elms wrote: no v2 to v5 columns, user_version 0 */
+    drop_columns(t, h, V2_V5_COLUMNS, sizeof V2_V5_COLUMNS / sizeof V2_V5_COLUMNS[0]);
     CHECK(sqlite3_exec(h, "PRAGMA user_version = 0", NULL, NULL, NULL) == SQLITE_OK);
     sqlite3_close(h);
     CHECK(db_open(&db, path, &e) == 0);
@@ -287,8 +296,8 @@ TEST(db_migrates_version_1_and_refuses_others) {
     char *after = dump(h, cols), *after_req = dump(h, reqs);
     CHECK_MSG(!strcmp(before, after), "migrated runs differ:\n%s\nvs\n%s", before, after);
     CHECK(!strcmp(before_req, after_req));
-    CHECK(q1(h, "SELECT count(*) FROM runs WHERE policy_hash IS NULL") == 2);
-    /* through versions 2 and 3 to 4: the same columns in the same order as a fresh database */
+    CHECK(q1(h, "SELECT count(*) FROM runs WHERE policy_hash IS NULL AND profile_hash IS NULL") == 2);
+    /* through versions 2, 3 and 4 to 5: the same columns in the same order as a fresh database */
     for (int k = 0; k < 2; k++) {
         const char *table = k ? "requests" : "runs";
         char *migrated = column_order(h, table), *fresh = fresh_column_order(t, "v1-fresh.db", table);
@@ -396,7 +405,7 @@ TEST(db_migrates_version_2) {
     CHECK(db.migrated_from == 2);
     db_close(&db);
     CHECK(sqlite3_open(path, &h) == SQLITE_OK);
-    CHECK(q1(h, "PRAGMA user_version") == 4 && DB_SCHEMA_VERSION == 4);
+    CHECK(q1(h, "PRAGMA user_version") == 5 && DB_SCHEMA_VERSION == 5);
     char *after = dump(h, sql), *after_req = dump(h, REQS_V2), *after_evals = dump(h, evals);
     CHECK_MSG(!strcmp(before, after), "migrated runs differ:\n%s\nvs\n%s", before, after);
     CHECK(!strcmp(before_req, after_req));
@@ -434,53 +443,99 @@ TEST(db_migrates_version_2) {
               e.msg);
 }
 
-TEST(db_migrates_version_3) {
-    const char *path = test_path("v3.db");
-    SimSummary s1, s2;
-    record_full_and_oracle(t, path, 20, 5, &s1, &s2);
+/* older_migrates: path holds the tables of schema version v (the caller dropped the later columns); with
+ * user_version v, db_open migrates it from v, keeping runs_sql's and reqs_sql's rows as they were, to the current
+ * version, whose tables then have the columns of a fresh database in the same order (fresh: a scratch name).
+ * Returns the migrated database, open. */
+static sqlite3 *older_migrates(TestCtx *t, const char *path, int v, const char *runs_sql, const char *reqs_sql,
+                               const char *fresh_name) {
     sqlite3 *h;
+    char sql[64];
     CHECK(sqlite3_open(path, &h) == SQLITE_OK);
-    /* make it the version-3 database an older elms wrote: no v4 columns, user_version 3 (DROP COLUMN cuts the table's
-     * text at the last comma before the column, so the comment of the column before runs.live has none) */
-    drop_columns(t, h, V4_COLUMNS, N_V4_COLUMNS);
-    EXEC_OK(h, "PRAGMA user_version = 3");
-    char runs_sql[1200];
-    snprintf(runs_sql, sizeof runs_sql, "SELECT %s, policy_hash FROM runs ORDER BY id", V2_RUNS_COLUMNS);
-    char *before = dump(h, runs_sql), *before_req = dump(h, REQS_V2);
+    snprintf(sql, sizeof sql, "PRAGMA user_version = %d", v);
+    EXEC_OK(h, sql);
+    char *before = dump(h, runs_sql), *before_req = dump(h, reqs_sql);
     sqlite3_close(h);
     CHECK(strlen(before_req) > 500);
     Db db;
     Err e;
     CHECK_MSG(db_open(&db, path, &e) == 0, "%s", e.msg);
-    CHECK(db.migrated_from == 3);
+    CHECK(db.migrated_from == v);
     db_close(&db);
     CHECK(sqlite3_open(path, &h) == SQLITE_OK);
     CHECK(q1(h, "PRAGMA user_version") == DB_SCHEMA_VERSION);
-    char *after = dump(h, runs_sql), *after_req = dump(h, REQS_V2);
+    char *after = dump(h, runs_sql), *after_req = dump(h, reqs_sql);
     CHECK_MSG(!strcmp(before, after), "migrated runs differ:\n%s\nvs\n%s", before, after);
     CHECK(!strcmp(before_req, after_req));
-    /* every older run is a simulated one: live 0, no predictions */
-    CHECK(q1(h, "SELECT count(*) FROM runs WHERE live = 0") == 2);
-    CHECK(q1(h, "SELECT count(*) FROM requests WHERE pred_queue_ms IS NOT NULL OR pred_tlm_ms IS NOT NULL OR "
-                "pred_switch_ms IS NOT NULL OR pred_prefill_ms IS NOT NULL OR pred_tpot_ms IS NOT NULL") == 0);
     for (int k = 0; k < 2; k++) {
         const char *table = k ? "requests" : "runs";
-        char *migrated = column_order(h, table), *fresh = fresh_column_order(t, "v3-fresh.db", table);
+        char *migrated = column_order(h, table), *fresh = fresh_column_order(t, fresh_name, table);
         CHECK_MSG(!strcmp(migrated, fresh), "%s: migrated columns\n%s\nvs fresh\n%s", table, migrated, fresh);
         free(migrated);
         free(fresh);
     }
-    sqlite3_close(h);
     free(before);
     free(after);
     free(before_req);
     free(after_req);
-    /* version 3 on tables that already have version 4's columns is refused */
+    return h;
+}
+
+/* refuses_current_as: db_open refuses path (at the current version) once its user_version says v, naming the file
+ * (name) and the mismatch. */
+static void refuses_current_as(TestCtx *t, const char *path, int v, const char *name) {
+    sqlite3 *h;
+    char sql[64], want[64];
     CHECK(sqlite3_open(path, &h) == SQLITE_OK);
-    EXEC_OK(h, "PRAGMA user_version = 3");
+    snprintf(sql, sizeof sql, "PRAGMA user_version = %d", v);
+    EXEC_OK(h, sql);
     sqlite3_close(h);
+    Db db;
+    Err e;
     CHECK(db_open(&db, path, &e) != 0);
-    CHECK_MSG(strstr(e.msg, "v3.db") && strstr(e.msg, "schema version 3, but not its columns"), "%s", e.msg);
+    snprintf(want, sizeof want, "schema version %d, but not its columns", v);
+    CHECK_MSG(strstr(e.msg, name) && strstr(e.msg, want), "%s", e.msg);
+}
+
+/* record_older: two runs recorded by this elms into path (requests n, seed), then the n_cols columns of cols
+ * dropped: the tables an older version wrote (DROP COLUMN cuts the table's text at the last comma before the
+ * column, so the comments of the columns before runs.live and runs.profile_hash have none). */
+static void record_older(TestCtx *t, const char *path, int n, unsigned long seed, const char *const *cols,
+                         size_t n_cols) {
+    SimSummary s1, s2;
+    record_full_and_oracle(t, path, n, seed, &s1, &s2);
+    sqlite3 *h;
+    CHECK(sqlite3_open(path, &h) == SQLITE_OK);
+    drop_columns(t, h, cols, n_cols);
+    sqlite3_close(h);
+}
+
+TEST(db_migrates_version_3) {
+    const char *path = test_path("v3.db");
+    record_older(t, path, 20, 5, V4_V5_COLUMNS, sizeof V4_V5_COLUMNS / sizeof V4_V5_COLUMNS[0]);
+    char runs_sql[1200];
+    snprintf(runs_sql, sizeof runs_sql, "SELECT %s, policy_hash FROM runs ORDER BY id", V2_RUNS_COLUMNS);
+    sqlite3 *h = older_migrates(t, path, 3, runs_sql, REQS_V2, "v3-fresh.db");
+    /* every older run is a simulated one: live 0, no predictions */
+    CHECK(q1(h, "SELECT count(*) FROM runs WHERE live = 0") == 2);
+    CHECK(q1(h, "SELECT count(*) FROM requests WHERE pred_queue_ms IS NOT NULL OR pred_tlm_ms IS NOT NULL OR "
+                "pred_switch_ms IS NOT NULL OR pred_prefill_ms IS NOT NULL OR pred_tpot_ms IS NOT NULL") == 0);
+    sqlite3_close(h);
+    /* version 3 on tables that already have version 4's columns is refused */
+    refuses_current_as(t, path, 3, "v3.db");
+}
+
+TEST(db_migrates_version_4) {
+    const char *path = test_path("v4.db");
+    record_older(t, path, 20, 4, V5_COLUMNS, N_V5_COLUMNS); /* version 4: no profile hash */
+    char runs_sql[1200];
+    snprintf(runs_sql, sizeof runs_sql, "SELECT %s, policy_hash, live FROM runs ORDER BY id", V2_RUNS_COLUMNS);
+    sqlite3 *h = older_migrates(t, path, 4, runs_sql, "SELECT * FROM requests ORDER BY run, request", "v4-fresh.db");
+    /* the version of the profile that priced an older run is unknown */
+    CHECK(q1(h, "SELECT count(*) FROM runs WHERE profile_hash IS NULL") == 2);
+    sqlite3_close(h);
+    /* version 4 on tables that already have version 5's column is refused */
+    refuses_current_as(t, path, 4, "v4.db");
 }
 
 TEST(db_find_complete_matches_the_policy_hash) {

@@ -8,6 +8,7 @@
 
 #include "base/hash.h"
 #include "engine/io.h"
+#include "sim/profile.h"
 #include "tests/test.h"
 #include "tests/test_sim_fixture.h"
 #include "tests/util.h"
@@ -217,6 +218,50 @@ TEST(shard_skip_complete_replays_a_rebuilt_policy) {
     CHECK_MSG(rc == 0 && strstr(out, "shortgpt: run 3 of this configuration is complete"), "%s", out);
     free(out);
     CHECK(util_sql_number(db, "SELECT count(*) FROM runs") == 3);
+    fixture_free(&f);
+}
+
+/* A profile refitted under the same name (elms calibrate --force rewrites sim/profiles/host.json) prices every
+ * request anew: a run complete under the profile's former version is not taken for one under the new version. */
+TEST(shard_skip_complete_replays_a_refitted_profile) {
+    SimFixture f;
+    fixture_init(&f, "normalized", 8, 4, NULL);
+    fixture_write(&f, test_tmpdir(), 8, 4);
+    char *out, trace[900], prof[900], sql[300];
+    const char *db = test_path("refit.db");
+    snprintf(trace, sizeof trace, "%s/refit.jsonl", test_tmpdir());
+    snprintf(prof, sizeof prof, "%s/refit-profile.json", test_tmpdir());
+    CHECK(test_cli(&out, "trace gen --requests 24 --arrival sequential --seed 10 --data %s -o %s", f.data_dir,
+                   trace) == 0);
+    free(out);
+    Profile p, q;
+    Err e;
+    CHECK(profile_load(&p, "sim/profiles/normalized.json", &e) == 0);
+    CHECK(profile_write(&p, prof, &e) == 0 && profile_load(&q, prof, &e) == 0 && strlen(q.hash) == 16);
+    int rc = test_cli(&out, "sim --trace %s --policy full --profile %s --model %s --data %s --db %s --skip-complete",
+                      trace, prof, f.model_dir, f.data_dir, db);
+    CHECK_MSG(rc == 0 && !strstr(out, "skipped"), "%s", out);
+    free(out);
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM runs WHERE profile = 'normalized' AND profile_hash = '%s'", q.hash);
+    CHECK(util_sql_number(db, sql) == 1);
+    /* the same file: skipped; the same profile refitted (another constant): replayed, then skipped */
+    rc = test_cli(&out, "sim --trace %s --policy full --profile %s --model %s --data %s --db %s --skip-complete",
+                  trace, prof, f.model_dir, f.data_dir, db);
+    CHECK_MSG(rc == 0 && strstr(out, "full: run 1 of this configuration is complete"), "%s", out);
+    free(out);
+    p.prefill_a += 1;
+    CHECK(profile_write(&p, prof, &e) == 0 && profile_load(&p, prof, &e) == 0 && strcmp(p.hash, q.hash));
+    for (int k = 0; k < 2; k++) {
+        rc = test_cli(&out, "sim --trace %s --policy full --profile %s --model %s --data %s --db %s --skip-complete",
+                      trace, prof, f.model_dir, f.data_dir, db);
+        CHECK_MSG(rc == 0 && (k ? strstr(out, "full: run 2 of this configuration is complete") != NULL
+                                : !strstr(out, "skipped") && strstr(out, "policy full requests 24")),
+                  "%s", out);
+        free(out);
+    }
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM runs WHERE profile_hash = '%s' AND complete = 1", p.hash);
+    CHECK(util_sql_number(db, sql) == 1);
+    CHECK(util_sql_number(db, "SELECT count(*) FROM runs") == 2);
     fixture_free(&f);
 }
 
