@@ -11,8 +11,8 @@
  * current version, migrates a version-1 database (the tables before the metrics and shard columns; user_version 0),
  * a version-2 one (before the policy hash), a version-3 one (before live runs) or a version-4 one (before the
  * profile hash) in one transaction, filling the metrics of version 2 of complete runs from their requests (the
- * policy and profile hashes of older runs stay NULL, and every older run is a simulated one), and refuses a database of a newer version or one whose tables it does not
- * recognise. */
+ * policy and profile hashes of older runs stay NULL, and every older run is a simulated one), and refuses a
+ * database of a newer version or one whose tables it does not recognise. */
 #ifndef ELMS_DB_H
 #define ELMS_DB_H
 

@@ -198,24 +198,16 @@ TEST(db_identical_runs_give_identical_tables) {
     free(d[1]);
 }
 
-/* The column schema version 5 added, as a version-4 database lacks it. */
-static const char *const V5_COLUMNS[] = {"runs.profile_hash"};
-#define N_V5_COLUMNS (sizeof V5_COLUMNS / sizeof V5_COLUMNS[0])
-
-/* The columns schema version 4 added, as a version-3 database lacks them. */
-static const char *const V4_COLUMNS[] = {"runs.live", "requests.pred_queue_ms", "requests.pred_tlm_ms",
-                                         "requests.pred_switch_ms", "requests.pred_prefill_ms",
-                                         "requests.pred_tpot_ms"};
-#define N_V4_COLUMNS (sizeof V4_COLUMNS / sizeof V4_COLUMNS[0])
-
-/* The columns schema versions 4 and 5 added, as a version-3 database lacks them (the later one first). */
+/* The columns schema versions 5 and 4 added, as a version-3 database lacks them: version 5's first (a version-4
+ * database lacks only it), then version 4's (runs.live, then those of requests). */
 static const char *const V4_V5_COLUMNS[] = {"runs.profile_hash", "runs.live", "requests.pred_queue_ms",
                                             "requests.pred_tlm_ms", "requests.pred_switch_ms",
                                             "requests.pred_prefill_ms", "requests.pred_tpot_ms"};
+#define N_V4_V5_COLUMNS (sizeof V4_V5_COLUMNS / sizeof V4_V5_COLUMNS[0])
 
 /* The columns schema versions 2 to 5 added, as a version-1 database lacks them. */
-static const char *const V2_V5_COLUMNS[] = {"runs.profile_hash", "runs.attained", "runs.ttft_overhead_mean", "runs.ttft_overhead_p99",
-                                            "runs.prompt_ratio", "runs.target_ratio", "runs.prepare_cpu_min",
+static const char *const V2_V5_COLUMNS[] = {"runs.profile_hash", "runs.attained", "runs.ttft_overhead_mean",
+                                            "runs.ttft_overhead_p99", "runs.prompt_ratio", "runs.target_ratio", "runs.prepare_cpu_min",
                                             "runs.trace_hash", "runs.shard_index", "runs.shard_count",
                                             "requests.attained", "runs.policy_hash", "runs.live",
                                             "requests.pred_queue_ms", "requests.pred_tlm_ms",
@@ -390,7 +382,7 @@ TEST(db_migrates_version_2) {
     EXEC_OK(h, "INSERT INTO requests SELECT * FROM src.requests");
     EXEC_OK(h, "INSERT INTO evals SELECT * FROM src.evals");
     EXEC_OK(h, "DETACH DATABASE src");
-    drop_columns(t, h, V4_COLUMNS + 1, N_V4_COLUMNS - 1); /* requests as version 2 had it (runs: V2_RUNS_SQL) */
+    drop_columns(t, h, V4_V5_COLUMNS + 2, N_V4_V5_COLUMNS - 2); /* requests as version 2 had it (runs: V2_RUNS_SQL) */
     EXEC_OK(h, "UPDATE runs SET prepare_cpu_min = 1.5 WHERE policy = 'oracle'"); /* a value to keep */
     EXEC_OK(h, "PRAGMA user_version = 2");
     CHECK(q1(h, "SELECT count(*) FROM pragma_table_info('runs') WHERE name = 'policy_hash'") == 0);
@@ -512,7 +504,7 @@ static void record_older(TestCtx *t, const char *path, int n, unsigned long seed
 
 TEST(db_migrates_version_3) {
     const char *path = test_path("v3.db");
-    record_older(t, path, 20, 5, V4_V5_COLUMNS, sizeof V4_V5_COLUMNS / sizeof V4_V5_COLUMNS[0]);
+    record_older(t, path, 20, 5, V4_V5_COLUMNS, N_V4_V5_COLUMNS);
     char runs_sql[1200];
     snprintf(runs_sql, sizeof runs_sql, "SELECT %s, policy_hash FROM runs ORDER BY id", V2_RUNS_COLUMNS);
     sqlite3 *h = older_migrates(t, path, 3, runs_sql, REQS_V2, "v3-fresh.db");
@@ -527,7 +519,7 @@ TEST(db_migrates_version_3) {
 
 TEST(db_migrates_version_4) {
     const char *path = test_path("v4.db");
-    record_older(t, path, 20, 4, V5_COLUMNS, N_V5_COLUMNS); /* version 4: no profile hash */
+    record_older(t, path, 20, 4, V4_V5_COLUMNS, 1); /* version 4: no profile hash */
     char runs_sql[1200];
     snprintf(runs_sql, sizeof runs_sql, "SELECT %s, policy_hash, live FROM runs ORDER BY id", V2_RUNS_COLUMNS);
     sqlite3 *h = older_migrates(t, path, 4, runs_sql, "SELECT * FROM requests ORDER BY run, request", "v4-fresh.db");
