@@ -207,8 +207,9 @@ static const char *const V4_V5_COLUMNS[] = {"runs.profile_hash", "runs.live", "r
 
 /* The columns schema versions 2 to 5 added, as a version-1 database lacks them. */
 static const char *const V2_V5_COLUMNS[] = {"runs.profile_hash", "runs.attained", "runs.ttft_overhead_mean",
-                                            "runs.ttft_overhead_p99", "runs.prompt_ratio", "runs.target_ratio", "runs.prepare_cpu_min",
-                                            "runs.trace_hash", "runs.shard_index", "runs.shard_count",
+                                            "runs.ttft_overhead_p99", "runs.prompt_ratio", "runs.target_ratio",
+                                            "runs.prepare_cpu_min", "runs.trace_hash", "runs.shard_index",
+                                            "runs.shard_count",
                                             "requests.attained", "runs.policy_hash", "runs.live",
                                             "requests.pred_queue_ms", "requests.pred_tlm_ms",
                                             "requests.pred_switch_ms", "requests.pred_prefill_ms",
