@@ -97,9 +97,10 @@ $(BIN)/elms-bench: $(LIB_OBJ) $(BENCH_OBJ)
 	@mkdir -p $(BIN)
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
-# ---- tests: one runner; the CLI binary is exercised too ----
+# ---- tests: one runner; the CLI binary is exercised too, and the benchmarks are built (not run), so that a change
+# that breaks them fails here and in the sanitizer builds.
 # OPENBLAS_NUM_THREADS=1 keeps results independent of the machine's core count.
-test: $(BIN)/elms $(BIN)/elms-test
+test: $(BIN)/elms $(BIN)/elms-test $(BIN)/elms-bench
 	@OPENBLAS_NUM_THREADS=1 ELMS_BIN=$(BIN)/elms $(BIN)/elms-test $(T)
 
 test-asan:

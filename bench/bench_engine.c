@@ -22,17 +22,6 @@
 
 #define SAMPLES 5 /* every figure is the median of this many timed samples */
 
-/* median of x (insertion sort in place: n up to a few hundred) */
-static double median(double *x, int n) {
-    for (int i = 1; i < n; i++)
-        for (int j = i; j > 0 && x[j] < x[j - 1]; j--) {
-            double t = x[j];
-            x[j] = x[j - 1];
-            x[j - 1] = t;
-        }
-    return n % 2 ? x[n / 2] : 0.5 * (x[n / 2 - 1] + x[n / 2]);
-}
-
 /* GFLOP/s of out (n, m) = x (n, k) . w^T, the product shape of a prefill, by BLAS sgemm (own = 0) or the engine's
  * AVX-512 gemm (own = 1; 0 without AVX-512): median of SAMPLES samples of at least 0.1 s each. */
 static double sgemm_rate(int n, int k, int m, int own) {
@@ -53,7 +42,7 @@ static double sgemm_rate(int n, int k, int m, int own) {
         if (s >= 0) r[s] = flops * reps / t / 1e9;
     }
     free(x), free(w), free(o);
-    return median(r, SAMPLES);
+    return bench_median(r, SAMPLES);
 }
 
 /* sgemv weight bandwidth in GB/s: y (rows) = W (rows, cols) x, W of rows x cols floats streamed once per call (the
@@ -75,37 +64,20 @@ static double sgemv_rate(int rows, int cols) {
         r[s] = (double)rows * cols * sizeof(float) * reps / t / 1e9;
     }
     free(w), free(x), free(y);
-    return median(r, SAMPLES);
+    return bench_median(r, SAMPLES);
 }
 
-/* Vectorised read bandwidth in GB/s over a 256 MB buffer (far beyond the caches): eight independent 8-float
- * accumulators (GCC vector extension), so the loop is bound by memory, not by an add chain; median of SAMPLES
- * passes. */
-typedef float v8f __attribute__((vector_size(32)));
+/* Vectorised read bandwidth in GB/s over a 256 MB buffer (far beyond the caches): median of SAMPLES passes of
+ * bench_read_gbs. */
 static double read_bandwidth(void) {
     size_t n = (size_t)64 << 20; /* floats */
-    v8f *b = aligned_alloc(64, n * sizeof(float));
+    float *b = aligned_alloc(64, n * sizeof(float));
     if (!b) return NAN;
-    float *f = (float *)b;
-    for (size_t i = 0; i < n; i++) f[i] = (float)(i & 15);
-    size_t nv = n / 8;
-    volatile float sink = 0;
+    for (size_t i = 0; i < n; i++) b[i] = (float)(i & 15);
     double r[SAMPLES];
-    for (int s = 0; s < SAMPLES; s++) {
-        v8f a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0}, a4 = {0}, a5 = {0}, a6 = {0}, a7 = {0};
-        double t0 = clock_wall_s();
-        for (size_t i = 0; i < nv; i += 8) {
-            a0 += b[i], a1 += b[i + 1], a2 += b[i + 2], a3 += b[i + 3];
-            a4 += b[i + 4], a5 += b[i + 5], a6 += b[i + 6], a7 += b[i + 7];
-        }
-        double t = clock_wall_s() - t0;
-        v8f a = a0 + a1 + a2 + a3 + a4 + a5 + a6 + a7;
-        for (int k = 0; k < 8; k++) sink += a[k];
-        r[s] = (double)n * sizeof(float) / t / 1e9;
-    }
-    (void)sink;
+    for (int s = 0; s < SAMPLES; s++) r[s] = bench_read_gbs(b, n);
     free(b);
-    return median(r, SAMPLES);
+    return bench_median(r, SAMPLES);
 }
 
 /* The machine's limits the figures are judged against, measured in the same run. */
@@ -156,7 +128,7 @@ static void head_cost(const Model *m, double step10_ms, double step05_ms, double
         } while ((el = clock_wall_s() - t0) < 0.05);
         if (s >= 0) r[s] = 1e3 * el / reps;
     }
-    double h = median(r, SAMPLES), mb = (double)c->vocab_size * c->dim * st_dtype_size(t) / 1e6;
+    double h = bench_median(r, SAMPLES), mb = (double)c->vocab_size * c->dim * st_dtype_size(t) / 1e6;
     printf("output head (%d x %d, %.1f MB as held; no level shrinks it): %.3f ms a decode step alone (%.1f GB/s), "
            "%.0f%% of a level-1.0 step, %.0f%% of a level-0.5 step; level 0.5 decodes %.2fx faster than 1.0, %.2fx "
            "without the head; weight bytes read per step, 1.0 over 0.5: %.2fx (caches can beat it)\n",
@@ -221,7 +193,7 @@ static void step_times(const Model *m, KVCache *kv, double level, const int *tok
         rc = model_decode(m, &v, kv, tok[n + i], logits, &e);
         st[i] = 1e3 * (clock_wall_s() - t0);
     }
-    if (!rc) *dec_ms = median(st, DECODE_TOKENS);
+    if (!rc) *dec_ms = bench_median(st, DECODE_TOKENS);
     free(logits);
 }
 
@@ -266,8 +238,8 @@ static void huge_pages(const Model *m, const int *tok, int n) {
                 int k = j ^ (s & 1);
                 step_times(copy[k], &kv, levels[l], tok, n, &pre[k][s], &dec[k][s]);
             }
-        double p4 = median(pre[0], SAMPLES), p2 = median(pre[1], SAMPLES), d4 = median(dec[0], SAMPLES),
-               d2 = median(dec[1], SAMPLES);
+        double p4 = bench_median(pre[0], SAMPLES), p2 = bench_median(pre[1], SAMPLES),
+               d4 = bench_median(dec[0], SAMPLES), d2 = bench_median(dec[1], SAMPLES);
         printf("%slevel %.1f prefill %.2f / %.2f ms (x%.3f), decode step %.3f / %.3f ms (x%.3f)", l ? "; " : "",
                levels[l], p4, p2, p4 / p2, d4, d2, d4 / d2);
     }
@@ -315,7 +287,7 @@ static void bench_model(const char *name, const Model *m, const Limits *lim) {
             for (int i = 0; i < DECODE_TOKENS; i++) model_decode(m, &v, &kv, tok[n + i], logits, &e);
             dt[s] = clock_wall_s() - t0;
         }
-        double tp = median(pt, SAMPLES), td = median(dt, SAMPLES);
+        double tp = bench_median(pt, SAMPLES), td = bench_median(dt, SAMPLES);
         double prefill_tps = n / tp, gflops = prefill_flops(m, &v, n) / tp / 1e9;
         double decode_tps = DECODE_TOKENS / td;
         double frac = view_param_fraction(m, &v);
@@ -445,7 +417,7 @@ static double fused_time(int d, int f, int n, int fused) {
         if (s >= 0) r[s] = t / reps * 1e6;
     }
     free(w), free(x), free(y);
-    return median(r, SAMPLES);
+    return bench_median(r, SAMPLES);
 }
 
 /* limits_measure: the best matrix product over a prefill's shapes (256 tokens against the base's and the 110M

@@ -5,63 +5,23 @@
  * so that the machine's drift spoils every idle alike; the ratio to the pass of the same round after
  * CALIB_IDLE_MS, the idle elms calibrate times every pass after and the live replay settles); and what a level's
  * unmerged recovery adapter costs (each level's view served with its adapter and without it, interleaved). */
-#include "base/clock.h"
 #include "base/fileutil.h"
 #include "bench/bench.h"
 #include "elastic/levels.h"
 #include "engine/io.h"
 #include "engine/model.h"
-#include "engine/score.h"
 #include "sim/calibrate.h"
 
-#include <gsl/gsl_sort.h>
-#include <gsl/gsl_statistics_double.h>
 #include <stdio.h>
-#include <stdlib.h>
-#include <sys/resource.h>
 #ifdef __GLIBC__
 #include <malloc.h>
 #endif
 
 #define SERVE_MODEL "models/base-elastic"
-#define FIRST_ROUNDS 9  /* first-touch samples of each kind (<= IDLE_ROUNDS) */
+#define FIRST_ROUNDS 9  /* first-touch samples of each kind */
 #define IDLE_ROUNDS 15  /* rounds of the idle scan */
 #define N_IDLE 6
-#define ADAPTER_ROUNDS 11 /* rounds of the adapter comparison (<= IDLE_ROUNDS) */
-
-/* med: the median of x[0..n) (n <= IDLE_ROUNDS; x unchanged) */
-static double med(const double *x, int n) {
-    double y[IDLE_ROUNDS];
-    for (int i = 0; i < n; i++) y[i] = x[i];
-    gsl_sort(y, 1, (size_t)n);
-    return gsl_stats_median_from_sorted_data(y, 1, (size_t)n);
-}
-
-static long minor_faults(void) {
-    struct rusage u;
-    getrusage(RUSAGE_SELF, &u);
-    return u.ru_minflt;
-}
-
-/* serve: idle idle_ms, then greedy generation of steps + 1 tokens after the n-token prompt tok, in kc (NULL: a
- * cache of its own): *pre_ms the prefill, *tpot_ms the TPOT, *faults (may be NULL) the request's page faults.
- * Returns -1 (printed) when the engine fails. */
-static int serve(const Model *m, const ElasticView *v, KVCache *kc, const int *tok, int n, int steps, double idle_ms,
-                 double *pre_ms, double *tpot_ms, long *faults) {
-    int out[64];
-    GenerateTiming gt;
-    Err e;
-    clock_sleep_ms(idle_ms);
-    long f0 = minor_faults();
-    if (generate_greedy(m, v, kc, tok, n, steps + 1, -1, out, &gt, &e) < 0) {
-        printf("  %s\n", e.msg);
-        return -1;
-    }
-    if (faults) *faults = minor_faults() - f0;
-    *pre_ms = 1e3 * gt.prefill_s;
-    *tpot_ms = 1e3 * gt.decode_s / gt.decode_steps;
-    return 0;
-}
+#define ADAPTER_ROUNDS 11 /* rounds of the adapter comparison */
 
 /* adapter_cost: levels 0.2, 0.5 and 0.9 of m (its adapters from SERVE_MODEL/lora), each served with its adapter
  * and without it (the same view, v.lora = NULL) after the calibration's idle: a 16- and a 200-token prefill and
@@ -90,8 +50,8 @@ static void adapter_cost(const Model *m, KVCache *kc, const int *tok) {
                 int with = (j + r) % 2 == 0;
                 ElasticView v = ls.view[levels_index(lv[i])];
                 if (!with) v.lora = NULL;
-                rc = serve(m, &v, kc, tok, 16, 1, CALIB_IDLE_MS, &p16[i][with][r], &tpot, NULL) ||
-                     serve(m, &v, kc, tok, 200, 15, CALIB_IDLE_MS, &p200[i][with][r], &tp[i][with][r], NULL);
+                rc = bench_request(m, &v, kc, tok, 16, 1, CALIB_IDLE_MS, &p16[i][with][r], &tpot, NULL) ||
+                     bench_request(m, &v, kc, tok, 200, 15, CALIB_IDLE_MS, &p200[i][with][r], &tp[i][with][r], NULL);
             }
     if (!rc) {
         printf("unmerged recovery adapters (rank %d; medians of %d interleaved rounds after %g ms of idle; x = with / "
@@ -106,9 +66,11 @@ static void adapter_cost(const Model *m, KVCache *kc, const int *tok) {
             }
             printf("  level %.1f: 16-token prefill %.3f / %.3f ms (x%.3f), 200-token prefill %.2f / %.2f ms (x%.3f), "
                    "TPOT %.3f / %.3f ms (x%.3f)\n",
-                   lv[i], med(p16[i][1], ADAPTER_ROUNDS), med(p16[i][0], ADAPTER_ROUNDS), med(x[0], ADAPTER_ROUNDS),
-                   med(p200[i][1], ADAPTER_ROUNDS), med(p200[i][0], ADAPTER_ROUNDS), med(x[1], ADAPTER_ROUNDS),
-                   med(tp[i][1], ADAPTER_ROUNDS), med(tp[i][0], ADAPTER_ROUNDS), med(x[2], ADAPTER_ROUNDS));
+                   lv[i], bench_median(p16[i][1], ADAPTER_ROUNDS), bench_median(p16[i][0], ADAPTER_ROUNDS),
+                   bench_median(x[0], ADAPTER_ROUNDS), bench_median(p200[i][1], ADAPTER_ROUNDS),
+                   bench_median(p200[i][0], ADAPTER_ROUNDS), bench_median(x[1], ADAPTER_ROUNDS),
+                   bench_median(tp[i][1], ADAPTER_ROUNDS), bench_median(tp[i][0], ADAPTER_ROUNDS),
+                   bench_median(x[2], ADAPTER_ROUNDS));
         }
     }
     levelset_free(&ls);
@@ -144,14 +106,15 @@ void bench_serve(void) {
 #ifdef __GLIBC__
         malloc_trim(0);
 #endif
-        rc = serve(&m, &v, NULL, tok, 256, 4, 20, &fresh[r], &tpot, &f1) ||
-             serve(&m, &v, &kc, tok, 256, 4, 20, &kept[r], &tpot, &f2);
+        rc = bench_request(&m, &v, NULL, tok, 256, 4, 20, &fresh[r], &tpot, &f1) ||
+             bench_request(&m, &v, &kc, tok, 256, 4, 20, &kept[r], &tpot, &f2);
         ff += f1, fk += f2;
     }
     if (rc) goto done;
     printf("first touch, 256-token prefill at level 1.0 (medians of %d): a cache of its own after its memory was "
            "returned %.2f ms (%ld page faults), the kept prepared cache %.2f ms (%ld page faults)\n",
-           FIRST_ROUNDS, med(fresh, FIRST_ROUNDS), ff / FIRST_ROUNDS, med(kept, FIRST_ROUNDS), fk / FIRST_ROUNDS);
+           FIRST_ROUNDS, bench_median(fresh, FIRST_ROUNDS), ff / FIRST_ROUNDS, bench_median(kept, FIRST_ROUNDS),
+           fk / FIRST_ROUNDS);
     /* the idle: every idle once per round, in a rotating order */
     static const double idle[N_IDLE] = {0, 20, 50, CALIB_IDLE_MS, 150, 400};
     enum { REF = 3 }; /* the calibration's idle */
@@ -159,7 +122,7 @@ void bench_serve(void) {
     for (int r = 0; !rc && r < IDLE_ROUNDS; r++)
         for (int j = 0; !rc && j < N_IDLE; j++) {
             int k = (j + r) % N_IDLE;
-            rc = serve(&m, &v, &kc, tok, 128, 15, idle[k], &pf[k][r], &tp[k][r], NULL);
+            rc = bench_request(&m, &v, &kc, tok, 128, 15, idle[k], &pf[k][r], &tp[k][r], NULL);
         }
     if (rc) goto done;
     printf("idle before a request at level 1.0 (128-token prefill, 15 decode steps; medians of %d interleaved "
@@ -167,9 +130,9 @@ void bench_serve(void) {
            idle[REF]);
     for (int k = 0; k < N_IDLE; k++) {
         for (int r = 0; r < IDLE_ROUNDS; r++) rt[r] = tp[k][r] / tp[REF][r], rp[r] = pf[k][r] / pf[REF][r];
-        double ratio_t = med(rt, IDLE_ROUNDS), ratio_p = med(rp, IDLE_ROUNDS);
-        printf("  idle %3.0f ms: TPOT %.3f ms (x%.3f), prefill %.2f ms (x%.3f)\n", idle[k], med(tp[k], IDLE_ROUNDS),
-               ratio_t, med(pf[k], IDLE_ROUNDS), ratio_p);
+        double ratio_t = bench_median(rt, IDLE_ROUNDS), ratio_p = bench_median(rp, IDLE_ROUNDS);
+        printf("  idle %3.0f ms: TPOT %.3f ms (x%.3f), prefill %.2f ms (x%.3f)\n", idle[k],
+               bench_median(tp[k], IDLE_ROUNDS), ratio_t, bench_median(pf[k], IDLE_ROUNDS), ratio_p);
     }
     adapter_cost(&m, &kc, tok);
 done:
