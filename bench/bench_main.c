@@ -73,20 +73,45 @@ int bench_request(const Model *m, const ElasticView *v, KVCache *kc, const int *
     return 0;
 }
 
+static const struct {
+    const char *name, *what;
+    void (*fn)(void);
+} ALL[] = {
+    {"engine", "the machine's limits; load, prefill, decode per level: base, 15M, 110M, stories260K", bench_engine},
+    {"serve", "a served request's first touch, idle and adapter costs on models/base-elastic", bench_serve},
+    {"steady", "how far the same request's cost moves between windows of seconds on this machine", bench_steady},
+    {"sim", "replay speed of a 1,000,000-request trace, with and without SQLite", bench_sim},
+};
+enum { N_ALL = sizeof ALL / sizeof ALL[0] };
+
+static void usage(FILE *f) {
+    fprintf(f, "usage: elms-bench [NAME...]\n\nruns every benchmark, or those whose name contains a NAME given:\n");
+    for (int i = 0; i < N_ALL; i++) fprintf(f, "  %-8s %s\n", ALL[i].name, ALL[i].what);
+    fprintf(f, "\nevery figure is printed as it is measured; nothing is asserted. On one core, nothing else running:\n"
+               "  OPENBLAS_NUM_THREADS=1 taskset -c 1 elms-bench NAME\n");
+}
+
 int main(int argc, char **argv) {
     setvbuf(stdout, NULL, _IOLBF, 0); /* every line as it is measured, also into a file or a pipe */
-    struct {
-        const char *name;
-        void (*fn)(void);
-    } all[] = {{"engine", bench_engine}, {"serve", bench_serve}, {"steady", bench_steady},
-                                                          {"sim", bench_sim}};
-    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) {
+    for (int a = 1; a < argc; a++) {
+        if (!strcmp(argv[a], "--help") || !strcmp(argv[a], "-h")) {
+            usage(stdout);
+            return 0;
+        }
+        int known = 0;
+        for (int i = 0; i < N_ALL; i++) known |= strstr(ALL[i].name, argv[a]) != NULL;
+        if (!known || !argv[a][0]) {
+            fprintf(stderr, "elms-bench: no benchmark named like '%s'\n\n", argv[a]);
+            usage(stderr);
+            return 2;
+        }
+    }
+    for (int i = 0; i < N_ALL; i++) {
         int run = argc < 2;
-        for (int a = 1; a < argc; a++) run |= strstr(all[i].name, argv[a]) != NULL;
+        for (int a = 1; a < argc; a++) run |= strstr(ALL[i].name, argv[a]) != NULL;
         if (!run) continue;
-        printf("== bench %s\n", all[i].name);
-        fflush(stdout);
-        all[i].fn();
+        printf("== bench %s\n", ALL[i].name);
+        ALL[i].fn();
     }
     return 0;
 }
