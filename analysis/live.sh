@@ -12,9 +12,10 @@
 # machine's own run-to-run noise on that policy's requests, the floor under any prediction's error (oracle's are
 # mostly prefills of under a millisecond, noisier than full's). A fresh profile is calibrated again right after
 # the runs of the fresh profile ($OUT/host-after.json), and the two calibrations' prices of the same decisions are
-# compared (the drift table): how far the machine itself moved while the runs were measured. Last, elms-bench
-# steady (42 s) measures how far the same request's cost moves between windows of a few seconds on the machine as
-# it is right then: the spread no profile taken in one minute can price away in the next.
+# compared (the drift table): how far the machine itself moved while the runs were measured. elms-bench steady
+# (42 s) measures how far the same request's cost moves between windows of a few seconds, on the machine as it is
+# right then, before the first calibration and again after the runs: the spread no profile taken in one minute can
+# price away in the next (the machine can be quiet in one of the two minutes and not in the other).
 # Usage: sh analysis/live.sh [REQUESTS [RATE [DB]]]
 #   REQUESTS  requests of the Poisson trace (default 100)
 #   RATE      mean arrivals per second (default 5: the engine is busy part of the time)
@@ -25,9 +26,9 @@
 # CV (bursty: their coefficient of variation, default 2), IDLE (ms: the idle before every calibrated pass and the
 # settle before a request that arrives at an idle engine, elms calibrate --idle-ms and elms sim --settle-ms; default
 # the binaries' own, 100), OUT (the trace, the fresh profile and the tables, default results/live), STEADY (0: leave
-# out elms-bench steady; BENCH, the benchmark binary, default bin/elms-bench, built by make bin/elms-bench). Timings vary from run to run; the decisions do not (seeded), except where a policy's decision
-# depends on the wait it measured (oracle and elms when requests queue; the replicate tables count the decisions
-# that agree).
+# out elms-bench steady; BENCH, the benchmark binary, default bin/elms-bench, built by make bin/elms-bench).
+# Timings vary from run to run; the decisions do not (seeded), except where a policy's decision depends on the
+# wait it measured (oracle and elms when requests queue; the replicate tables count the decisions that agree).
 set -eu
 cd "$(dirname "$0")/.."
 ELMS=${ELMS:-bin/elms}
@@ -61,6 +62,17 @@ if [ ! -f data/data.json ]; then
 fi
 $ELMS trace gen --requests "$N" --arrival "$ARRIVAL" --rate "$RATE" --burst-cv "$CV" --seed "$SEED" --fill -o "$TRACE"
 $ELMS trace stats "$TRACE" | grep -E '^(requests|arrivals|output_tokens)'
+steady() { # WHEN: the machine within a minute (elms-bench steady), its table without the benchmark's header
+    [ "$STEADY" != 0 ] || return 0
+    echo
+    if [ -x "$BENCH" ]; then
+        echo "the machine within a minute, $1 ($BENCH steady):"
+        taskset -c "$CPU" "$BENCH" steady | sed 1d
+    else
+        echo "the machine within a minute: $BENCH is missing (make bin/elms-bench), left out"
+    fi
+}
+steady "before the runs" | tee "$OUT/live.txt"
 FRESH=
 if [ -z "${PROFILE:-}" ]; then
     PROFILE="$OUT/host-now.json"
@@ -134,14 +146,6 @@ BEFORE=$(sqlite3 "$DB" "SELECT coalesce(max(id), 0) FROM runs" 2>/dev/null || ec
             FROM requests a JOIN requests b ON a.request = b.request
             WHERE a.run = $A AND b.run = $B"
     done
-    if [ "$STEADY" != 0 ]; then
-        echo
-        if [ -x "$BENCH" ]; then
-            echo "the machine within a minute, right after the runs ($BENCH steady):"
-            taskset -c "$CPU" "$BENCH" steady | sed 1d
-        else
-            echo "the machine within a minute: $BENCH is missing (make bin/elms-bench), left out"
-        fi
-    fi
-} | tee "$OUT/live.txt"
+    steady "after the runs"
+} | tee -a "$OUT/live.txt"
 echo "tables in $OUT/live.txt" >&2
