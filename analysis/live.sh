@@ -13,9 +13,9 @@
 # mostly prefills of under a millisecond, noisier than full's). A fresh profile is calibrated again right after
 # the runs of the fresh profile ($OUT/host-after.json), and the two calibrations' prices of the same decisions are
 # compared (the drift table): how far the machine itself moved while the runs were measured. elms-bench steady
-# (42 s) measures how far the same request's cost moves between windows of a few seconds, on the machine as it is
-# right then, before the first calibration and again after the runs: the spread no profile taken in one minute can
-# price away in the next (the machine can be quiet in one of the two minutes and not in the other).
+# (about 41 s) measures how far the same request's cost moves between windows of a few seconds, on the machine as
+# it is right then, before the first calibration and again after the runs: the spread no profile taken in one
+# minute can price away in the next (the machine can be quiet in one of the two minutes and not in the other).
 # Usage: sh analysis/live.sh [REQUESTS [RATE [DB]]]
 #   REQUESTS  requests of the Poisson trace (default 100)
 #   RATE      mean arrivals per second (default 5: the engine is busy part of the time)
@@ -65,12 +65,20 @@ $ELMS trace stats "$TRACE" | grep -E '^(requests|arrivals|output_tokens)'
 steady() { # WHEN: the machine within a minute (elms-bench steady), its table without the benchmark's header
     [ "$STEADY" != 0 ] || return 0
     echo
-    if [ -x "$BENCH" ]; then
-        echo "the machine within a minute, $1 ($BENCH steady):"
-        taskset -c "$CPU" "$BENCH" steady | sed 1d
-    else
-        echo "the machine within a minute: $BENCH is missing (make bin/elms-bench), left out"
+    if ! "$BENCH" --help 2>/dev/null | grep -q '^  steady '; then
+        echo "the machine within a minute: $BENCH is missing or older than elms-bench steady" \
+            "(make bin/elms-bench), left out"
+        return 0
     fi
+    echo "the machine within a minute, $1 ($BENCH steady):"
+    echo "live.sh: elms-bench steady, $1 (about 41 s)" >&2
+    if taskset -c "$CPU" "$BENCH" steady >"$OUT/steady.txt"; then
+        sed 1d "$OUT/steady.txt"
+    else
+        sed 1d "$OUT/steady.txt"
+        echo "elms-bench steady failed (above), left out"
+    fi
+    rm -f "$OUT/steady.txt"
 }
 steady "before the runs" | tee "$OUT/live.txt"
 FRESH=

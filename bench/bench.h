@@ -9,6 +9,9 @@
 
 /* bench_peak_rss_mb: peak resident memory of the process so far, MiB. */
 double bench_peak_rss_mb(void);
+/* bench_fail: print what failed (printf format, a line of its own) where the figures go, and make elms-bench exit
+ * with status 1 once every benchmark named has run (a benchmark that is skipped, its model absent, has not failed). */
+void bench_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* bench_median: the median of x[0..n) (n >= 1; x unchanged). */
 double bench_median(const double *x, int n);
 /* bench_read_gbs: one vectorised read of b[0..n) (n floats, a multiple of 64; b 64-byte aligned), eight independent
@@ -30,9 +33,9 @@ void bench_engine(void);
  * adapter against the same view without it. */
 void bench_serve(void);
 /* bench_steady: how steady this machine is over about a minute, the floor under a calibration's held-out error and
- * the live replay's: on models/base-elastic, rounds of a request at levels 0.2 (its weights in the caches), 0.7
- * (about the caches' capacity) and 1.0 (from DRAM) after the calibration's idle, and one read of a 64 MB buffer;
- * the medians of each window of rounds, how far they range, and how level 1.0's TPOT follows the read rate. */
+ * the live replay's: on models/base-elastic, rounds of one read of a 64 MB buffer and a request at levels 1.0, 0.7
+ * and 0.2 after the calibration's idle; the medians of each window of rounds, how far they range, the same spread
+ * over windows drawn at random (the sampling noise alone), and how level 1.0's TPOT follows the read rate. */
 void bench_steady(void);
 /* bench_sim: replay a 1,000,000-request trace with a warm evaluation cache (requests per second, with and
  * without SQLite recording) and report peak memory. */

@@ -209,7 +209,7 @@ static void huge_pages(const Model *m, const int *tok, int n) {
     long kb1 = anon_huge_kb();
     float *sb = weights_copy(m, &sm, 0);
     if (!hb || !sb) {
-        printf("huge pages: out of memory\n");
+        bench_fail("huge pages: out of memory");
         free(hb), free(sb);
         return;
     }
@@ -226,7 +226,7 @@ static void huge_pages(const Model *m, const int *tok, int n) {
     KVCache kv = {0};
     Err e;
     if (kvcache_prepare(&kv, m, &e)) {
-        printf("%s\n", e.msg);
+        bench_fail("%s", e.msg);
         free(hb), free(sb);
         return;
     }
@@ -271,7 +271,7 @@ static void bench_model(const char *name, const Model *m, const Limits *lim) {
         uniform_view(m, level, &v);
         KVCache kv;
         if (kvcache_init(&kv, m, &v, n + DECODE_TOKENS, &e)) {
-            printf("error: %s\n", e.msg);
+            bench_fail("error: %s", e.msg);
             return;
         }
         /* prefill of n tokens and DECODE_TOKENS decode steps after it: SAMPLES samples of each, medians */
@@ -334,7 +334,7 @@ static int bench_load(const char *name, const char *dir, int packed, Model *m) {
     Err e;
     double t0 = clock_wall_s(), c0 = clock_cpu_s();
     if (packed ? model_load_packed(m, dir, -1, &e) : model_load(m, dir, &e)) {
-        printf("\n%s: %s\n", name, e.msg);
+        bench_fail("\n%s: %s", name, e.msg);
         return -1;
     }
     printf("\n%s: loaded %s in %.1f ms wall, %.1f ms CPU", name, packed ? "packed (in place)" : "plain",
@@ -372,14 +372,14 @@ static void bench_random(const char *name, ModelConfig c, const Limits *lim) {
     char sub[600];
     snprintf(sub, sizeof sub, "%s/model", dir);
     if (model_alloc(&m, &c, &e)) {
-        printf("\n%s: %s\n", name, e.msg);
+        bench_fail("\n%s: %s", name, e.msg);
         rmdir(dir);
         return;
     }
     model_init_random(&m, 1);
     int rc = model_save(&m, sub, ST_F16, &e);
     model_free(&m);
-    if (rc) printf("\n%s: %s\n", name, e.msg);
+    if (rc) bench_fail("\n%s: %s", name, e.msg);
     else bench_dir(name, sub, lim);
     char path[700];
     snprintf(path, sizeof path, "%s/config.json", sub);

@@ -7,6 +7,7 @@
 #include <gsl/gsl_sort.h>
 #include <gsl/gsl_statistics_double.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +17,17 @@ double bench_peak_rss_mb(void) {
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     return (double)ru.ru_maxrss / 1024.0;
+}
+
+static int g_failed; /* bench_fail calls */
+
+void bench_fail(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vprintf(fmt, ap);
+    va_end(ap);
+    printf("\n");
+    g_failed++;
 }
 
 double bench_median(const double *x, int n) {
@@ -58,13 +70,13 @@ int bench_request(const Model *m, const ElasticView *v, KVCache *kc, const int *
     GenerateTiming gt;
     Err e;
     if (steps + 1 > (int)(sizeof out / sizeof out[0])) {
-        printf("  bench_request: %d decode steps, at most %zu\n", steps, sizeof out / sizeof out[0] - 1);
+        bench_fail("  bench_request: %d decode steps, at most %zu", steps, sizeof out / sizeof out[0] - 1);
         return -1;
     }
     clock_sleep_ms(idle_ms);
     long f0 = minor_faults();
     if (generate_greedy(m, v, kc, tok, n, steps + 1, -1, out, &gt, &e) < 0) {
-        printf("  %s\n", e.msg);
+        bench_fail("  %s", e.msg);
         return -1;
     }
     if (faults) *faults = minor_faults() - f0;
@@ -87,7 +99,8 @@ enum { N_ALL = sizeof ALL / sizeof ALL[0] };
 static void usage(FILE *f) {
     fprintf(f, "usage: elms-bench [NAME...]\n\nruns every benchmark, or those whose name contains a NAME given:\n");
     for (int i = 0; i < N_ALL; i++) fprintf(f, "  %-8s %s\n", ALL[i].name, ALL[i].what);
-    fprintf(f, "\nevery figure is printed as it is measured; nothing is asserted. On one core, nothing else running:\n"
+    fprintf(f, "\nevery figure is printed as it is measured; nothing is asserted. Exit status 1 when a benchmark could "
+               "not run\n(a missing model is skipped). On one core, nothing else running:\n"
                "  OPENBLAS_NUM_THREADS=1 taskset -c 1 elms-bench NAME\n");
 }
 
@@ -113,5 +126,7 @@ int main(int argc, char **argv) {
         printf("== bench %s\n", ALL[i].name);
         ALL[i].fn();
     }
-    return 0;
+    if (g_failed)
+        fprintf(stderr, "elms-bench: %d failure%s (printed with the figures)\n", g_failed, g_failed > 1 ? "s" : "");
+    return g_failed ? 1 : 0;
 }

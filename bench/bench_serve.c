@@ -33,7 +33,7 @@ static void adapter_cost(const Model *m, KVCache *kc, const int *tok) {
     LevelSet ls;
     Err e;
     if (levelset_load(&ls, m, SERVE_MODEL, true, &e)) {
-        printf("adapter: %s\n", e.msg);
+        bench_fail("adapter: %s", e.msg);
         return;
     }
     /* (level, with 1 / without 0, round): the 16-token prefill, the 200-token prefill, its TPOT */
@@ -41,7 +41,7 @@ static void adapter_cost(const Model *m, KVCache *kc, const int *tok) {
     int rc = 0;
     for (int i = 0; !rc && i < NL; i++)
         if (levels_index(lv[i]) < 0 || !ls.has_lora[levels_index(lv[i])]) {
-            printf("adapter: %s has no adapter for level %.1f\n", SERVE_MODEL, lv[i]);
+            bench_fail("adapter: %s has no adapter for level %.1f", SERVE_MODEL, lv[i]);
             rc = -1;
         }
     for (int r = 0; !rc && r < ADAPTER_ROUNDS; r++)
@@ -84,7 +84,7 @@ void bench_serve(void) {
     Model m;
     Err e;
     if (model_load(&m, SERVE_MODEL, &e)) {
-        printf("%s\n", e.msg);
+        bench_fail("%s", e.msg);
         return;
     }
     ElasticView v;
@@ -93,7 +93,7 @@ void bench_serve(void) {
     for (int i = 0; i < 256; i++) tok[i] = 5 + (i * 7919) % (m.cfg.vocab_size - 5);
     KVCache kc = {0};
     if (kvcache_prepare(&kc, &m, &e)) {
-        printf("%s\n", e.msg);
+        bench_fail("%s", e.msg);
         model_free(&m);
         return;
     }

@@ -93,7 +93,7 @@ void bench_sim(void) {
                      .bos_id = 0, .eos_id = -1};
     if (tokenizer_from_vocab(&tok, pieces, BENCH_WORDS + 2, "<unk>", &e) || model_alloc(&m, &c, &e) ||
         profile_load(&prof, "sim/profiles/normalized.json", &e)) {
-        printf("bench_sim: %s\n", e.msg);
+        bench_fail("bench_sim: %s", e.msg);
         return;
     }
     model_init_random(&m, 1);
@@ -171,7 +171,7 @@ void bench_sim(void) {
     trace_free(&mid);
     goto done;
 fail:
-    printf("bench_sim: %s\n", e.msg);
+    bench_fail("bench_sim: %s", e.msg);
 done:
     for (int a = 0; a < TRACE_N_APPS; a++) items_free(&sets[a]);
     evalcache_free(&cache);
