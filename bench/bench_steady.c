@@ -128,10 +128,11 @@ void bench_steady(void) {
            "run misses a window)\n",
            spread(pre[0], rp[0]), spread(pre[1], rp[1]), spread(pre[2], rp[2]), spread(tpot[0], rt[0]),
            spread(tpot[1], rt[1]), spread(tpot[2], rt[2]));
+    double noise[2][N_LV]; /* (prefill, TPOT; level), drawn in this order (arguments' order is unspecified) */
+    for (int l = 0; l < N_LV; l++) noise[0][l] = spread_noise(rp[l], g), noise[1][l] = spread_noise(rt[l], g);
     printf("the same over windows of rounds drawn at random (the sampling noise of a %d-round median alone, mean of %d "
            "draws): prefill %.1f%% / %.1f%% / %.1f%%, TPOT %.1f%% / %.1f%% / %.1f%%\n",
-           ROUNDS, DRAWS, spread_noise(rp[0], g), spread_noise(rp[1], g), spread_noise(rp[2], g),
-           spread_noise(rt[0], g), spread_noise(rt[1], g), spread_noise(rt[2], g));
+           ROUNDS, DRAWS, noise[0][0], noise[0][1], noise[0][2], noise[1][0], noise[1][1], noise[1][2]);
     double ratio[WINDOWS];
     for (int w = 0; w < WINDOWS; w++) ratio[w] = tpot[1][w] / tpot[2][w];
     printf("level 0.7's TPOT over level 1.0's: %.3f-%.3f across the windows; correlation of level 1.0's TPOT with "
