@@ -12,7 +12,9 @@
 # machine's own run-to-run noise on that policy's requests, the floor under any prediction's error (oracle's are
 # mostly prefills of under a millisecond, noisier than full's). A fresh profile is calibrated again right after
 # the runs of the fresh profile ($OUT/host-after.json), and the two calibrations' prices of the same decisions are
-# compared (the drift table): how far the machine itself moved while the runs were measured. elms-bench steady
+# compared (the drift table): how far the machine itself moved while the runs were measured; the two calibrations'
+# timed points are compared too (the calibration replicate table, per view): each one's fit error beside how far the
+# same points moved from one to the other beyond that drift, the floor under the held-out fit. elms-bench steady
 # (about 41 s) measures how far the same request's cost moves between windows of a few seconds, on the machine as
 # it is right then, before the first calibration and again after the runs: the spread no profile taken in one
 # minute can price away in the next (the machine can be quiet in one of the two minutes and not in the other).
@@ -78,18 +80,20 @@ steady() { # WHEN: the machine within a minute (elms-bench steady), its table wi
     rm -f "$OUT/steady.txt"
     [ "$rc" = 0 ] || echo "elms-bench steady failed (above)"
 }
+command -v sqlite3 >/dev/null || { echo "live.sh: sqlite3 is missing (make deps installs it)" >&2; exit 1; }
 steady "before the runs" | tee "$OUT/live.txt"
 FRESH=
 if [ -z "${PROFILE:-}" ]; then
     PROFILE="$OUT/host-now.json"
     FRESH=1
+    # the calibration points already in the database: the two fresh calibrations' points come after them
+    CAL_BEFORE=$(sqlite3 "$DB" "SELECT coalesce(max(id), 0) FROM calibration" 2>/dev/null || echo 0)
     taskset -c "$CPU" $ELMS calibrate --model "$MODEL" --out "$PROFILE" --force --db "$DB" ${IDLE:+--idle-ms "$IDLE"} >&2
 fi
 live() { # PROFILE POLICIES
     taskset -c "$CPU" $ELMS sim --live --trace "$TRACE" --profile "$1" --model "$MODEL" --policy "$2" --db "$DB" \
         ${IDLE:+--settle-ms "$IDLE"}
 }
-command -v sqlite3 >/dev/null || { echo "live.sh: sqlite3 is missing (make deps installs it)" >&2; exit 1; }
 BEFORE=$(sqlite3 "$DB" "SELECT coalesce(max(id), 0) FROM runs" 2>/dev/null || echo 0) # 0: a new database
 {
     live "$PROFILE" full,oracle,elms,full,oracle
@@ -112,6 +116,34 @@ BEFORE=$(sqlite3 "$DB" "SELECT coalesce(max(id), 0) FROM runs" 2>/dev/null || ec
             FROM requests a JOIN requests b ON a.request = b.request
             WHERE a.run = 1 AND b.run = 2"
         rm -f "$OUT/drift.db"
+        # the same points timed by the two calibrations: each one's fit error per view (the level, or for the two
+        # narrower views the share of FFN neurons they keep), and how far the points themselves moved from one
+        # calibration to the other beyond the drift above (each phase's mean log ratio taken out), over the square
+        # root of two: what an exact price of one calibration's points would err by against the other's, if the
+        # two err independently. The views calibrate holds out are in its fit.split (host-now.json).
+        echo
+        echo "calibration replicate: the fit's MAPE % before and after the runs per view, and the points' own replicate" \
+            "(|after / before over its phase's mean - 1| / sqrt 2, mean %)"
+        sqlite3 -header -column "$DB" "
+            WITH c AS (SELECT created, min(id) AS first FROM calibration WHERE id > $CAL_BEFORE GROUP BY created),
+                 a AS (SELECT * FROM calibration WHERE created = (SELECT created FROM c ORDER BY first LIMIT 1)),
+                 b AS (SELECT * FROM calibration WHERE created = (SELECT created FROM c ORDER BY first LIMIT 1 OFFSET 1)),
+                 j AS (SELECT a.phase, a.level, abs(a.predicted_ms / a.measured_ms - 1) AS ea,
+                              abs(b.predicted_ms / b.measured_ms - 1) AS eb, ln(b.measured_ms / a.measured_ms) AS lr
+                       FROM a JOIN b ON a.phase = b.phase AND a.level = b.level AND a.tokens = b.tokens
+                       WHERE a.phase IN ('prefill', 'decode')),
+                 g AS (SELECT phase, avg(lr) AS mr FROM j GROUP BY phase),
+                 k AS (SELECT j.*, abs(exp(lr - mr) - 1) / sqrt(2) AS rep FROM j JOIN g USING (phase)),
+                 v AS (SELECT printf('%g', level) AS view, level AS o, * FROM k
+                       UNION ALL SELECT 'all', 2, * FROM k)
+            SELECT view,
+                   round(100 * avg(CASE WHEN phase = 'prefill' THEN ea END), 2) AS prefill_before,
+                   round(100 * avg(CASE WHEN phase = 'prefill' THEN eb END), 2) AS prefill_after,
+                   round(100 * avg(CASE WHEN phase = 'prefill' THEN rep END), 2) AS prefill_replicate,
+                   round(100 * avg(CASE WHEN phase = 'decode' THEN ea END), 2) AS decode_before,
+                   round(100 * avg(CASE WHEN phase = 'decode' THEN eb END), 2) AS decode_after,
+                   round(100 * avg(CASE WHEN phase = 'decode' THEN rep END), 2) AS decode_replicate
+            FROM v GROUP BY view, o ORDER BY o"
     fi
     # what the TPOT error depends on within a run, the run's own bias (drift) taken out: the log ratio predicted /
     # measured of each request against its run's mean, by output length and by the idle the request found (its start
