@@ -86,8 +86,6 @@ FRESH=
 if [ -z "${PROFILE:-}" ]; then
     PROFILE="$OUT/host-now.json"
     FRESH=1
-    # the calibration points already in the database: the two fresh calibrations' points come after them
-    CAL_BEFORE=$(sqlite3 "$DB" "SELECT coalesce(max(id), 0) FROM calibration" 2>/dev/null || echo 0)
     taskset -c "$CPU" $ELMS calibrate --model "$MODEL" --out "$PROFILE" --force --db "$DB" ${IDLE:+--idle-ms "$IDLE"} >&2
 fi
 live() { # PROFILE POLICIES
@@ -116,18 +114,21 @@ BEFORE=$(sqlite3 "$DB" "SELECT coalesce(max(id), 0) FROM runs" 2>/dev/null || ec
             FROM requests a JOIN requests b ON a.request = b.request
             WHERE a.run = 1 AND b.run = 2"
         rm -f "$OUT/drift.db"
-        # the same points timed by the two calibrations: each one's fit error per view (the level, or for the two
-        # narrower views the share of FFN neurons they keep), and how far the points themselves moved from one
-        # calibration to the other beyond the drift above (each phase's mean log ratio taken out), over the square
-        # root of two: what an exact price of one calibration's points would err by against the other's, if the
-        # two err independently. The views calibrate holds out are in its fit.split (host-now.json).
+        # the same points timed by the two calibrations (the database's two newest, this script's): each one's fit
+        # error per view (the level, or for the two narrower views the share of FFN neurons they keep), and how far
+        # the points themselves moved from one calibration to the other beyond the drift above (each phase's mean log
+        # ratio over all its points taken out), over the square root of two: what an exact price of one
+        # calibration's points would err by against the other's, if the two err independently; then the same over
+        # the views calibrate held out (the levels its fit.split names) and over all
+        HELD=$(sed -n 's/.*"held out: every prompt length of levels \([0-9., ]*\);.*/\1/p' "$PROFILE")
         echo
         echo "calibration replicate: the fit's MAPE % before and after the runs per view, and the points' own replicate" \
-            "(|after / before over its phase's mean - 1| / sqrt 2, mean %)"
+            "(|after / before over its phase's mean - 1| / sqrt 2, mean %)${HELD:+; held out: levels $HELD}"
         sqlite3 -header -column "$DB" "
-            WITH c AS (SELECT created, min(id) AS first FROM calibration WHERE id > $CAL_BEFORE GROUP BY created),
-                 a AS (SELECT * FROM calibration WHERE created = (SELECT created FROM c ORDER BY first LIMIT 1)),
-                 b AS (SELECT * FROM calibration WHERE created = (SELECT created FROM c ORDER BY first LIMIT 1 OFFSET 1)),
+            WITH c AS (SELECT min(id) AS first, max(id) AS last FROM calibration GROUP BY created
+                       ORDER BY first DESC LIMIT 2),
+                 a AS (SELECT * FROM calibration WHERE id BETWEEN (SELECT min(first) FROM c) AND (SELECT min(last) FROM c)),
+                 b AS (SELECT * FROM calibration WHERE id BETWEEN (SELECT max(first) FROM c) AND (SELECT max(last) FROM c)),
                  j AS (SELECT a.phase, a.level, abs(a.predicted_ms / a.measured_ms - 1) AS ea,
                               abs(b.predicted_ms / b.measured_ms - 1) AS eb, ln(b.measured_ms / a.measured_ms) AS lr
                        FROM a JOIN b ON a.phase = b.phase AND a.level = b.level AND a.tokens = b.tokens
@@ -135,7 +136,8 @@ BEFORE=$(sqlite3 "$DB" "SELECT coalesce(max(id), 0) FROM runs" 2>/dev/null || ec
                  g AS (SELECT phase, avg(lr) AS mr FROM j GROUP BY phase),
                  k AS (SELECT j.*, abs(exp(lr - mr) - 1) / sqrt(2) AS rep FROM j JOIN g USING (phase)),
                  v AS (SELECT printf('%g', level) AS view, level AS o, * FROM k
-                       UNION ALL SELECT 'all', 2, * FROM k)
+                       UNION ALL SELECT 'held out', 2, * FROM k WHERE level IN (${HELD:-NULL})
+                       UNION ALL SELECT 'all', 3, * FROM k)
             SELECT view,
                    round(100 * avg(CASE WHEN phase = 'prefill' THEN ea END), 2) AS prefill_before,
                    round(100 * avg(CASE WHEN phase = 'prefill' THEN eb END), 2) AS prefill_after,
@@ -143,7 +145,7 @@ BEFORE=$(sqlite3 "$DB" "SELECT coalesce(max(id), 0) FROM runs" 2>/dev/null || ec
                    round(100 * avg(CASE WHEN phase = 'decode' THEN ea END), 2) AS decode_before,
                    round(100 * avg(CASE WHEN phase = 'decode' THEN eb END), 2) AS decode_after,
                    round(100 * avg(CASE WHEN phase = 'decode' THEN rep END), 2) AS decode_replicate
-            FROM v GROUP BY view, o ORDER BY o"
+            FROM v GROUP BY view, o ORDER BY o" || echo "calibration replicate: the query failed (above)"
     fi
     # what the TPOT error depends on within a run, the run's own bias (drift) taken out: the log ratio predicted /
     # measured of each request against its run's mean, by output length and by the idle the request found (its start
