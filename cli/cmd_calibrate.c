@@ -160,7 +160,7 @@ static int cmd_calibrate(int argc, char **argv) {
     printf("wrote %s (%d points)\n", fl[1].value, r.n_pts);
     if (p->fit_prefill_mape >= 5 || p->fit_decode_mape >= 5 || p->fit_prefill_heldout_mape >= 5 ||
         p->fit_decode_heldout_mape >= 5)
-        fprintf(stderr, "elms calibrate: warning: fit error at or above 5%%. On a shared machine it follows how "
+        fprintf(stderr, "elms calibrate: warning: fit error at or above 5%%. On a shared machine it mostly follows how "
                         "closely the same points repeat, which more --reps do little for (README, \"What a "
                         "calibration's points repeat to\"; bin/elms-bench steady measures the machine's spread): "
                         "run it pinned to one core (taskset -c CPU, OPENBLAS_NUM_THREADS=1) when the machine is "
