@@ -12,6 +12,9 @@ double bench_peak_rss_mb(void);
 /* bench_fail: print what failed (printf format, a line of its own) where the figures go, and make elms-bench exit
  * with status 1 once every benchmark named has run (a benchmark that is skipped, its model absent, has not failed). */
 void bench_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* bench_model_load: load the model directory dir (F32 weights, as the experiments run) into m: 0, or -1 when dir
+ * is absent (printed as skipped) or fails to load (bench_fail). */
+int bench_model_load(const char *dir, Model *m);
 /* bench_median: the median of x[0..n) (n >= 1; x unchanged). */
 double bench_median(const double *x, int n);
 /* bench_read_gbs: one vectorised read of b[0..n) (n floats, a multiple of 64; b 64-byte aligned), eight independent

@@ -2,6 +2,8 @@
 #include "bench/bench.h"
 
 #include "base/clock.h"
+#include "base/fileutil.h"
+#include "engine/io.h"
 #include "engine/score.h"
 
 #include <gsl/gsl_sort.h>
@@ -28,6 +30,19 @@ void bench_fail(const char *fmt, ...) {
     va_end(ap);
     printf("\n");
     g_failed++;
+}
+
+int bench_model_load(const char *dir, Model *m) {
+    if (!path_is_dir(dir)) {
+        printf("skipped (%s not present)\n", dir);
+        return -1;
+    }
+    Err e;
+    if (model_load(m, dir, &e)) {
+        bench_fail("%s", e.msg);
+        return -1;
+    }
+    return 0;
 }
 
 double bench_median(const double *x, int n) {

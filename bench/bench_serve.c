@@ -5,10 +5,8 @@
  * so that the machine's drift spoils every idle alike; the ratio to the pass of the same round after
  * CALIB_IDLE_MS, the idle elms calibrate times every pass after and the live replay settles); and what a level's
  * unmerged recovery adapter costs (each level's view served with its adapter and without it, interleaved). */
-#include "base/fileutil.h"
 #include "bench/bench.h"
 #include "elastic/levels.h"
-#include "engine/io.h"
 #include "engine/model.h"
 #include "sim/calibrate.h"
 
@@ -77,16 +75,9 @@ static void adapter_cost(const Model *m, KVCache *kc, const int *tok) {
 }
 
 void bench_serve(void) {
-    if (!path_is_dir(SERVE_MODEL)) {
-        printf("skipped (%s not present)\n", SERVE_MODEL);
-        return;
-    }
     Model m;
+    if (bench_model_load(SERVE_MODEL, &m)) return;
     Err e;
-    if (model_load(&m, SERVE_MODEL, &e)) {
-        bench_fail("%s", e.msg);
-        return;
-    }
     ElasticView v;
     view_full(&m, &v);
     int tok[256];

@@ -7,10 +7,8 @@
  * rounds, and the same spread over windows of rounds drawn at random: what the sampling noise of a window's median
  * alone would give on a machine that did not move. */
 #include "base/clock.h"
-#include "base/fileutil.h"
 #include "bench/bench.h"
 #include "elastic/levels.h"
-#include "engine/io.h"
 #include "engine/model.h"
 #include "sim/calibrate.h"
 
@@ -61,18 +59,11 @@ static double spread_noise(const double *all, gsl_rng *g) {
 }
 
 void bench_steady(void) {
-    if (!path_is_dir(STEADY_MODEL)) {
-        printf("skipped (%s not present)\n", STEADY_MODEL);
-        return;
-    }
     Model m;
+    if (bench_model_load(STEADY_MODEL, &m)) return;
     LevelSet ls;
     KVCache kc = {0};
     Err e;
-    if (model_load(&m, STEADY_MODEL, &e)) {
-        bench_fail("%s", e.msg);
-        return;
-    }
     size_t nf = (size_t)READ_MB << 18; /* floats */
     float *buf = aligned_alloc(64, nf * sizeof *buf);
     gsl_rng *g = gsl_rng_alloc(gsl_rng_mt19937);
