@@ -23,7 +23,10 @@ static int cmp_cmd(const void *a, const void *b) {
 
 static void usage(FILE *f) {
     fprintf(f, "usage: elms COMMAND [options]   (elms COMMAND --help for a command's options)\n\ncommands:\n");
-    for (int i = 0; i < g_n_cmds; i++) fprintf(f, "  %-10s %s\n", g_cmds[i].name, g_cmds[i].summary);
+    int w = 0;
+    for (int i = 0; i < g_n_cmds; i++)
+        if ((int)strlen(g_cmds[i].name) > w) w = (int)strlen(g_cmds[i].name);
+    for (int i = 0; i < g_n_cmds; i++) fprintf(f, "  %-*s  %s\n", w, g_cmds[i].name, g_cmds[i].summary);
 }
 
 int main(int argc, char **argv) {
