@@ -155,11 +155,11 @@ static void check_docs(const char *root, Broken *b) {
     snprintf(docs, sizeof docs, "%s/docs", root);
     DIR *d = opendir(docs);
     if (!d) return;
-    char names[256][256];
+    static char names[256][sizeof "docs/" + sizeof ((struct dirent *)0)->d_name];
     int n = 0;
     for (struct dirent *de; (de = readdir(d)) && n < 256;) {
         size_t l = strlen(de->d_name);
-        if (l > 3 && l < 250 && !strcmp(de->d_name + l - 3, ".md")) snprintf(names[n++], 256, "docs/%s", de->d_name);
+        if (l > 3 && !strcmp(de->d_name + l - 3, ".md")) snprintf(names[n++], sizeof names[0], "docs/%s", de->d_name);
     }
     closedir(d);
     for (int i = 0; i < n; i++) check_doc(root, names[i], b);
