@@ -88,8 +88,7 @@ $(BIN)/elms: $(LIB_OBJ) $(CLI_OBJ)
 	@mkdir -p $(BIN)
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
-# the training log (cli/train_log.c) is a CLI module with a test of its own
-$(BIN)/elms-test: $(LIB_OBJ) $(TEST_OBJ) $(BUILD)/cli/train_log.o $(FUZZ_LIB_OBJ)
+$(BIN)/elms-test: $(LIB_OBJ) $(TEST_OBJ) $(FUZZ_LIB_OBJ)
 	@mkdir -p $(BIN)
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 

@@ -13,10 +13,10 @@
 #include "base/clock.h"
 #include "base/fileutil.h"
 #include "cli/cli.h"
-#include "cli/train_log.h"
 #include "engine/io.h"
 #include "engine/tokenizer.h"
 #include "engine/train.h"
+#include "sim/train_log.h"
 
 static volatile sig_atomic_t g_signal;
 

@@ -10,8 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli/train_log.h"
 #include "engine/train.h"
+#include "sim/train_log.h"
 #include "tests/test.h"
 #include "tests/util.h"
 

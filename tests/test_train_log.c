@@ -1,11 +1,11 @@
-/* Tests of the SQLite training log (cli/train_log.c): two trainers logging into one database at the same time
+/* Tests of the SQLite training log (sim/train_log.c): two trainers logging into one database at the same time
  * both succeed (no write lock is held between flushes), every row lands, and a resume drops the rows after its
  * step. */
 #include <math.h>
 #include <sqlite3.h>
 #include <stdio.h>
 
-#include "cli/train_log.h"
+#include "sim/train_log.h"
 #include "tests/test.h"
 
 static long count_rows(TestCtx *t, const char *db, const char *run) {

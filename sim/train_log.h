@@ -7,8 +7,8 @@
  * TRAIN_LOG_BATCH rows and at close; no write lock is held between those, so several trainers can log into one
  * database at once (each waits up to 30 s for another's write to finish). A fresh run replaces the rows of a run
  * of the same name; a resumed run drops rows after its step. */
-#ifndef ELMS_CLI_TRAIN_LOG_H
-#define ELMS_CLI_TRAIN_LOG_H
+#ifndef ELMS_SIM_TRAIN_LOG_H
+#define ELMS_SIM_TRAIN_LOG_H
 
 #include "engine/err.h"
 #include "engine/train.h"

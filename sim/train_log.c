@@ -1,5 +1,5 @@
 /* train_log: SQLite rows for the training curves (see train_log.h). */
-#include "cli/train_log.h"
+#include "sim/train_log.h"
 
 #include <math.h>
 #include <sqlite3.h>
