@@ -30,8 +30,8 @@ void app_tally_print(const AppTally *t, FILE *f);
 /* score_itemset: encode every item of s with em's tokenizer, build its prompt (item_prompt, BOS from
  * engine_bos) with round(drop * n) of its n system tokens removed (keepmask_random seeded from seed, the item's
  * app and id and 1 - drop: an item's mask does not depend on the other items; drop = 0 keeps all), check
- * that prompt + longest choice fits the context, and only then score each item with score_choices under
- * em->view, adding the result to t. src names the items' origin in messages. Returns 0, or 1 after printing
+ * that prompt + longest choice fits the context, and only then answer each item through eval_item (the one
+ * evaluation path) under em->view, adding the result to t. src names the items' origin in messages. Returns 0, or 1 after printing
  * "elms CMD: message" (nothing is added to t on failure before scoring starts). */
 int score_itemset(const char *cmd, const char *src, const EngineModel *em, const ItemSet *s, double drop,
                   unsigned long seed, AppTally *t);
