@@ -5,6 +5,7 @@
 #define ELMS_CLI_H
 
 typedef int (*CliFn)(int argc, char **argv); /* argv[0] is the subcommand name */
+/* cli_register: add a subcommand (called at start-up by CLI_COMMAND; the table holds 64). */
 void cli_register(const char *name, const char *summary, CliFn fn);
 
 #define CLI_COMMAND(name, summary, fn)                                             \
@@ -42,6 +43,8 @@ typedef struct Progress {
     double t0, last;
     int tty;
 } Progress;
+/* progress_start: begin a line "LABEL done/total" on stderr; progress_update: done so far (printed when due);
+ * progress_finish: the summary line with the elapsed time and the rate. */
 void progress_start(Progress *p, const char *label, long total);
 void progress_update(Progress *p, long done);
 void progress_finish(Progress *p);
@@ -53,6 +56,7 @@ typedef struct StageProgress {
     const char *prefix;  /* printed before each stage name (e.g. "prepare elms:"), or NULL */
     int active;
 } StageProgress;
+/* stage_progress_init: no stage yet; stage_progress_finish ends the line of the last one. */
 void stage_progress_init(StageProgress *s, const char *prefix);
 /* stage_progress_report: the callback (ctx = a StageProgress). */
 void stage_progress_report(void *ctx, const char *stage, long done, long total);

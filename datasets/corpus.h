@@ -77,6 +77,8 @@ typedef struct CorpusPart {
     long app_tokens[APPS_N];
 } CorpusPart;
 
+/* corpus_config_default: the defaults of `elms data gen` (12M training and 200k validation tokens, the mix of
+ * documents above); corpus_config_check: every field in range, naming the bad one. */
 void corpus_config_default(CorpusConfig *c);
 int corpus_config_check(const CorpusConfig *c, Err *e);
 

@@ -42,6 +42,7 @@ typedef struct DataGenSummary {
     CorpusPart train, val;     /* zero when items_only */
 } DataGenSummary;
 
+/* datagen_config_default: the apps' and the corpus's defaults (apps_config_default, corpus_config_default). */
 void datagen_config_default(DataGenConfig *c);
 /* datagen_run: generate everything into dir (created if needed, replaced if it exists) through a temporary
  * sibling directory that is renamed into place at the end: on failure nothing is left behind and an existing

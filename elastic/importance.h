@@ -19,6 +19,8 @@ typedef struct Importance {
     double *ffn;  /* (n_layers, n_ffn) */
 } Importance;
 
+/* importance_alloc: zeroed scores for every KV group and FFN neuron of a model of config c; free with
+ * importance_free. */
 int importance_alloc(Importance *imp, const ModelConfig *c, Err *e);
 void importance_free(Importance *imp);
 

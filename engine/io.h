@@ -41,6 +41,8 @@ typedef struct StFile {
     size_t map_len;
 } StFile;
 
+/* st_open: open, map and validate the safetensors file path; 0, or -1 with a message naming the file and what is
+ * wrong. st_close unmaps it (also after a failed open). st_find: the tensor called name, or NULL. */
 int st_open(StFile *f, const char *path, Err *e);
 void st_close(StFile *f);
 const StTensor *st_find(const StFile *f, const char *name);

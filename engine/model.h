@@ -310,6 +310,8 @@ int model_slice(const Model *src, int attn_units, int ffn_units, Model *dst, Err
 
 /* ---- LoRA ---- */
 
+/* lora_alloc: a zeroed adapter of rank (1 to LORA_MAX_RANK) and scale alpha (positive, finite) for models of
+ * config c, its tensors carved from one block (lora_carve); free with lora_free. */
 int lora_alloc(Lora *a, const ModelConfig *c, int rank, float alpha, Err *e);
 void lora_free(Lora *a);
 /* lora_carve: point a's tensors into base in the canonical order (trainer gradients use the same layout). */

@@ -14,6 +14,8 @@ typedef struct Tokenizer {
     int bos_id, eos_id, pad_id; /* -1 when absent ("<s>"/"[BOS]", "</s>"/"[EOS]", "<pad>"/"[PAD]") */
 } Tokenizer;
 
+/* tokenizer_load: read the tokenizer.json at path (strictly: the error names the file and the field); free with
+ * tokenizer_free, which is safe after a failed load. */
 int tokenizer_load(Tokenizer *t, const char *path, Err *e);
 void tokenizer_free(Tokenizer *t);
 /* tokenizer_from_vocab: build from pieces (id = index); unk may be NULL. */

@@ -28,6 +28,8 @@ typedef struct Compressor {
 } Compressor;
 
 typedef int (*CompressorCreateFn)(Compressor *c, Err *e);
+/* compressor_register: make name creatable by compressor_create (called at start-up by COMPRESSOR_REGISTER; the
+ * table holds 32, far more than the compressors there are). */
 void compressor_register(const char *name, const char *summary, CompressorCreateFn fn);
 
 #define COMPRESSOR_REGISTER(name, summary, fn)                                     \

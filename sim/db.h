@@ -113,9 +113,12 @@ int db_run_find_complete(Db *d, const DbRun *r, long *run_id, DbRunSummary *s, l
 /* db_eval_get: *found = 1 and the outcome when (model_hash, config, app, item) is cached. */
 int db_eval_get(Db *d, const char *model_hash, const char *config, const char *app, const char *item, int *choice,
                 int *correct, double *margin, int *found, Err *e);
+/* db_eval_put: store the outcome of (model_hash, config, app, item), buffered in the open write transaction. */
 int db_eval_put(Db *d, const char *model_hash, const char *config, const char *app, const char *item, int choice,
                 int correct, double margin, Err *e);
 
+/* db_calibration_add: one timed point of a calibration into table calibration, in a short transaction of its own
+ * (what is buffered is committed first); a NaN level or predicted_ms and a negative tokens are stored as NULL. */
 int db_calibration_add(Db *d, const char *created, const char *profile, const char *model, const char *phase,
                        double level, long tokens, double measured_ms, double predicted_ms, Err *e);
 

@@ -25,6 +25,8 @@ typedef struct ItemStore {
     int cap;
 } ItemStore;
 
+/* itemstore_init: an empty store that loads DATA_DIR/items/APP/SPLIT.jsonl on demand, encoded with tok (data_dir NULL:
+ * "data"; split NULL: "test"); nothing is read yet. Free with itemstore_free. */
 void itemstore_init(ItemStore *s, const char *data_dir, const char *split, const Tokenizer *tok);
 void itemstore_free(ItemStore *s);
 /* itemstore_add_set: use set as app's items instead of reading a file (takes ownership of set's contents). */

@@ -132,6 +132,8 @@ void cost_shape(const Model *base, const Model *m, const ElasticView *v, double 
 /* cost_full: the shape of the base model's full configuration (all ones). */
 CostShape cost_full(void);
 
+/* profile_prefill_ms: a prefill of n_tokens prompt tokens (without BOS) of shape s, in ms: the formula of the
+ * README's profiles section, with the few-row regime below prefill_gemm_rows tokens when the profile has one. */
 double profile_prefill_ms(const Profile *p, const CostShape *s, double n_tokens);
 /* profile_decode_ms: one generated token at context length ctx (a steady step). */
 double profile_decode_ms(const Profile *p, const CostShape *s, double ctx);

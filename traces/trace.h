@@ -141,6 +141,8 @@ typedef struct TraceStats {
     long with_item;
 } TraceStats;
 
+/* trace_stats: summarise t into s (caller frees with trace_stats_free); 0, or -1 when out of memory (s then
+ * holds nothing to free). */
 int trace_stats(const Trace *t, TraceStats *s, Err *e);
 void trace_stats_free(TraceStats *s);
 
