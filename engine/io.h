@@ -56,7 +56,7 @@ int st_read_f32(const StFile *f, const char *name, int64_t rows, int64_t cols, f
 /* A tensor to be written: F32 data in memory, stored as dtype. */
 typedef struct StWriteTensor {
     const char *name;
-    const float *data;
+    const float *data;  /* (shape[0], ..., shape[ndim - 1]) */
     int ndim;
     int64_t shape[4];
 } StWriteTensor;

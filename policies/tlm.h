@@ -42,8 +42,9 @@ typedef struct Tlm {
     double prob_margin;       /* the prob rule's margin (tlm.json "prob_margin", chosen on dev; 0 when absent) */
     int llm_vocab;            /* V */
     int bos;                  /* BOS of every input, or -1 */
-    int *buf;                 /* input scratch */
-    float *out;               /* logits scratch */
+    int *buf;                 /* (cap) input scratch */
+    float *out;               /* (2 cap + N_LEVELS * N_RATIOS) logits scratch: the score head's 2 per token, or
+                               * a sequence head's labels */
     int cap;                  /* tokens buf and out hold */
 } Tlm;
 
